@@ -1,0 +1,21 @@
+// The /v1 routes of the PersonaWorlds API.
+#pragma once
+
+#include "config/config.hpp"
+#include "db/connection.hpp"
+#include "http/server.hpp"
+#include "observability/logger.hpp"
+#include "queue/clock.hpp"
+
+namespace pw::api {
+
+struct Dependencies {
+  const config::ApiConfig& config;
+  db::ConnectionPool& pool;
+  const queue::Clock& clock;
+  const observability::Logger& logger;
+};
+
+void register_routes(http::Server& server, const Dependencies& deps);
+
+}  // namespace pw::api

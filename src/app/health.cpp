@@ -1,0 +1,51 @@
+#include "app/health.hpp"
+
+#include <filesystem>
+
+#include "migrations/migrator.hpp"
+
+namespace pw::app {
+
+http::Response liveness() { return http::Response::json(200, {{"status", "ok"}}); }
+
+http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& pool,
+                         const std::atomic<bool>& shutting_down) {
+  nlohmann::json checks = nlohmann::json::object();
+  bool ok = true;
+  if (shutting_down) {
+    checks["shutdown"] = {{"ok", false}, {"error", "shutting down"}};
+    ok = false;
+  }
+  try {
+    // An open connection keeps working on a file that was deleted or replaced
+    // under it; check the path too, or readiness would lie.
+    std::error_code ec;
+    if (!std::filesystem::exists(db.path, ec)) throw std::runtime_error("database file is missing");
+    auto connection = pool.acquire();
+    try {
+      connection->sql().exec("SELECT 1 FROM sqlite_master LIMIT 1");
+      checks["database"] = {{"ok", true}};
+      migrations::Migrator migrator(*connection, migrations::embedded());
+      auto status = migrator.status();
+      nlohmann::json pending = nlohmann::json::array();
+      for (const auto& m : status.pending) pending.push_back(m.name);
+      if (status.up_to_date()) {
+        checks["migrations"] = {{"ok", true}, {"applied", status.applied.size()}};
+      } else {
+        ok = false;
+        checks["migrations"] = {{"ok", false}, {"pending", pending}, {"problems", status.problems}};
+      }
+    } catch (...) {
+      connection.discard();
+      throw;
+    }
+  } catch (const std::exception& e) {
+    ok = false;
+    checks["database"] = {{"ok", false}, {"error", e.what()}};
+  }
+  auto response = http::Response::json(ok ? 200 : 503, {{"status", ok ? "ok" : "unavailable"}, {"checks", checks}});
+  response.with_header("Cache-Control", "no-store");
+  return response;
+}
+
+}  // namespace pw::app

@@ -1,0 +1,59 @@
+#include <iostream>
+
+#include "api/routes.hpp"
+#include "app/health.hpp"
+#include "app/job_types.hpp"
+#include "app/roles.hpp"
+#include "app/signals.hpp"
+#include "app/startup.hpp"
+#include "http/server.hpp"
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+#include "queue/clock.hpp"
+
+namespace pw::app {
+
+int run_api(const config::ApiConfig& config) {
+  ShutdownSignals signals;
+  observability::Logger logger("api", config.log);
+  try {
+    if (!schema_allows_start(config.db, logger)) return 1;
+    observability::Metrics metrics("api", known_job_types());
+    db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,
+                            [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+    queue::SystemClock clock;
+    std::atomic<bool> shutting_down{false};
+
+    http::Server server(config.http, logger, metrics);
+    server.route("GET", "/healthz", [](const http::Request&) { return liveness(); });
+    server.route("GET", "/readyz",
+                 [&](const http::Request&) { return readiness(config.db, pool, shutting_down); });
+    server.route("GET", "/metrics", [&](const http::Request&) {
+      return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
+    });
+    server.serve_under_load("/healthz");
+    server.serve_under_load("/metrics");
+    api::register_routes(server, api::Dependencies{config, pool, clock, logger});
+
+    int port = server.start();
+    logger.info("api_started", {{"host", config.http.host},
+                                {"port", port},
+                                {"db", config.db.path},
+                                {"version", PW_VERSION},
+                                {"threads", config.http.threads}});
+    int signal = signals.wait();
+    // Tell load balancers first, then stop taking connections.
+    shutting_down = true;
+    logger.info("api_stopping", {{"signal", signal}, {"delay_ms", config.shutdown_delay_ms}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(config.shutdown_delay_ms));
+    server.stop();
+    logger.info("api_stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    logger.error("api_failed", {{"error", e.what()}});
+    std::cerr << "personaworlds api: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace pw::app

@@ -1,0 +1,88 @@
+#include <iostream>
+#include <mutex>
+
+#include "app/health.hpp"
+#include "app/job_types.hpp"
+#include "app/roles.hpp"
+#include "app/signals.hpp"
+#include "app/startup.hpp"
+#include "http/server.hpp"
+#include "jobs/handlers.hpp"
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+#include "queue/job_queue.hpp"
+#include "worker/builtin.hpp"
+#include "worker/worker.hpp"
+
+namespace pw::app {
+
+int run_worker(const config::WorkerConfig& config) {
+  ShutdownSignals signals;
+  observability::Logger logger("worker", config.log);
+  try {
+    if (!schema_allows_start(config.db, logger)) return 1;
+    worker::HandlerRegistry handlers;
+    worker::register_builtin_handlers(handlers);
+    jobs::register_handlers(handlers, config);
+
+    observability::Metrics metrics("worker", known_job_types());
+    db::ConnectionPool pool(config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+    queue::SystemClock clock;
+    std::atomic<bool> shutting_down{false};
+
+    // Gauges that describe the backlog are read from the database at scrape
+    // time; only the worker exports them, so sums across roles do not double.
+    metrics.set_scrape_hook([&](observability::Metrics& m) {
+      try {
+        auto connection = pool.acquire();
+        queue::JobQueue queue(*connection, clock, config.retry);
+        m.set_queue_depth(queue.ready_counts());
+        m.set_oldest_ready_age(queue.oldest_ready_age_seconds());
+      } catch (const std::exception& e) {
+        logger.warn("queue_depth_unavailable", {{"error", e.what()}});
+      }
+    });
+
+    worker::Worker runner(config, handlers, logger, metrics, clock);
+    http::Server server(config.observability, logger, metrics);
+    server.route("GET", "/healthz", [&](const http::Request&) {
+      return runner.healthy() ? liveness()
+                              : http::Response::failure(503, "unhealthy", "a worker thread stopped unexpectedly");
+    });
+    server.route("GET", "/readyz",
+                 [&](const http::Request&) { return readiness(config.db, pool, shutting_down); });
+    server.route("GET", "/metrics", [&](const http::Request&) {
+      return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
+    });
+    server.serve_under_load("/healthz");
+    server.serve_under_load("/metrics");
+
+    // The observability server is up from the moment the worker starts until
+    // it has shut down.
+    int port = server.start();
+    runner.start();
+    logger.info("worker_started", {{"worker_id", runner.id()},
+                                   {"observability_port", port},
+                                   {"concurrency", config.concurrency},
+                                   {"db", config.db.path},
+                                   {"version", PW_VERSION},
+                                   {"types", [&] {
+                                      std::string all;
+                                      for (const auto& t : handlers.types()) all += (all.empty() ? "" : ",") + t;
+                                      return all;
+                                    }()}});
+    int signal = signals.wait();
+    shutting_down = true;
+    logger.info("worker_stopping", {{"signal", signal}, {"grace_ms", config.shutdown_grace_ms}});
+    runner.shutdown();
+    server.stop();
+    logger.info("worker_stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    logger.error("worker_failed", {{"error", e.what()}});
+    std::cerr << "personaworlds worker: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace pw::app

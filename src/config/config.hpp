@@ -1,0 +1,126 @@
+// Settings for every role: plain data with defaults, built once by the CLI,
+// validated, then passed down by const reference.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pw::config {
+
+enum class LogFormat { json, text };
+
+// Number of cores, the default worker concurrency.
+int default_concurrency();
+
+struct LogConfig {
+  std::string level = "info";  // debug | info | warn | error
+  LogFormat format = LogFormat::json;
+};
+
+struct DatabaseConfig {
+  std::string path = "./personaworlds.db";
+  std::string synchronous = "normal";  // normal | full
+  int busy_timeout_ms = 10000;
+};
+
+struct HttpConfig {
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  int threads = 16;          // request handler pool
+  int max_queued = 512;      // accepted connections waiting for a handler
+  std::int64_t max_body_bytes = 1 << 20;
+  int read_timeout_s = 10;
+  int write_timeout_s = 10;
+  int idle_timeout_s = 5;
+  int keep_alive_max = 1000;
+};
+
+struct RetryConfig {
+  std::int64_t backoff_base_ms = 1000;
+  std::int64_t backoff_cap_ms = 10 * 60 * 1000;
+  int default_max_attempts = 10;
+};
+
+struct WebhookConfig {
+  bool allow_private = false;
+  int timeout_ms = 10000;
+};
+
+struct ApiConfig {
+  DatabaseConfig db;
+  LogConfig log;
+  HttpConfig http;
+  RetryConfig retry;
+  WebhookConfig webhook;
+  int shutdown_grace_s = 25;
+  int shutdown_delay_ms = 1000;
+};
+
+struct WorkerConfig {
+  DatabaseConfig db;
+  LogConfig log;
+  HttpConfig observability{.host = "0.0.0.0", .port = 9091, .threads = 4};
+  RetryConfig retry;
+  WebhookConfig webhook;
+  int concurrency = default_concurrency();
+  int batch_size = 256;                // most jobs claimed in one transaction
+  std::int64_t lease_ms = 30000;
+  std::int64_t shutdown_grace_ms = 25000;
+  std::int64_t poll_interval_ms = 1;   // idle check for new commits (PRAGMA data_version)
+  std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // prune finished jobs older than this
+  std::int64_t prune_interval_ms = 60000;
+  std::string worker_id;               // empty means: host:pid:random
+};
+
+struct MigrateConfig {
+  DatabaseConfig db;
+  LogConfig log;
+};
+
+// Each returns the first problem as one line naming the setting, or nothing.
+std::optional<std::string> validate(const LogConfig& config);
+std::optional<std::string> validate(const DatabaseConfig& config);
+std::optional<std::string> validate(const HttpConfig& config, const std::string& port_setting);
+std::optional<std::string> validate(const ApiConfig& config);
+std::optional<std::string> validate(const WorkerConfig& config);
+std::optional<std::string> validate(const MigrateConfig& config);
+
+
+}  // namespace pw::config
+
+namespace pw::config {
+
+// `personaworlds jobs ...`: the operator's view of the job table.
+struct JobsConfig {
+  enum class Action { list, show, enqueue, retry, cancel, prune };
+  DatabaseConfig db;
+  LogConfig log;
+  RetryConfig retry;
+  Action action = Action::list;
+  bool json = false;
+  std::optional<std::string> state;
+  std::optional<std::string> type;  // list filter, or the type to enqueue
+  int limit = 50;
+  std::int64_t job_id = 0;
+  std::string payload = "{}";
+  int count = 1;
+  int priority = 0;
+  std::optional<std::string> trace_id;
+  std::string older_than = "7d";
+};
+
+// "500ms", "30s", "15m", "12h", "7d" -> milliseconds; nothing on bad input.
+std::optional<std::int64_t> parse_duration_ms(std::string_view text);
+
+std::optional<std::string> validate(const JobsConfig& config);
+
+// `personaworlds probe URL`: exit 0 when URL answers 2xx (container health checks).
+struct ProbeConfig {
+  std::string url;
+  int timeout_ms = 2000;
+};
+
+}  // namespace pw::config

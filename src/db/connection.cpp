@@ -1,0 +1,113 @@
+#include "db/connection.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace pw::db {
+
+Connection::Timer::~Timer() {
+  if (m_observer) {
+    m_observer(std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count());
+  }
+}
+
+Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer)
+    : m_db(config.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+           config.busy_timeout_ms),
+      m_observer(std::move(observer)),
+      m_busy_timeout_ms(config.busy_timeout_ms) {
+  sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
+  // Switching to WAL needs a moment of exclusive access; when several
+  // processes open a fresh file at once, one of them may briefly see BUSY.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      m_db.exec("PRAGMA journal_mode=WAL");
+      break;
+    } catch (const SQLite::Exception& e) {
+      if ((e.getErrorCode() != SQLITE_BUSY && e.getErrorCode() != SQLITE_LOCKED) || attempt >= 200) {
+        throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  m_db.exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  m_db.exec("PRAGMA foreign_keys=ON");
+  m_db.exec("PRAGMA temp_store=MEMORY");
+}
+
+int Connection::busy_wait(void* self, int count) {
+  auto& connection = *static_cast<Connection*>(self);
+  auto now = std::chrono::steady_clock::now();
+  if (count == 0) connection.m_busy_since = now;
+  if (now - connection.m_busy_since >= std::chrono::milliseconds(connection.m_busy_timeout_ms)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 10 << std::min(count, 7))));
+  return 1;
+}
+
+std::int64_t Connection::data_version() {
+  SQLite::Statement query(m_db, "PRAGMA data_version");
+  query.executeStep();
+  return query.getColumn(0).getInt64();
+}
+
+WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connection) {
+  m_connection.sql().exec("BEGIN IMMEDIATE");
+}
+
+WriteTransaction::~WriteTransaction() {
+  if (!m_done) {
+    try {
+      m_connection.sql().exec("ROLLBACK");
+    } catch (...) {
+      // Nothing sensible to do in a destructor: SQLite has already rolled back
+      // if the connection itself failed.
+    }
+  }
+}
+
+void WriteTransaction::commit() {
+  m_connection.sql().exec("COMMIT");
+  m_done = true;
+}
+
+ConnectionPool::ConnectionPool(config::DatabaseConfig config, std::size_t max_size,
+                               QueryObserver observer)
+    : m_config(std::move(config)), m_max_size(max_size), m_observer(std::move(observer)) {}
+
+ConnectionPool::Lease::~Lease() {
+  if (m_pool) m_pool->release(std::move(m_connection));
+}
+
+ConnectionPool::Lease ConnectionPool::acquire() {
+  std::unique_lock lock(m_mutex);
+  m_available.wait(lock, [&] { return !m_idle.empty() || m_open < m_max_size; });
+  if (!m_idle.empty()) {
+    auto connection = std::move(m_idle.back());
+    m_idle.pop_back();
+    return Lease(*this, std::move(connection));
+  }
+  ++m_open;
+  lock.unlock();
+  try {
+    return Lease(*this, std::make_unique<Connection>(m_config, m_observer));
+  } catch (...) {
+    std::lock_guard relock(m_mutex);
+    --m_open;
+    m_available.notify_one();
+    throw;
+  }
+}
+
+void ConnectionPool::release(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(m_mutex);
+  if (connection) {
+    m_idle.push_back(std::move(connection));
+  } else {
+    --m_open;
+  }
+  m_available.notify_one();
+}
+
+}  // namespace pw::db

@@ -1,0 +1,121 @@
+// One place opens SQLite connections, with the pragmas the whole system relies
+// on. A Connection belongs to one thread at a time; share the pool, not the
+// connection.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace pw::db {
+
+// Called with the duration of each timed query, in seconds.
+using QueryObserver = std::function<void(double)>;
+
+class Connection {
+ public:
+  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {});
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  SQLite::Database& sql() { return m_db; }
+
+  // Cheap "did any connection commit since I last asked?" counter.
+  std::int64_t data_version();
+
+  // RAII: reports the elapsed time of one query (or one transaction) to the
+  // observer when it goes out of scope.
+  class Timer {
+   public:
+    explicit Timer(const QueryObserver& observer)
+        : m_observer(observer), m_start(std::chrono::steady_clock::now()) {}
+    ~Timer();
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+   private:
+    const QueryObserver& m_observer;
+    std::chrono::steady_clock::time_point m_start;
+  };
+  Timer time_query() const { return Timer(m_observer); }
+
+ private:
+  // Waits for a lock held by another connection in short, growing sleeps
+  // (tens of microseconds up to 1 ms) until busy_timeout_ms has passed.
+  // SQLite's own busy timeout sleeps 1, 2, 5, 10... ms, which under steady
+  // contention between worker processes stalls every writer for milliseconds.
+  static int busy_wait(void* self, int count);
+
+  SQLite::Database m_db;
+  QueryObserver m_observer;
+  int m_busy_timeout_ms;
+  std::chrono::steady_clock::time_point m_busy_since;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so two writers never both
+// read, then fail to upgrade to a write (the classic SQLITE_BUSY deadlock);
+// the busy timeout makes the second one wait its turn instead.
+// Rolls back on destruction unless committed.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Connection& connection);
+  ~WriteTransaction();
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  void commit();
+
+ private:
+  Connection& m_connection;
+  bool m_done = false;
+};
+
+// A bounded set of connections for request threads. acquire() hands one out
+// exclusively; it returns to the pool when the lease ends.
+class ConnectionPool {
+ public:
+  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {});
+
+  class Lease {
+   public:
+    Lease(ConnectionPool& pool, std::unique_ptr<Connection> connection)
+        : m_pool(&pool), m_connection(std::move(connection)) {}
+    Lease(Lease&& other) noexcept
+        : m_pool(std::exchange(other.m_pool, nullptr)), m_connection(std::move(other.m_connection)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Connection& operator*() { return *m_connection; }
+    Connection* operator->() { return m_connection.get(); }
+    // Drops the connection instead of returning it (after an I/O error, say).
+    void discard() { m_connection.reset(); }
+
+   private:
+    ConnectionPool* m_pool;
+    std::unique_ptr<Connection> m_connection;
+  };
+
+  // Opens a new connection when none is idle and the pool is not full;
+  // waits otherwise. Throws SQLite::Exception when the database cannot be opened.
+  Lease acquire();
+
+ private:
+  void release(std::unique_ptr<Connection> connection);
+
+  config::DatabaseConfig m_config;
+  std::size_t m_max_size;
+  QueryObserver m_observer;
+  std::mutex m_mutex;
+  std::condition_variable m_available;
+  std::vector<std::unique_ptr<Connection>> m_idle;
+  std::size_t m_open = 0;
+};
+
+}  // namespace pw::db

@@ -1,0 +1,112 @@
+#include "migrations/migrator.hpp"
+
+#include <chrono>
+#include <map>
+
+namespace pw::migrations {
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool table_exists(SQLite::Database& db) {
+  SQLite::Statement query(db,
+                          "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'");
+  return query.executeStep();
+}
+
+}  // namespace
+
+Migrator::Migrator(db::Connection& connection, const std::vector<Migration>& known)
+    : m_connection(connection), m_known(known) {}
+
+void Migrator::ensure_table() {
+  if (table_exists(m_connection.sql())) return;
+  db::WriteTransaction tx(m_connection);
+  m_connection.sql().exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version INTEGER PRIMARY KEY,"
+      " name TEXT NOT NULL,"
+      " checksum TEXT NOT NULL,"
+      " applied_at INTEGER NOT NULL)");
+  tx.commit();
+}
+
+std::vector<AppliedMigration> Migrator::read_applied() {
+  std::vector<AppliedMigration> out;
+  if (!table_exists(m_connection.sql())) return out;
+  SQLite::Statement query(m_connection.sql(),
+                          "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version");
+  while (query.executeStep()) {
+    out.push_back(AppliedMigration{query.getColumn(0).getInt(), query.getColumn(1).getString(),
+                                   query.getColumn(2).getString(), query.getColumn(3).getInt64()});
+  }
+  return out;
+}
+
+Status Migrator::status() {
+  Status status;
+  status.applied = read_applied();
+  std::map<int, const AppliedMigration*> applied_by_version;
+  for (const auto& a : status.applied) applied_by_version[a.version] = &a;
+  std::map<int, const Migration*> known_by_version;
+  for (const auto& m : m_known) known_by_version[m.version] = &m;
+
+  for (const auto& a : status.applied) {
+    auto known = known_by_version.find(a.version);
+    if (known == known_by_version.end()) {
+      status.problems.push_back("database has migration " + a.name +
+                                " that this binary does not know (the schema is newer than the binary)");
+    } else if (known->second->checksum != a.checksum) {
+      status.problems.push_back("migration " + a.name +
+                                " was changed after it was applied (checksum " + a.checksum +
+                                " in the database, " + known->second->checksum + " in the binary)");
+    }
+  }
+  for (const auto& m : m_known) {
+    if (!applied_by_version.contains(m.version)) status.pending.push_back(m);
+  }
+  return status;
+}
+
+std::vector<Migration> Migrator::apply_pending(const std::function<void(const Migration&)>& on_applied) {
+  ensure_table();
+  if (auto current = status(); !current.problems.empty()) {
+    throw SchemaError(current.problems.front());
+  }
+  std::vector<Migration> applied;
+  for (const auto& migration : m_known) {
+    db::WriteTransaction tx(m_connection);
+    // Another process may have applied it while we waited for the lock.
+    SQLite::Statement check(m_connection.sql(), "SELECT checksum FROM schema_migrations WHERE version = ?");
+    check.bind(1, migration.version);
+    if (check.executeStep()) continue;
+    check.reset();
+    m_connection.sql().exec(migration.sql);
+    SQLite::Statement record(m_connection.sql(),
+                             "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?,?,?,?)");
+    record.bind(1, migration.version);
+    record.bind(2, migration.name);
+    record.bind(3, migration.checksum);
+    record.bind(4, now_ms());
+    record.exec();
+    tx.commit();
+    applied.push_back(migration);
+    if (on_applied) on_applied(migration);
+  }
+  return applied;
+}
+
+void Migrator::require_up_to_date() {
+  Status current = status();
+  if (!current.problems.empty()) throw SchemaError(current.problems.front());
+  if (!current.pending.empty()) {
+    throw SchemaError("migration " + current.pending.front().name +
+                      " is not applied; run `personaworlds migrate` first");
+  }
+}
+
+}  // namespace pw::migrations

@@ -1,0 +1,203 @@
+#include "observability/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <mutex>
+
+namespace pw::observability {
+namespace {
+
+// HTTP and job buckets include 0.5 s, the latency alert threshold, so the
+// alert's p95 is exact at the line that matters.
+const prometheus::Histogram::BucketBoundaries kHttpBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const prometheus::Histogram::BucketBoundaries kJobBuckets = {
+    0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
+const prometheus::Histogram::BucketBoundaries kDbBuckets = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
+
+const std::array<std::string, 8> kKnownMethods = {"GET",  "POST",    "PUT",   "PATCH",
+                                                  "DELETE", "HEAD", "OPTIONS", "OTHER"};
+
+std::string bounded_method(const std::string& method) {
+  for (const auto& known : kKnownMethods) {
+    if (known == method) return method;
+  }
+  // Methods are client text: an unbounded label would let anyone grow our series.
+  return "OTHER";
+}
+
+}  // namespace
+
+Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
+    : m_service(std::move(service)),
+      m_registry(std::make_shared<prometheus::Registry>()),
+      m_http_requests(prometheus::BuildCounter()
+                          .Name("http_requests_total")
+                          .Help("HTTP requests answered, by route template, method and status.")
+                          .Register(*m_registry)),
+      m_http_duration(prometheus::BuildHistogram()
+                          .Name("http_request_duration_seconds")
+                          .Help("Time from request parsed to response ready, by route template and method.")
+                          .Register(*m_registry)),
+      m_jobs_processed(prometheus::BuildCounter()
+                           .Name("jobs_processed_total")
+                           .Help("Job attempts finished, by type and status (succeeded or failed).")
+                           .Register(*m_registry)),
+      m_job_duration(prometheus::BuildHistogram()
+                         .Name("job_duration_seconds")
+                         .Help("Time a job handler ran for one attempt, by type.")
+                         .Register(*m_registry)),
+      m_job_retries(prometheus::BuildCounter()
+                        .Name("job_retries_total")
+                        .Help("Failed attempts scheduled to run again, by type.")
+                        .Register(*m_registry)),
+      m_jobs_dead(prometheus::BuildCounter()
+                      .Name("jobs_dead_total")
+                      .Help("Jobs that ran out of attempts or failed permanently, by type.")
+                      .Register(*m_registry)),
+      m_jobs_trace(prometheus::BuildCounter()
+                       .Name("jobs_trace_total")
+                       .Help("Job attempts finished, by type, status and whether a trace id came with the job.")
+                       .Register(*m_registry)),
+      m_db_duration(prometheus::BuildHistogram()
+                        .Name("db_query_duration_seconds")
+                        .Help("Time spent in database queries and transactions.")
+                        .Register(*m_registry)),
+      m_queue_depth(prometheus::BuildGauge()
+                        .Name("queue_depth")
+                        .Help("Jobs ready to run (queued and due), by type, read at scrape time.")
+                        .Register(*m_registry)),
+      m_oldest_ready(prometheus::BuildGauge()
+                         .Name("job_oldest_ready_age_seconds")
+                         .Help("Age of the oldest ready job, by type, read at scrape time.")
+                         .Register(*m_registry)) {
+  m_db_histogram = &m_db_duration.Add({}, kDbBuckets);
+  prometheus::BuildGauge()
+      .Name("personaworlds_build_info")
+      .Help("Always 1; labels carry the version and the role of this process.")
+      .Register(*m_registry)
+      .Add({{"version", PW_VERSION}, {"service", m_service}})
+      .Set(1);
+  prometheus::BuildGauge()
+      .Name("process_start_time_seconds")
+      .Help("Start time of the process since the Unix epoch, in seconds.")
+      .Register(*m_registry)
+      .Add({})
+      .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  for (const auto& method : kKnownMethods) add_route("unmatched", method);
+  for (const auto& type : job_types) {
+    job_series(type);
+    if (m_service == "worker") {
+      set_queue_depth({{type, 0}});
+      set_oldest_ready_age({{type, 0.0}});
+    }
+  }
+}
+
+std::size_t Metrics::add_route(const std::string& route, const std::string& method) {
+  auto key = std::make_pair(route, method);
+  if (auto found = m_route_index.find(key); found != m_route_index.end()) return found->second;
+  auto series = std::make_unique<RouteSeries>();
+  series->route = route;
+  series->method = method;
+  series->duration = &m_http_duration.Add({{"route", route}, {"method", method}}, kHttpBuckets);
+  m_routes.push_back(std::move(series));
+  m_route_index.emplace(key, m_routes.size() - 1);
+  return m_routes.size() - 1;
+}
+
+std::size_t Metrics::unmatched(const std::string& method) {
+  return m_route_index.at({"unmatched", bounded_method(method)});
+}
+
+void Metrics::observe_request(std::size_t route_handle, int status, double seconds) {
+  RouteSeries& series = *m_routes.at(route_handle);
+  series.duration->Observe(seconds);
+  {
+    std::shared_lock lock(m_status_mutex);
+    if (auto found = series.by_status.find(status); found != series.by_status.end()) {
+      found->second->Increment();
+      return;
+    }
+  }
+  std::unique_lock lock(m_status_mutex);
+  auto [it, inserted] = series.by_status.try_emplace(status, nullptr);
+  if (inserted) {
+    it->second = &m_http_requests.Add(
+        {{"route", series.route}, {"method", series.method}, {"status", std::to_string(status)}});
+  }
+  it->second->Increment();
+}
+
+Metrics::JobSeries& Metrics::job_series(const std::string& type) {
+  {
+    std::shared_lock lock(m_jobs_mutex);
+    if (auto found = m_jobs.find(type); found != m_jobs.end()) return *found->second;
+  }
+  std::unique_lock lock(m_jobs_mutex);
+  auto& slot = m_jobs[type];
+  if (!slot) {
+    auto series = std::make_unique<JobSeries>();
+    const char* statuses[2] = {"succeeded", "failed"};
+    const char* traces[2] = {"present", "missing"};
+    for (int s = 0; s < 2; ++s) {
+      series->processed[s] = &m_jobs_processed.Add({{"type", type}, {"status", statuses[s]}});
+      for (int t = 0; t < 2; ++t) {
+        series->traced[s][t] =
+            &m_jobs_trace.Add({{"type", type}, {"status", statuses[s]}, {"trace", traces[t]}});
+      }
+    }
+    series->duration = &m_job_duration.Add({{"type", type}}, kJobBuckets);
+    series->retries = &m_job_retries.Add({{"type", type}});
+    series->dead = &m_jobs_dead.Add({{"type", type}});
+    slot = std::move(series);
+  }
+  return *slot;
+}
+
+void Metrics::observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds) {
+  JobSeries& series = job_series(type);
+  int s = status == JobStatus::succeeded ? 0 : 1;
+  series.processed[s]->Increment();
+  series.traced[s][trace_present ? 0 : 1]->Increment();
+  series.duration->Observe(seconds);
+}
+
+void Metrics::count_retry(const std::string& type) { job_series(type).retries->Increment(); }
+
+void Metrics::count_dead(const std::string& type) { job_series(type).dead->Increment(); }
+
+void Metrics::observe_db_query(double seconds) { m_db_histogram->Observe(seconds); }
+
+prometheus::Gauge& Metrics::gauge_for(prometheus::Family<prometheus::Gauge>& family,
+                                      std::map<std::string, prometheus::Gauge*>& cache,
+                                      const std::string& type) {
+  auto& slot = cache[type];
+  if (!slot) slot = &family.Add({{"type", type}});
+  return *slot;
+}
+
+void Metrics::set_queue_depth(const std::map<std::string, std::int64_t>& ready_by_type) {
+  std::lock_guard lock(m_gauge_mutex);
+  // Types absent from the reading have no ready jobs.
+  for (auto& [type, gauge] : m_depth_gauges) gauge->Set(0);
+  for (const auto& [type, count] : ready_by_type) {
+    gauge_for(m_queue_depth, m_depth_gauges, type).Set(static_cast<double>(count));
+  }
+}
+
+void Metrics::set_oldest_ready_age(const std::map<std::string, double>& age_by_type) {
+  std::lock_guard lock(m_gauge_mutex);
+  for (auto& [type, gauge] : m_age_gauges) gauge->Set(0);
+  for (const auto& [type, age] : age_by_type) gauge_for(m_oldest_ready, m_age_gauges, type).Set(age);
+}
+
+std::string Metrics::scrape() {
+  std::lock_guard lock(m_scrape_mutex);
+  if (m_scrape_hook) m_scrape_hook(*this);
+  return prometheus::TextSerializer().Serialize(m_registry->Collect());
+}
+
+}  // namespace pw::observability

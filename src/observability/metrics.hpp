@@ -1,0 +1,109 @@
+// The Prometheus metrics of both roles, named exactly as in the observability
+// contract. Label combinations known up front are created at start-up (so
+// rate() sees the first event) and cached; nothing calls Family::Add on a hot
+// path except the first time an unforeseen HTTP status shows up.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace pw::observability {
+
+// A route template and method pair, registered before serving.
+struct RouteKey {
+  std::string route;  // template: /v1/worlds/{id}
+  std::string method;
+};
+
+class Metrics {
+ public:
+  // service: "api" or "worker". job_types: the types this process knows.
+  Metrics(std::string service, const std::vector<std::string>& job_types);
+
+  prometheus::Registry& registry() { return *m_registry; }
+
+  // ---- HTTP ----
+  // Pre-creates the series of every route x method; returns a handle for
+  // observe_request. Call before serving.
+  std::size_t add_route(const std::string& route, const std::string& method);
+  // The handle for route="unmatched" with the given method (any method).
+  std::size_t unmatched(const std::string& method);
+  void observe_request(std::size_t route_handle, int status, double seconds);
+
+  // ---- jobs (worker) ----
+  enum class JobStatus { succeeded, failed };
+  void observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds);
+  void count_retry(const std::string& type);
+  void count_dead(const std::string& type);
+
+  // ---- database ----
+  void observe_db_query(double seconds);
+
+  // Called at scrape time to refresh gauges read from the database
+  // (queue_depth, oldest ready age). Set by the worker.
+  using ScrapeHook = std::function<void(Metrics&)>;
+  void set_scrape_hook(ScrapeHook hook) { m_scrape_hook = std::move(hook); }
+  void set_queue_depth(const std::map<std::string, std::int64_t>& ready_by_type);
+  void set_oldest_ready_age(const std::map<std::string, double>& age_by_type);
+
+  // The text exposition format, after running the scrape hook.
+  std::string scrape();
+
+  static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+ private:
+  struct RouteSeries {
+    std::string route;
+    std::string method;
+    prometheus::Histogram* duration;
+    std::map<int, prometheus::Counter*> by_status;  // guarded by m_status_mutex
+  };
+  struct JobSeries {
+    prometheus::Counter* processed[2];   // succeeded, failed
+    prometheus::Counter* traced[2][2];   // status x (present, missing)
+    prometheus::Histogram* duration;
+    prometheus::Counter* retries;
+    prometheus::Counter* dead;
+  };
+  JobSeries& job_series(const std::string& type);
+  prometheus::Gauge& gauge_for(prometheus::Family<prometheus::Gauge>& family,
+                               std::map<std::string, prometheus::Gauge*>& cache, const std::string& type);
+
+  std::string m_service;
+  std::shared_ptr<prometheus::Registry> m_registry;
+  prometheus::Family<prometheus::Counter>& m_http_requests;
+  prometheus::Family<prometheus::Histogram>& m_http_duration;
+  prometheus::Family<prometheus::Counter>& m_jobs_processed;
+  prometheus::Family<prometheus::Histogram>& m_job_duration;
+  prometheus::Family<prometheus::Counter>& m_job_retries;
+  prometheus::Family<prometheus::Counter>& m_jobs_dead;
+  prometheus::Family<prometheus::Counter>& m_jobs_trace;
+  prometheus::Family<prometheus::Histogram>& m_db_duration;
+  prometheus::Family<prometheus::Gauge>& m_queue_depth;
+  prometheus::Family<prometheus::Gauge>& m_oldest_ready;
+  prometheus::Histogram* m_db_histogram;
+
+  std::vector<std::unique_ptr<RouteSeries>> m_routes;
+  std::map<std::pair<std::string, std::string>, std::size_t> m_route_index;
+  std::shared_mutex m_status_mutex;
+  std::shared_mutex m_jobs_mutex;
+  std::map<std::string, std::unique_ptr<JobSeries>> m_jobs;
+  std::mutex m_gauge_mutex;
+  std::map<std::string, prometheus::Gauge*> m_depth_gauges;
+  std::map<std::string, prometheus::Gauge*> m_age_gauges;
+  std::mutex m_scrape_mutex;
+  ScrapeHook m_scrape_hook;
+};
+
+}  // namespace pw::observability

@@ -1,0 +1,13 @@
+#include "queue/clock.hpp"
+
+#include <chrono>
+
+namespace pw::queue {
+
+std::int64_t SystemClock::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace pw::queue

@@ -1,0 +1,56 @@
+// What a job is: the row of the job table, as the rest of the system sees it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pw::queue {
+
+// queued -> running -> succeeded; a failed attempt goes back to queued with a
+// backoff until max_attempts, then dead; canceled on request.
+enum class JobState { queued, running, succeeded, dead, canceled };
+
+std::string_view to_string(JobState state);
+std::optional<JobState> parse_job_state(std::string_view text);
+
+struct NewJob {
+  std::string type;
+  std::string payload = "{}";  // JSON text
+  std::optional<std::string> trace_id;
+  std::optional<std::int64_t> user_id;  // the user who asked for it, if any
+  int priority = 0;                     // smaller runs first
+  std::optional<int> max_attempts;      // default: RetryConfig::default_max_attempts
+  std::optional<std::int64_t> run_at_ms;  // default: now
+  std::optional<std::string> idempotency_key;
+};
+
+struct Job {
+  std::int64_t id = 0;
+  std::string type;
+  std::string payload;
+  std::optional<std::string> trace_id;
+  std::optional<std::int64_t> user_id;
+  int priority = 0;
+  JobState state = JobState::queued;
+  int attempts = 0;  // claims so far, including the running one
+  int max_attempts = 0;
+  std::int64_t run_at_ms = 0;
+  std::optional<std::string> lease_owner;  // holder of a running job; who finished a finished one
+  std::optional<std::int64_t> lease_expires_at_ms;
+  std::optional<std::string> last_error;
+  std::optional<std::string> result;  // JSON text
+  std::optional<std::string> idempotency_key;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> started_at_ms;  // when the latest attempt was claimed
+  std::optional<std::int64_t> finished_at_ms;
+};
+
+struct EnqueueResult {
+  std::int64_t id;
+  bool created;  // false when the idempotency key named an existing job
+};
+
+}  // namespace pw::queue

@@ -1,0 +1,103 @@
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "db/connection.hpp"
+#include "support/temp_dir.hpp"
+
+using pw::db::Connection;
+using pw::db::WriteTransaction;
+
+namespace {
+std::string pragma(Connection& c, const char* name) {
+  SQLite::Statement q(c.sql(), std::string("PRAGMA ") + name);
+  REQUIRE(q.executeStep());
+  return q.getColumn(0).getString();
+}
+}  // namespace
+
+TEST_CASE("db: connections open with WAL, foreign keys and the chosen synchronous level") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("c.db");
+  Connection normal(config);
+  CHECK(pragma(normal, "journal_mode") == "wal");
+  CHECK(pragma(normal, "foreign_keys") == "1");
+  CHECK(pragma(normal, "synchronous") == "1");  // NORMAL
+  CHECK(pragma(normal, "busy_timeout") == std::to_string(config.busy_timeout_ms));
+  config.synchronous = "full";
+  Connection full(config);
+  CHECK(pragma(full, "synchronous") == "2");
+}
+
+TEST_CASE("db: a write transaction rolls back unless committed") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("t.db");
+  Connection c(config);
+  c.sql().exec("CREATE TABLE t (v INTEGER)");
+  {
+    WriteTransaction tx(c);
+    c.sql().exec("INSERT INTO t VALUES (1)");
+  }
+  {
+    WriteTransaction tx(c);
+    c.sql().exec("INSERT INTO t VALUES (2)");
+    tx.commit();
+  }
+  SQLite::Statement q(c.sql(), "SELECT group_concat(v) FROM t");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "2");
+}
+
+TEST_CASE("db: a second writer waits for the first instead of failing with BUSY") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("w.db");
+  Connection first(config);
+  first.sql().exec("CREATE TABLE t (v INTEGER)");
+  std::atomic<bool> second_done{false};
+  std::optional<WriteTransaction> held(std::in_place, first);
+  std::thread second([&] {
+    Connection c(config);
+    WriteTransaction tx(c);  // blocks until `first` commits
+    c.sql().exec("INSERT INTO t VALUES (2)");
+    tx.commit();
+    second_done = true;
+  });
+  first.sql().exec("INSERT INTO t VALUES (1)");
+  held->commit();
+  held.reset();
+  second.join();
+  CHECK(second_done);
+  SQLite::Statement q(first.sql(), "SELECT count(*) FROM t");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getInt() == 2);
+}
+
+TEST_CASE("db: the pool hands a connection to one holder at a time and reuses it") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("p.db");
+  pw::db::ConnectionPool pool(config, 1);
+  Connection* first = nullptr;
+  {
+    auto lease = pool.acquire();
+    first = &*lease;
+  }
+  auto again = pool.acquire();
+  CHECK(&*again == first);
+}
+
+TEST_CASE("db: data_version moves when another connection commits") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("v.db");
+  Connection watcher(config);
+  Connection writer(config);
+  writer.sql().exec("CREATE TABLE t (v INTEGER)");
+  auto before = watcher.data_version();
+  CHECK(watcher.data_version() == before);
+  writer.sql().exec("INSERT INTO t VALUES (1)");
+  CHECK(watcher.data_version() != before);
+}

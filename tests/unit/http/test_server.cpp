@@ -1,0 +1,173 @@
+#include <doctest/doctest.h>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "http/server.hpp"
+
+using namespace pw;
+
+namespace {
+
+struct Fixture {
+  std::vector<std::string> lines;
+  std::mutex mutex;
+  observability::Logger logger{"api", observability::LogLevel::debug, config::LogFormat::json,
+                               [this](std::string_view line) {
+                                 std::lock_guard lock(mutex);
+                                 lines.emplace_back(line);
+                               }};
+  observability::Metrics metrics{"api", {}};
+  config::HttpConfig http_config = [] {
+    config::HttpConfig c;
+    c.host = "127.0.0.1";
+    c.port = 0;
+    c.threads = 4;
+    c.max_body_bytes = 1024;
+    return c;
+  }();
+  http::Server server{http_config, logger, metrics};
+  std::unique_ptr<httplib::Client> client;
+
+  void start() {
+    int port = server.start();
+    client = std::make_unique<httplib::Client>("127.0.0.1", port);
+  }
+
+  std::vector<nlohmann::json> logged() {
+    // The access line is written after the response; give it a moment.
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (!lines.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::lock_guard lock(mutex);
+    std::vector<nlohmann::json> out;
+    for (const auto& line : lines) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("http server: routes by template and logs one access line with the template") {
+  Fixture f;
+  f.server.route("GET", "/v1/worlds/{id}", [](const http::Request& request) {
+    request.user_id = 9;
+    return http::Response::json(200, {{"id", request.path_params.at("id")}});
+  });
+  f.start();
+  auto res = f.client->Get("/v1/worlds/17", {{"X-Request-ID", "req-1"}});
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("X-Request-ID") == "req-1");
+  CHECK(nlohmann::json::parse(res->body)["id"] == "17");
+  f.server.stop();
+  auto lines = f.logged();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["msg"] == "http_request");
+  CHECK(lines[0]["route"] == "/v1/worlds/{id}");
+  CHECK(lines[0]["method"] == "GET");
+  CHECK(lines[0]["status"] == 200);
+  CHECK(lines[0]["request_id"] == "req-1");
+  CHECK(lines[0]["user_id"] == 9);
+  CHECK(lines[0]["latency_ms"].is_number());
+}
+
+TEST_CASE("http server: unknown routes are a JSON 404, wrong methods a JSON 405 with Allow") {
+  Fixture f;
+  f.server.route("GET", "/things", [](const http::Request&) { return http::Response::json(200, {}); });
+  f.start();
+  auto missing = f.client->Get("/nothing/here");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  auto body = nlohmann::json::parse(missing->body);
+  CHECK(body["error"]["code"] == "not_found");
+  CHECK(body["error"]["request_id"] == missing->get_header_value("X-Request-ID"));
+  auto wrong = f.client->Delete("/things");
+  REQUIRE(wrong);
+  CHECK(wrong->status == 405);
+  CHECK(wrong->get_header_value("Allow") == "GET");
+  CHECK(nlohmann::json::parse(wrong->body)["error"]["code"] == "method_not_allowed");
+  f.server.stop();
+  for (const auto& line : f.logged()) {
+    if (line["status"] == 404) CHECK(line["route"] == "unmatched");
+  }
+  auto text = f.metrics.scrape();
+  CHECK(text.find("/nothing/here") == std::string::npos);
+}
+
+TEST_CASE("http server: a throwing handler is a JSON 500 that leaks nothing, logged once") {
+  Fixture f;
+  f.server.route("GET", "/boom", [](const http::Request&) -> http::Response {
+    throw std::runtime_error("secret internal detail");
+  });
+  f.start();
+  auto res = f.client->Get("/boom");
+  REQUIRE(res);
+  CHECK(res->status == 500);
+  CHECK(res->body.find("secret") == std::string::npos);
+  for (const auto& header : res->headers) CHECK(header.second.find("secret") == std::string::npos);
+  CHECK(nlohmann::json::parse(res->body)["error"]["code"] == "internal");
+  f.server.stop();
+  int failures = 0;
+  for (const auto& line : f.logged()) {
+    if (line["msg"] == "handler_failed") {
+      ++failures;
+      CHECK(line["error"] == "secret internal detail");
+    }
+  }
+  CHECK(failures == 1);
+}
+
+TEST_CASE("http server: a body over the limit is a JSON 413") {
+  Fixture f;
+  f.server.route("POST", "/echo", [](const http::Request& r) { return http::Response::json(200, {{"n", r.body.size()}}); });
+  f.start();
+  auto ok = f.client->Post("/echo", std::string(100, 'x'), "application/json");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  auto big = f.client->Post("/echo", std::string(4096, 'x'), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(nlohmann::json::parse(big->body)["error"]["code"] == "payload_too_large");
+  CHECK_FALSE(big->get_header_value("X-Request-ID").empty());
+}
+
+TEST_CASE("http server: an invalid X-Request-ID is replaced, and hostile paths keep log lines valid") {
+  Fixture f;
+  f.start();
+  auto res = f.client->Get("/a%22b%0Ac%00d%FF", {{"X-Request-ID", "bad id\"with quote"}});
+  REQUIRE(res);
+  CHECK(res->status == 404);
+  auto id = res->get_header_value("X-Request-ID");
+  CHECK(id.size() == 32);
+  f.server.stop();
+  auto lines = f.logged();  // parse() throws if any line is not valid JSON
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back()["request_id"] == id);
+}
+
+TEST_CASE("http server: stop() lets an in-flight request finish") {
+  Fixture f;
+  std::atomic<bool> entered{false};
+  f.server.route("GET", "/slow", [&](const http::Request&) {
+    entered = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return http::Response::json(200, {{"done", true}});
+  });
+  f.start();
+  std::optional<int> status;
+  std::thread caller([&] {
+    auto res = f.client->Get("/slow");
+    if (res) status = res->status;
+  });
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  f.server.stop();
+  caller.join();
+  REQUIRE(status.has_value());
+  CHECK(*status == 200);
+}

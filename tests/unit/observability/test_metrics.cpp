@@ -1,0 +1,70 @@
+#include <doctest/doctest.h>
+
+#include "observability/metrics.hpp"
+
+using pw::observability::Metrics;
+
+namespace {
+bool has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("metrics: known routes and job types exist at zero before any traffic") {
+  Metrics metrics("worker", {"noop", "world.simulate"});
+  metrics.add_route("/v1/worlds/{id}", "GET");
+  auto text = metrics.scrape();
+  CHECK(has(text, "http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/worlds/{id}\",le=\"0.5\"} 0"));
+  CHECK(has(text, "jobs_processed_total{status=\"failed\",type=\"world.simulate\"} 0"));
+  CHECK(has(text, "jobs_trace_total{status=\"succeeded\",trace=\"missing\",type=\"noop\"} 0"));
+  CHECK(has(text, "job_retries_total{type=\"noop\"} 0"));
+  CHECK(has(text, "queue_depth{type=\"noop\"} 0"));
+  CHECK(has(text, "# HELP db_query_duration_seconds"));
+  CHECK(has(text, "personaworlds_build_info{service=\"worker\""));
+}
+
+TEST_CASE("metrics: requests are counted by route template, method and status") {
+  Metrics metrics("api", {});
+  auto handle = metrics.add_route("/v1/worlds/{id}", "GET");
+  metrics.observe_request(handle, 200, 0.01);
+  metrics.observe_request(handle, 200, 0.02);
+  metrics.observe_request(handle, 404, 0.7);
+  metrics.observe_request(metrics.unmatched("BREW"), 404, 0.001);
+  auto text = metrics.scrape();
+  CHECK(has(text, "http_requests_total{method=\"GET\",route=\"/v1/worlds/{id}\",status=\"200\"} 2"));
+  CHECK(has(text, "http_requests_total{method=\"GET\",route=\"/v1/worlds/{id}\",status=\"404\"} 1"));
+  CHECK(has(text, "http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"404\"} 1"));
+  CHECK(has(text, "http_request_duration_seconds_count{method=\"GET\",route=\"/v1/worlds/{id}\"} 3"));
+  CHECK_FALSE(has(text, "BREW"));
+}
+
+TEST_CASE("metrics: job outcomes, trace state, retries and dead jobs") {
+  Metrics metrics("worker", {"noop"});
+  metrics.observe_job("noop", Metrics::JobStatus::succeeded, true, 0.001);
+  metrics.observe_job("noop", Metrics::JobStatus::failed, false, 0.002);
+  metrics.count_retry("noop");
+  metrics.count_dead("noop");
+  auto text = metrics.scrape();
+  CHECK(has(text, "jobs_processed_total{status=\"succeeded\",type=\"noop\"} 1"));
+  CHECK(has(text, "jobs_processed_total{status=\"failed\",type=\"noop\"} 1"));
+  CHECK(has(text, "jobs_trace_total{status=\"succeeded\",trace=\"present\",type=\"noop\"} 1"));
+  CHECK(has(text, "jobs_trace_total{status=\"failed\",trace=\"missing\",type=\"noop\"} 1"));
+  CHECK(has(text, "job_retries_total{type=\"noop\"} 1"));
+  CHECK(has(text, "jobs_dead_total{type=\"noop\"} 1"));
+  CHECK(has(text, "job_duration_seconds_count{type=\"noop\"} 2"));
+}
+
+TEST_CASE("metrics: the scrape hook refreshes queue gauges, and absent types drop to zero") {
+  Metrics metrics("worker", {"noop", "other"});
+  int calls = 0;
+  metrics.set_scrape_hook([&](Metrics& m) {
+    ++calls;
+    if (calls == 1) {
+      m.set_queue_depth({{"noop", 5}, {"other", 2}});
+    } else {
+      m.set_queue_depth({{"noop", 1}});
+    }
+  });
+  CHECK(has(metrics.scrape(), "queue_depth{type=\"noop\"} 5"));
+  auto second = metrics.scrape();
+  CHECK(has(second, "queue_depth{type=\"noop\"} 1"));
+  CHECK(has(second, "queue_depth{type=\"other\"} 0"));
+}
