@@ -12,7 +12,7 @@ BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libs
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev
 
-.PHONY: all deps build run test clean test-sanitize
+.PHONY: all deps build run test clean test-sanitize test-tsan fuzz
 
 all: build
 
@@ -35,7 +35,44 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer; any
+# report fails the run.
+test-sanitize: deps
+	@echo "==> building with ASan + UBSan in build-asan"
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPW_SANITIZE=address,undefined
+	cmake --build build-asan -j$(JOBS)
+	@echo "==> running tests under ASan + UBSan"
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 900 -E '^deploy\.'
+
+# The concurrency tests (queue, worker, HTTP, database) under ThreadSanitizer.
+TSAN_TESTS ?= queue|worker|http|db|JobQueue|Worker
+test-tsan: deps
+	@echo "==> building with TSan in build-tsan"
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPW_SANITIZE=thread
+	cmake --build build-tsan -j$(JOBS)
+	@echo "==> running concurrency tests under TSan"
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)' -E '^deploy\.'
+
+# Runs each libFuzzer target for FUZZ_SECONDS; crashes are saved into its corpus.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@echo "==> building fuzz targets with clang + libFuzzer in build-fuzz"
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPW_FUZZ=ON
+	cmake --build build-fuzz -j$(JOBS) --target $$(ls tests/fuzz/fuzz_*.cpp | xargs -n1 basename | sed 's/\.cpp$$//')
+	@for target in $$(ls tests/fuzz/fuzz_*.cpp | xargs -n1 basename | sed 's/^fuzz_//; s/\.cpp$$//'); do \
+	  echo "==> fuzzing $$target for $(FUZZ_SECONDS)s"; \
+	  mkdir -p tests/fuzz/corpus/$$target build-fuzz/work-$$target; \
+	  if ! build-fuzz/tests/fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) \
+	       -artifact_prefix=tests/fuzz/corpus/$$target/crash- \
+	       build-fuzz/work-$$target tests/fuzz/corpus/$$target > build-fuzz/fuzz-$$target.log 2>&1; then \
+	    tail -30 build-fuzz/fuzz-$$target.log; echo "fuzz target $$target failed"; exit 1; \
+	  fi; \
+	  grep -E "^#[0-9]+.*(DONE|pulse)" build-fuzz/fuzz-$$target.log | tail -1; \
+	done
 
 -include bench/queue/bench.mk
 -include bench/http/bench.mk

@@ -87,9 +87,11 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
       .Add({})
       .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   for (const auto& method : kKnownMethods) add_route("unmatched", method);
-  for (const auto& type : job_types) {
-    job_series(type);
-    if (m_service == "worker") {
+  // Job series belong to the worker; the API exports none, so sums across
+  // scrape targets never double.
+  if (m_service == "worker") {
+    for (const auto& type : job_types) {
+      job_series(type);
       set_queue_depth({{type, 0}});
       set_oldest_ready_age({{type, 0.0}});
     }
