@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Checks compose.yaml: it validates with and without the `observability`
+# profile, and the resolved configuration has what deploy/OPERATING.md
+# promises: migrate -> backend + worker from one image on the `pwdata` volume,
+# ports 8080 and 9091, and under the profile Prometheus on 9090 and Grafana on
+# 3001 (admin/admin) with the files from deploy/ mounted.
+#
+# Usage: check_compose.sh [--no-self-test] [REPO_ROOT]
+# Needs: docker-compose 1.29 (no engine: `config` only) or `docker compose` v2,
+# and jq. docker-compose 1.29 prints YAML: it is turned into JSON with the
+# Python interpreter docker-compose itself runs on (its PyYAML is a dependency).
+
+# PromQL, jq and $-placeholders below are literal on purpose; run_checks also runs
+# in subshells (self-test), where its counters are meant to stay local.
+# shellcheck disable=SC2016,SC2030,SC2031
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if command -v docker-compose >/dev/null 2>&1; then
+  COMPOSE=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+else
+  echo "FAIL - neither docker-compose nor docker compose is installed"
+  exit 2
+fi
+
+# compose_json ROOT: the resolved configuration, profile included, as JSON.
+compose_json() {
+  local root=$1 python
+  if [[ ${COMPOSE[0]} == docker ]]; then
+    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config --format json
+    return
+  fi
+  # The interpreter on docker-compose's #! line ("/usr/bin/env python3" too).
+  python=$(head -n1 "$(command -v docker-compose)" | sed -n 's/^#![[:space:]]*//p' \
+           | awk '{ print ($1 ~ /\/env$/ ? $2 : $1) }')
+  command -v "$python" >/dev/null 2>&1 || python=python3
+  "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config \
+    | "$python" -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'
+}
+
+# Prints "ok<TAB>message" or "FAIL<TAB>message" per expectation.
+JQ_CHECKS='
+def report($ok; $msg): if $ok then "ok\t\($msg)" else "FAIL\t\($msg)" end;
+def svc($n): .services[$n] // {};
+# "published:target" for every port, whatever the compose version prints.
+def ports: [.ports[]? | if type == "object" then "\(.published):\(.target)" else tostring end];
+# "source:target" for every mount, short string form or long object form.
+def mounts: [.volumes[]? | if type == "object" then "\(.source):\(.target)"
+                           else split(":") | "\(.[0]):\(.[1])" end];
+def env: .environment // {} | if type == "array" then map(split("=") | {(.[0]): (.[1:] | join("="))}) | add else . end;
+# Paths under the project directory, written back as compose.yaml has them.
+def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + ltrimstr($root + "/") else . end;
+
+. as $c
+| ($c.services | keys) as $names
+| (["migrate", "backend", "worker", "prometheus", "grafana"][] as $s
+   | report($names | index($s) != null; "service \($s) exists")),
+  report($c.volumes | has("pwdata"); "named volume pwdata is declared"),
+  report(($c.volumes | keys) == ["pwdata"]; "pwdata is the only named volume (found \($c.volumes | keys | join(", ")))"),
+
+  (["migrate", "backend", "worker"][] as $s | ($c | svc($s)) as $v
+   | report($v.image == "personaworlds:latest" and ($v.build.dockerfile // "") == "deploy/Dockerfile"
+            and ($v.build.context // "" | rel($root)) == ".";
+            "\($s) builds deploy/Dockerfile from the repo root as personaworlds:latest"),
+     report($v.init == true; "\($s) runs with init: true"),
+     report(($v.profiles // []) == []; "\($s) is in no profile (starts with a plain `up`)"),
+     report($v | mounts | index("pwdata:/data") != null; "\($s) mounts pwdata at /data"),
+     report(($v | env).DATABASE_PATH == "/data/personaworlds.db"; "\($s) has DATABASE_PATH=/data/personaworlds.db")),
+
+  report(($c | svc("migrate")).command == ["migrate"]; "migrate runs [\"migrate\"]"),
+  report(($c | svc("migrate")).restart == "no"; "migrate has restart: \"no\""),
+  report(($c | svc("backend")).command == ["api"]; "backend runs [\"api\"]"),
+  report(($c | svc("worker")).command == ["worker"]; "worker runs [\"worker\"]"),
+  (["backend", "worker"][] as $s | ($c | svc($s)) as $v
+   | report($v.depends_on.migrate.condition == "service_completed_successfully";
+            "\($s) waits for migrate to complete successfully")),
+  report(($c | svc("backend")).healthcheck.test == ["CMD", "personaworlds", "probe", "http://127.0.0.1:8080/readyz"];
+         "backend health check probes http://127.0.0.1:8080/readyz with the binary"),
+  report((($c | svc("worker")) | env).WORKER_OBSERVABILITY_PORT == "9091"; "worker has WORKER_OBSERVABILITY_PORT=9091"),
+
+  ({"backend": "8080:8080", "worker": "9091:9091", "prometheus": "9090:9090", "grafana": "3001:3000"}
+   | to_entries[] as $p
+   | report(($c | svc($p.key) | ports | index($p.value)) != null; "\($p.key) publishes \($p.value)")),
+
+  (["prometheus", "grafana"][] as $s
+   | report(($c | svc($s)).profiles == ["observability"]; "\($s) is in profile observability")),
+  report((($c | svc("grafana")) | env) as $e | $e.GF_SECURITY_ADMIN_USER == "admin" and $e.GF_SECURITY_ADMIN_PASSWORD == "admin";
+         "grafana logs in as admin/admin"),
+  ({"prometheus": ["./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml",
+                   "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml"],
+    "grafana": ["./deploy/grafana/provisioning:/etc/grafana/provisioning",
+                "./deploy/grafana/dashboards:/var/lib/grafana/dashboards"]}
+   | to_entries[] as $m | $m.value[] as $want
+   | report(($c | svc($m.key) | mounts | map(rel($root)) | index($want)) != null; "\($m.key) mounts \($want)"))
+'
+
+run_checks() {
+  local root=$1 before=$PW_FAILED json verdict line path
+  check "compose.yaml validates (${COMPOSE[*]} config -q)" \
+    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" config -q
+  check "compose.yaml validates with --profile observability" \
+    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config -q
+  if ! json=$(compose_json "$root" 2>&1) || ! jq -e .services >/dev/null 2>&1 <<<"$json"; then
+    fail "could not read the resolved compose configuration: ${json:0:500}"
+    [[ $PW_FAILED == "$before" ]]
+    return
+  fi
+  while IFS=$'\t' read -r verdict line; do
+    if [[ $verdict == ok ]]; then pass "$line"; else fail "$line"; fi
+  done < <(jq -r --arg root "$root" "$JQ_CHECKS" <<<"$json" 2>&1 || echo $'FAIL\tjq could not run the compose checks')
+
+  # Bind-mounted files must exist, or the containers start with empty dirs.
+  for path in deploy/Dockerfile deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml \
+              deploy/grafana/provisioning/datasources deploy/grafana/provisioning/dashboards \
+              deploy/grafana/dashboards; do
+    if [[ -e $root/$path ]]; then pass "$path exists"; else fail "$path is missing"; fi
+  done
+  [[ $PW_FAILED == "$before" ]]
+}
+
+# mutate "what" SED_SCRIPT: run_checks must fail on a copy of compose.yaml so changed.
+mutate() {
+  local what=$1 script=$2 d
+  scratch_copy compose.yaml deploy
+  d=$SCRATCH
+  sed -i -e "$script" "$d/compose.yaml"
+  if cmp -s "$ROOT/compose.yaml" "$d/compose.yaml"; then
+    fail "self-test: the mutation for \"$what\" changed nothing (fix the self-test)"
+    return
+  fi
+  expect_failure "$what" "$d"
+}
+
+self_test() {
+  mutate "a file that is not valid compose" 's/^services:/servics:/'
+  mutate "Grafana on another port" 's/"3001:3000"/"3002:3000"/'
+  mutate "the API port changed" 's/"8080:8080"/"8081:8080"/'
+  mutate "Prometheus taken out of the profile" '/^  prometheus:/,/^  grafana:/{/profiles:/d}'
+  mutate "another Grafana password" 's/GF_SECURITY_ADMIN_PASSWORD: admin/GF_SECURITY_ADMIN_PASSWORD: secret/'
+  mutate "a renamed volume" 's/pwdata/pw_data/g'
+  mutate "backend not waiting for migrate" '0,/condition: service_completed_successfully/s//condition: service_started/'
+  mutate "a missing alerts.yml mount" '/alerts.yml:\/etc\/prometheus\/alerts.yml/d'
+  mutate "a renamed service" 's/^  grafana:/  dashboards:/'
+}
+
+parse_args "$@"
+require_tools jq sed awk cmp
+echo "# compose.yaml in $ROOT (${COMPOSE[*]})"
+run_checks "$ROOT"
+if [[ $SELF_TEST == 1 ]]; then
+  echo "# self-test: each mutation below must be caught"
+  self_test
+fi
+finish
