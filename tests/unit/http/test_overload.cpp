@@ -1,0 +1,190 @@
+// The server under saturation and against slow or malformed clients.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+
+#include "http/server.hpp"
+
+using namespace pw;
+
+namespace {
+
+struct Saturated {
+  observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json,
+                               [](std::string_view) {}};
+  observability::Metrics metrics{"api", {}};
+  config::HttpConfig http_config = [] {
+    config::HttpConfig c;
+    c.host = "127.0.0.1";
+    c.port = 0;
+    c.threads = 2;
+    c.max_queued = 2;
+    c.read_timeout_s = 1;
+    return c;
+  }();
+  http::Server server{http_config, logger, metrics};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> blocked{0};
+  int port = 0;
+
+  Saturated() {
+    server.route("GET", "/block", [this](const http::Request&) {
+      ++blocked;
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [this] { return release; });
+      return http::Response::json(200, {{"ok", true}});
+    });
+    server.route("GET", "/healthz", [](const http::Request&) { return http::Response::json(200, {{"status", "ok"}}); });
+    server.route("GET", "/work", [](const http::Request&) { return http::Response::json(200, {{"ok", true}}); });
+    server.serve_under_load("/healthz");
+    port = server.start();
+  }
+  ~Saturated() {
+    {
+      std::lock_guard lock(mutex);
+      release = true;
+    }
+    cv.notify_all();
+    server.stop();
+  }
+};
+
+// A raw connection that sends `text` and never finishes the request.
+int open_raw(int port, const std::string& text) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  if (!text.empty()) REQUIRE(::send(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()));
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("overload: with every handler busy and the backlog full, new requests get a quick 503 with Retry-After") {
+  Saturated s;
+  // Two requests occupy both handler threads; two more fill the backlog.
+  std::vector<std::thread> holders;
+  for (int i = 0; i < 4; ++i) {
+    holders.emplace_back([&] {
+      httplib::Client client("127.0.0.1", s.port);
+      client.set_read_timeout(30, 0);
+      client.Get("/block");
+    });
+  }
+  for (int i = 0; i < 2000 && s.blocked < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(s.blocked == 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the other two reach the backlog
+
+  httplib::Client client("127.0.0.1", s.port);
+  client.set_read_timeout(5, 0);
+  auto shed = client.Get("/work");
+  REQUIRE(shed);
+  CHECK(shed->status == 503);
+  CHECK(shed->get_header_value("Retry-After") == "1");
+  CHECK(nlohmann::json::parse(shed->body)["error"]["code"] == "overloaded");
+
+  // Health is still answered while saturated.
+  httplib::Client health("127.0.0.1", s.port);
+  auto alive = health.Get("/healthz");
+  REQUIRE(alive);
+  CHECK(alive->status == 200);
+
+  {
+    std::lock_guard lock(s.mutex);
+    s.release = true;
+  }
+  s.cv.notify_all();
+  for (auto& t : holders) t.join();
+  // Capacity is back: normal service resumes.
+  httplib::Client after("127.0.0.1", s.port);
+  auto ok = after.Get("/work");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+}
+
+TEST_CASE("slow clients: partial headers are cut off by the read timeout and others are still served") {
+  observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json, [](std::string_view) {}};
+  observability::Metrics metrics{"api", {}};
+  config::HttpConfig c;
+  c.host = "127.0.0.1";
+  c.port = 0;
+  c.threads = 8;
+  c.read_timeout_s = 1;
+  http::Server server(c, logger, metrics);
+  server.route("GET", "/work", [](const http::Request&) { return http::Response::json(200, {{"ok", true}}); });
+  int port = server.start();
+
+  std::vector<int> slow;
+  for (int i = 0; i < 3; ++i) slow.push_back(open_raw(port, "GET /work HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  slow.push_back(open_raw(port, "POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial"));
+
+  httplib::Client client("127.0.0.1", port);
+  int ok = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto res = client.Get("/work");
+    if (res && res->status == 200) ++ok;
+  }
+  CHECK(ok == 20);
+
+  // After the read timeout the server has closed the slow connections.
+  for (int fd : slow) {
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buffer[256];
+    ssize_t n;
+    do {
+      n = ::recv(fd, buffer, sizeof buffer, 0);
+    } while (n > 0);
+    CHECK(n == 0);  // orderly close, not our 5 s receive timeout (-1)
+    ::close(fd);
+  }
+  server.stop();
+}
+
+TEST_CASE("malformed clients: an over-long URI is a JSON 414, garbage is a JSON 400, and the server stays up") {
+  observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json, [](std::string_view) {}};
+  observability::Metrics metrics{"api", {}};
+  config::HttpConfig c;
+  c.host = "127.0.0.1";
+  c.port = 0;
+  c.threads = 2;
+  http::Server server(c, logger, metrics);
+  server.route("GET", "/work", [](const http::Request&) { return http::Response::json(200, {{"ok", true}}); });
+  int port = server.start();
+
+  httplib::Client client("127.0.0.1", port);
+  auto long_uri = client.Get("/work?" + std::string(20000, 'a'));
+  REQUIRE(long_uri);
+  CHECK(long_uri->status == 414);
+  CHECK(nlohmann::json::parse(long_uri->body)["error"]["code"] == "uri_too_long");
+
+  int fd = open_raw(port, "THIS IS NOT HTTP\r\n\r\n");
+  std::string reply;
+  char buffer[1024];
+  ssize_t n;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) reply.append(buffer, static_cast<std::size_t>(n));
+  ::close(fd);
+  CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(reply.find("\"bad_request\"") != std::string::npos);
+
+  auto still = client.Get("/work");
+  REQUIRE(still);
+  CHECK(still->status == 200);
+  server.stop();
+}
