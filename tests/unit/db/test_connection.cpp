@@ -24,7 +24,6 @@ TEST_CASE("db: connections open with WAL, foreign keys and the chosen synchronou
   CHECK(pragma(normal, "journal_mode") == "wal");
   CHECK(pragma(normal, "foreign_keys") == "1");
   CHECK(pragma(normal, "synchronous") == "1");  // NORMAL
-  CHECK(pragma(normal, "busy_timeout") == std::to_string(config.busy_timeout_ms));
   config.synchronous = "full";
   Connection full(config);
   CHECK(pragma(full, "synchronous") == "2");
@@ -100,4 +99,18 @@ TEST_CASE("db: data_version moves when another connection commits") {
   CHECK(watcher.data_version() == before);
   writer.sql().exec("INSERT INTO t VALUES (1)");
   CHECK(watcher.data_version() != before);
+}
+
+TEST_CASE("db: a writer gives up with BUSY only after the busy timeout") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("b.db");
+  config.busy_timeout_ms = 200;
+  Connection holder(config);
+  holder.sql().exec("CREATE TABLE t (v INTEGER)");
+  WriteTransaction held(holder);
+  Connection waiter(config);
+  auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(200));
 }

@@ -1,0 +1,358 @@
+#include "api/api.hpp"
+
+#include <filesystem>
+#include <limits>
+
+#include "api/auth.hpp"
+#include "api/input.hpp"
+#include "api/render.hpp"
+#include "crypto/digest.hpp"
+#include "domain/persona.hpp"
+#include "domain/simulation.hpp"
+#include "queue/job_queue.hpp"
+#include "webhook/destination.hpp"
+
+namespace pw::api {
+namespace {
+
+// Largest seed a caller may choose: exact in every JSON parser, including
+// those that read numbers as doubles.
+constexpr std::int64_t max_seed = (std::int64_t{1} << 53) - 1;
+// Personas one world may hold: what one simulation can take.
+constexpr std::int64_t max_world_personas = static_cast<std::int64_t>(domain::max_simulation_personas);
+constexpr int max_generate_per_request = 100;
+
+const TextRule kHandleRule{3, 32, true, true};
+const TextRule kWorldNameRule{1, 100, true, true};
+const TextRule kDescriptionRule{0, 2000, false, false};
+const TextRule kPersonaNameRule{1, domain::max_persona_name_bytes, true, true};
+const TextRule kCallbackRule{1, webhook::max_url_bytes, true, true};
+
+nlohmann::json job_json(queue::JobQueue& queue, std::int64_t job_id) {
+  auto job = queue.find(job_id);
+  if (!job) throw std::runtime_error("job " + std::to_string(job_id) + " vanished after enqueue");
+  return render(*job);
+}
+
+// A random world seed when the caller gives none.
+std::uint64_t random_seed() {
+  const std::string hex = crypto::random_hex(8);
+  return std::stoull(hex, nullptr, 16) & static_cast<std::uint64_t>(max_seed);
+}
+
+domain::Traits read_traits(const nlohmann::json* object) {
+  if (object == nullptr) return domain::Traits{};
+  std::vector<domain::TraitField> fields;
+  for (const auto& [name, value] : object->items()) {
+    domain::TraitField field{name, std::nullopt};
+    if (value.is_number_unsigned()) {
+      auto v = value.get<std::uint64_t>();
+      field.value = v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                        ? std::numeric_limits<std::int64_t>::max()
+                        : static_cast<std::int64_t>(v);
+    } else if (value.is_number_integer()) {
+      field.value = value.get<std::int64_t>();
+    }
+    fields.push_back(std::move(field));
+  }
+  auto result = domain::traits_from_fields(fields);
+  if (result.error) refuse_field("traits", *result.error);
+  return result.traits;
+}
+
+}  // namespace
+
+std::int64_t Api::now_ms() const { return m_deps.clock.now_ms(); }
+
+template <class Work>
+http::Response Api::with_store(Work&& work) {
+  auto lease = m_deps.pool.acquire();
+  // An open connection keeps working on a database file that was deleted
+  // under it, and what it writes then is lost: refuse instead.
+  std::error_code error;
+  if (!std::filesystem::exists(m_deps.config.db.path, error)) {
+    lease.discard();
+    throw Refusal(503, "unavailable", "the database is unavailable; retry shortly");
+  }
+  try {
+    store::Store store(*lease);
+    return work(*lease, store);
+  } catch (const Refusal&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (store::is_database_unavailable(e)) lease.discard();
+    throw;
+  }
+}
+
+http::Response Api::run_post(const http::Request& request, const nlohmann::json& body,
+                             std::optional<std::int64_t> user_id, db::Connection& connection, store::Store& store,
+                             const Effect& effect) {
+  auto key = idempotency_key(request);
+  const std::int64_t now = now_ms();
+  const std::int64_t not_before = now - idempotency_ttl_ms;
+  // The parsed body, dumped with sorted keys: the same JSON spelled with other
+  // whitespace or member order is the same request.
+  const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
+  store::IdempotencyScope scope{user_id, key.value_or("")};
+
+  db::WriteTransaction transaction(connection);
+  if (key) {
+    if (auto record = store.find_idempotency(scope, not_before)) {
+      if (record->request_hash != request_hash) {
+        throw Refusal(422, "idempotency_key_reused",
+                      "this Idempotency-Key was already used with a different request");
+      }
+      auto replay = http::Response::text(record->status, record->response, "application/json");
+      replay.with_header("Idempotent-Replayed", "true");
+      return replay;
+    }
+  }
+  Created created = effect();
+  auto response = http::Response::json(created.status, created.body);
+  if (key) {
+    store::IdempotencyRecord record;
+    record.method = request.method;
+    record.route = request.route;
+    record.request_hash = request_hash;
+    record.status = created.status;
+    record.response = created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
+    record.created_at_ms = now;
+    store.save_idempotency(scope, record, not_before);
+  }
+  transaction.commit();
+  return response;
+}
+
+store::World Api::owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id) {
+  auto world = store.find_world(user_id, world_id);
+  if (!world) refuse_not_found("world");
+  return *world;
+}
+
+// ---- users ----
+
+http::Response Api::create_user(const http::Request& request) {
+  auto body = parse_json_object(request);
+  ObjectReader reader(body);
+  std::string handle = reader.required_text("handle", kHandleRule);
+  reader.refuse_unknown_fields();
+  if (!is_valid_handle(handle)) refuse_field("handle", "must be 3 to 32 characters of a-z, 0-9 and _");
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    return run_post(request, body, std::nullopt, connection, store, [&] {
+      if (store.handle_exists(handle)) throw Refusal(409, "handle_taken", "handle '" + handle + "' is taken");
+      const std::string token = new_token();
+      auto user = store.create_user(handle, token_hash(token), now_ms());
+      request.user_id = user.id;
+      // The token is shown once: a replay of this request returns the user
+      // with "token": null, because the token itself is never stored.
+      return Created{201, {{"user", render(user)}, {"token", token}},
+                     nlohmann::json{{"user", render(user)}, {"token", nullptr}}};
+    });
+  });
+}
+
+http::Response Api::get_me(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    return http::Response::json(200, render(authenticate(request, store)));
+  });
+}
+
+// ---- worlds ----
+
+http::Response Api::create_world(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    auto body = parse_json_object(request);
+    ObjectReader reader(body);
+    store::NewWorld world;
+    world.name = reader.required_text("name", kWorldNameRule);
+    world.description = reader.optional_text("description", kDescriptionRule).value_or("");
+    auto seed = reader.optional_integer("seed", 0, max_seed);
+    reader.refuse_unknown_fields();
+    world.seed = seed ? static_cast<std::uint64_t>(*seed) : random_seed();
+    return run_post(request, body, user.id, connection, store, [&] {
+      auto created = store.create_world(user.id, world, now_ms());
+      return Created{201, render(created), std::nullopt};
+    });
+  });
+}
+
+http::Response Api::list_worlds(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const int limit = page_limit(request);
+    const std::int64_t after = query_id(request, "cursor");
+    return http::Response::json(200, render_page(store.list_worlds(user.id, after, limit)));
+  });
+}
+
+http::Response Api::get_world(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    return http::Response::json(200, render(owned_world(store, user.id, world_id)));
+  });
+}
+
+http::Response Api::delete_world(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    db::WriteTransaction transaction(connection);
+    if (!store.delete_world(user.id, world_id)) refuse_not_found("world");
+    transaction.commit();
+    return http::Response::text(204, "", "application/json");
+  });
+}
+
+// ---- personas ----
+
+http::Response Api::create_persona(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    auto body = parse_json_object(request);
+    ObjectReader reader(body);
+    domain::NewPersona persona;
+    persona.name = reader.required_text("name", kPersonaNameRule);
+    if (auto problem = domain::validate_persona_name(persona.name)) refuse_field("name", *problem);
+    persona.traits = read_traits(reader.optional_object("traits"));
+    reader.refuse_unknown_fields();
+    return run_post(request, body, user.id, connection, store, [&] {
+      owned_world(store, user.id, world_id);
+      if (store.count_personas(world_id) >= max_world_personas) {
+        throw Refusal(409, "world_full",
+                      "a world holds at most " + std::to_string(max_world_personas) + " personas");
+      }
+      auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
+      return Created{201, render(created), std::nullopt};
+    });
+  });
+}
+
+http::Response Api::generate_personas(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    auto body = parse_json_object(request);
+    ObjectReader reader(body);
+    const auto count = reader.required_integer("count", 1, max_generate_per_request);
+    reader.refuse_unknown_fields();
+    return run_post(request, body, user.id, connection, store, [&] {
+      owned_world(store, user.id, world_id);
+      if (store.count_personas(world_id) + count > max_world_personas) {
+        throw Refusal(409, "world_full",
+                      "a world holds at most " + std::to_string(max_world_personas) + " personas");
+      }
+      const std::int64_t generation = store.next_generation(world_id);
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      queue::NewJob job;
+      job.type = "persona.generate";
+      job.payload = nlohmann::json{{"world_id", world_id}, {"generation", generation}, {"count", count}}.dump();
+      job.trace_id = request.request_id;
+      job.user_id = user.id;
+      auto enqueued = queue.enqueue_in_transaction(job);
+      return Created{202, {{"job", job_json(queue, enqueued.id)}}, std::nullopt};
+    });
+  });
+}
+
+http::Response Api::list_personas(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    const int limit = page_limit(request);
+    const std::int64_t after = query_id(request, "cursor");
+    owned_world(store, user.id, world_id);
+    return http::Response::json(200, render_page(store.list_personas(world_id, after, limit)));
+  });
+}
+
+// ---- simulations and events ----
+
+http::Response Api::create_simulation(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    auto body = parse_json_object(request);
+    ObjectReader reader(body);
+    store::NewSimulation simulation;
+    simulation.world_id = world_id;
+    simulation.user_id = user.id;
+    simulation.ticks = static_cast<int>(reader.required_integer("ticks", domain::min_ticks, domain::max_ticks));
+    simulation.callback_url = reader.optional_text("callback_url", kCallbackRule);
+    reader.refuse_unknown_fields();
+    if (simulation.callback_url) {
+      // Resolved here, outside the write transaction (DNS can be slow), and
+      // again by the webhook.deliver job, since the answer can change.
+      auto destination = webhook::check_destination(*simulation.callback_url, m_deps.config.webhook.allow_private);
+      if (destination.verdict != webhook::Verdict::allowed) refuse_field("callback_url", destination.reason);
+    }
+    return run_post(request, body, user.id, connection, store, [&] {
+      owned_world(store, user.id, world_id);
+      auto created = store.create_simulation(simulation, now_ms());
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      queue::NewJob job;
+      job.type = "world.simulate";
+      job.payload = nlohmann::json{{"simulation_id", created.id}, {"world_id", world_id}}.dump();
+      job.trace_id = request.request_id;
+      job.user_id = user.id;
+      auto enqueued = queue.enqueue_in_transaction(job);
+      store.set_simulation_job(created.id, enqueued.id);
+      created.job_id = enqueued.id;
+      return Created{202, {{"simulation", render(created)}, {"job", job_json(queue, enqueued.id)}}, std::nullopt};
+    });
+  });
+}
+
+http::Response Api::list_simulations(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    const int limit = page_limit(request);
+    const std::int64_t after = query_id(request, "cursor");
+    owned_world(store, user.id, world_id);
+    return http::Response::json(200, render_page(store.list_simulations(world_id, after, limit)));
+  });
+}
+
+http::Response Api::get_simulation(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    const auto simulation_id = path_id(request, "simulation_id", "simulation");
+    owned_world(store, user.id, world_id);
+    auto simulation = store.find_simulation(world_id, simulation_id);
+    if (!simulation) refuse_not_found("simulation");
+    return http::Response::json(200, render(*simulation));
+  });
+}
+
+http::Response Api::list_events(const http::Request& request) {
+  return with_store([&](db::Connection&, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto world_id = path_id(request, "id", "world");
+    const int limit = page_limit(request);
+    const std::int64_t after = query_id(request, "after");
+    const auto simulation_id = optional_query_id(request, "simulation_id");
+    owned_world(store, user.id, world_id);
+    return http::Response::json(200, render_page(store.list_events(world_id, after, limit, simulation_id), "next_after"));
+  });
+}
+
+// ---- jobs ----
+
+http::Response Api::get_job(const http::Request& request) {
+  return with_store([&](db::Connection& connection, store::Store& store) {
+    auto user = authenticate(request, store);
+    const auto job_id = path_id(request, "id", "job");
+    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+    auto job = queue.find(job_id);
+    // Jobs without an owner (operator jobs) and other users' jobs alike: 404.
+    if (!job || job->user_id != user.id) refuse_not_found("job");
+    return http::Response::json(200, render(*job));
+  });
+}
+
+}  // namespace pw::api

@@ -1,0 +1,79 @@
+// The /v1 handlers. Each one parses the request, calls the store and the job
+// queue on one pooled connection, and renders the result; writes happen in
+// one db::WriteTransaction per request, so a failure leaves nothing behind.
+//
+// Handlers throw Refusal for anything the caller must fix (4xx); the route
+// boundary in routes.cpp renders it. A database that cannot serve becomes a
+// 503 there too; anything else reaches the server's 500 boundary.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "api/routes.hpp"
+#include "http/message.hpp"
+#include "store/store.hpp"
+
+namespace pw::api {
+
+// Idempotency records outlive their request by this long.
+inline constexpr std::int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;
+
+class Api {
+ public:
+  explicit Api(const Dependencies& deps) : m_deps(deps) {}
+
+  http::Response create_user(const http::Request& request);
+  http::Response get_me(const http::Request& request);
+
+  http::Response create_world(const http::Request& request);
+  http::Response list_worlds(const http::Request& request);
+  http::Response get_world(const http::Request& request);
+  http::Response delete_world(const http::Request& request);
+
+  http::Response create_persona(const http::Request& request);
+  http::Response generate_personas(const http::Request& request);
+  http::Response list_personas(const http::Request& request);
+
+  http::Response create_simulation(const http::Request& request);
+  http::Response list_simulations(const http::Request& request);
+  http::Response get_simulation(const http::Request& request);
+  http::Response list_events(const http::Request& request);
+
+  http::Response get_job(const http::Request& request);
+
+ private:
+  // What a POST's effect produced. `stored` is what an idempotent replay
+  // returns instead of `body`, when the two must differ (a secret shown once).
+  struct Created {
+    int status = 201;
+    nlohmann::json body;
+    std::optional<nlohmann::json> stored;
+  };
+  using Effect = std::function<Created()>;
+
+  // Runs `work` with a pooled connection and a Store on it. A connection
+  // that failed with a database error is dropped, not returned to the pool.
+  template <class Work>
+  http::Response with_store(Work&& work);
+
+  // One write transaction around `effect`, with Idempotency-Key handling:
+  // a key seen before with the same request replays the stored response; with
+  // a different request it is 422. The record commits with the effect.
+  http::Response run_post(const http::Request& request, const nlohmann::json& body,
+                          std::optional<std::int64_t> user_id, db::Connection& connection, store::Store& store,
+                          const Effect& effect);
+
+  // The caller's world, or a 404 Refusal (also for another user's world).
+  store::World owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id);
+
+  std::int64_t now_ms() const;
+
+  Dependencies m_deps;
+};
+
+}  // namespace pw::api

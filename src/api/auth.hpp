@@ -1,0 +1,29 @@
+// Bearer tokens: `pw_` + 64 hex characters (256 random bits), shown once at
+// sign-up and stored only as their SHA-256.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/message.hpp"
+#include "store/records.hpp"
+#include "store/store.hpp"
+
+namespace pw::api {
+
+// A fresh token from OpenSSL's generator.
+std::string new_token();
+// What the users table stores for a token.
+std::string token_hash(std::string_view token);
+// ^pw_[0-9a-f]{64}$
+bool is_well_formed_token(std::string_view token);
+
+// The token of an `Authorization: Bearer <token>` header; nothing when the
+// header is absent or not of that form.
+std::optional<std::string> bearer_token(std::string_view authorization);
+
+// The caller, or a 401 Refusal. Sets request.user_id for the access log.
+store::User authenticate(const http::Request& request, store::Store& store);
+
+}  // namespace pw::api

@@ -1,0 +1,66 @@
+#include "api/routes.hpp"
+
+#include <memory>
+
+#include "api/api.hpp"
+#include "api/input.hpp"
+
+namespace pw::api {
+namespace {
+
+using Method = http::Response (Api::*)(const http::Request&);
+
+// The route boundary: a Refusal becomes its JSON error; a database that
+// cannot serve becomes 503 with Retry-After (logged once, here). Anything
+// else goes on to the server's 500 boundary.
+http::Response guarded(Api& api, Method method, const http::Request& request,
+                       const observability::Logger& logger) {
+  try {
+    return (api.*method)(request);
+  } catch (const Refusal& refusal) {
+    auto response = http::Response::failure(refusal.status(), refusal.code(), refusal.what());
+    if (refusal.status() == 503) response.with_header("Retry-After", "1");
+    if (refusal.status() == 401) {
+      response.with_header("WWW-Authenticate", refusal.code() == "invalid_token"
+                                                   ? R"(Bearer realm="personaworlds", error="invalid_token")"
+                                                   : R"(Bearer realm="personaworlds")");
+    }
+    return response;
+  } catch (const std::exception& e) {
+    if (!store::is_database_unavailable(e)) throw;
+    logger.warn("database_unavailable",
+                {{"request_id", request.request_id}, {"route", request.route}, {"error", e.what()}});
+    auto response = http::Response::failure(503, "unavailable", "the database is unavailable; retry shortly");
+    response.with_header("Retry-After", "1");
+    return response;
+  }
+}
+
+}  // namespace
+
+void register_routes(http::Server& server, const Dependencies& deps) {
+  auto api = std::make_shared<Api>(deps);
+  const observability::Logger& logger = deps.logger;
+  auto add = [&](const char* method, const char* pattern, Method handler) {
+    server.route(method, pattern, [api, handler, &logger](const http::Request& request) {
+      return guarded(*api, handler, request, logger);
+    });
+  };
+  // Keep in step with docs/openapi.yaml: a unit test compares the two.
+  add("POST", "/v1/users", &Api::create_user);
+  add("GET", "/v1/me", &Api::get_me);
+  add("POST", "/v1/worlds", &Api::create_world);
+  add("GET", "/v1/worlds", &Api::list_worlds);
+  add("GET", "/v1/worlds/{id}", &Api::get_world);
+  add("DELETE", "/v1/worlds/{id}", &Api::delete_world);
+  add("POST", "/v1/worlds/{id}/personas", &Api::create_persona);
+  add("GET", "/v1/worlds/{id}/personas", &Api::list_personas);
+  add("POST", "/v1/worlds/{id}/personas:generate", &Api::generate_personas);
+  add("POST", "/v1/worlds/{id}/simulations", &Api::create_simulation);
+  add("GET", "/v1/worlds/{id}/simulations", &Api::list_simulations);
+  add("GET", "/v1/worlds/{id}/simulations/{simulation_id}", &Api::get_simulation);
+  add("GET", "/v1/worlds/{id}/events", &Api::list_events);
+  add("GET", "/v1/jobs/{id}", &Api::get_job);
+}
+
+}  // namespace pw::api

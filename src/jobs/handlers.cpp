@@ -1,0 +1,193 @@
+#include "jobs/handlers.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+#include "db/connection.hpp"
+#include "domain/persona.hpp"
+#include "domain/random.hpp"
+#include "domain/simulation.hpp"
+#include "observability/log_line.hpp"
+#include "queue/job_queue.hpp"
+#include "store/store.hpp"
+#include "webhook/client.hpp"
+
+namespace pw::jobs {
+namespace {
+
+using observability::LogLevel;
+
+// Personas one world may hold: what one simulation can take.
+constexpr std::int64_t max_world_personas = static_cast<std::int64_t>(domain::max_simulation_personas);
+
+nlohmann::json payload_of(const queue::Job& job) {
+  auto payload = nlohmann::json::parse(job.payload, nullptr, false);
+  if (!payload.is_object()) throw worker::PermanentFailure("payload is not a JSON object");
+  return payload;
+}
+
+std::int64_t payload_id(const nlohmann::json& payload, const char* name, std::int64_t min, std::int64_t max) {
+  auto found = payload.find(name);
+  if (found == payload.end() || !found->is_number_integer()) {
+    throw worker::PermanentFailure(std::string("payload.") + name + " is missing or not an integer");
+  }
+  auto value = found->get<std::int64_t>();
+  if (value < min || value > max) {
+    throw worker::PermanentFailure(std::string("payload.") + name + " is out of range");
+  }
+  return value;
+}
+
+std::string skipped(nlohmann::json result, const std::string& why) {
+  result["skipped"] = why;
+  return result.dump();
+}
+
+}  // namespace
+
+std::string webhook_job_key(std::int64_t simulation_id) {
+  return "webhook:simulation:" + std::to_string(simulation_id);
+}
+
+std::string generate_personas(worker::JobContext& context) {
+  const auto payload = payload_of(context.job);
+  const auto world_id = payload_id(payload, "world_id", 1, INT64_MAX);
+  const auto generation = payload_id(payload, "generation", 1, INT64_MAX);
+  const auto count = static_cast<int>(payload_id(payload, "count", 1, domain::max_generate_count));
+  nlohmann::json result = {{"world_id", world_id}, {"generation", generation}};
+
+  store::Store store(context.connection);
+  db::WriteTransaction transaction(context.connection);
+  auto world = store.find_world(world_id);
+  if (!world) return skipped(result, "the world was deleted");
+  // A rerun (a crash after commit, a lost lease) finds its generation in place.
+  if (auto existing = store.count_generation(world_id, generation); existing > 0) {
+    result["created"] = existing;
+    result["rerun"] = true;
+    return result.dump();
+  }
+  if (world->persona_count + count > max_world_personas) {
+    throw worker::PermanentFailure("the world would exceed " + std::to_string(max_world_personas) + " personas");
+  }
+  const auto personas = domain::generate_personas(world->seed, generation, count);
+  const std::int64_t now = context.clock.now_ms();
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& persona : personas) {
+    const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
+    ids.push_back(store.add_persona(world_id, persona, origin, now).id);
+  }
+  transaction.commit();
+  result["created"] = personas.size();
+  result["persona_ids"] = std::move(ids);
+  context.log(LogLevel::info, "personas_generated",
+              {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
+  return result.dump();
+}
+
+std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry) {
+  const auto payload = payload_of(context.job);
+  const auto simulation_id = payload_id(payload, "simulation_id", 1, INT64_MAX);
+  nlohmann::json result = {{"simulation_id", simulation_id}};
+  store::Store store(context.connection);
+
+  // Read and simulate without the write lock: the run may take a while.
+  auto simulation = store.find_simulation(simulation_id);
+  if (!simulation) return skipped(result, "the simulation was deleted with its world");
+  auto world = store.find_world(simulation->world_id);
+  if (!world) return skipped(result, "the world was deleted");
+  domain::SimulationInput input;
+  input.seed = domain::derive_seed(world->seed, simulation->number);
+  input.personas = store.personas_up_to(world->id, simulation->persona_bound);
+  input.ticks = simulation->ticks;
+  if (auto problem = domain::validate_simulation_input(input)) throw worker::PermanentFailure(*problem);
+  if (context.stop_requested()) throw std::runtime_error("stopping before the simulation ran");
+  const auto outcome = domain::simulate(input);
+  if (context.stop_requested()) throw std::runtime_error("stopping before the events were written");
+
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& count : outcome.counts) counts[count.kind] = count.count;
+  const auto event_count = static_cast<std::int64_t>(outcome.events.size());
+
+  db::WriteTransaction transaction(context.connection);
+  // The world may have been deleted while the simulation ran.
+  if (!store.find_simulation(simulation_id)) return skipped(result, "the world was deleted");
+  store.replace_events(*simulation, outcome.events);
+  std::optional<std::int64_t> webhook_job_id;
+  if (simulation->callback_url) {
+    nlohmann::json summary = {{"type", "simulation.completed"},
+                              {"simulation_id", simulation->id},
+                              {"world_id", simulation->world_id},
+                              {"number", simulation->number},
+                              {"ticks", simulation->ticks},
+                              {"personas", static_cast<std::int64_t>(input.personas.size())},
+                              {"events", event_count},
+                              {"counts", counts},
+                              {"job_id", context.job.id},
+                              {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
+    queue::NewJob job;
+    job.type = "webhook.deliver";
+    job.payload = nlohmann::json{{"simulation_id", simulation->id},
+                                 {"url", *simulation->callback_url},
+                                 {"body", std::move(summary)}}
+                      .dump();
+    job.trace_id = context.job.trace_id;
+    job.user_id = simulation->user_id;
+    // A rerun of this job finds the webhook job already there.
+    job.idempotency_key = webhook_job_key(simulation->id);
+    queue::JobQueue queue(context.connection, context.clock, retry);
+    webhook_job_id = queue.enqueue_in_transaction(job).id;
+  }
+  store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
+  transaction.commit();
+
+  result["world_id"] = simulation->world_id;
+  result["events"] = event_count;
+  result["counts"] = std::move(counts);
+  result["webhook_job_id"] = webhook_job_id ? nlohmann::json(*webhook_job_id) : nullptr;
+  context.log(LogLevel::info, "simulation_completed",
+              {{"simulation_id", simulation->id}, {"world_id", simulation->world_id}, {"events", event_count}});
+  return result.dump();
+}
+
+std::string deliver_webhook(worker::JobContext& context, const config::WebhookConfig& webhook) {
+  const auto payload = payload_of(context.job);
+  auto url = payload.find("url");
+  auto body = payload.find("body");
+  if (url == payload.end() || !url->is_string()) throw worker::PermanentFailure("payload.url is missing");
+  if (body == payload.end()) throw worker::PermanentFailure("payload.body is missing");
+
+  webhook::Delivery delivery;
+  delivery.url = url->get<std::string>();
+  delivery.body = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  delivery.request_id = context.job.trace_id.value_or("");
+  delivery.delivery_id = context.job.idempotency_key.value_or("job:" + std::to_string(context.job.id));
+  const auto outcome = webhook::deliver(delivery, webhook);
+  context.log(outcome.outcome == webhook::Outcome::delivered ? LogLevel::info : LogLevel::warn, "webhook_attempt",
+              {{"receiver_status", outcome.status},
+               {"address", outcome.address},
+               {"outcome", outcome.outcome == webhook::Outcome::delivered   ? "delivered"
+                           : outcome.outcome == webhook::Outcome::retryable ? "retryable"
+                                                                            : "permanent"},
+               {"detail", outcome.detail}});
+  switch (outcome.outcome) {
+    case webhook::Outcome::delivered:
+      return nlohmann::json{{"status", outcome.status}, {"address", outcome.address}}.dump();
+    case webhook::Outcome::permanent:
+      throw worker::PermanentFailure(outcome.detail);
+    case webhook::Outcome::retryable:
+      break;
+  }
+  throw std::runtime_error(outcome.detail);
+}
+
+void register_handlers(worker::HandlerRegistry& registry, const config::WorkerConfig& config) {
+  registry.add("persona.generate", [](worker::JobContext& context) { return generate_personas(context); });
+  registry.add("world.simulate",
+               [retry = config.retry](worker::JobContext& context) { return simulate_world(context, retry); });
+  registry.add("webhook.deliver", [webhook = config.webhook](worker::JobContext& context) {
+    return deliver_webhook(context, webhook);
+  });
+}
+
+}  // namespace pw::jobs

@@ -1,0 +1,113 @@
+// The stored shapes of the domain: what a row of each table says, as the
+// handlers and jobs see it. Plain data.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/persona.hpp"
+
+namespace pw::store {
+
+struct User {
+  std::int64_t id = 0;
+  std::string handle;
+  std::int64_t created_at_ms = 0;
+};
+
+struct NewWorld {
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 0;
+};
+
+struct World {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 0;
+  std::int64_t persona_count = 0;
+  std::int64_t generations = 0;
+  std::int64_t simulations = 0;
+  std::int64_t created_at_ms = 0;
+};
+
+enum class PersonaSource { manual, generated };
+
+// Where a persona came from: by hand, or from a world's n-th generate request.
+struct PersonaOrigin {
+  PersonaSource source = PersonaSource::manual;
+  std::optional<std::int64_t> generation;
+  std::optional<std::int64_t> job_id;
+};
+
+struct StoredPersona {
+  std::int64_t id = 0;
+  std::int64_t world_id = 0;
+  std::string name;
+  domain::Traits traits;
+  PersonaSource source = PersonaSource::manual;
+  std::optional<std::int64_t> generation;  // generated: the world's generate request number
+  std::optional<std::int64_t> job_id;      // generated: the persona.generate job
+  std::int64_t created_at_ms = 0;
+};
+
+struct NewSimulation {
+  std::int64_t world_id = 0;
+  std::int64_t user_id = 0;
+  int ticks = 0;
+  std::optional<std::string> callback_url;
+};
+
+struct Simulation {
+  std::int64_t id = 0;
+  std::int64_t world_id = 0;
+  std::int64_t user_id = 0;
+  std::int64_t number = 0;  // 1 for the world's first simulation
+  int ticks = 0;
+  std::optional<std::string> callback_url;
+  std::int64_t persona_bound = 0;
+  std::optional<std::int64_t> job_id;
+  std::optional<std::int64_t> webhook_job_id;
+  std::optional<std::int64_t> event_count;  // set once the events are written
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> completed_at_ms;
+};
+
+struct StoredEvent {
+  std::int64_t id = 0;
+  std::int64_t world_id = 0;
+  std::int64_t simulation_id = 0;
+  int tick = 0;
+  std::string kind;
+  std::vector<std::int64_t> actors;
+  std::string text;
+};
+
+// A page of a listing in id order. `next_after` is the id to continue after,
+// empty on the last page.
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::int64_t> next_after;
+};
+
+// The scope of an idempotency key: a user, or no user (sign-up).
+struct IdempotencyScope {
+  std::optional<std::int64_t> user_id;
+  std::string key;
+};
+
+struct IdempotencyRecord {
+  std::string method;
+  std::string route;
+  std::string request_hash;
+  int status = 0;
+  std::string response;
+  std::int64_t created_at_ms = 0;
+};
+
+}  // namespace pw::store
