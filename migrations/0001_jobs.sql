@@ -22,22 +22,30 @@ CREATE TABLE jobs (
   lease_expires_at INTEGER,
   last_error       TEXT,
   result           TEXT,
-  idempotency_key  TEXT UNIQUE,
+  idempotency_key  TEXT,
   created_at       INTEGER NOT NULL,
   updated_at       INTEGER NOT NULL,
   started_at       INTEGER,  -- when the latest attempt was claimed
   finished_at      INTEGER   -- set exactly when state is succeeded, dead or canceled
 );
 
--- Claiming walks this partial index in claim order and never touches
--- finished rows, however many there are.
+-- Only rows that can still change state are indexed for the worker's hot
+-- paths (partial indexes): a million finished jobs cost claims nothing, and
+-- each state change touches few index entries.
+
+-- Claiming walks this index in claim order.
 CREATE INDEX jobs_ready ON jobs (priority, run_at, id) WHERE state = 'queued';
--- When does the next scheduled job come due (min(run_at) over queued jobs)?
--- Lets an idle worker sleep until then instead of polling for it.
-CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'queued';
+-- The other question asked of queued jobs, by time: when does the next
+-- scheduled one come due (an idle worker sleeps until then instead of
+-- polling), and per type how many are ready and since when (queue depth and
+-- oldest ready age, read at metrics scrape time).
+CREATE INDEX jobs_due ON jobs (run_at, type) WHERE state = 'queued';
 -- Expired leases of crashed workers, and the next lease to expire.
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
--- Counting by state and type (queue depth, oldest ready job, operator listings).
-CREATE INDEX jobs_state_type ON jobs (state, type, run_at);
 -- Pruning old finished jobs.
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- Idempotency keys are unique where given; jobs without one cost no entry.
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- No index on state as a whole on purpose: every transition would update
+-- it. Listing by state walks the partial indexes above or the ids, newest
+-- first; counting all states is a table scan (operators only).

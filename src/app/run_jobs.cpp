@@ -116,7 +116,7 @@ struct Refusal : std::runtime_error {
 
 std::string not_found(std::int64_t id) { return "job " + std::to_string(id) + " not found"; }
 
-int run_action(const config::JobsConfig& config, queue::JobQueue& queue) {
+int run_action(const config::JobsConfig& config, db::Connection& connection, queue::JobQueue& queue) {
   switch (config.action) {
     case Action::list: {
       queue::JobFilter filter;
@@ -151,17 +151,24 @@ int run_action(const config::JobsConfig& config, queue::JobQueue& queue) {
       job.priority = config.priority;
       job.trace_id = config.trace_id;
       job.max_attempts = config.retry.default_max_attempts;
-      std::vector<queue::NewJob> jobs(static_cast<std::size_t>(config.count), job);
-      auto results = queue.enqueue_many(jobs);
-      std::int64_t first = results.front().id;
-      std::int64_t last = results.back().id;
+      // One transaction for all: a million jobs appear at once or not at all.
+      std::int64_t first = 0;
+      std::int64_t last = 0;
+      {
+        db::WriteTransaction tx(connection);
+        for (int i = 0; i < config.count; ++i) {
+          last = queue.enqueue_in_transaction(job).id;
+          if (i == 0) first = last;
+        }
+        tx.commit();
+      }
       if (config.json) {
-        std::cout << dump({{"enqueued", results.size()}, {"first_id", first}, {"last_id", last}}) << "\n";
-      } else if (results.size() == 1) {
+        std::cout << dump({{"enqueued", config.count}, {"first_id", first}, {"last_id", last}}) << "\n";
+      } else if (config.count == 1) {
         std::cout << "enqueued job " << first << " (" << cell(job.type, 100) << ")\n";
       } else {
-        std::cout << "enqueued " << results.size() << " jobs (" << cell(job.type, 100) << "), ids " << first
-                  << ".." << last << "\n";
+        std::cout << "enqueued " << config.count << " jobs (" << cell(job.type, 100) << "), ids " << first << ".."
+                  << last << "\n";
       }
       return 0;
     }
@@ -210,7 +217,7 @@ int run_jobs(const config::JobsConfig& config) {
     db::Connection connection(config.db);
     queue::SystemClock clock;
     queue::JobQueue queue(connection, clock, config.retry);
-    return run_action(config, queue);
+    return run_action(config, connection, queue);
   } catch (const Refusal& e) {
     std::cerr << "personaworlds jobs: " << e.what() << "\n";
     return 1;

@@ -46,6 +46,18 @@ int Connection::busy_wait(void* self, int count) {
   return 1;
 }
 
+void Connection::set_autocheckpoint(int pages) {
+  m_db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(std::max(0, pages)));
+}
+
+int Connection::checkpoint() {
+  int log_frames = 0;
+  int copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(m_db.getHandle(), rc);
+  return std::max(0, log_frames - copied);
+}
+
 std::int64_t Connection::data_version() {
   SQLite::Statement query(m_db, "PRAGMA data_version");
   query.executeStep();

@@ -32,6 +32,15 @@ class Connection {
   // Cheap "did any connection commit since I last asked?" counter.
   std::int64_t data_version();
 
+  // WAL checkpoints. By default the commit that grows the WAL past 1000
+  // pages copies it back into the database (and syncs) before returning; a
+  // latency-sensitive connection can turn that off (pages = 0) when another
+  // thread calls checkpoint() regularly instead.
+  void set_autocheckpoint(int pages);
+  // A PASSIVE checkpoint: copies what it can without waiting for anyone.
+  // Returns the number of WAL frames still not copied.
+  int checkpoint();
+
   // RAII: reports the elapsed time of one query (or one transaction) to the
   // observer when it goes out of scope.
   class Timer {

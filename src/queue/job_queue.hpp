@@ -1,0 +1,170 @@
+// The job table's contract. Every SQL statement about jobs lives in
+// src/queue/. A JobQueue works on one connection, owned by one thread; it is
+// cheap to construct (statements are prepared on first use and then cached
+// for the life of the JobQueue, so a long-lived one never recompiles them).
+//
+// Writes run in BEGIN IMMEDIATE transactions (db::WriteTransaction): the
+// write lock is taken up front, so concurrent writers queue on the busy
+// timeout instead of failing. Methods throw SQLite exceptions only for real
+// database failures.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "db/connection.hpp"
+#include "queue/clock.hpp"
+#include "queue/job.hpp"
+
+namespace pw::queue {
+
+struct ClaimedJob {
+  Job job;  // state running, attempts already counts this claim
+};
+
+// A running job whose lease lapsed (its worker presumed dead), found and
+// settled by claim(): the lapse counted as a failed attempt.
+struct ExpiredLease {
+  std::int64_t job_id = 0;
+  std::string type;
+  std::optional<std::string> trace_id;
+  std::string previous_owner;
+  int attempts = 0;
+  int max_attempts = 0;
+  bool dead = false;  // out of attempts; otherwise queued again
+};
+
+struct ClaimResult {
+  std::vector<ClaimedJob> jobs;  // in claim order: priority, run_at, id
+  std::vector<ExpiredLease> expired;
+};
+
+enum class FailureKind { retryable, permanent };
+
+// What became of a failed attempt.
+enum class FailureOutcome { requeued, dead, lost_lease };
+
+struct Completion {
+  std::int64_t job_id;
+  std::string result = "null";  // JSON text
+};
+
+struct Failure {
+  std::int64_t job_id;
+  std::string error;
+  FailureKind kind = FailureKind::retryable;
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> type;
+  std::optional<std::int64_t> user_id;
+  std::optional<std::int64_t> before_id;  // pagination: ids smaller than this
+  int limit = 50;
+};
+
+// The message recorded on a job whose lease expired.
+inline constexpr const char* kLeaseExpiredError = "lease expired (worker presumed dead)";
+
+class JobQueue {
+ public:
+  JobQueue(db::Connection& connection, const Clock& clock, config::RetryConfig retry);
+  ~JobQueue();
+  JobQueue(const JobQueue&) = delete;
+  JobQueue& operator=(const JobQueue&) = delete;
+
+  // Runs in its own write transaction.
+  EnqueueResult enqueue(const NewJob& job);
+  // For callers that already hold a db::WriteTransaction on this connection
+  // and want the job to commit or roll back with their own writes.
+  EnqueueResult enqueue_in_transaction(const NewJob& job);
+  // All in one transaction: all or nothing.
+  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
+
+  // In one transaction: first settles running jobs whose lease expired (the
+  // lapse counts as a failed attempt: queued again, keeping their place in
+  // line, or dead when out of attempts), then claims up to `limit` ready jobs
+  // (queued and run_at <= now) in order of priority, run_at, id, with a lease
+  // for `owner` until now + lease_ms.
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
+
+  // Extends the leases `owner` still holds among `job_ids` to now + lease_ms,
+  // in one statement; returns the ids it no longer holds (canceled, or taken
+  // over after a lapse).
+  std::vector<std::int64_t> renew(const std::string& owner, const std::vector<std::int64_t>& job_ids,
+                                  std::int64_t lease_ms);
+
+  // Each guarded by state = running and lease_owner = owner: a worker whose
+  // lease was taken over cannot overwrite the new owner's outcome.
+  // complete: true when applied. complete_many: one flag per completion.
+  bool complete(const std::string& owner, const Completion& completion);
+  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
+  // A retryable failure goes back to queued after backoff_ms(attempts), or to
+  // dead once attempts reach max_attempts; a permanent one goes to dead.
+  FailureOutcome fail(const std::string& owner, const Failure& failure);
+  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
+  // Hands unfinished jobs back to queued without charging the attempt
+  // (shutdown). Returns how many were handed back.
+  std::size_t release(const std::string& owner, const std::vector<std::int64_t>& job_ids);
+
+  // All of a worker's outcomes in one transaction (the worker's batched
+  // completer). Any vector may be empty.
+  struct Outcomes {
+    std::vector<bool> completed;
+    std::vector<FailureOutcome> failed;
+    std::vector<bool> released;
+  };
+  Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
+                  const std::vector<Failure>& failures, const std::vector<std::int64_t>& releases);
+
+  // Operator actions. cancel: queued or running -> canceled. retry: dead or
+  // canceled -> queued now, with a fresh attempt budget. Return false when
+  // the job is not in a state that allows it (or does not exist).
+  bool cancel(std::int64_t job_id);
+  bool retry(std::int64_t job_id);
+
+  std::optional<Job> find(std::int64_t job_id);
+  // Newest first.
+  std::vector<Job> list(const JobFilter& filter);
+
+  // type -> state -> count
+  std::map<std::string, std::map<std::string, std::int64_t>> counts();
+  // type -> number of ready jobs (queued and due)
+  std::map<std::string, std::int64_t> ready_counts();
+  // type -> age in seconds of the oldest ready job (how long it has been due)
+  std::map<std::string, double> oldest_ready_age_seconds();
+
+  // The earliest future moment something may become claimable without any
+  // commit announcing it: a scheduled job's run_at or a running job's lease
+  // expiry. Nothing when there is neither.
+  std::optional<std::int64_t> next_due_ms();
+
+  // SQLite's PRAGMA data_version on this connection: changes whenever another
+  // connection commits. A cheap "is there anything new?" check for idle workers.
+  std::int64_t data_version();
+
+  // Deletes succeeded/dead/canceled jobs finished before now - retention_ms,
+  // in batches of `batch` rows, each its own short transaction, so it never
+  // holds the write lock for long. Returns the number deleted.
+  std::int64_t prune(std::int64_t retention_ms, int batch = 1000);
+
+  // Backoff before attempt `attempts + 1`: full jitter over
+  // min(cap, base * 2^(attempts-1)). `random01` in [0, 1).
+  static std::int64_t backoff_ms(const config::RetryConfig& retry, int attempts, double random01);
+
+ private:
+  struct Statements;
+  FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
+
+  db::Connection& m_connection;
+  const Clock& m_clock;
+  config::RetryConfig m_retry;
+  std::unique_ptr<Statements> m_statements;
+};
+
+}  // namespace pw::queue

@@ -1,0 +1,694 @@
+// The worker's threads, each with its own database connection:
+//
+//   claimer    polls PRAGMA data_version while idle; claims batches of ready
+//              jobs (never more than free capacity) and queues them for the
+//              handler threads. Also settles expired leases (inside claim()).
+//   handlers   `concurrency` threads: run one job at a time, hand the outcome
+//              to the completer.
+//   completer  records outcomes in batches, one transaction per batch, then
+//              logs them and counts them in metrics (so logs and metrics
+//              only ever show outcomes that are durable).
+//   renewer    every lease_ms / 3 extends the leases of every job this worker
+//              holds, in one statement; flags the ones it lost.
+//   pruner     every prune_interval_ms deletes old finished jobs.
+//   checkpointer  every 100 ms copies the WAL back into the database
+//              (PRAGMA wal_checkpoint(PASSIVE)). The other threads have
+//              automatic checkpoints turned off: otherwise the commit that
+//              happens to cross the WAL threshold pays for copying and
+//              syncing megabytes, and a claim stalled that way delays every
+//              job it holds by tens of milliseconds.
+//
+// A job is "in hand" from claim until its handler returns; its lease is held
+// until the completer has recorded the outcome.
+#include "worker/worker.hpp"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "queue/job_queue.hpp"
+
+namespace pw::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using observability::LogFields;
+using observability::LogLevel;
+
+std::string make_worker_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  std::random_device random;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%06x", random() & 0xFFFFFF);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+struct Worker::Impl {
+  Impl(const config::WorkerConfig& config, const HandlerRegistry& handlers, const observability::Logger& logger,
+       observability::Metrics& metrics, const queue::Clock& clock)
+      : config(config),
+        handlers(handlers),
+        logger(logger),
+        metrics(metrics),
+        clock(clock),
+        id(config.worker_id.empty() ? make_worker_id() : config.worker_id) {}
+
+  // One claimed job, from claim until its outcome is recorded.
+  struct Held {
+    queue::Job job;
+    std::atomic<bool> lost{false};  // the renewer found the lease gone
+    bool started = false;           // guarded by Impl::mutex
+    bool finished = false;          // its handler returned; guarded by Impl::mutex
+  };
+
+  enum class Kind { completed, failed, released };
+  struct Outcome {
+    std::shared_ptr<Held> held;
+    Kind kind;
+    std::string text;  // result JSON, or the error
+    queue::FailureKind failure = queue::FailureKind::retryable;
+    double seconds = 0;
+  };
+
+  const config::WorkerConfig& config;
+  const HandlerRegistry& handlers;
+  const observability::Logger& logger;
+  observability::Metrics& metrics;
+  const queue::Clock& clock;
+  const std::string id;
+
+  // ---- jobs in hand (mutex) ----
+  std::mutex mutex;
+  std::condition_variable work_ready;    // handlers wait for jobs
+  std::condition_variable capacity;      // the claimer waits for room; shutdown waits for handlers
+  std::deque<std::shared_ptr<Held>> ready;  // claimed, not started
+  std::unordered_map<std::int64_t, std::shared_ptr<Held>> held;  // claimed, outcome not yet recorded
+  int active = 0;        // claimed, handler not yet returned
+  int idle_handlers = 0;
+  bool claimer_waiting = false;
+  bool stop_claiming = false;
+  bool handlers_exit = false;
+  std::atomic<bool> handlers_exit_flag{false};  // handlers_exit, readable without the mutex
+
+  // ---- outcomes waiting for the completer (done_mutex) ----
+  std::mutex done_mutex;
+  std::condition_variable done_ready;
+  std::vector<Outcome> done;
+  std::atomic<bool> completer_exit{false};
+
+  // ---- timers of renewer and pruner (timer_mutex) ----
+  std::mutex timer_mutex;
+  std::condition_variable timer_wake;
+  std::atomic<bool> timers_exit{false};
+  std::atomic<bool> renewer_exit{false};
+
+  // Taken around the frequent writes of the worker's own threads (claim,
+  // settle, renew): they queue here, in-process and cheaply, instead of on
+  // SQLite's lock. Handler threads' own writes do not take it.
+  std::mutex write_gate;
+
+  std::atomic<bool> stopping{false};  // JobContext::stop_requested
+  std::atomic<bool> thread_died{false};
+  std::atomic<int> failing_loops{0};
+  bool started = false;
+  bool shut_down = false;
+
+  std::thread claimer_thread, completer_thread, renewer_thread, pruner_thread, checkpointer_thread;
+  std::vector<std::thread> handler_threads;
+
+  db::QueryObserver observer() {
+    return [this](double seconds) { metrics.observe_db_query(seconds); };
+  }
+
+  // Metric label for a job type: only types this worker can run, so a typo
+  // in an enqueue cannot grow the series.
+  const std::string& type_label(const std::string& type) const {
+    static const std::string unknown = "unknown";
+    return handlers.find(type) ? type : unknown;
+  }
+
+  LogFields job_fields(const queue::Job& job) const {
+    LogFields fields;
+    fields.reserve(8);
+    fields.emplace_back("job_id", static_cast<long long>(job.id));
+    fields.emplace_back("type", job.type);
+    fields.emplace_back("attempt", job.attempts);
+    if (job.trace_id) {
+      fields.emplace_back("trace_id", *job.trace_id);
+      fields.emplace_back("request_id", *job.trace_id);
+    }
+    return fields;
+  }
+
+  // Runs `body` until it returns; logs and backs off on exceptions, so a
+  // database hiccup never kills a thread. SQLITE_BUSY that outlived the busy
+  // timeout is expected under heavy contention and logged at debug only.
+  template <typename Body>
+  void guarded(const char* loop, Body&& body, const std::function<bool()>& should_exit) {
+    int consecutive = 0;
+    while (!should_exit()) {
+      try {
+        body();
+        if (consecutive > 0) failing_loops--;
+        return;
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        bool busy = what.find("database is locked") != std::string::npos ||
+                    what.find("database table is locked") != std::string::npos;
+        if (consecutive++ == 0) failing_loops++;
+        logger.log(busy ? LogLevel::debug : LogLevel::error, busy ? "worker_db_busy" : "worker_loop_failed",
+                   {{"loop", loop}, {"error", what}, {"consecutive", consecutive}});
+        auto pause = std::chrono::milliseconds(std::min(5000, busy ? 5 * consecutive : 100 * consecutive));
+        std::unique_lock lock(timer_mutex);
+        timer_wake.wait_for(lock, pause, should_exit);
+      }
+    }
+    if (consecutive > 0) failing_loops--;
+  }
+
+  // Opens this thread's connection, retrying (with the backoff of guarded())
+  // while the database cannot be opened; nothing once `should_exit` holds.
+  std::unique_ptr<db::Connection> open_connection(const char* loop, const std::function<bool()>& should_exit,
+                                                  bool autocheckpoint = false) {
+    std::unique_ptr<db::Connection> connection;
+    guarded(loop, [&] {
+      connection = std::make_unique<db::Connection>(config.db, observer());
+      if (!autocheckpoint) connection->set_autocheckpoint(0);
+    }, should_exit);
+    return connection;
+  }
+
+  // ---- claimer -----------------------------------------------------------
+
+  void claimer_loop() {
+    auto connection = open_connection("claimer", [&] { return stopping.load(); });
+    if (!connection) return;
+    queue::JobQueue queue(*connection, clock, config.retry);
+    const int threshold = std::max(1, std::min(config.batch_size, config.concurrency / 2));
+    bool backlog = true;  // claim at once on start
+    std::int64_t seen_version = -1;
+    std::optional<std::int64_t> next_due;
+    const auto poll = std::chrono::milliseconds(config.poll_interval_ms);
+
+    for (;;) {
+      int room;
+      {
+        std::unique_lock lock(mutex);
+        // With a backlog, wait for a worthwhile batch of room; when idle, any room will do.
+        int wanted = backlog ? threshold : 1;
+        claimer_waiting = true;
+        capacity.wait(lock, [&] { return stop_claiming || config.concurrency - active >= wanted; });
+        claimer_waiting = false;
+        if (stop_claiming) return;
+        room = config.concurrency - active;
+      }
+      if (!backlog) {
+        // Idle: claim only when someone committed or something came due.
+        bool check = false;
+        guarded("claimer", [&] {
+          std::int64_t version = queue.data_version();
+          check = version != seen_version || (next_due && clock.now_ms() >= *next_due);
+        }, [&] { return stopping.load(); });
+        if (!check) {
+          std::unique_lock lock(mutex);
+          capacity.wait_for(lock, poll, [&] { return stop_claiming; });
+          continue;
+        }
+      }
+      queue::ClaimResult claimed;
+      bool ok = false;
+      guarded("claimer", [&] {
+        // Read before claiming: a commit after this read changes the
+        // version, so it cannot be missed.
+        seen_version = queue.data_version();
+        std::lock_guard gate(write_gate);
+        claimed = queue.claim(id, std::min(room, config.batch_size), config.lease_ms);
+        ok = true;
+      }, [&] { return stopping.load(); });
+      if (!ok) return;
+      for (const auto& lapsed : claimed.expired) report_expired(lapsed);
+      backlog = static_cast<int>(claimed.jobs.size()) == std::min(room, config.batch_size);
+      if (!backlog) {
+        guarded("claimer", [&] { next_due = queue.next_due_ms(); }, [&] { return stopping.load(); });
+      }
+      if (claimed.jobs.empty()) continue;
+      std::lock_guard lock(mutex);
+      for (auto& claim : claimed.jobs) {
+        auto entry = std::make_shared<Held>();
+        entry->job = std::move(claim.job);
+        held.emplace(entry->job.id, entry);
+        ready.push_back(std::move(entry));
+        ++active;
+      }
+      if (static_cast<int>(claimed.jobs.size()) >= idle_handlers) {
+        work_ready.notify_all();
+      } else {
+        for (std::size_t i = 0; i < claimed.jobs.size(); ++i) work_ready.notify_one();
+      }
+    }
+  }
+
+  void report_expired(const queue::ExpiredLease& lapsed) {
+    LogFields fields;
+    fields.emplace_back("job_id", static_cast<long long>(lapsed.job_id));
+    fields.emplace_back("type", lapsed.type);
+    fields.emplace_back("attempt", lapsed.attempts);
+    if (lapsed.trace_id) {
+      fields.emplace_back("trace_id", *lapsed.trace_id);
+      fields.emplace_back("request_id", *lapsed.trace_id);
+    }
+    fields.emplace_back("previous_owner", lapsed.previous_owner);
+    fields.emplace_back("error", queue::kLeaseExpiredError);
+    if (lapsed.dead) {
+      fields.emplace_back("max_attempts", lapsed.max_attempts);
+      logger.error("job_dead", fields);
+      metrics.count_dead(type_label(lapsed.type));
+    } else {
+      logger.warn("job_lease_expired", fields);
+      metrics.count_retry(type_label(lapsed.type));
+    }
+  }
+
+  // ---- handlers ----------------------------------------------------------
+
+  void handler_loop() {
+    // Handlers' own writes keep automatic checkpoints: they are not on the
+    // claim path, and a handler-heavy workload must not grow the WAL unchecked.
+    auto connection = open_connection("handler", [&] { return handlers_exit_flag.load(); }, true);
+    if (!connection) return;
+    for (;;) {
+      std::shared_ptr<Held> entry;
+      {
+        std::unique_lock lock(mutex);
+        ++idle_handlers;
+        work_ready.wait(lock, [&] { return !ready.empty() || handlers_exit; });
+        --idle_handlers;
+        if (ready.empty()) return;
+        entry = std::move(ready.front());
+        ready.pop_front();
+        entry->started = true;
+      }
+      Outcome outcome = run(*entry, *connection);
+      outcome.held = std::move(entry);
+      {
+        std::lock_guard lock(mutex);
+        outcome.held->finished = true;
+        --active;
+        if (claimer_waiting || stop_claiming) capacity.notify_all();
+      }
+      push_outcome(std::move(outcome));
+    }
+  }
+
+  Outcome run(Held& entry, db::Connection& connection) {
+    const queue::Job& job = entry.job;
+    Outcome outcome;
+    auto start = Clock::now();
+    const Handler* handler = handlers.find(job.type);
+    if (!handler) {
+      outcome.kind = Kind::failed;
+      outcome.failure = queue::FailureKind::permanent;
+      outcome.text = "no handler for job type " + job.type;
+      return outcome;
+    }
+    JobContext context{
+        job, connection, clock,
+        [this, &job](LogLevel level, std::string_view msg, LogFields fields) {
+          if (!logger.enabled(level)) return;
+          LogFields all = job_fields(job);
+          all.insert(all.end(), std::make_move_iterator(fields.begin()), std::make_move_iterator(fields.end()));
+          logger.log(level, msg, all);
+        },
+        [this, &entry] { return stopping.load(std::memory_order_relaxed) || entry.lost.load(std::memory_order_relaxed); }};
+    try {
+      std::string result = (*handler)(context);
+      if (result.empty()) result = "null";
+      if (result != "null" && !nlohmann::json::accept(result)) {
+        throw PermanentFailure("handler returned a result that is not JSON");
+      }
+      outcome.kind = Kind::completed;
+      outcome.text = std::move(result);
+    } catch (const PermanentFailure& e) {
+      outcome.kind = Kind::failed;
+      outcome.failure = queue::FailureKind::permanent;
+      outcome.text = e.what();
+    } catch (const std::exception& e) {
+      // A handler that gave up because the worker is stopping is handed
+      // back uncharged; anything else is a failed attempt.
+      outcome.kind = stopping ? Kind::released : Kind::failed;
+      outcome.text = e.what();
+    } catch (...) {
+      outcome.kind = stopping ? Kind::released : Kind::failed;
+      outcome.text = "handler threw a non-standard exception";
+    }
+    outcome.seconds = seconds_since(start);
+    return outcome;
+  }
+
+  void push_outcome(Outcome outcome) {
+    std::lock_guard lock(done_mutex);
+    done.push_back(std::move(outcome));
+    done_ready.notify_one();
+  }
+
+  // ---- completer ---------------------------------------------------------
+
+  void completer_loop() {
+    auto connection = open_connection("completer", [&] { return completer_exit.load(); });
+    if (!connection) return;
+    queue::JobQueue queue(*connection, clock, config.retry);
+    std::vector<Outcome> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(done_mutex);
+        done_ready.wait(lock, [&] { return !done.empty() || completer_exit; });
+        if (done.empty()) return;
+        batch.swap(done);
+      }
+      settle(queue, batch);
+      batch.clear();
+    }
+  }
+
+  void settle(queue::JobQueue& queue, std::vector<Outcome>& batch) {
+    std::vector<queue::Completion> completions;
+    std::vector<queue::Failure> failures;
+    std::vector<std::int64_t> releases;
+    std::vector<const Outcome*> completed_order, failed_order, released_order;
+    for (const auto& outcome : batch) {
+      std::int64_t job_id = outcome.held->job.id;
+      switch (outcome.kind) {
+        case Kind::completed:
+          completions.push_back({job_id, outcome.text});
+          completed_order.push_back(&outcome);
+          break;
+        case Kind::failed:
+          failures.push_back({job_id, outcome.text, outcome.failure});
+          failed_order.push_back(&outcome);
+          break;
+        case Kind::released:
+          releases.push_back(job_id);
+          released_order.push_back(&outcome);
+          break;
+      }
+    }
+    queue::JobQueue::Outcomes recorded;
+    bool ok = false;
+    // Retried until it works or the worker gives up at exit: the outcome of
+    // work already done must not be dropped for a passing database error.
+    int attempts = 0;
+    guarded("completer", [&] {
+      ++attempts;
+      std::lock_guard gate(write_gate);
+      recorded = queue.settle(id, completions, failures, releases);
+      ok = true;
+    }, [&] { return completer_exit && attempts >= 20; });
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& outcome : batch) held.erase(outcome.held->job.id);
+    }
+    if (!ok) {
+      logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
+                                             {"hint", "their leases will expire and they will run again"}});
+      return;
+    }
+    for (std::size_t i = 0; i < completed_order.size(); ++i) {
+      report(*completed_order[i], recorded.completed[i] ? Report::succeeded : Report::lost);
+    }
+    for (std::size_t i = 0; i < failed_order.size(); ++i) {
+      switch (recorded.failed[i]) {
+        case queue::FailureOutcome::requeued: report(*failed_order[i], Report::requeued); break;
+        case queue::FailureOutcome::dead: report(*failed_order[i], Report::dead); break;
+        case queue::FailureOutcome::lost_lease: report(*failed_order[i], Report::lost); break;
+      }
+    }
+    // Releases are guarded too: one that did not apply was lost earlier, or
+    // (after the grace period) its late handler's outcome came first.
+    for (std::size_t i = 0; i < released_order.size(); ++i) {
+      if (recorded.released[i]) report(*released_order[i], Report::released);
+    }
+  }
+
+  enum class Report { succeeded, requeued, dead, released, lost };
+
+  void report(const Outcome& outcome, Report what) {
+    const queue::Job& job = outcome.held->job;
+    const std::string& label = type_label(job.type);
+    bool traced = job.trace_id.has_value();
+    using Status = observability::Metrics::JobStatus;
+    switch (what) {
+      case Report::succeeded:
+        metrics.observe_job(label, Status::succeeded, traced, outcome.seconds);
+        if (logger.enabled(LogLevel::info)) {
+          LogFields fields = job_fields(job);
+          fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
+          logger.info("job_succeeded", fields);
+        }
+        return;
+      case Report::requeued:
+      case Report::dead: {
+        metrics.observe_job(label, Status::failed, traced, outcome.seconds);
+        LogFields fields = job_fields(job);
+        fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
+        fields.emplace_back("error", outcome.text);
+        if (what == Report::requeued) {
+          metrics.count_retry(label);
+          fields.emplace_back("max_attempts", job.max_attempts);
+          logger.warn("job_failed", fields);
+        } else {
+          metrics.count_dead(label);
+          fields.emplace_back("max_attempts", job.max_attempts);
+          fields.emplace_back("permanent", outcome.failure == queue::FailureKind::permanent);
+          logger.error("job_dead", fields);
+        }
+        return;
+      }
+      case Report::released: {
+        LogFields fields = job_fields(job);
+        fields.emplace_back("started", outcome.held->started);
+        logger.info("job_released", fields);
+        return;
+      }
+      case Report::lost: {
+        LogFields fields = job_fields(job);
+        fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed); outcome discarded");
+        logger.warn("job_lost", fields);
+        return;
+      }
+    }
+  }
+
+  // ---- renewer and pruner ------------------------------------------------
+
+  void renewer_loop() {
+    auto connection = open_connection("renewer", [&] { return renewer_exit.load(); });
+    if (!connection) return;
+    queue::JobQueue queue(*connection, clock, config.retry);
+    const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, config.lease_ms / 3));
+    for (;;) {
+      {
+        std::unique_lock lock(timer_mutex);
+        if (timer_wake.wait_for(lock, period, [&] { return renewer_exit.load(); })) return;
+      }
+      std::vector<std::int64_t> ids;
+      {
+        std::lock_guard lock(mutex);
+        ids.reserve(held.size());
+        for (const auto& [job_id, entry] : held) {
+          if (!entry->lost) ids.push_back(job_id);
+        }
+      }
+      if (ids.empty()) continue;
+      std::vector<std::int64_t> lost;
+      guarded("renewer", [&] {
+        std::lock_guard gate(write_gate);
+        lost = queue.renew(id, ids, config.lease_ms);
+      }, [&] { return renewer_exit.load(); });
+      for (auto job_id : lost) {
+        std::shared_ptr<Held> entry;
+        {
+          std::lock_guard lock(mutex);
+          auto found = held.find(job_id);
+          if (found == held.end()) continue;  // recorded meanwhile: not lost
+          entry = found->second;
+        }
+        entry->lost = true;
+        LogFields fields = job_fields(entry->job);
+        fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed)");
+        logger.warn("job_lease_lost", fields);
+      }
+    }
+  }
+
+  void pruner_loop() {
+    auto connection = open_connection("pruner", [&] { return timers_exit.load(); }, true);
+    if (!connection) return;
+    queue::JobQueue queue(*connection, clock, config.retry);
+    const auto period = std::chrono::milliseconds(config.prune_interval_ms);
+    for (;;) {
+      {
+        std::unique_lock lock(timer_mutex);
+        if (timer_wake.wait_for(lock, period, [&] { return timers_exit.load(); })) return;
+      }
+      std::int64_t deleted = 0;
+      // No write gate: pruning runs many short transactions and must not
+      // hold up claims between them.
+      guarded("pruner", [&] { deleted = queue.prune(config.retention_ms); }, [&] { return timers_exit.load(); });
+      if (deleted > 0) {
+        logger.info("jobs_pruned", {{"deleted", static_cast<long long>(deleted)},
+                                    {"retention_ms", static_cast<long long>(config.retention_ms)}});
+      }
+    }
+  }
+
+  void checkpointer_loop() {
+    auto connection = open_connection("checkpointer", [&] { return renewer_exit.load(); }, true);
+    if (!connection) return;
+    const auto period = std::chrono::milliseconds(100);
+    for (;;) {
+      {
+        std::unique_lock lock(timer_mutex);
+        if (timer_wake.wait_for(lock, period, [&] { return renewer_exit.load(); })) return;
+      }
+      guarded("checkpointer", [&] { connection->checkpoint(); }, [&] { return renewer_exit.load(); });
+    }
+  }
+
+  // Runs a thread body; an exception escaping it (a connection that cannot
+  // be opened, say) marks the worker unhealthy instead of ending the process.
+  std::thread spawn(const char* name, void (Impl::*body)()) {
+    return std::thread([this, name, body] {
+      try {
+        (this->*body)();
+      } catch (const std::exception& e) {
+        thread_died = true;
+        logger.error("worker_thread_failed", {{"thread", name}, {"error", e.what()}});
+      }
+    });
+  }
+
+  // ---- lifecycle ---------------------------------------------------------
+
+  void start() {
+    if (started) return;
+    started = true;
+    handler_threads.reserve(static_cast<std::size_t>(config.concurrency));
+    for (int i = 0; i < config.concurrency; ++i) handler_threads.push_back(spawn("handler", &Impl::handler_loop));
+    completer_thread = spawn("completer", &Impl::completer_loop);
+    renewer_thread = spawn("renewer", &Impl::renewer_loop);
+    pruner_thread = spawn("pruner", &Impl::pruner_loop);
+    checkpointer_thread = spawn("checkpointer", &Impl::checkpointer_loop);
+    claimer_thread = spawn("claimer", &Impl::claimer_loop);
+  }
+
+  void shutdown() {
+    if (!started || shut_down) return;
+    shut_down = true;
+    auto deadline = Clock::now() + std::chrono::milliseconds(config.shutdown_grace_ms);
+    stopping = true;
+    {
+      std::lock_guard lock(mutex);
+      stop_claiming = true;
+      capacity.notify_all();
+    }
+    {
+      std::lock_guard lock(timer_mutex);
+      timers_exit = true;
+      timer_wake.notify_all();
+    }
+    claimer_thread.join();
+    pruner_thread.join();
+
+    // Jobs claimed but not started go straight back.
+    std::vector<std::shared_ptr<Held>> unstarted;
+    {
+      std::lock_guard lock(mutex);
+      unstarted.assign(ready.begin(), ready.end());
+      ready.clear();
+      active -= static_cast<int>(unstarted.size());
+    }
+    for (auto& entry : unstarted) push_outcome(Outcome{std::move(entry), Kind::released, {}, {}, 0});
+
+    // Running jobs get the grace period to finish.
+    std::vector<std::shared_ptr<Held>> overdue;
+    {
+      std::unique_lock lock(mutex);
+      if (!capacity.wait_until(lock, deadline, [&] { return active == 0; })) {
+        for (const auto& [job_id, entry] : held) {
+          if (entry->started && !entry->finished) overdue.push_back(entry);
+        }
+      }
+    }
+    if (!overdue.empty()) {
+      // Their handlers ignore stop_requested. Hand the jobs back now so
+      // another worker can run them without waiting for the lease; whatever
+      // these handlers report later is refused by the lease guard.
+      std::string ids;
+      for (const auto& entry : overdue) ids += (ids.empty() ? "" : ",") + std::to_string(entry->job.id);
+      logger.warn("shutdown_grace_expired", {{"job_ids", ids},
+                                             {"grace_ms", static_cast<long long>(config.shutdown_grace_ms)}});
+      for (auto& entry : overdue) push_outcome(Outcome{entry, Kind::released, {}, {}, 0});
+    }
+    {
+      std::lock_guard lock(mutex);
+      handlers_exit = true;
+      handlers_exit_flag = true;
+      work_ready.notify_all();
+    }
+    {
+      std::lock_guard lock(timer_mutex);  // a handler still opening its connection must notice
+      timer_wake.notify_all();
+    }
+    for (auto& thread : handler_threads) thread.join();
+    {
+      std::lock_guard lock(done_mutex);
+      completer_exit = true;
+      done_ready.notify_all();
+    }
+    {
+      std::lock_guard lock(timer_mutex);  // a completer backing off must notice
+      timer_wake.notify_all();
+    }
+    completer_thread.join();
+    {
+      std::lock_guard lock(timer_mutex);
+      renewer_exit = true;
+      timer_wake.notify_all();
+    }
+    renewer_thread.join();
+    checkpointer_thread.join();
+  }
+};
+
+Worker::Worker(const config::WorkerConfig& config, const HandlerRegistry& handlers,
+               const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock)
+    : m_impl(std::make_unique<Impl>(config, handlers, logger, metrics, clock)) {}
+
+Worker::~Worker() { shutdown(); }
+
+void Worker::start() { m_impl->start(); }
+
+void Worker::shutdown() { m_impl->shutdown(); }
+
+bool Worker::healthy() const { return !m_impl->thread_died && m_impl->failing_loops.load() == 0; }
+
+const std::string& Worker::id() const { return m_impl->id; }
+
+}  // namespace pw::worker

@@ -1,0 +1,285 @@
+// Black-box: the real binary's `worker` and `jobs` commands against one
+// database file, as an operator would run them: several worker processes,
+// kill -9, SIGTERM. Conditions are awaited with generous deadlines; nothing
+// here asserts speed.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using pw::test::Process;
+using pw::test::RunResult;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kBinary = PW_BINARY;
+
+struct Scene {
+  pw::test::TempDir dir;
+  std::string db = dir.file("jobs.db");
+  std::string run_log = dir.file("runs.log");
+
+  Scene() {
+    auto migrated = pw::test::run(kBinary, {"migrate", "--db", db});
+    REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
+  }
+
+  RunResult jobs(std::vector<std::string> args) {
+    args.insert(args.begin(), "jobs");
+    args.insert(args.end(), {"--db", db});
+    return pw::test::run(kBinary, args);
+  }
+
+  void enqueue(const std::string& type, const std::string& payload, int count = 1) {
+    auto result = jobs({"enqueue", "--type", type, "--payload", payload, "--count", std::to_string(count)});
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+  }
+
+  std::unique_ptr<Process> worker(std::vector<std::string> args = {}) {
+    std::vector<std::string> all = {"worker", "--db", db, "--observability-port", "0", "--observability-host",
+                                    "127.0.0.1"};
+    all.insert(all.end(), args.begin(), args.end());
+    return std::make_unique<Process>(kBinary, all, pw::test::Environment{{"PW_NOOP_RUN_LOG", run_log}});
+  }
+
+  // Read-only look at the table, for assertions only.
+  std::map<std::string, std::int64_t> state_counts() {
+    SQLite::Database database(db, SQLite::OPEN_READONLY);
+    database.setBusyTimeout(10000);
+    SQLite::Statement query(database, "SELECT state, count(*) FROM jobs GROUP BY state");
+    std::map<std::string, std::int64_t> out;
+    while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+    return out;
+  }
+
+  std::int64_t running_held_by(const std::string& owner) {
+    SQLite::Database database(db, SQLite::OPEN_READONLY);
+    database.setBusyTimeout(10000);
+    SQLite::Statement query(database, "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner = ?");
+    query.bind(1, owner);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  }
+
+  nlohmann::json list(const std::string& state) {
+    auto result = jobs({"list", "--state", state, "--limit", "10000", "--json"});
+    REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+    return nlohmann::json::parse(result.out);
+  }
+};
+
+std::string started_field(Process& worker, const std::string& field) {
+  auto started = worker.wait_for_json("worker_started", 30s);
+  REQUIRE_MESSAGE(started.has_value(), worker.output());
+  return (*started)[field].is_string() ? (*started)[field].get<std::string>() : (*started)[field].dump();
+}
+
+void require_clean_logs(Process& worker) {
+  CHECK_FALSE(worker.any_line_contains("SQLITE_BUSY"));
+  CHECK_FALSE(worker.any_line_contains("database is locked"));
+  CHECK_FALSE(worker.any_line_contains("\"level\":\"error\""));
+}
+
+}  // namespace
+
+TEST_CASE("worker (binary): two workers drain 20,000 noop jobs, each run exactly once") {
+  Scene scene;
+  scene.enqueue("noop", "{}", 20000);
+  auto first = scene.worker({"--concurrency", "16"});
+  auto second = scene.worker({"--concurrency", "16"});
+  int first_port = std::stoi(started_field(*first, "observability_port"));
+  int second_port = std::stoi(started_field(*second, "observability_port"));
+
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.state_counts()["succeeded"] == 20000; }, 90s),
+                  "succeeded: " << scene.state_counts()["succeeded"]);
+
+  // The metrics of both processes together account for every job once.
+  double processed = 0;
+  for (int port : {first_port, second_port}) {
+    CHECK(pw::test::http_get(port, "/healthz").status == 200);
+    auto metrics = pw::test::http_get(port, "/metrics");
+    REQUIRE(metrics.status == 200);
+    processed += pw::test::metric_value(metrics.body, R"(jobs_processed_total{status="succeeded",type="noop"})")
+                     .value_or(0);
+  }
+  CHECK(processed == 20000);
+
+  first->signal(SIGTERM);
+  second->signal(SIGTERM);
+  CHECK(first->wait_exit(30s) == 0);
+  CHECK(second->wait_exit(30s) == 0);
+
+  // The handler's own record: every job ran once, on its first attempt.
+  std::ifstream runs(scene.run_log);
+  std::map<std::int64_t, int> runs_per_job;
+  std::size_t lines = 0;
+  for (std::string line; std::getline(runs, line);) {
+    std::istringstream fields(line);  // "<job id> <attempt> <monotonic us>"
+    std::int64_t id = 0;
+    int attempt = 0;
+    fields >> id >> attempt;
+    ++lines;
+    ++runs_per_job[id];
+    CHECK(attempt == 1);
+  }
+  CHECK(lines == 20000);
+  CHECK(runs_per_job.size() == 20000);
+  CHECK(runs_per_job.begin()->first == 1);
+  CHECK(runs_per_job.rbegin()->first == 20000);
+  for (const auto& [job_id, count] : runs_per_job) {
+    if (count != 1) FAIL_CHECK("job " << job_id << " ran " << count << " times");
+  }
+
+  auto counts = scene.state_counts();
+  CHECK(counts.size() == 1);
+  CHECK(scene.list("queued").empty());
+  CHECK(scene.list("running").empty());
+
+  std::size_t logged = 0;
+  for (auto* worker : {first.get(), second.get()}) {
+    require_clean_logs(*worker);
+    std::size_t mine = 0;
+    for (const auto& line : worker->json_lines()) {
+      if (line["msg"] == "job_succeeded") ++mine;
+    }
+    if (mine == 0) WARN("one worker ran no job (the other was faster to start)");
+    logged += mine;
+  }
+  CHECK(logged == 20000);
+}
+
+TEST_CASE("worker (binary): jobs held by a killed worker are completed by another after the lease") {
+  Scene scene;
+  scene.enqueue("sleep", R"({"ms":1500})", 4);
+  auto doomed = scene.worker({"--concurrency", "4", "--lease-ms", "1000"});
+  std::string doomed_id = started_field(*doomed, "worker_id");
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.running_held_by(doomed_id) == 4; }, 30s),
+                  doomed->output());
+  doomed->kill();
+  CHECK(doomed->wait_exit(10s) == 128 + SIGKILL);
+  CHECK(scene.state_counts()["running"] == 4);  // what a crash leaves behind
+
+  auto rescuer = scene.worker({"--concurrency", "4", "--lease-ms", "1000"});
+  std::string rescuer_id = started_field(*rescuer, "worker_id");
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.state_counts()["succeeded"] == 4; }, 60s),
+                  rescuer->output());
+  auto done = scene.list("succeeded");
+  REQUIRE(done.size() == 4);
+  for (const auto& job : done) {
+    CHECK(job["attempts"] == 2);  // the lapse counted as one attempt
+    CHECK(job["lease_owner"] == rescuer_id);
+    CHECK(job["last_error"] == "lease expired (worker presumed dead)");
+  }
+  std::set<std::int64_t> reclaimed;
+  for (const auto& line : rescuer->json_lines()) {
+    if (line["msg"] == "job_lease_expired") {
+      CHECK(line["previous_owner"] == doomed_id);
+      reclaimed.insert(line["job_id"].get<std::int64_t>());
+    }
+  }
+  CHECK(reclaimed.size() == 4);
+
+  rescuer->signal(SIGTERM);
+  CHECK(rescuer->wait_exit(30s) == 0);
+  CHECK(scene.list("running").empty());
+  CHECK(scene.list("queued").empty());
+  CHECK(scene.state_counts()["succeeded"] == 4);
+  CHECK_FALSE(rescuer->any_line_contains("SQLITE_BUSY"));
+  CHECK_FALSE(rescuer->any_line_contains("database is locked"));
+}
+
+TEST_CASE("worker (binary): SIGTERM finishes or hands back running jobs and exits 0") {
+  Scene scene;
+  // Job 1 cannot be interrupted and finishes within the grace period; job 2
+  // stops when asked and is handed back; jobs 3-5 are never claimed
+  // (concurrency 2).
+  scene.enqueue("sleep", R"({"ms":1500,"ignore_stop":true})");
+  scene.enqueue("sleep", R"({"ms":600000})", 4);
+  auto worker = scene.worker({"--concurrency", "2", "--shutdown-grace-ms", "20000"});
+  std::string worker_id = started_field(*worker, "worker_id");
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.running_held_by(worker_id) == 2; }, 30s),
+                  worker->output());
+
+  worker->signal(SIGTERM);
+  REQUIRE_MESSAGE(worker->wait_exit(30s) == 0, worker->output());
+  CHECK(worker->wait_for_json("worker_stopped", 1s).has_value());
+
+  auto finished = scene.list("succeeded");
+  REQUIRE(finished.size() == 1);
+  CHECK(finished[0]["id"] == 1);
+  auto queued = scene.list("queued");
+  CHECK(queued.size() == 4);
+  for (const auto& job : queued) {
+    CHECK(job["attempts"] == 0);  // handing back charges no attempt
+    CHECK(job["lease_owner"].is_null());
+  }
+  CHECK(scene.list("running").empty());
+  auto released = worker->wait_for_json("job_released", 1s);
+  REQUIRE(released.has_value());
+  CHECK((*released)["job_id"] == 2);
+  require_clean_logs(*worker);
+}
+
+TEST_CASE("jobs (binary): the operator commands show, refuse and change jobs") {
+  Scene scene;
+  auto missing = scene.jobs({"show", "42"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("job 42 not found") != std::string::npos);
+
+  auto bad_payload = scene.jobs({"enqueue", "--type", "noop", "--payload", "{nope"});
+  CHECK(bad_payload.exit_code == 1);
+  CHECK(bad_payload.err.find("--payload") != std::string::npos);
+
+  auto enqueued = scene.jobs({"enqueue", "--type", "noop", "--payload", R"({"a":1})", "--priority", "3",
+                              "--trace-id", "req-7", "--json"});
+  REQUIRE(enqueued.exit_code == 0);
+  CHECK(nlohmann::json::parse(enqueued.out)["first_id"] == 1);
+
+  auto shown = scene.jobs({"show", "1", "--json"});
+  REQUIRE(shown.exit_code == 0);
+  auto job = nlohmann::json::parse(shown.out);
+  CHECK(job["state"] == "queued");
+  CHECK(job["payload"]["a"] == 1);
+  CHECK(job["priority"] == 3);
+  CHECK(job["trace_id"] == "req-7");
+
+  auto text = scene.jobs({"show", "1"});
+  CHECK(text.out.find("state:") != std::string::npos);
+  auto table = scene.jobs({"list"});
+  CHECK(table.out.find("ID") == 0);
+  CHECK(table.out.find("1 job") != std::string::npos);
+
+  CHECK(scene.jobs({"retry", "1"}).exit_code == 1);  // queued: nothing to retry
+  CHECK(scene.jobs({"cancel", "1"}).exit_code == 0);
+  auto again = scene.jobs({"cancel", "1"});
+  CHECK(again.exit_code == 1);
+  CHECK(again.err.find("job 1 is canceled") != std::string::npos);
+  CHECK(scene.jobs({"cancel", "99"}).err.find("job 99 not found") != std::string::npos);
+  CHECK(scene.jobs({"retry", "1"}).exit_code == 0);
+  CHECK(scene.list("queued").size() == 1);
+
+  CHECK(scene.jobs({"cancel", "1"}).exit_code == 0);
+  auto kept = scene.jobs({"prune", "--older-than", "1h", "--json"});
+  REQUIRE(kept.exit_code == 0);
+  CHECK(nlohmann::json::parse(kept.out)["deleted"] == 0);
+  std::this_thread::sleep_for(5ms);  // finished_at must be strictly older than "now - 1ms"
+  auto pruned = scene.jobs({"prune", "--older-than", "1ms"});
+  REQUIRE(pruned.exit_code == 0);
+  CHECK(pruned.out.find("pruned 1 ") == 0);
+
+  auto nowhere = pw::test::run(kBinary, {"jobs", "list", "--db", scene.dir.file("absent.db")});
+  CHECK(nowhere.exit_code == 1);
+  CHECK(nowhere.err.find("does not exist") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(scene.dir.file("absent.db")));
+}

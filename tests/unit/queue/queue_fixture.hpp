@@ -1,0 +1,54 @@
+// A migrated database in a fresh temporary folder, a manual clock, and a
+// JobQueue on it: the setting of every job table test. Removed on scope exit.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "db/connection.hpp"
+#include "migrations/migrator.hpp"
+#include "queue/clock.hpp"
+#include "queue/job_queue.hpp"
+#include "support/temp_dir.hpp"
+
+namespace pw::test {
+
+struct QueueFixture {
+  TempDir dir;
+  config::DatabaseConfig db_config = [this] {
+    config::DatabaseConfig config;
+    config.path = dir.file("jobs.db");
+    return config;
+  }();
+  config::RetryConfig retry{.backoff_base_ms = 1000, .backoff_cap_ms = 600000, .default_max_attempts = 10};
+  queue::ManualClock clock;
+  db::Connection connection{db_config};
+  std::unique_ptr<queue::JobQueue> queue;
+
+  QueueFixture() {
+    migrations::Migrator(connection, migrations::embedded()).apply_pending();
+    queue = std::make_unique<queue::JobQueue>(connection, clock, retry);
+  }
+
+  // A second, independent connection and queue (another process, in effect).
+  std::unique_ptr<db::Connection> open() { return std::make_unique<db::Connection>(db_config); }
+
+  std::int64_t add(std::string type = "noop", int priority = 0, std::optional<std::int64_t> run_at = {},
+                   std::optional<int> max_attempts = {}) {
+    queue::NewJob job;
+    job.type = std::move(type);
+    job.priority = priority;
+    job.run_at_ms = run_at;
+    job.max_attempts = max_attempts;
+    return queue->enqueue(job).id;
+  }
+
+  queue::Job get(std::int64_t id) {
+    auto job = queue->find(id);
+    if (!job) throw std::runtime_error("no job " + std::to_string(id));
+    return *job;
+  }
+};
+
+}  // namespace pw::test

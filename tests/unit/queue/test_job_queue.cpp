@@ -1,0 +1,538 @@
+// The job table's contract: every state transition, its guard, and the
+// queries operators rely on. Time is a ManualClock; nothing sleeps.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "unit/queue/queue_fixture.hpp"
+
+using pw::queue::ClaimedJob;
+using pw::queue::Completion;
+using pw::queue::Failure;
+using pw::queue::FailureKind;
+using pw::queue::FailureOutcome;
+using pw::queue::JobQueue;
+using pw::queue::JobState;
+using pw::queue::NewJob;
+using pw::test::QueueFixture;
+
+namespace {
+
+constexpr std::int64_t kLease = 30000;
+
+std::vector<std::int64_t> ids_of(const std::vector<ClaimedJob>& claimed) {
+  std::vector<std::int64_t> ids;
+  for (const auto& c : claimed) ids.push_back(c.job.id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budget") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "persona.generate";
+  job.payload = R"({"world_id":7})";
+  job.trace_id = "req-1";
+  job.user_id = 42;
+  auto result = f.queue->enqueue(job);
+  CHECK(result.created);
+  auto stored = f.get(result.id);
+  CHECK(stored.type == "persona.generate");
+  CHECK(stored.payload == R"({"world_id":7})");
+  CHECK(stored.trace_id == "req-1");
+  CHECK(stored.user_id == 42);
+  CHECK(stored.state == JobState::queued);
+  CHECK(stored.attempts == 0);
+  CHECK(stored.max_attempts == 10);
+  CHECK(stored.run_at_ms == f.clock.now_ms());
+  CHECK(stored.created_at_ms == f.clock.now_ms());
+  CHECK_FALSE(stored.lease_owner);
+  CHECK_FALSE(stored.finished_at_ms);
+}
+
+TEST_CASE("JobQueue: an idempotency key returns the existing job instead of a second one") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "noop";
+  job.idempotency_key = "order-17";
+  auto first = f.queue->enqueue(job);
+  auto again = f.queue->enqueue(job);
+  CHECK(first.created);
+  CHECK_FALSE(again.created);
+  CHECK(again.id == first.id);
+  job.idempotency_key = "order-18";
+  auto other = f.queue->enqueue(job);
+  CHECK(other.created);
+  CHECK(other.id != first.id);
+  // Jobs without a key never collide.
+  NewJob plain;
+  plain.type = "noop";
+  CHECK(f.queue->enqueue(plain).id != f.queue->enqueue(plain).id);
+}
+
+TEST_CASE("JobQueue: enqueue_many is all or nothing") {
+  QueueFixture f;
+  std::vector<NewJob> jobs(3);
+  for (auto& job : jobs) job.type = "noop";
+  auto results = f.queue->enqueue_many(jobs);
+  REQUIRE(results.size() == 3);
+  CHECK(results[1].id == results[0].id + 1);
+
+  jobs[2].payload = "{not json";  // refused by the table's CHECK
+  CHECK_THROWS(f.queue->enqueue_many(jobs));
+  CHECK(f.queue->list({}).size() == 3);
+}
+
+TEST_CASE("JobQueue: enqueue_in_transaction commits or rolls back with the caller's writes") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "noop";
+  {
+    pw::db::WriteTransaction tx(f.connection);
+    f.queue->enqueue_in_transaction(job);
+    // no commit: rolled back
+  }
+  CHECK(f.queue->list({}).empty());
+  {
+    pw::db::WriteTransaction tx(f.connection);
+    f.queue->enqueue_in_transaction(job);
+    tx.commit();
+  }
+  CHECK(f.queue->list({}).size() == 1);
+}
+
+TEST_CASE("JobQueue: claim takes ready jobs by priority, then run_at, then id") {
+  QueueFixture f;
+  auto now = f.clock.now_ms();
+  auto low = f.add("noop", 5);
+  auto late = f.add("noop", 0, now - 10);
+  auto early = f.add("noop", 0, now - 20);
+  auto urgent = f.add("noop", -1);
+  auto same_time_a = f.add("noop", 1, now - 5);
+  auto same_time_b = f.add("noop", 1, now - 5);
+  auto future = f.add("noop", -10, now + 1000);
+
+  auto claimed = f.queue->claim("w1", 10, kLease);
+  CHECK(ids_of(claimed.jobs) == std::vector<std::int64_t>{urgent, early, late, same_time_a, same_time_b, low});
+  CHECK(claimed.expired.empty());
+  CHECK(f.get(future).state == JobState::queued);
+
+  f.clock.advance_ms(999);
+  CHECK(f.queue->claim("w1", 10, kLease).jobs.empty());
+  f.clock.advance_ms(1);
+  CHECK(ids_of(f.queue->claim("w1", 10, kLease).jobs) == std::vector<std::int64_t>{future});
+}
+
+TEST_CASE("JobQueue: claim honours the limit and never hands a job out twice") {
+  QueueFixture f;
+  for (int i = 0; i < 5; ++i) f.add();
+  auto other_connection = f.open();
+  JobQueue other(*other_connection, f.clock, f.retry);
+  auto a = f.queue->claim("w1", 3, kLease);
+  auto b = other.claim("w2", 3, kLease);
+  auto c = f.queue->claim("w1", 3, kLease);
+  CHECK(a.jobs.size() == 3);
+  CHECK(b.jobs.size() == 2);
+  CHECK(c.jobs.empty());
+  std::set<std::int64_t> all;
+  for (auto id : ids_of(a.jobs)) all.insert(id);
+  for (auto id : ids_of(b.jobs)) all.insert(id);
+  CHECK(all.size() == 5);
+}
+
+TEST_CASE("JobQueue: a claim marks the job running with a lease and counts the attempt") {
+  QueueFixture f;
+  auto id = f.add();
+  auto claimed = f.queue->claim("w1", 1, kLease);
+  REQUIRE(claimed.jobs.size() == 1);
+  const auto& job = claimed.jobs[0].job;
+  CHECK(job.id == id);
+  CHECK(job.state == JobState::running);
+  CHECK(job.attempts == 1);
+  CHECK(job.lease_owner == "w1");
+  CHECK(job.lease_expires_at_ms == f.clock.now_ms() + kLease);
+  CHECK(job.started_at_ms == f.clock.now_ms());
+  auto stored = f.get(id);
+  CHECK(stored.state == JobState::running);
+  CHECK(stored.lease_owner == "w1");
+}
+
+TEST_CASE("JobQueue: complete records the result; a stale owner cannot complete") {
+  QueueFixture f;
+  auto id = f.add();
+  f.queue->claim("w1", 1, kLease);
+  CHECK_FALSE(f.queue->complete("w2", {id, "1"}));
+  CHECK(f.get(id).state == JobState::running);
+
+  f.clock.advance_ms(5);
+  CHECK(f.queue->complete("w1", {id, R"({"ok":true})"}));
+  auto done = f.get(id);
+  CHECK(done.state == JobState::succeeded);
+  CHECK(done.result == R"({"ok":true})");
+  CHECK(done.finished_at_ms == f.clock.now_ms());
+  CHECK_FALSE(done.lease_expires_at_ms);
+  // Already finished: a second completion (say, a redelivery) changes nothing.
+  CHECK_FALSE(f.queue->complete("w1", {id, "2"}));
+  CHECK(f.get(id).result == R"({"ok":true})");
+}
+
+TEST_CASE("JobQueue: complete_many reports each completion separately") {
+  QueueFixture f;
+  auto a = f.add();
+  auto b = f.add();
+  f.queue->claim("w1", 2, kLease);
+  f.queue->cancel(b);
+  auto applied = f.queue->complete_many("w1", {{a, "null"}, {b, "null"}});
+  CHECK(applied == std::vector<bool>{true, false});
+  CHECK(f.get(a).state == JobState::succeeded);
+  CHECK(f.get(b).state == JobState::canceled);
+}
+
+TEST_CASE("JobQueue: a retryable failure is queued again after a backoff within bounds") {
+  QueueFixture f;
+  auto id = f.add();
+  for (int attempt = 1; attempt <= 4; ++attempt) {
+    auto claimed = f.queue->claim("w1", 1, kLease);
+    REQUIRE(claimed.jobs.size() == 1);
+    auto now = f.clock.now_ms();
+    CHECK(f.queue->fail("w1", {id, "boom " + std::to_string(attempt), FailureKind::retryable}) ==
+          FailureOutcome::requeued);
+    auto job = f.get(id);
+    CHECK(job.state == JobState::queued);
+    CHECK(job.attempts == attempt);
+    CHECK(job.last_error == "boom " + std::to_string(attempt));
+    CHECK_FALSE(job.lease_owner);
+    CHECK_FALSE(job.finished_at_ms);
+    std::int64_t ceiling = std::min<std::int64_t>(600000, 1000LL << (attempt - 1));
+    CHECK(job.run_at_ms >= now);
+    CHECK(job.run_at_ms <= now + ceiling);
+    f.clock.set_ms(job.run_at_ms);
+  }
+}
+
+TEST_CASE("JobQueue: the last allowed attempt failing sends the job to dead, keeping the error") {
+  QueueFixture f;
+  auto id = f.add("noop", 0, {}, 2);
+  f.queue->claim("w1", 1, kLease);
+  CHECK(f.queue->fail("w1", {id, "first"}) == FailureOutcome::requeued);
+  f.clock.advance_ms(10 * 60 * 1000);
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  CHECK(f.queue->fail("w1", {id, "second"}) == FailureOutcome::dead);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::dead);
+  CHECK(job.attempts == 2);
+  CHECK(job.last_error == "second");
+  CHECK(job.finished_at_ms == f.clock.now_ms());
+  f.clock.advance_ms(10 * 60 * 1000);
+  CHECK(f.queue->claim("w1", 1, kLease).jobs.empty());
+}
+
+TEST_CASE("JobQueue: a permanent failure goes straight to dead") {
+  QueueFixture f;
+  auto id = f.add();
+  f.queue->claim("w1", 1, kLease);
+  CHECK(f.queue->fail("w1", {id, "bad payload", FailureKind::permanent}) == FailureOutcome::dead);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::dead);
+  CHECK(job.attempts == 1);
+  CHECK(job.last_error == "bad payload");
+}
+
+TEST_CASE("JobQueue: a stale owner cannot fail, renew or release the job") {
+  QueueFixture f;
+  auto id = f.add();
+  f.queue->claim("w1", 1, kLease);
+  CHECK(f.queue->fail("w2", {id, "nope"}) == FailureOutcome::lost_lease);
+  CHECK(f.queue->renew("w2", {id}, kLease) == std::vector<std::int64_t>{id});
+  CHECK(f.queue->release("w2", {id}) == 0);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::running);
+  CHECK(job.lease_owner == "w1");
+  CHECK_FALSE(job.last_error);
+  CHECK(job.attempts == 1);
+}
+
+TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
+  QueueFixture f;
+  auto ok = f.add();
+  auto flaky = f.add();
+  auto broken = f.add();
+  auto unstarted = f.add();
+  f.queue->claim("w1", 4, kLease);
+  auto outcomes = f.queue->settle("w1", {{ok, "null"}},
+                                  {{flaky, "timeout", FailureKind::retryable}, {broken, "bad", FailureKind::permanent}},
+                                  {unstarted});
+  CHECK(outcomes.completed == std::vector<bool>{true});
+  CHECK(outcomes.failed == std::vector<FailureOutcome>{FailureOutcome::requeued, FailureOutcome::dead});
+  CHECK(outcomes.released == std::vector<bool>{true});
+  CHECK(f.get(ok).state == JobState::succeeded);
+  CHECK(f.get(flaky).state == JobState::queued);
+  CHECK(f.get(broken).state == JobState::dead);
+  CHECK(f.get(unstarted).state == JobState::queued);
+  CHECK(f.get(unstarted).attempts == 0);
+  CHECK(f.queue->fail_many("w1", {{flaky, "x"}}) == std::vector<FailureOutcome>{FailureOutcome::lost_lease});
+}
+
+TEST_CASE("JobQueue: renew extends held leases and names the ones lost") {
+  QueueFixture f;
+  auto a = f.add();
+  auto b = f.add();
+  auto c = f.add();
+  f.queue->claim("w1", 3, kLease);
+  f.queue->cancel(b);
+  f.clock.advance_ms(20000);
+  auto lost = f.queue->renew("w1", {a, b, c}, kLease);
+  CHECK(lost == std::vector<std::int64_t>{b});
+  CHECK(f.get(a).lease_expires_at_ms == f.clock.now_ms() + kLease);
+  CHECK(f.get(c).lease_expires_at_ms == f.clock.now_ms() + kLease);
+  // Renewed in time, the lease does not lapse at its original expiry.
+  f.clock.advance_ms(15000);
+  auto claimed = f.queue->claim("w2", 10, kLease);
+  CHECK(claimed.expired.empty());
+  CHECK(claimed.jobs.empty());
+}
+
+TEST_CASE("JobQueue: release hands a job back without charging the attempt") {
+  QueueFixture f;
+  auto id = f.add();
+  f.queue->claim("w1", 1, kLease);
+  CHECK(f.queue->release("w1", {id}) == 1);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::queued);
+  CHECK(job.attempts == 0);
+  CHECK_FALSE(job.lease_owner);
+  // Immediately claimable again.
+  CHECK(ids_of(f.queue->claim("w2", 1, kLease).jobs) == std::vector<std::int64_t>{id});
+}
+
+TEST_CASE("JobQueue: an expired lease is claimed again, counting the lapse as a failed attempt") {
+  QueueFixture f;
+  auto id = f.add();
+  REQUIRE(f.queue->claim("w1", 1, 1000).jobs.size() == 1);
+
+  f.clock.advance_ms(999);
+  CHECK(f.queue->claim("w2", 1, 1000).jobs.empty());  // still w1's
+
+  f.clock.advance_ms(1);
+  auto taken = f.queue->claim("w2", 1, 1000);
+  REQUIRE(taken.expired.size() == 1);
+  CHECK(taken.expired[0].job_id == id);
+  CHECK(taken.expired[0].previous_owner == "w1");
+  CHECK_FALSE(taken.expired[0].dead);
+  REQUIRE(taken.jobs.size() == 1);
+  CHECK(taken.jobs[0].job.id == id);
+  CHECK(taken.jobs[0].job.attempts == 2);
+  CHECK(taken.jobs[0].job.lease_owner == "w2");
+  CHECK(taken.jobs[0].job.last_error == pw::queue::kLeaseExpiredError);
+
+  // The presumed-dead worker comes back: it cannot overwrite w2's outcome.
+  CHECK_FALSE(f.queue->complete("w1", {id, "\"late\""}));
+  CHECK(f.queue->complete("w2", {id, "\"fresh\""}));
+  CHECK(f.get(id).result == "\"fresh\"");
+}
+
+TEST_CASE("JobQueue: an expired lease on the last attempt sends the job to dead") {
+  QueueFixture f;
+  auto id = f.add("noop", 0, {}, 1);
+  f.queue->claim("w1", 1, 1000);
+  f.clock.advance_ms(1000);
+  auto claimed = f.queue->claim("w2", 5, 1000);
+  CHECK(claimed.jobs.empty());
+  REQUIRE(claimed.expired.size() == 1);
+  CHECK(claimed.expired[0].dead);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::dead);
+  CHECK(job.last_error == pw::queue::kLeaseExpiredError);
+  CHECK(job.finished_at_ms == f.clock.now_ms());
+}
+
+TEST_CASE("JobQueue: cancel applies to queued and running jobs only") {
+  QueueFixture f;
+  auto queued = f.add();
+  auto running = f.add();
+  auto finished = f.add();
+  REQUIRE(f.queue->claim("w1", 3, kLease).jobs.size() == 3);
+  f.queue->release("w1", {queued});
+  f.queue->complete("w1", {finished, "null"});
+
+  CHECK(f.queue->cancel(queued));
+  CHECK(f.queue->cancel(running));
+  CHECK_FALSE(f.queue->cancel(finished));
+  CHECK_FALSE(f.queue->cancel(queued));  // already canceled
+  CHECK_FALSE(f.queue->cancel(999));
+  CHECK(f.get(queued).state == JobState::canceled);
+  CHECK(f.get(running).state == JobState::canceled);
+  CHECK(f.get(running).finished_at_ms == f.clock.now_ms());
+  CHECK(f.get(finished).state == JobState::succeeded);
+  // The worker running it learns at completion time that it lost the job.
+  CHECK_FALSE(f.queue->complete("w1", {running, "null"}));
+  CHECK(f.get(running).state == JobState::canceled);
+  CHECK(f.queue->claim("w1", 3, kLease).jobs.empty());
+}
+
+TEST_CASE("JobQueue: retry queues a dead or canceled job again with a fresh budget") {
+  QueueFixture f;
+  auto dead = f.add("noop", 0, {}, 1);
+  auto canceled = f.add();
+  auto queued = f.add();
+  f.queue->claim("w1", 1, kLease);
+  REQUIRE(f.queue->fail("w1", {dead, "broken"}) == FailureOutcome::dead);
+  f.queue->cancel(canceled);
+  f.clock.advance_ms(60000);
+
+  CHECK(f.queue->retry(dead));
+  auto job = f.get(dead);
+  CHECK(job.state == JobState::queued);
+  CHECK(job.attempts == 0);
+  CHECK(job.run_at_ms == f.clock.now_ms());
+  CHECK_FALSE(job.finished_at_ms);
+  CHECK(job.last_error == "broken");
+  CHECK(f.queue->retry(canceled));
+  CHECK_FALSE(f.queue->retry(queued));
+  CHECK_FALSE(f.queue->retry(12345));
+  CHECK(f.queue->claim("w1", 5, kLease).jobs.size() == 3);
+}
+
+TEST_CASE("JobQueue: prune deletes only finished jobs older than the retention") {
+  QueueFixture f;
+  const std::int64_t long_lease = 10LL * 24 * 3600 * 1000;
+  auto old_done = f.add();
+  auto old_dead = f.add("noop", 0, {}, 1);
+  auto still_running = f.add();
+  REQUIRE(f.queue->claim("w1", 3, long_lease).jobs.size() == 3);
+  f.queue->complete("w1", {old_done, "null"});
+  REQUIRE(f.queue->fail("w1", {old_dead, "x"}) == FailureOutcome::dead);
+  auto old_canceled = f.add();
+  f.queue->cancel(old_canceled);
+  auto still_queued = f.add("noop", 0, f.clock.now_ms() + long_lease);
+  f.clock.advance_ms(2 * 3600 * 1000);
+  auto recent = f.add();
+  REQUIRE(ids_of(f.queue->claim("w1", 1, long_lease).jobs) == std::vector<std::int64_t>{recent});
+  f.queue->complete("w1", {recent, "null"});
+
+  CHECK(f.queue->prune(3 * 3600 * 1000) == 0);  // nothing that old yet
+  CHECK(f.queue->prune(3600 * 1000, 2) == 3);   // small batches add up
+  CHECK_FALSE(f.queue->find(old_done));
+  CHECK_FALSE(f.queue->find(old_dead));
+  CHECK_FALSE(f.queue->find(old_canceled));
+  CHECK(f.get(still_queued).state == JobState::queued);
+  CHECK(f.get(still_running).state == JobState::running);
+  CHECK(f.get(recent).state == JobState::succeeded);
+  f.clock.advance_ms(1);
+  CHECK(f.queue->prune(0) == 1);  // retention 0: every finished job
+  CHECK(f.queue->list({}).size() == 2);
+}
+
+TEST_CASE("JobQueue: counts by type and state, ready counts and the oldest ready age") {
+  QueueFixture f;
+  auto now = f.clock.now_ms();
+  f.add("a", 0, now - 5000);
+  f.add("a", 0, now - 1000);
+  f.add("a", 0, now + 60000);  // scheduled: queued but not ready
+  f.add("b", 0, now - 2500);
+  auto running = f.add("b", -1);
+  f.queue->claim("w1", 1, kLease);
+  CHECK(f.get(running).state == JobState::running);
+
+  auto counts = f.queue->counts();
+  CHECK(counts["a"]["queued"] == 3);
+  CHECK(counts["b"]["queued"] == 1);
+  CHECK(counts["b"]["running"] == 1);
+
+  auto ready = f.queue->ready_counts();
+  CHECK(ready["a"] == 2);
+  CHECK(ready["b"] == 1);
+
+  auto age = f.queue->oldest_ready_age_seconds();
+  CHECK(age["a"] == doctest::Approx(5.0));
+  CHECK(age["b"] == doctest::Approx(2.5));
+}
+
+TEST_CASE("JobQueue: next_due_ms names the next scheduled job or lease expiry") {
+  QueueFixture f;
+  auto now = f.clock.now_ms();
+  CHECK_FALSE(f.queue->next_due_ms());
+  f.add("noop", 0, now + 5000);
+  CHECK(f.queue->next_due_ms() == now + 5000);
+  f.add();
+  f.queue->claim("w1", 1, 2000);
+  CHECK(f.queue->next_due_ms() == now + 2000);
+}
+
+TEST_CASE("JobQueue: data_version changes when another connection commits") {
+  QueueFixture f;
+  auto before = f.queue->data_version();
+  CHECK(f.queue->data_version() == before);
+  auto other_connection = f.open();
+  JobQueue other(*other_connection, f.clock, f.retry);
+  NewJob job;
+  job.type = "noop";
+  other.enqueue(job);
+  CHECK(f.queue->data_version() != before);
+}
+
+TEST_CASE("JobQueue: list filters by state, type and user, newest first, with pagination") {
+  QueueFixture f;
+  for (int i = 0; i < 4; ++i) f.add(i % 2 ? "a" : "b");
+  NewJob mine;
+  mine.type = "a";
+  mine.user_id = 9;
+  auto my_id = f.queue->enqueue(mine).id;
+  f.queue->claim("w1", 1, kLease);
+
+  auto all = f.queue->list({});
+  REQUIRE(all.size() == 5);
+  CHECK(all.front().id == my_id);
+  CHECK(std::is_sorted(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.id > y.id; }));
+
+  pw::queue::JobFilter by_type;
+  by_type.type = "a";
+  CHECK(f.queue->list(by_type).size() == 3);
+  pw::queue::JobFilter running;
+  running.state = JobState::running;
+  CHECK(f.queue->list(running).size() == 1);
+  pw::queue::JobFilter by_user;
+  by_user.user_id = 9;
+  CHECK(f.queue->list(by_user).size() == 1);
+  pw::queue::JobFilter page;
+  page.limit = 2;
+  page.before_id = all[1].id;
+  auto second_page = f.queue->list(page);
+  REQUIRE(second_page.size() == 2);
+  CHECK(second_page[0].id == all[2].id);
+}
+
+TEST_CASE("JobQueue: backoff uses full jitter under min(cap, base * 2^(attempts-1))") {
+  pw::config::RetryConfig retry{.backoff_base_ms = 1000, .backoff_cap_ms = 600000, .default_max_attempts = 10};
+  CHECK(JobQueue::backoff_ms(retry, 1, 0.0) == 0);
+  CHECK(JobQueue::backoff_ms(retry, 1, 0.5) == 500);
+  CHECK(JobQueue::backoff_ms(retry, 1, 0.999999) <= 1000);
+  CHECK(JobQueue::backoff_ms(retry, 3, 0.999999) <= 4000);
+  CHECK(JobQueue::backoff_ms(retry, 3, 0.999999) > 3990);
+  CHECK(JobQueue::backoff_ms(retry, 10, 0.5) == 256000);
+  CHECK(JobQueue::backoff_ms(retry, 11, 0.999999) <= 600000);
+  CHECK(JobQueue::backoff_ms(retry, 11, 0.999999) > 599000);
+  // Huge attempt counts saturate at the cap instead of overflowing.
+  for (int attempts : {40, 63, 64, 1000}) {
+    auto delay = JobQueue::backoff_ms(retry, attempts, 0.999999);
+    CHECK(delay <= 600000);
+    CHECK(delay > 599000);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    double r = i / 1000.0;
+    for (int attempts = 1; attempts <= 12; ++attempts) {
+      auto delay = JobQueue::backoff_ms(retry, attempts, r);
+      CHECK(delay >= 0);
+      CHECK(delay <= std::min<std::int64_t>(600000, 1000LL << (attempts - 1)));
+    }
+  }
+}
+
+TEST_CASE("JobQueue: job states round-trip through text") {
+  for (auto state : {JobState::queued, JobState::running, JobState::succeeded, JobState::dead, JobState::canceled}) {
+    CHECK(pw::queue::parse_job_state(pw::queue::to_string(state)) == state);
+  }
+  CHECK_FALSE(pw::queue::parse_job_state("done"));
+}

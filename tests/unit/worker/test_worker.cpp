@@ -1,0 +1,377 @@
+// The worker against a real database file in a temp folder, with a manual
+// clock for everything the job table decides by time (run_at, leases). Tests
+// wait for conditions (with a generous deadline), never for durations.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+#include "unit/queue/queue_fixture.hpp"
+#include "worker/builtin.hpp"
+#include "worker/worker.hpp"
+
+using pw::queue::JobState;
+using pw::queue::NewJob;
+using pw::worker::HandlerRegistry;
+using pw::worker::JobContext;
+using pw::worker::Worker;
+
+namespace {
+
+// Polls `done` until it holds or 20 s pass (a loaded machine is slow, never that slow).
+template <typename Predicate>
+bool eventually(Predicate done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return done();
+}
+
+class CapturedLogs {
+ public:
+  std::function<void(std::string_view)> sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(m_mutex);
+      m_lines.push_back(nlohmann::json::parse(line));
+    };
+  }
+  std::vector<nlohmann::json> with_msg(const std::string& msg) const {
+    std::lock_guard lock(m_mutex);
+    std::vector<nlohmann::json> out;
+    for (const auto& line : m_lines) {
+      if (line["msg"] == msg) out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex m_mutex;
+  std::vector<nlohmann::json> m_lines;
+};
+
+struct WorkerFixture : pw::test::QueueFixture {
+  CapturedLogs logs;
+  pw::observability::Logger logger{"worker", pw::observability::LogLevel::debug, pw::config::LogFormat::json,
+                                   logs.sink()};
+  pw::observability::Metrics metrics{"worker", {"noop"}};
+  HandlerRegistry handlers;
+  pw::config::WorkerConfig config = [this] {
+    pw::config::WorkerConfig c;
+    c.db = db_config;
+    c.retry = retry;
+    c.concurrency = 2;
+    c.worker_id = "test-worker";
+    c.shutdown_grace_ms = 10000;
+    return c;
+  }();
+
+  WorkerFixture() { pw::worker::register_builtin_handlers(handlers); }
+
+  std::int64_t enqueue(const std::string& type, const std::string& payload = "{}",
+                       std::optional<std::string> trace_id = {}) {
+    NewJob job;
+    job.type = type;
+    job.payload = payload;
+    job.trace_id = std::move(trace_id);
+    return queue->enqueue(job).id;
+  }
+
+  std::int64_t count(const std::string& type, const std::string& state) { return queue->counts()[type][state]; }
+};
+
+}  // namespace
+
+TEST_CASE("Worker: runs ready jobs and logs each success with the job's fields") {
+  WorkerFixture f;
+  for (int i = 0; i < 40; ++i) f.enqueue("noop");
+  auto traced = f.enqueue("noop", "{}", "req-abc");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.count("noop", "succeeded") == 41; }));
+  worker.shutdown();
+  CHECK(worker.healthy());
+
+  auto successes = f.logs.with_msg("job_succeeded");
+  CHECK(successes.size() == 41);
+  bool saw_trace = false;
+  for (const auto& line : successes) {
+    CHECK(line["level"] == "info");
+    CHECK(line["type"] == "noop");
+    CHECK(line["attempt"] == 1);
+    CHECK(line.contains("job_id"));
+    if (line["job_id"] == traced) {
+      saw_trace = true;
+      CHECK(line["trace_id"] == "req-abc");
+      CHECK(line["request_id"] == "req-abc");
+    } else {
+      CHECK_FALSE(line.contains("trace_id"));
+    }
+  }
+  CHECK(saw_trace);
+  auto scrape = f.metrics.scrape();
+  CHECK(scrape.find(R"(jobs_processed_total{status="succeeded",type="noop"} 41)") != std::string::npos);
+  CHECK(scrape.find(R"(jobs_trace_total{status="succeeded",trace="present",type="noop"} 1)") != std::string::npos);
+  auto job = f.get(traced);
+  CHECK(job.result == "null");
+  CHECK(job.lease_owner == "test-worker");
+}
+
+TEST_CASE("Worker: an unknown job type goes to dead with a clear error, counted as type unknown") {
+  WorkerFixture f;
+  auto id = f.enqueue("mystery.type");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
+  worker.shutdown();
+  auto job = f.get(id);
+  CHECK(job.last_error == "no handler for job type mystery.type");
+  CHECK(job.attempts == 1);
+  auto dead = f.logs.with_msg("job_dead");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0]["type"] == "mystery.type");
+  CHECK(dead[0]["level"] == "error");
+  auto scrape = f.metrics.scrape();
+  CHECK(scrape.find(R"(jobs_dead_total{type="unknown"} 1)") != std::string::npos);
+  CHECK(scrape.find("mystery.type") == std::string::npos);
+}
+
+TEST_CASE("Worker: a handler exception is a failed attempt, run again after the backoff") {
+  WorkerFixture f;
+  f.config.retry.backoff_base_ms = 1000;
+  f.config.retry.backoff_cap_ms = 1000;
+  std::atomic<int> calls{0};
+  f.handlers.add("flaky", [&](JobContext&) -> std::string {
+    if (calls++ == 0) throw std::runtime_error("upstream timed out");
+    return R"({"ok":true})";
+  });
+  auto id = f.enqueue("flaky");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_failed").empty(); }));
+  // The backoff is at most the 1 s cap; the worker notices the due time by itself.
+  f.clock.advance_ms(1000);
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  worker.shutdown();
+  auto job = f.get(id);
+  CHECK(job.attempts == 2);
+  CHECK(job.result == R"({"ok":true})");
+  auto failed = f.logs.with_msg("job_failed");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0]["error"] == "upstream timed out");
+  CHECK(failed[0]["attempt"] == 1);
+  CHECK(failed[0]["level"] == "warn");
+  auto scrape = f.metrics.scrape();
+  CHECK(scrape.find(R"(job_retries_total{type="flaky"} 1)") != std::string::npos);
+  CHECK(scrape.find(R"(jobs_processed_total{status="failed",type="flaky"} 1)") != std::string::npos);
+}
+
+TEST_CASE("Worker: a permanent failure goes straight to dead") {
+  WorkerFixture f;
+  f.handlers.add("strict", [](JobContext&) -> std::string { throw pw::worker::PermanentFailure("payload has no world_id"); });
+  auto id = f.enqueue("strict");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
+  worker.shutdown();
+  CHECK(f.get(id).last_error == "payload has no world_id");
+  CHECK(f.get(id).attempts == 1);
+  auto dead = f.logs.with_msg("job_dead");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0]["permanent"] == true);
+}
+
+TEST_CASE("Worker: never holds more jobs than its concurrency") {
+  WorkerFixture f;
+  f.config.concurrency = 3;
+  std::atomic<int> waiting{0};
+  std::atomic<bool> open{false};
+  f.handlers.add("gate", [&](JobContext&) {
+    waiting++;
+    while (!open) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    waiting--;
+    return std::string("null");
+  });
+  for (int i = 0; i < 10; ++i) f.enqueue("gate");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return waiting == 3; }));
+  CHECK(f.count("gate", "running") == 3);
+  CHECK(f.count("gate", "queued") == 7);
+  open = true;
+  REQUIRE(eventually([&] { return f.count("gate", "succeeded") == 10; }));
+  worker.shutdown();
+}
+
+TEST_CASE("Worker: shutdown hands back running and unstarted jobs without charging an attempt") {
+  WorkerFixture f;
+  f.config.concurrency = 2;
+  std::atomic<int> running{0};
+  f.handlers.add("long", [&](JobContext& context) -> std::string {
+    running++;
+    while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    throw std::runtime_error("stopping");
+  });
+  for (int i = 0; i < 5; ++i) f.enqueue("long");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return running == 2; }));
+  worker.shutdown();
+  CHECK(f.count("long", "queued") == 5);
+  for (const auto& job : f.queue->list({})) {
+    CHECK(job.attempts == 0);
+    CHECK_FALSE(job.lease_owner);
+  }
+  CHECK(f.logs.with_msg("job_released").size() == 2);
+  CHECK(f.logs.with_msg("job_failed").empty());
+  worker.shutdown();  // idempotent
+}
+
+TEST_CASE("Worker: shutdown lets a running job finish within the grace period") {
+  WorkerFixture f;
+  std::atomic<bool> started{false};
+  std::atomic<bool> finish{false};
+  f.handlers.add("steady", [&](JobContext&) {
+    started = true;
+    while (!finish) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return std::string("\"done\"");
+  });
+  auto id = f.enqueue("steady");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  std::thread stopper([&] { worker.shutdown(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let shutdown begin (order only, not timing)
+  finish = true;
+  stopper.join();
+  CHECK(f.get(id).state == JobState::succeeded);
+  CHECK(f.get(id).result == "\"done\"");
+}
+
+TEST_CASE("Worker: after the grace period, a job whose handler ignores stop is handed back") {
+  WorkerFixture f;
+  f.config.shutdown_grace_ms = 0;
+  std::atomic<bool> started{false};
+  std::atomic<bool> finish{false};
+  f.handlers.add("stubborn", [&](JobContext&) {
+    started = true;
+    while (!finish) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return std::string("null");
+  });
+  auto id = f.enqueue("stubborn");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  std::thread stopper([&] { worker.shutdown(); });
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::queued; }));
+  CHECK(f.get(id).attempts == 0);
+  finish = true;  // the handler returns late: its outcome is refused
+  stopper.join();
+  CHECK(f.get(id).state == JobState::queued);
+  CHECK(f.logs.with_msg("shutdown_grace_expired").size() == 1);
+  CHECK(f.logs.with_msg("job_lost").size() == 1);
+}
+
+TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome is discarded") {
+  WorkerFixture f;
+  f.config.lease_ms = 300;  // renewals every 100 ms
+  std::atomic<bool> started{false};
+  std::atomic<bool> told{false};
+  f.handlers.add("watch", [&](JobContext& context) {
+    started = true;
+    while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    told = true;
+    return std::string("null");
+  });
+  auto id = f.enqueue("watch");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  REQUIRE(f.queue->cancel(id));
+  REQUIRE(eventually([&] { return told.load(); }));
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  worker.shutdown();
+  CHECK(f.get(id).state == JobState::canceled);
+  CHECK(f.logs.with_msg("job_lease_lost").size() == 1);
+  CHECK(f.logs.with_msg("job_succeeded").empty());
+}
+
+TEST_CASE("Worker: a job whose worker died is reclaimed once its lease expires") {
+  WorkerFixture f;
+  auto id = f.enqueue("noop", "{}", "req-9");
+  REQUIRE(f.queue->claim("ghost", 1, 5000).jobs.size() == 1);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  f.clock.advance_ms(5000);
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  worker.shutdown();
+  auto job = f.get(id);
+  CHECK(job.attempts == 2);
+  CHECK(job.lease_owner == "test-worker");
+  auto lapsed = f.logs.with_msg("job_lease_expired");
+  REQUIRE(lapsed.size() == 1);
+  CHECK(lapsed[0]["previous_owner"] == "ghost");
+  CHECK(lapsed[0]["job_id"] == id);
+  CHECK(lapsed[0]["request_id"] == "req-9");
+  CHECK(f.metrics.scrape().find(R"(job_retries_total{type="noop"} 1)") != std::string::npos);
+}
+
+TEST_CASE("Worker: an idle worker picks up a newly enqueued job") {
+  WorkerFixture f;
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  // Give the claimer time to go idle first; any duration works.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto other_connection = f.open();
+  pw::queue::JobQueue other(*other_connection, f.clock, f.retry);
+  NewJob job;
+  job.type = "noop";
+  auto id = other.enqueue(job).id;
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  worker.shutdown();
+}
+
+TEST_CASE("Worker: prunes finished jobs past the retention") {
+  WorkerFixture f;
+  f.config.retention_ms = 1000;
+  f.config.prune_interval_ms = 5;
+  auto old_id = f.enqueue("noop");
+  f.queue->claim("earlier", 1, 1000);
+  f.queue->complete("earlier", {old_id, "null"});
+  f.clock.advance_ms(1001);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return !f.queue->find(old_id); }));
+  worker.shutdown();
+  auto pruned = f.logs.with_msg("jobs_pruned");
+  REQUIRE(pruned.size() >= 1);
+  CHECK(pruned[0]["deleted"] == 1);
+}
+
+TEST_CASE("Worker: the sleep job stops early when the worker stops") {
+  WorkerFixture f;
+  auto id = f.enqueue("sleep", R"({"ms":600000})");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::running; }));
+  worker.shutdown();
+  CHECK(f.get(id).state == JobState::queued);
+  CHECK(f.get(id).attempts == 0);
+}
+
+TEST_CASE("Worker: the sleep job refuses a bad payload for good") {
+  WorkerFixture f;
+  auto id = f.enqueue("sleep", R"({"ms":"soon"})");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
+  worker.shutdown();
+  CHECK(f.get(id).last_error->find("sleep: payload") == 0);
+}
