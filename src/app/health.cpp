@@ -8,6 +8,21 @@ namespace pw::app {
 
 http::Response liveness() { return http::Response::json(200, {{"status", "ok"}}); }
 
+void register_health_routes(http::Server& server, HealthRoutes routes) {
+  server.route("GET", "/healthz", [alive = routes.alive](const http::Request&) {
+    return alive() ? liveness()
+                   : http::Response::failure(503, "unhealthy", "a worker thread stopped unexpectedly");
+  });
+  server.route("GET", "/readyz", [routes](const http::Request&) {
+    return readiness(routes.db, routes.pool, routes.shutting_down);
+  });
+  server.route("GET", "/metrics", [&metrics = routes.metrics](const http::Request&) {
+    return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
+  });
+  server.serve_under_load("/healthz");
+  server.serve_under_load("/metrics");
+}
+
 http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& pool,
                          const std::atomic<bool>& shutting_down) {
   nlohmann::json checks = nlohmann::json::object();

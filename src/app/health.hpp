@@ -3,10 +3,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 #include "config/config.hpp"
 #include "db/connection.hpp"
 #include "http/message.hpp"
+#include "http/server.hpp"
+#include "observability/metrics.hpp"
 
 namespace pw::app {
 
@@ -16,5 +19,17 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
                          const std::atomic<bool>& shutting_down);
 
 http::Response liveness();
+
+// GET /healthz, /readyz and /metrics, as both roles serve them. `alive`
+// reports whether the process can still do its work (the worker's threads);
+// /healthz and /metrics are answered even while the server sheds load.
+struct HealthRoutes {
+  const config::DatabaseConfig& db;
+  db::ConnectionPool& pool;
+  observability::Metrics& metrics;
+  const std::atomic<bool>& shutting_down;
+  std::function<bool()> alive = [] { return true; };
+};
+void register_health_routes(http::Server& server, HealthRoutes routes);
 
 }  // namespace pw::app

@@ -25,14 +25,7 @@ int run_api(const config::ApiConfig& config) {
     std::atomic<bool> shutting_down{false};
 
     http::Server server(config.http, logger, metrics);
-    server.route("GET", "/healthz", [](const http::Request&) { return liveness(); });
-    server.route("GET", "/readyz",
-                 [&](const http::Request&) { return readiness(config.db, pool, shutting_down); });
-    server.route("GET", "/metrics", [&](const http::Request&) {
-      return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
-    });
-    server.serve_under_load("/healthz");
-    server.serve_under_load("/metrics");
+    register_health_routes(server, {config.db, pool, metrics, shutting_down});
     api::register_routes(server, api::Dependencies{config, pool, clock, logger});
 
     int port = server.start();

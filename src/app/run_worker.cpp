@@ -45,17 +45,7 @@ int run_worker(const config::WorkerConfig& config) {
 
     worker::Worker runner(config, handlers, logger, metrics, clock);
     http::Server server(config.observability, logger, metrics);
-    server.route("GET", "/healthz", [&](const http::Request&) {
-      return runner.healthy() ? liveness()
-                              : http::Response::failure(503, "unhealthy", "a worker thread stopped unexpectedly");
-    });
-    server.route("GET", "/readyz",
-                 [&](const http::Request&) { return readiness(config.db, pool, shutting_down); });
-    server.route("GET", "/metrics", [&](const http::Request&) {
-      return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
-    });
-    server.serve_under_load("/healthz");
-    server.serve_under_load("/metrics");
+    register_health_routes(server, {config.db, pool, metrics, shutting_down, [&runner] { return runner.healthy(); }});
 
     // The observability server is up from the moment the worker starts until
     // it has shut down.

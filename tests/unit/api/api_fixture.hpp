@@ -129,6 +129,8 @@ class ApiFixture {
   const config::ApiConfig& config() const { return m_config; }
   const config::DatabaseConfig& db() const { return m_config.db; }
   http::Server& server() { return *m_server; }
+  db::ConnectionPool& pool() { return *m_pool; }
+  observability::Metrics& metrics() { return m_metrics; }
   queue::ManualClock& clock() { return m_clock; }
 
   std::optional<std::int64_t> last_user_id;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "app/health.hpp"
 #include "unit/api/api_fixture.hpp"
 
 using namespace pw;
@@ -54,11 +55,10 @@ RouteSet document_routes(const std::string& yaml) {
 
 RouteSet server_routes() {
   test::ApiFixture api;
-  // run_api registers these three beside the /v1 routes.
+  // run_api registers the health routes beside the /v1 routes, as here.
   auto& server = api.server();
-  server.route("GET", "/healthz", [](const http::Request&) { return http::Response::json(200, {}); });
-  server.route("GET", "/readyz", [](const http::Request&) { return http::Response::json(200, {}); });
-  server.route("GET", "/metrics", [](const http::Request&) { return http::Response::json(200, {}); });
+  static const std::atomic<bool> not_shutting_down{false};
+  app::register_health_routes(server, {api.db(), api.pool(), api.metrics(), not_shutting_down});
   RouteSet routes;
   for (const auto& route : server.router().routes()) routes.insert(route.method + " " + route.pattern);
   return routes;
