@@ -143,7 +143,6 @@ http::Response Api::create_user(const http::Request& request) {
       if (store.handle_exists(handle)) throw Refusal(409, "handle_taken", "handle '" + handle + "' is taken");
       const std::string token = new_token();
       auto user = store.create_user(handle, token_hash(token), now_ms());
-      request.user_id = user.id;
       // The token is shown once: a replay of this request returns the user
       // with "token": null, because the token itself is never stored.
       return Created{201, {{"user", render(user)}, {"token", token}},

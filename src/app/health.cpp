@@ -35,7 +35,9 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
     // An open connection keeps working on a file that was deleted or replaced
     // under it; check the path too, or readiness would lie.
     std::error_code ec;
-    if (!std::filesystem::exists(db.path, ec)) throw std::runtime_error("database file is missing");
+    if (!std::filesystem::is_regular_file(db.path, ec)) {
+      throw std::runtime_error("database file " + db.path + " is missing or not a regular file");
+    }
     auto connection = pool.acquire();
     try {
       connection->sql().exec("SELECT 1 FROM sqlite_master LIMIT 1");

@@ -188,6 +188,9 @@ Parsed parse(int argc, const char* const* argv) {
     return Parsed{{}, 2};
   }
 
+  api.db.create_if_missing = false;
+  worker.db.create_if_missing = false;
+  jobs.db.create_if_missing = false;
   bool format_ok = true;
   if (api_cmd->parsed()) {
     api.log.format = to_format(api_format, format_ok);

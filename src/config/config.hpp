@@ -24,6 +24,9 @@ struct DatabaseConfig {
   std::string path = "./personaworlds.db";
   std::string synchronous = "normal";  // normal | full
   int busy_timeout_ms = 10000;
+  // Only `migrate` creates the file; the other roles wait for it (and report
+  // not ready), so they never run against an empty, unmigrated database.
+  bool create_if_missing = true;
 };
 
 struct HttpConfig {

@@ -1,6 +1,7 @@
 #include "db/connection.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <thread>
@@ -14,10 +15,12 @@ Connection::Timer::~Timer() {
 }
 
 Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer)
-    : m_db(config.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+    : m_db(config.path,
+           SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX | (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
            config.busy_timeout_ms),
       m_observer(std::move(observer)),
-      m_busy_timeout_ms(config.busy_timeout_ms) {
+      m_busy_timeout_ms(config.busy_timeout_ms),
+      m_path(config.path) {
   sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
   // Switching to WAL needs a moment of exclusive access; when several
   // processes open a fresh file at once, one of them may briefly see BUSY.
@@ -35,6 +38,17 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
   m_db.exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   m_db.exec("PRAGMA foreign_keys=ON");
   m_db.exec("PRAGMA temp_store=MEMORY");
+  struct stat info {};
+  if (::stat(config.path.c_str(), &info) == 0) {
+    m_device = info.st_dev;
+    m_inode = info.st_ino;
+  }
+}
+
+bool Connection::refers_to_current_file() const {
+  struct stat info {};
+  if (::stat(m_path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
+  return info.st_dev == m_device && info.st_ino == m_inode;
 }
 
 int Connection::busy_wait(void* self, int count) {
@@ -95,10 +109,13 @@ ConnectionPool::Lease::~Lease() {
 ConnectionPool::Lease ConnectionPool::acquire() {
   std::unique_lock lock(m_mutex);
   m_available.wait(lock, [&] { return !m_idle.empty() || m_open < m_max_size; });
-  if (!m_idle.empty()) {
+  while (!m_idle.empty()) {
     auto connection = std::move(m_idle.back());
     m_idle.pop_back();
-    return Lease(*this, std::move(connection));
+    if (connection->refers_to_current_file()) return Lease(*this, std::move(connection));
+    // Its file was deleted or replaced: reopen at the path instead.
+    connection.reset();
+    --m_open;
   }
   ++m_open;
   lock.unlock();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +29,11 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   SQLite::Database& sql() { return m_db; }
+
+  // False once the file at the configured path is gone or is another file
+  // than the one this connection opened (deleted, replaced, restored from a
+  // backup): the connection would read and write a file nobody else sees.
+  bool refers_to_current_file() const;
 
   // Cheap "did any connection commit since I last asked?" counter.
   std::int64_t data_version();
@@ -67,6 +73,9 @@ class Connection {
   SQLite::Database m_db;
   QueryObserver m_observer;
   int m_busy_timeout_ms;
+  std::string m_path;
+  dev_t m_device = 0;
+  ino_t m_inode = 0;
   std::chrono::steady_clock::time_point m_busy_since;
 };
 

@@ -102,6 +102,11 @@ struct Worker::Impl {
   std::unordered_map<std::int64_t, std::shared_ptr<Held>> held;  // claimed, outcome not yet recorded
   int active = 0;        // claimed, handler not yet returned
   int idle_handlers = 0;
+  // Handler threads are woken one at a time: the woken one, if jobs remain,
+  // wakes the next. Short jobs are then run by the few threads already awake
+  // instead of a herd of context switches; long jobs still fan out to every
+  // thread within a millisecond or so. True while a wake-up is in flight.
+  bool waking = false;
   bool claimer_waiting = false;
   bool stop_claiming = false;
   bool handlers_exit = false;
@@ -123,6 +128,9 @@ struct Worker::Impl {
   // settle, renew): they queue here, in-process and cheaply, instead of on
   // SQLite's lock. Handler threads' own writes do not take it.
   std::mutex write_gate;
+
+  // Totals for the worker_totals line at shutdown (batching at a glance).
+  std::atomic<std::int64_t> claim_transactions{0}, jobs_claimed{0}, settle_transactions{0}, outcomes_settled{0};
 
   std::atomic<bool> stopping{false};  // JobContext::stop_requested
   std::atomic<bool> thread_died{false};
@@ -243,6 +251,8 @@ struct Worker::Impl {
         ok = true;
       }, [&] { return stopping.load(); });
       if (!ok) return;
+      claim_transactions++;
+      jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
       for (const auto& lapsed : claimed.expired) report_expired(lapsed);
       backlog = static_cast<int>(claimed.jobs.size()) == std::min(room, config.batch_size);
       if (!backlog) {
@@ -257,11 +267,7 @@ struct Worker::Impl {
         ready.push_back(std::move(entry));
         ++active;
       }
-      if (static_cast<int>(claimed.jobs.size()) >= idle_handlers) {
-        work_ready.notify_all();
-      } else {
-        for (std::size_t i = 0; i < claimed.jobs.size(); ++i) work_ready.notify_one();
-      }
+      wake_handler();
     }
   }
 
@@ -297,13 +303,19 @@ struct Worker::Impl {
       std::shared_ptr<Held> entry;
       {
         std::unique_lock lock(mutex);
-        ++idle_handlers;
-        work_ready.wait(lock, [&] { return !ready.empty() || handlers_exit; });
-        --idle_handlers;
+        if (ready.empty() && !handlers_exit) {
+          ++idle_handlers;
+          while (ready.empty() && !handlers_exit) {
+            work_ready.wait(lock);
+            waking = false;  // this thread (or a spurious wake) took the wake-up in flight
+          }
+          --idle_handlers;
+        }
         if (ready.empty()) return;
         entry = std::move(ready.front());
         ready.pop_front();
         entry->started = true;
+        wake_handler();
       }
       Outcome outcome = run(*entry, *connection);
       outcome.held = std::move(entry);
@@ -314,6 +326,14 @@ struct Worker::Impl {
         if (claimer_waiting || stop_claiming) capacity.notify_all();
       }
       push_outcome(std::move(outcome));
+    }
+  }
+
+  // Called with `mutex` held, after jobs were queued or one was taken.
+  void wake_handler() {
+    if (!ready.empty() && idle_handlers > 0 && !waking) {
+      waking = true;
+      work_ready.notify_one();
     }
   }
 
@@ -423,6 +443,10 @@ struct Worker::Impl {
     {
       std::lock_guard lock(mutex);
       for (const auto& outcome : batch) held.erase(outcome.held->job.id);
+    }
+    if (ok) {
+      settle_transactions++;
+      outcomes_settled += static_cast<std::int64_t>(batch.size());
     }
     if (!ok) {
       logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
@@ -674,6 +698,10 @@ struct Worker::Impl {
     }
     renewer_thread.join();
     checkpointer_thread.join();
+    logger.info("worker_totals", {{"claim_transactions", static_cast<long long>(claim_transactions)},
+                                  {"jobs_claimed", static_cast<long long>(jobs_claimed)},
+                                  {"settle_transactions", static_cast<long long>(settle_transactions)},
+                                  {"outcomes_settled", static_cast<long long>(outcomes_settled)}});
   }
 };
 
@@ -687,7 +715,9 @@ void Worker::start() { m_impl->start(); }
 
 void Worker::shutdown() { m_impl->shutdown(); }
 
-bool Worker::healthy() const { return !m_impl->thread_died && m_impl->failing_loops.load() == 0; }
+// Liveness only: a database that is missing or busy is a readiness problem
+// (/readyz reports it); restarting the process would not fix it.
+bool Worker::healthy() const { return !m_impl->thread_died; }
 
 const std::string& Worker::id() const { return m_impl->id; }
 

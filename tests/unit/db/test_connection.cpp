@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "db/connection.hpp"
@@ -113,4 +114,34 @@ TEST_CASE("db: a writer gives up with BUSY only after the busy timeout") {
   auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(200));
+}
+
+TEST_CASE("db: the pool reopens when the file at the path was replaced, and never creates one") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("r.db");
+  {
+    Connection creator(config);
+    creator.sql().exec("CREATE TABLE original (v INTEGER)");
+  }
+  pw::config::DatabaseConfig existing = config;
+  existing.create_if_missing = false;
+  pw::db::ConnectionPool pool(existing, 2);
+  {
+    auto lease = pool.acquire();
+    CHECK(lease->refers_to_current_file());
+    CHECK(lease->sql().tableExists("original"));
+  }
+  std::filesystem::rename(config.path, dir.file("moved.db"));
+  std::filesystem::remove(config.path + "-wal");
+  std::filesystem::remove(config.path + "-shm");
+  CHECK_THROWS_AS(pool.acquire(), SQLite::Exception);  // gone, and not created again
+  CHECK_FALSE(std::filesystem::exists(config.path));
+  {
+    Connection replacement(config);
+    replacement.sql().exec("CREATE TABLE replacement (v INTEGER)");
+  }
+  auto lease = pool.acquire();
+  CHECK(lease->sql().tableExists("replacement"));
+  CHECK_FALSE(lease->sql().tableExists("original"));
 }
