@@ -24,6 +24,9 @@ else
   echo "FAIL - neither docker-compose nor docker compose is installed"
   exit 2
 fi
+# The published host ports have overrides (PW_BACKEND_PORT, PW_WORKER_PORT):
+# check the defaults.
+unset PW_BACKEND_PORT PW_WORKER_PORT
 
 # compose_json ROOT: the resolved configuration, profile included, as JSON.
 compose_json() {
@@ -136,7 +139,7 @@ mutate() {
 self_test() {
   mutate "a file that is not valid compose" 's/^services:/servics:/'
   mutate "Grafana on another port" 's/"3001:3000"/"3002:3000"/'
-  mutate "the API port changed" 's/"8080:8080"/"8081:8080"/'
+  mutate "the API port changed" 's/PW_BACKEND_PORT:-8080}:8080/PW_BACKEND_PORT:-8081}:8080/'
   mutate "Prometheus taken out of the profile" '/^  prometheus:/,/^  grafana:/{/profiles:/d}'
   mutate "another Grafana password" 's/GF_SECURITY_ADMIN_PASSWORD: admin/GF_SECURITY_ADMIN_PASSWORD: secret/'
   mutate "a renamed volume" 's/pwdata/pw_data/g'

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# The image, built and run for real (issue 6, `make image-test`): installs
+# what it needs when missing (podman, buildah, podman-compose, runc, uidmap,
+# slirp4netns, debootstrap, curl, jq), makes a local debian:bookworm-slim base
+# with debootstrap from this machine's apt mirror (no registry is needed),
+# builds deploy/Dockerfile, and checks that
+#   - the image runs `personaworlds --version` as a non-root user;
+#   - its runtime layer holds no compiler (no gcc/g++/cc/c++/clang in PATH,
+#     no compiler package installed);
+#   - compose.yaml brings up migrate, backend and worker with podman-compose:
+#     migrate exits 0, /readyz is 200 through the published port, the health
+#     check command works inside the containers, the logs are JSON lines;
+#   - a signed-up user's simulation job succeeds (sign up, create a world,
+#     generate personas, run a simulation, poll GET /v1/jobs/{id});
+#   - the worker's /metrics on its published port answers and counts the jobs;
+# then removes the containers, the volume and the <project>_default network.
+# Never skips: anything that stops it from doing its job is a failure.
+#
+# Usage: image_test.sh [REPO_ROOT]
+# Environment: PW_PODMAN_DIR (default /var/tmp/pw-podman) keeps podman's
+#   storage, the base image and the build cache between runs;
+#   PW_BACKEND_PORT / PW_WORKER_PORT choose the host ports (default 8080 and
+#   9091 when free, else free ones).
+# Takes about 5 to 8 minutes on a fresh 2-core machine, most of it the build.
+
+# jq programs and PromQL are single-quoted on purpose; functions are called
+# through check/wait_for.
+# shellcheck disable=SC2016,SC2317
+set -uo pipefail
+
+root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
+state=${PW_PODMAN_DIR:-/var/tmp/pw-podman}
+project=pwimagetest
+image=localhost/personaworlds:latest
+base=docker.io/library/debian:bookworm-slim
+started=$SECONDS
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "ok   - $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
+finish() {
+  echo "$passed passed, $failed failed ($((SECONDS - started)) s)"
+  [[ $failed == 0 && $passed -gt 0 ]]
+  exit $?
+}
+die() { fail "$*"; finish; }
+step() { echo "# $* ($((SECONDS - started)) s)"; }
+
+# ---------------------------------------------------------------- tools
+
+packages=(podman buildah podman-compose runc uidmap slirp4netns debootstrap catatonit netavark aardvark-dns iptables curl jq)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  step "installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  # With recommends: podman's default runtime pieces (catatonit for
+  # `init: true`, fuse-overlayfs) come that way.
+  if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+         && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"${TMPDIR:-/tmp}/pw-image-apt.log" 2>&1; then
+    tail -n 20 "${TMPDIR:-/tmp}/pw-image-apt.log"
+    die "could not install ${missing[*]}"
+  fi
+fi
+for tool in podman podman-compose debootstrap curl jq; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is not available after installation"
+done
+
+# Private podman configuration: no systemd and no cgroup delegation here;
+# storage under $state so that nothing else on the machine is touched.
+mkdir -p "$state" || die "cannot create $state"
+cat >"$state/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+cat >"$state/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+runroot = "$state/run"
+graphroot = "$state/storage"
+CONF
+export CONTAINERS_CONF=$state/containers.conf CONTAINERS_STORAGE_CONF=$state/storage.conf
+if ! podman info >"$state/info.log" 2>&1; then
+  # Overlay on top of an overlay (some CI sandboxes) does not mount: use vfs.
+  sed -i 's/^driver = "overlay"/driver = "vfs"/' "$state/storage.conf"
+  podman info >"$state/info.log" 2>&1 || { cat "$state/info.log"; die "podman does not work here"; }
+fi
+pass "podman works ($(podman version --format '{{.Client.Version}}'), storage $(podman info --format '{{.Store.GraphDriverName}}'))"
+
+# ---------------------------------------------------------------- host ports
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() { # DEFAULT: the default if free, else a free one
+  local port=$1
+  port_free "$port" && { echo "$port"; return; }
+  for _ in $(seq 1 100); do port=$((20000 + RANDOM % 40000)); port_free "$port" && { echo "$port"; return; }; done
+  return 1
+}
+PW_BACKEND_PORT=${PW_BACKEND_PORT:-$(pick_port 8080)} || die "no free port for the backend"
+PW_WORKER_PORT=${PW_WORKER_PORT:-$(pick_port 9091)} || die "no free port for the worker"
+export PW_BACKEND_PORT PW_WORKER_PORT
+api=http://127.0.0.1:$PW_BACKEND_PORT
+worker=http://127.0.0.1:$PW_WORKER_PORT
+
+compose() { (cd "$root" && podman-compose -p "$project" -f compose.yaml "$@"); }
+teardown() {
+  compose down -v >"$state/down.log" 2>&1
+  # podman-compose 1.0.3 leaves the network, and `down` misses containers of
+  # a run that was interrupted half-way: clean up by project label too.
+  local ids
+  ids=$(podman ps -aq --filter "label=io.podman.compose.project=$project" 2>/dev/null)
+  [[ -n $ids ]] && xargs podman rm -f <<<"$ids" >/dev/null 2>&1
+  podman volume rm -f "${project}_pwdata" >/dev/null 2>&1
+  podman network rm -f "${project}_default" >/dev/null 2>&1
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+teardown   # a previous run that was killed
+
+# ---------------------------------------------------------------- base image
+
+if ! podman image exists "$base"; then
+  mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+  [[ -n $mirror ]] || mirror=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+  [[ -n $mirror ]] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+  step "making $base with debootstrap from $mirror"
+  rootfs=$state/rootfs
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$state/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$state/debootstrap.log"; die "debootstrap failed"; }
+  # The builds run apt-get inside: give them this machine's sources.
+  if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
+    rm -f "$rootfs/etc/apt/sources.list"
+  else
+    cp /etc/apt/sources.list "$rootfs/etc/apt/sources.list"
+  fi
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | podman import - localhost/debian:bookworm-slim >"$state/import.log" 2>&1 \
+    || { cat "$state/import.log"; die "podman import of the base failed"; }
+  podman tag localhost/debian:bookworm-slim "$base" || die "podman tag $base failed"
+  rm -rf "$rootfs"
+fi
+pass "base image $base is available locally"
+
+# ---------------------------------------------------------------- the image
+
+step "building deploy/Dockerfile (log: $state/build.log)"
+if podman build --pull=never --jobs 1 -f "$root/deploy/Dockerfile" -t "$image" "$root" >"$state/build.log" 2>&1; then
+  pass "the image builds from deploy/Dockerfile"
+else
+  tail -n 30 "$state/build.log"
+  die "the image does not build from deploy/Dockerfile"
+fi
+
+version=$(podman run --rm "$image" --version 2>&1)
+if [[ $? == 0 && $version == "personaworlds "* ]]; then pass "podman run $image --version: $version"; else fail "--version: $version"; fi
+user=$(podman image inspect -f '{{.Config.User}}' "$image")
+uid=$(podman run --rm --entrypoint id "$image" -u 2>&1)
+if [[ $uid =~ ^[0-9]+$ && $uid != 0 && -n $user && ${user%%:*} != 0 && ${user%%:*} != root ]]; then
+  pass "runs as a non-root user (USER $user, id -u $uid)"
+else
+  fail "the image runs as root or has no USER: USER='$user', id -u '$uid'"
+fi
+inside=$(podman run --rm --entrypoint sh "$image" -c 'stat -c %u /data; echo "$DATABASE_PATH"' 2>&1)
+if [[ $inside == "$uid"$'\n'/data/* ]]; then pass "/data is owned by that user; DATABASE_PATH is under /data"; else fail "/data or DATABASE_PATH: $inside"; fi
+
+# No compiler: neither on PATH nor installed as a package.
+compilers=$(podman run --rm --entrypoint sh "$image" -c '
+  for c in gcc g++ cc c++ cpp clang clang++ ld as make cmake; do command -v "$c"; done
+  ls /usr/bin/*-linux-gnu-gcc* /usr/bin/*-linux-gnu-g++* 2>/dev/null
+  dpkg-query -W -f="\${Package} \${Status}\n" 2>/dev/null | awk "/install ok installed/ { print \$1 }" \
+    | grep -E "^(gcc|g\+\+|cpp|clang|binutils|build-essential|make|cmake)(-[0-9.]+)?(-[a-z0-9_-]+-linux-gnu)?$"
+  true' 2>&1)
+if [[ -z $compilers ]]; then
+  pass "the runtime image holds no compiler, linker or build tool"
+else
+  fail "the runtime image holds build tools: $(tr '\n' ' ' <<<"$compilers")"
+fi
+
+# ---------------------------------------------------------------- compose
+
+step "podman-compose up -d migrate backend worker (ports $PW_BACKEND_PORT, $PW_WORKER_PORT; log: $state/up.log)"
+# podman-compose 1.0.3 does not know profiles: name the services to run.
+compose up -d --no-build migrate backend worker >"$state/up.log" 2>&1
+
+wait_for() { # TIMEOUT_S COMMAND...
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+}
+migrate_done() { [[ $(podman inspect -f '{{.State.Status}}' "${project}_migrate_1" 2>/dev/null) == exited ]]; }
+if wait_for 120 migrate_done && [[ $(podman inspect -f '{{.State.ExitCode}}' "${project}_migrate_1") == 0 ]]; then
+  pass "migrate ran once and exited 0"
+else
+  fail "migrate did not exit 0: $(podman ps -a --filter "label=io.podman.compose.project=$project" --format '{{.Names}} {{.Status}}' | tr '\n' ';') $(podman logs "${project}_migrate_1" 2>&1 | tail -n 5)"
+fi
+is_200() { [[ $(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "$1") == 200 ]]; }
+if wait_for 180 is_200 "$api/readyz"; then
+  pass "backend: GET $api/readyz is 200 through the published port"
+else
+  tail -n 20 "$state/up.log"
+  fail "backend /readyz is not 200 on $api: $(curl -s --max-time 5 "$api/readyz") $(podman logs --tail 5 "${project}_backend_1" 2>&1)"
+fi
+if wait_for 120 is_200 "$worker/metrics"; then
+  pass "worker: GET $worker/metrics answers 200 through the published port"
+else
+  fail "worker /metrics does not answer on $worker: $(podman logs --tail 5 "${project}_worker_1" 2>&1)"
+fi
+for probe in "backend_1 http://127.0.0.1:8080/readyz" "worker_1 http://127.0.0.1:9091/readyz"; do
+  if podman exec "${project}_${probe%% *}" personaworlds probe "${probe#* }" >/dev/null 2>&1; then
+    pass "the health check command works in ${probe%% *}: personaworlds probe ${probe#* }"
+  else
+    fail "personaworlds probe ${probe#* } in ${probe%% *}"
+  fi
+done
+
+# A user's way through the API: sign up, world, personas, simulation.
+http() { # EXPECTED METHOD PATH [curl args...] -> BODY
+  local expected=$1 method=$2 path=$3 status
+  shift 3
+  status=$(curl -s --max-time 30 -o "$state/body" -w '%{http_code}' -X "$method" "$@" "$api$path")
+  BODY=$(cat "$state/body" 2>/dev/null)
+  [[ $status == "$expected" ]] || { fail "$method $path: expected $expected, got $status: $BODY"; return 1; }
+}
+json=(-H 'Content-Type: application/json')
+job_done() { # JOB_ID: succeeded or dead (state in JOB)
+  JOB=$(curl -s --max-time 10 -H "Authorization: Bearer $token" "$api/v1/jobs/$1")
+  [[ $(jq -r '.state // empty' <<<"$JOB") =~ ^(succeeded|dead|canceled)$ ]]
+}
+token=""
+if http 201 POST /v1/users "${json[@]}" --data-binary '{"handle":"image_test"}'; then
+  token=$(jq -r .token <<<"$BODY")
+  auth=(-H "Authorization: Bearer $token")
+  if http 201 POST /v1/worlds "${auth[@]}" "${json[@]}" --data-binary '{"name":"Container world","seed":7}'; then
+    world=$(jq -r .id <<<"$BODY")
+    if http 202 POST "/v1/worlds/$world/personas:generate" "${auth[@]}" "${json[@]}" --data-binary '{"count":5}'; then
+      generate=$(jq -r .job.id <<<"$BODY")
+      wait_for 120 job_done "$generate"
+      [[ $(jq -r .state <<<"$JOB") == succeeded ]] || fail "persona.generate job $generate: $JOB"
+    fi
+    if http 202 POST "/v1/worlds/$world/simulations" "${auth[@]}" "${json[@]}" -H 'X-Request-ID: image-test-simulation' \
+         --data-binary '{"ticks":20}'; then
+      simulate=$(jq -r .job.id <<<"$BODY")
+      if wait_for 120 job_done "$simulate" && jq -e '.state == "succeeded" and .trace_id == "image-test-simulation"' <<<"$JOB" >/dev/null; then
+        pass "a signed-up user's simulation job $simulate succeeded ($(jq -c '.result | {events, counts}' <<<"$JOB"))"
+      else
+        fail "simulation job $simulate did not succeed: $JOB"
+      fi
+    fi
+  fi
+fi
+
+metrics=$(curl -s --max-time 10 "$worker/metrics")
+if grep -Eq '^jobs_processed_total\{.*type="world.simulate".*\} [1-9]' <<<"$(grep 'status="succeeded"' <<<"$metrics")"; then
+  pass "worker /metrics counts the succeeded world.simulate job"
+else
+  fail "worker /metrics has no succeeded world.simulate job: $(grep '^jobs_processed_total' <<<"$metrics" | head -n 8 | tr '\n' ' ')"
+fi
+
+# Logs: one JSON object per line; the seed's jq filter works on them.
+for service in backend worker; do
+  logs=$(podman logs "${project}_${service}_1" 2>/dev/null)
+  if [[ -n $logs ]] && jq -e -s 'length > 0 and all(type == "object" and .ts and .level and .msg and .service)' <<<"$logs" >/dev/null 2>&1 \
+     && jq 'select(.level=="error")' <<<"$logs" >/dev/null 2>&1; then
+    pass "$service logs are JSON lines ($(grep -c . <<<"$logs") lines); jq 'select(.level==\"error\")' works on them"
+  else
+    fail "$service logs are not JSON lines: $(head -n 3 <<<"$logs")"
+  fi
+done
+
+# ---------------------------------------------------------------- teardown
+
+step "tearing down"
+teardown
+trap - EXIT
+left=$(podman ps -aq --filter "label=io.podman.compose.project=$project")
+if [[ -z $left ]] && ! podman network exists "${project}_default" 2>/dev/null && ! podman volume exists "${project}_pwdata" 2>/dev/null; then
+  pass "containers, volume ${project}_pwdata and network ${project}_default removed"
+else
+  fail "left behind: containers [$left], network or volume of $project"
+fi
+finish
