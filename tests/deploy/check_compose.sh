@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks compose.yaml: it validates with and without the `observability`
-# profile, and the resolved configuration has what README.md ("Operating it")
+# profile, and the resolved configuration has what the README (Operating it)
 # promises: migrate -> backend + worker from one image on the `pwdata` volume,
 # ports 8080 and 9091, and under the profile Prometheus on 9090 and Grafana on
 # 3001 (admin/admin) with the files from deploy/ mounted.
