@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -175,6 +177,11 @@ EnqueueResult JobQueue::enqueue(const NewJob& job) {
 }
 
 EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
+  // Checked here rather than by a CHECK (json_valid(...)) in the table: the
+  // same guarantee at a fraction of SQLite's cost per row.
+  if (!nlohmann::json::accept(job.payload)) {
+    throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
+  }
   std::int64_t now = m_clock.now_ms();
   {
     // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing

@@ -78,7 +78,8 @@ class JobQueue {
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
 
-  // Runs in its own write transaction.
+  // Runs in its own write transaction. Throws std::invalid_argument when the
+  // payload is not valid JSON (nothing is written).
   EnqueueResult enqueue(const NewJob& job);
   // For callers that already hold a db::WriteTransaction on this connection
   // and want the job to commit or roll back with their own writes.

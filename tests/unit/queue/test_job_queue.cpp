@@ -80,9 +80,29 @@ TEST_CASE("JobQueue: enqueue_many is all or nothing") {
   REQUIRE(results.size() == 3);
   CHECK(results[1].id == results[0].id + 1);
 
-  jobs[2].payload = "{not json";  // refused by the table's CHECK
-  CHECK_THROWS(f.queue->enqueue_many(jobs));
+  jobs[2].payload = "{not json";  // refused: the whole batch rolls back
+  CHECK_THROWS_AS(f.queue->enqueue_many(jobs), std::invalid_argument);
   CHECK(f.queue->list({}).size() == 3);
+}
+
+TEST_CASE("JobQueue: a payload that is not JSON is refused") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "noop";
+  for (const char* bad : {"", "{", "nope", "{\"a\":}", "\"\xff\""}) {
+    job.payload = bad;
+    CHECK_THROWS_AS(f.queue->enqueue(job), std::invalid_argument);
+  }
+  CHECK(f.queue->list({}).empty());
+  job.payload = R"([1,"two",{"three":null}])";
+  CHECK(f.queue->enqueue(job).created);
+}
+
+TEST_CASE("JobQueue: the table refuses a state outside the five") {
+  QueueFixture f;
+  auto id = f.add();
+  CHECK_THROWS(f.connection.sql().exec("UPDATE jobs SET state = 'done' WHERE id = " + std::to_string(id)));
+  CHECK(f.get(id).state == JobState::queued);
 }
 
 TEST_CASE("JobQueue: enqueue_in_transaction commits or rolls back with the caller's writes") {
