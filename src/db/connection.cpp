@@ -64,12 +64,16 @@ void Connection::set_autocheckpoint(int pages) {
   m_db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(std::max(0, pages)));
 }
 
-int Connection::checkpoint() {
+int Connection::checkpoint(Checkpoint mode) {
   int log_frames = 0;
   int copied = 0;
-  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr,
+                                     mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
+                                                                  : SQLITE_CHECKPOINT_PASSIVE,
+                                     &log_frames, &copied);
+  // BUSY: someone else is checkpointing, or the wait timed out; next time.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(m_db.getHandle(), rc);
-  return std::max(0, log_frames - copied);
+  return std::max(0, log_frames);
 }
 
 std::int64_t Connection::data_version() {

@@ -43,9 +43,13 @@ class Connection {
   // latency-sensitive connection can turn that off (pages = 0) when another
   // thread calls checkpoint() regularly instead.
   void set_autocheckpoint(int pages);
-  // A PASSIVE checkpoint: copies what it can without waiting for anyone.
-  // Returns the number of WAL frames still not copied.
-  int checkpoint();
+  // A PASSIVE checkpoint copies what it can without waiting for anyone. A
+  // TRUNCATE one also waits (busy timeout) for readers and writers to pause,
+  // then empties the WAL: under a constant stream of overlapping
+  // transactions the WAL is otherwise never reset and grows without bound.
+  // Returns the WAL's size in frames (pages) before the call reset it.
+  enum class Checkpoint { passive, truncate };
+  int checkpoint(Checkpoint mode = Checkpoint::passive);
 
   // RAII: reports the elapsed time of one query (or one transaction) to the
   // observer when it goes out of scope.

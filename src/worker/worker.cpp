@@ -12,7 +12,9 @@
 //              holds, in one statement; flags the ones it lost.
 //   pruner     every prune_interval_ms deletes old finished jobs.
 //   checkpointer  every 100 ms copies the WAL back into the database
-//              (PRAGMA wal_checkpoint(PASSIVE)). The other threads have
+//              (PRAGMA wal_checkpoint(PASSIVE)), and empties it once past
+//              64 MiB (TRUNCATE: busy streams never leave the WAL idle long
+//              enough for SQLite to restart it by itself). The other threads have
 //              automatic checkpoints turned off: otherwise the commit that
 //              happens to cross the WAL threshold pays for copying and
 //              syncing megabytes, and a claim stalled that way delays every
@@ -58,98 +60,97 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// One claimed job, from claim until its outcome is recorded.
+struct Held {
+  queue::Job job;
+  std::atomic<bool> lost{false};  // the renewer found the lease gone
+  bool started = false;           // guarded by Worker::Impl's m_mutex
+  bool finished = false;          // its handler returned; guarded by Worker::Impl's m_mutex
+};
+
+enum class Kind { completed, failed, released };
+struct Outcome {
+  std::shared_ptr<Held> held;
+  Kind kind;
+  std::string text;  // result JSON, or the error
+  queue::FailureKind failure = queue::FailureKind::retryable;
+  double seconds = 0;
+};
+
 }  // namespace
 
 struct Worker::Impl {
   Impl(const config::WorkerConfig& config, const HandlerRegistry& handlers, const observability::Logger& logger,
        observability::Metrics& metrics, const queue::Clock& clock)
-      : config(config),
-        handlers(handlers),
-        logger(logger),
-        metrics(metrics),
-        clock(clock),
-        id(config.worker_id.empty() ? make_worker_id() : config.worker_id) {}
+      : m_config(config),
+        m_handlers(handlers),
+        m_logger(logger),
+        m_metrics(metrics),
+        m_clock(clock),
+        m_id(config.worker_id.empty() ? make_worker_id() : config.worker_id) {}
 
-  // One claimed job, from claim until its outcome is recorded.
-  struct Held {
-    queue::Job job;
-    std::atomic<bool> lost{false};  // the renewer found the lease gone
-    bool started = false;           // guarded by Impl::mutex
-    bool finished = false;          // its handler returned; guarded by Impl::mutex
-  };
+  const config::WorkerConfig& m_config;
+  const HandlerRegistry& m_handlers;
+  const observability::Logger& m_logger;
+  observability::Metrics& m_metrics;
+  const queue::Clock& m_clock;
+  const std::string m_id;
 
-  enum class Kind { completed, failed, released };
-  struct Outcome {
-    std::shared_ptr<Held> held;
-    Kind kind;
-    std::string text;  // result JSON, or the error
-    queue::FailureKind failure = queue::FailureKind::retryable;
-    double seconds = 0;
-  };
-
-  const config::WorkerConfig& config;
-  const HandlerRegistry& handlers;
-  const observability::Logger& logger;
-  observability::Metrics& metrics;
-  const queue::Clock& clock;
-  const std::string id;
-
-  // ---- jobs in hand (mutex) ----
-  std::mutex mutex;
-  std::condition_variable work_ready;    // handlers wait for jobs
-  std::condition_variable capacity;      // the claimer waits for room; shutdown waits for handlers
-  std::deque<std::shared_ptr<Held>> ready;  // claimed, not started
-  std::unordered_map<std::int64_t, std::shared_ptr<Held>> held;  // claimed, outcome not yet recorded
-  int active = 0;        // claimed, handler not yet returned
-  int idle_handlers = 0;
+  // ---- jobs in hand (m_mutex) ----
+  std::mutex m_mutex;
+  std::condition_variable m_work_ready;  // handlers wait for jobs
+  std::condition_variable m_capacity;    // the claimer waits for room; shutdown waits for handlers
+  std::deque<std::shared_ptr<Held>> m_ready;  // claimed, not started
+  std::unordered_map<std::int64_t, std::shared_ptr<Held>> m_held;  // claimed, outcome not yet recorded
+  int m_active = 0;  // claimed, handler not yet returned
+  int m_idle_handlers = 0;
   // Handler threads are woken one at a time: the woken one, if jobs remain,
   // wakes the next. Short jobs are then run by the few threads already awake
   // instead of a herd of context switches; long jobs still fan out to every
   // thread within a millisecond or so. True while a wake-up is in flight.
-  bool waking = false;
-  bool claimer_waiting = false;
-  bool stop_claiming = false;
-  bool handlers_exit = false;
-  std::atomic<bool> handlers_exit_flag{false};  // handlers_exit, readable without the mutex
+  bool m_waking = false;
+  bool m_claimer_waiting = false;
+  bool m_stop_claiming = false;
+  bool m_handlers_exit = false;
+  std::atomic<bool> m_handlers_exit_flag{false};  // m_handlers_exit, readable without the mutex
 
-  // ---- outcomes waiting for the completer (done_mutex) ----
-  std::mutex done_mutex;
-  std::condition_variable done_ready;
-  std::vector<Outcome> done;
-  std::atomic<bool> completer_exit{false};
+  // ---- outcomes waiting for the completer (m_done_mutex) ----
+  std::mutex m_done_mutex;
+  std::condition_variable m_done_ready;
+  std::vector<Outcome> m_done;
+  std::atomic<bool> m_completer_exit{false};
 
-  // ---- timers of renewer and pruner (timer_mutex) ----
-  std::mutex timer_mutex;
-  std::condition_variable timer_wake;
-  std::atomic<bool> timers_exit{false};
-  std::atomic<bool> renewer_exit{false};
+  // ---- timers and exit flags of the background threads (m_timer_mutex) ----
+  std::mutex m_timer_mutex;
+  std::condition_variable m_timer_wake;
+  std::atomic<bool> m_timers_exit{false};
+  std::atomic<bool> m_renewer_exit{false};
 
   // Taken around the frequent writes of the worker's own threads (claim,
   // settle, renew): they queue here, in-process and cheaply, instead of on
   // SQLite's lock. Handler threads' own writes do not take it.
-  std::mutex write_gate;
+  std::mutex m_write_gate;
 
   // Totals for the worker_totals line at shutdown (batching at a glance).
-  std::atomic<std::int64_t> claim_transactions{0}, jobs_claimed{0}, settle_transactions{0}, outcomes_settled{0};
+  std::atomic<std::int64_t> m_claim_transactions{0}, m_jobs_claimed{0}, m_settle_transactions{0}, m_outcomes_settled{0};
 
-  std::atomic<bool> stopping{false};  // JobContext::stop_requested
-  std::atomic<bool> thread_died{false};
-  std::atomic<int> failing_loops{0};
-  bool started = false;
-  bool shut_down = false;
+  std::atomic<bool> m_stopping{false};  // JobContext::stop_requested
+  std::atomic<bool> m_thread_died{false};
+  bool m_started = false;
+  bool m_shut_down = false;
 
-  std::thread claimer_thread, completer_thread, renewer_thread, pruner_thread, checkpointer_thread;
-  std::vector<std::thread> handler_threads;
+  std::thread m_claimer_thread, m_completer_thread, m_renewer_thread, m_pruner_thread, m_checkpointer_thread;
+  std::vector<std::thread> m_handler_threads;
 
   db::QueryObserver observer() {
-    return [this](double seconds) { metrics.observe_db_query(seconds); };
+    return [this](double seconds) { m_metrics.observe_db_query(seconds); };
   }
 
   // Metric label for a job type: only types this worker can run, so a typo
   // in an enqueue cannot grow the series.
   const std::string& type_label(const std::string& type) const {
     static const std::string unknown = "unknown";
-    return handlers.find(type) ? type : unknown;
+    return m_handlers.find(type) ? type : unknown;
   }
 
   LogFields job_fields(const queue::Job& job) const {
@@ -174,21 +175,19 @@ struct Worker::Impl {
     while (!should_exit()) {
       try {
         body();
-        if (consecutive > 0) failing_loops--;
         return;
       } catch (const std::exception& e) {
         std::string what = e.what();
         bool busy = what.find("database is locked") != std::string::npos ||
                     what.find("database table is locked") != std::string::npos;
-        if (consecutive++ == 0) failing_loops++;
-        logger.log(busy ? LogLevel::debug : LogLevel::error, busy ? "worker_db_busy" : "worker_loop_failed",
-                   {{"loop", loop}, {"error", what}, {"consecutive", consecutive}});
+        ++consecutive;
+        m_logger.log(busy ? LogLevel::debug : LogLevel::error, busy ? "worker_db_busy" : "worker_loop_failed",
+                     {{"loop", loop}, {"error", what}, {"consecutive", consecutive}});
         auto pause = std::chrono::milliseconds(std::min(5000, busy ? 5 * consecutive : 100 * consecutive));
-        std::unique_lock lock(timer_mutex);
-        timer_wake.wait_for(lock, pause, should_exit);
+        std::unique_lock lock(m_timer_mutex);
+        m_timer_wake.wait_for(lock, pause, should_exit);
       }
     }
-    if (consecutive > 0) failing_loops--;
   }
 
   // Opens this thread's connection, retrying (with the backoff of guarded())
@@ -197,7 +196,7 @@ struct Worker::Impl {
                                                   bool autocheckpoint = false) {
     std::unique_ptr<db::Connection> connection;
     guarded(loop, [&] {
-      connection = std::make_unique<db::Connection>(config.db, observer());
+      connection = std::make_unique<db::Connection>(m_config.db, observer());
       if (!autocheckpoint) connection->set_autocheckpoint(0);
     }, should_exit);
     return connection;
@@ -206,37 +205,37 @@ struct Worker::Impl {
   // ---- claimer -----------------------------------------------------------
 
   void claimer_loop() {
-    auto connection = open_connection("claimer", [&] { return stopping.load(); });
+    auto connection = open_connection("claimer", [&] { return m_stopping.load(); });
     if (!connection) return;
-    queue::JobQueue queue(*connection, clock, config.retry);
-    const int threshold = std::max(1, std::min(config.batch_size, config.concurrency / 2));
+    queue::JobQueue queue(*connection, m_clock, m_config.retry);
+    const int threshold = std::max(1, std::min(m_config.batch_size, m_config.concurrency / 2));
     bool backlog = true;  // claim at once on start
     std::int64_t seen_version = -1;
     std::optional<std::int64_t> next_due;
-    const auto poll = std::chrono::milliseconds(config.poll_interval_ms);
+    const auto poll = std::chrono::milliseconds(m_config.poll_interval_ms);
 
     for (;;) {
       int room;
       {
-        std::unique_lock lock(mutex);
+        std::unique_lock lock(m_mutex);
         // With a backlog, wait for a worthwhile batch of room; when idle, any room will do.
         int wanted = backlog ? threshold : 1;
-        claimer_waiting = true;
-        capacity.wait(lock, [&] { return stop_claiming || config.concurrency - active >= wanted; });
-        claimer_waiting = false;
-        if (stop_claiming) return;
-        room = config.concurrency - active;
+        m_claimer_waiting = true;
+        m_capacity.wait(lock, [&] { return m_stop_claiming || m_config.concurrency - m_active >= wanted; });
+        m_claimer_waiting = false;
+        if (m_stop_claiming) return;
+        room = m_config.concurrency - m_active;
       }
       if (!backlog) {
         // Idle: claim only when someone committed or something came due.
         bool check = false;
         guarded("claimer", [&] {
           std::int64_t version = queue.data_version();
-          check = version != seen_version || (next_due && clock.now_ms() >= *next_due);
-        }, [&] { return stopping.load(); });
+          check = version != seen_version || (next_due && m_clock.now_ms() >= *next_due);
+        }, [&] { return m_stopping.load(); });
         if (!check) {
-          std::unique_lock lock(mutex);
-          capacity.wait_for(lock, poll, [&] { return stop_claiming; });
+          std::unique_lock lock(m_mutex);
+          m_capacity.wait_for(lock, poll, [&] { return m_stop_claiming; });
           continue;
         }
       }
@@ -246,26 +245,26 @@ struct Worker::Impl {
         // Read before claiming: a commit after this read changes the
         // version, so it cannot be missed.
         seen_version = queue.data_version();
-        std::lock_guard gate(write_gate);
-        claimed = queue.claim(id, std::min(room, config.batch_size), config.lease_ms);
+        std::lock_guard gate(m_write_gate);
+        claimed = queue.claim(m_id, std::min(room, m_config.batch_size), m_config.lease_ms);
         ok = true;
-      }, [&] { return stopping.load(); });
+      }, [&] { return m_stopping.load(); });
       if (!ok) return;
-      claim_transactions++;
-      jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
+      m_claim_transactions++;
+      m_jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
       for (const auto& lapsed : claimed.expired) report_expired(lapsed);
-      backlog = static_cast<int>(claimed.jobs.size()) == std::min(room, config.batch_size);
+      backlog = static_cast<int>(claimed.jobs.size()) == std::min(room, m_config.batch_size);
       if (!backlog) {
-        guarded("claimer", [&] { next_due = queue.next_due_ms(); }, [&] { return stopping.load(); });
+        guarded("claimer", [&] { next_due = queue.next_due_ms(); }, [&] { return m_stopping.load(); });
       }
       if (claimed.jobs.empty()) continue;
-      std::lock_guard lock(mutex);
+      std::lock_guard lock(m_mutex);
       for (auto& claim : claimed.jobs) {
         auto entry = std::make_shared<Held>();
         entry->job = std::move(claim.job);
-        held.emplace(entry->job.id, entry);
-        ready.push_back(std::move(entry));
-        ++active;
+        m_held.emplace(entry->job.id, entry);
+        m_ready.push_back(std::move(entry));
+        ++m_active;
       }
       wake_handler();
     }
@@ -284,11 +283,11 @@ struct Worker::Impl {
     fields.emplace_back("error", queue::kLeaseExpiredError);
     if (lapsed.dead) {
       fields.emplace_back("max_attempts", lapsed.max_attempts);
-      logger.error("job_dead", fields);
-      metrics.count_dead(type_label(lapsed.type));
+      m_logger.error("job_dead", fields);
+      m_metrics.count_dead(type_label(lapsed.type));
     } else {
-      logger.warn("job_lease_expired", fields);
-      metrics.count_retry(type_label(lapsed.type));
+      m_logger.warn("job_lease_expired", fields);
+      m_metrics.count_retry(type_label(lapsed.type));
     }
   }
 
@@ -297,33 +296,33 @@ struct Worker::Impl {
   void handler_loop() {
     // Handlers' own writes keep automatic checkpoints: they are not on the
     // claim path, and a handler-heavy workload must not grow the WAL unchecked.
-    auto connection = open_connection("handler", [&] { return handlers_exit_flag.load(); }, true);
+    auto connection = open_connection("handler", [&] { return m_handlers_exit_flag.load(); }, true);
     if (!connection) return;
     for (;;) {
       std::shared_ptr<Held> entry;
       {
-        std::unique_lock lock(mutex);
-        if (ready.empty() && !handlers_exit) {
-          ++idle_handlers;
-          while (ready.empty() && !handlers_exit) {
-            work_ready.wait(lock);
-            waking = false;  // this thread (or a spurious wake) took the wake-up in flight
+        std::unique_lock lock(m_mutex);
+        if (m_ready.empty() && !m_handlers_exit) {
+          ++m_idle_handlers;
+          while (m_ready.empty() && !m_handlers_exit) {
+            m_work_ready.wait(lock);
+            m_waking = false;  // this thread (or a spurious wake) took the wake-up in flight
           }
-          --idle_handlers;
+          --m_idle_handlers;
         }
-        if (ready.empty()) return;
-        entry = std::move(ready.front());
-        ready.pop_front();
+        if (m_ready.empty()) return;
+        entry = std::move(m_ready.front());
+        m_ready.pop_front();
         entry->started = true;
         wake_handler();
       }
       Outcome outcome = run(*entry, *connection);
       outcome.held = std::move(entry);
       {
-        std::lock_guard lock(mutex);
+        std::lock_guard lock(m_mutex);
         outcome.held->finished = true;
-        --active;
-        if (claimer_waiting || stop_claiming) capacity.notify_all();
+        --m_active;
+        if (m_claimer_waiting || m_stop_claiming) m_capacity.notify_all();
       }
       push_outcome(std::move(outcome));
     }
@@ -331,9 +330,9 @@ struct Worker::Impl {
 
   // Called with `mutex` held, after jobs were queued or one was taken.
   void wake_handler() {
-    if (!ready.empty() && idle_handlers > 0 && !waking) {
-      waking = true;
-      work_ready.notify_one();
+    if (!m_ready.empty() && m_idle_handlers > 0 && !m_waking) {
+      m_waking = true;
+      m_work_ready.notify_one();
     }
   }
 
@@ -341,7 +340,7 @@ struct Worker::Impl {
     const queue::Job& job = entry.job;
     Outcome outcome;
     auto start = Clock::now();
-    const Handler* handler = handlers.find(job.type);
+    const Handler* handler = m_handlers.find(job.type);
     if (!handler) {
       outcome.kind = Kind::failed;
       outcome.failure = queue::FailureKind::permanent;
@@ -349,14 +348,14 @@ struct Worker::Impl {
       return outcome;
     }
     JobContext context{
-        job, connection, clock,
+        job, connection, m_clock,
         [this, &job](LogLevel level, std::string_view msg, LogFields fields) {
-          if (!logger.enabled(level)) return;
+          if (!m_logger.enabled(level)) return;
           LogFields all = job_fields(job);
           all.insert(all.end(), std::make_move_iterator(fields.begin()), std::make_move_iterator(fields.end()));
-          logger.log(level, msg, all);
+          m_logger.log(level, msg, all);
         },
-        [this, &entry] { return stopping.load(std::memory_order_relaxed) || entry.lost.load(std::memory_order_relaxed); }};
+        [this, &entry] { return m_stopping.load(std::memory_order_relaxed) || entry.lost.load(std::memory_order_relaxed); }};
     try {
       std::string result = (*handler)(context);
       if (result.empty()) result = "null";
@@ -372,10 +371,10 @@ struct Worker::Impl {
     } catch (const std::exception& e) {
       // A handler that gave up because the worker is stopping is handed
       // back uncharged; anything else is a failed attempt.
-      outcome.kind = stopping ? Kind::released : Kind::failed;
+      outcome.kind = m_stopping ? Kind::released : Kind::failed;
       outcome.text = e.what();
     } catch (...) {
-      outcome.kind = stopping ? Kind::released : Kind::failed;
+      outcome.kind = m_stopping ? Kind::released : Kind::failed;
       outcome.text = "handler threw a non-standard exception";
     }
     outcome.seconds = seconds_since(start);
@@ -383,24 +382,24 @@ struct Worker::Impl {
   }
 
   void push_outcome(Outcome outcome) {
-    std::lock_guard lock(done_mutex);
-    done.push_back(std::move(outcome));
-    done_ready.notify_one();
+    std::lock_guard lock(m_done_mutex);
+    m_done.push_back(std::move(outcome));
+    m_done_ready.notify_one();
   }
 
   // ---- completer ---------------------------------------------------------
 
   void completer_loop() {
-    auto connection = open_connection("completer", [&] { return completer_exit.load(); });
+    auto connection = open_connection("completer", [&] { return m_completer_exit.load(); });
     if (!connection) return;
-    queue::JobQueue queue(*connection, clock, config.retry);
+    queue::JobQueue queue(*connection, m_clock, m_config.retry);
     std::vector<Outcome> batch;
     for (;;) {
       {
-        std::unique_lock lock(done_mutex);
-        done_ready.wait(lock, [&] { return !done.empty() || completer_exit; });
-        if (done.empty()) return;
-        batch.swap(done);
+        std::unique_lock lock(m_done_mutex);
+        m_done_ready.wait(lock, [&] { return !m_done.empty() || m_completer_exit; });
+        if (m_done.empty()) return;
+        batch.swap(m_done);
       }
       settle(queue, batch);
       batch.clear();
@@ -436,20 +435,20 @@ struct Worker::Impl {
     int attempts = 0;
     guarded("completer", [&] {
       ++attempts;
-      std::lock_guard gate(write_gate);
-      recorded = queue.settle(id, completions, failures, releases);
+      std::lock_guard gate(m_write_gate);
+      recorded = queue.settle(m_id, completions, failures, releases);
       ok = true;
-    }, [&] { return completer_exit && attempts >= 20; });
+    }, [&] { return m_completer_exit && attempts >= 20; });
     {
-      std::lock_guard lock(mutex);
-      for (const auto& outcome : batch) held.erase(outcome.held->job.id);
+      std::lock_guard lock(m_mutex);
+      for (const auto& outcome : batch) m_held.erase(outcome.held->job.id);
     }
     if (ok) {
-      settle_transactions++;
-      outcomes_settled += static_cast<std::int64_t>(batch.size());
+      m_settle_transactions++;
+      m_outcomes_settled += static_cast<std::int64_t>(batch.size());
     }
     if (!ok) {
-      logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
+      m_logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
                                              {"hint", "their leases will expire and they will run again"}});
       return;
     }
@@ -479,41 +478,41 @@ struct Worker::Impl {
     using Status = observability::Metrics::JobStatus;
     switch (what) {
       case Report::succeeded:
-        metrics.observe_job(label, Status::succeeded, traced, outcome.seconds);
-        if (logger.enabled(LogLevel::info)) {
+        m_metrics.observe_job(label, Status::succeeded, traced, outcome.seconds);
+        if (m_logger.enabled(LogLevel::info)) {
           LogFields fields = job_fields(job);
           fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
-          logger.info("job_succeeded", fields);
+          m_logger.info("job_succeeded", fields);
         }
         return;
       case Report::requeued:
       case Report::dead: {
-        metrics.observe_job(label, Status::failed, traced, outcome.seconds);
+        m_metrics.observe_job(label, Status::failed, traced, outcome.seconds);
         LogFields fields = job_fields(job);
         fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
         fields.emplace_back("error", outcome.text);
         if (what == Report::requeued) {
-          metrics.count_retry(label);
+          m_metrics.count_retry(label);
           fields.emplace_back("max_attempts", job.max_attempts);
-          logger.warn("job_failed", fields);
+          m_logger.warn("job_failed", fields);
         } else {
-          metrics.count_dead(label);
+          m_metrics.count_dead(label);
           fields.emplace_back("max_attempts", job.max_attempts);
           fields.emplace_back("permanent", outcome.failure == queue::FailureKind::permanent);
-          logger.error("job_dead", fields);
+          m_logger.error("job_dead", fields);
         }
         return;
       }
       case Report::released: {
         LogFields fields = job_fields(job);
         fields.emplace_back("started", outcome.held->started);
-        logger.info("job_released", fields);
+        m_logger.info("job_released", fields);
         return;
       }
       case Report::lost: {
         LogFields fields = job_fields(job);
         fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed); outcome discarded");
-        logger.warn("job_lost", fields);
+        m_logger.warn("job_lost", fields);
         return;
       }
     }
@@ -522,76 +521,80 @@ struct Worker::Impl {
   // ---- renewer and pruner ------------------------------------------------
 
   void renewer_loop() {
-    auto connection = open_connection("renewer", [&] { return renewer_exit.load(); });
+    auto connection = open_connection("renewer", [&] { return m_renewer_exit.load(); });
     if (!connection) return;
-    queue::JobQueue queue(*connection, clock, config.retry);
-    const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, config.lease_ms / 3));
+    queue::JobQueue queue(*connection, m_clock, m_config.retry);
+    const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, m_config.lease_ms / 3));
     for (;;) {
       {
-        std::unique_lock lock(timer_mutex);
-        if (timer_wake.wait_for(lock, period, [&] { return renewer_exit.load(); })) return;
+        std::unique_lock lock(m_timer_mutex);
+        if (m_timer_wake.wait_for(lock, period, [&] { return m_renewer_exit.load(); })) return;
       }
       std::vector<std::int64_t> ids;
       {
-        std::lock_guard lock(mutex);
-        ids.reserve(held.size());
-        for (const auto& [job_id, entry] : held) {
+        std::lock_guard lock(m_mutex);
+        ids.reserve(m_held.size());
+        for (const auto& [job_id, entry] : m_held) {
           if (!entry->lost) ids.push_back(job_id);
         }
       }
       if (ids.empty()) continue;
       std::vector<std::int64_t> lost;
       guarded("renewer", [&] {
-        std::lock_guard gate(write_gate);
-        lost = queue.renew(id, ids, config.lease_ms);
-      }, [&] { return renewer_exit.load(); });
+        std::lock_guard gate(m_write_gate);
+        lost = queue.renew(m_id, ids, m_config.lease_ms);
+      }, [&] { return m_renewer_exit.load(); });
       for (auto job_id : lost) {
         std::shared_ptr<Held> entry;
         {
-          std::lock_guard lock(mutex);
-          auto found = held.find(job_id);
-          if (found == held.end()) continue;  // recorded meanwhile: not lost
+          std::lock_guard lock(m_mutex);
+          auto found = m_held.find(job_id);
+          if (found == m_held.end()) continue;  // recorded meanwhile: not lost
           entry = found->second;
         }
         entry->lost = true;
         LogFields fields = job_fields(entry->job);
         fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed)");
-        logger.warn("job_lease_lost", fields);
+        m_logger.warn("job_lease_lost", fields);
       }
     }
   }
 
   void pruner_loop() {
-    auto connection = open_connection("pruner", [&] { return timers_exit.load(); }, true);
+    auto connection = open_connection("pruner", [&] { return m_timers_exit.load(); }, true);
     if (!connection) return;
-    queue::JobQueue queue(*connection, clock, config.retry);
-    const auto period = std::chrono::milliseconds(config.prune_interval_ms);
+    queue::JobQueue queue(*connection, m_clock, m_config.retry);
+    const auto period = std::chrono::milliseconds(m_config.prune_interval_ms);
     for (;;) {
       {
-        std::unique_lock lock(timer_mutex);
-        if (timer_wake.wait_for(lock, period, [&] { return timers_exit.load(); })) return;
+        std::unique_lock lock(m_timer_mutex);
+        if (m_timer_wake.wait_for(lock, period, [&] { return m_timers_exit.load(); })) return;
       }
       std::int64_t deleted = 0;
       // No write gate: pruning runs many short transactions and must not
       // hold up claims between them.
-      guarded("pruner", [&] { deleted = queue.prune(config.retention_ms); }, [&] { return timers_exit.load(); });
+      guarded("pruner", [&] { deleted = queue.prune(m_config.retention_ms); }, [&] { return m_timers_exit.load(); });
       if (deleted > 0) {
-        logger.info("jobs_pruned", {{"deleted", static_cast<long long>(deleted)},
-                                    {"retention_ms", static_cast<long long>(config.retention_ms)}});
+        m_logger.info("jobs_pruned", {{"deleted", static_cast<long long>(deleted)},
+                                    {"retention_ms", static_cast<long long>(m_config.retention_ms)}});
       }
     }
   }
 
   void checkpointer_loop() {
-    auto connection = open_connection("checkpointer", [&] { return renewer_exit.load(); }, true);
+    auto connection = open_connection("checkpointer", [&] { return m_renewer_exit.load(); }, true);
     if (!connection) return;
     const auto period = std::chrono::milliseconds(100);
     for (;;) {
       {
-        std::unique_lock lock(timer_mutex);
-        if (timer_wake.wait_for(lock, period, [&] { return renewer_exit.load(); })) return;
+        std::unique_lock lock(m_timer_mutex);
+        if (m_timer_wake.wait_for(lock, period, [&] { return m_renewer_exit.load(); })) return;
       }
-      guarded("checkpointer", [&] { connection->checkpoint(); }, [&] { return renewer_exit.load(); });
+      guarded("checkpointer", [&] {
+        // Past 64 MiB (4 KiB pages), reset the WAL: a short pause for every
+        // writer, instead of a log that only ever grows while work flows.
+        if (connection->checkpoint() >= 16384) connection->checkpoint(db::Connection::Checkpoint::truncate);
+      }, [&] { return m_renewer_exit.load(); });
     }
   }
 
@@ -602,8 +605,8 @@ struct Worker::Impl {
       try {
         (this->*body)();
       } catch (const std::exception& e) {
-        thread_died = true;
-        logger.error("worker_thread_failed", {{"thread", name}, {"error", e.what()}});
+        m_thread_died = true;
+        m_logger.error("worker_thread_failed", {{"thread", name}, {"error", e.what()}});
       }
     });
   }
@@ -611,51 +614,51 @@ struct Worker::Impl {
   // ---- lifecycle ---------------------------------------------------------
 
   void start() {
-    if (started) return;
-    started = true;
-    handler_threads.reserve(static_cast<std::size_t>(config.concurrency));
-    for (int i = 0; i < config.concurrency; ++i) handler_threads.push_back(spawn("handler", &Impl::handler_loop));
-    completer_thread = spawn("completer", &Impl::completer_loop);
-    renewer_thread = spawn("renewer", &Impl::renewer_loop);
-    pruner_thread = spawn("pruner", &Impl::pruner_loop);
-    checkpointer_thread = spawn("checkpointer", &Impl::checkpointer_loop);
-    claimer_thread = spawn("claimer", &Impl::claimer_loop);
+    if (m_started) return;
+    m_started = true;
+    m_handler_threads.reserve(static_cast<std::size_t>(m_config.concurrency));
+    for (int i = 0; i < m_config.concurrency; ++i) m_handler_threads.push_back(spawn("handler", &Impl::handler_loop));
+    m_completer_thread = spawn("completer", &Impl::completer_loop);
+    m_renewer_thread = spawn("renewer", &Impl::renewer_loop);
+    m_pruner_thread = spawn("pruner", &Impl::pruner_loop);
+    m_checkpointer_thread = spawn("checkpointer", &Impl::checkpointer_loop);
+    m_claimer_thread = spawn("claimer", &Impl::claimer_loop);
   }
 
   void shutdown() {
-    if (!started || shut_down) return;
-    shut_down = true;
-    auto deadline = Clock::now() + std::chrono::milliseconds(config.shutdown_grace_ms);
-    stopping = true;
+    if (!m_started || m_shut_down) return;
+    m_shut_down = true;
+    auto deadline = Clock::now() + std::chrono::milliseconds(m_config.shutdown_grace_ms);
+    m_stopping = true;
     {
-      std::lock_guard lock(mutex);
-      stop_claiming = true;
-      capacity.notify_all();
+      std::lock_guard lock(m_mutex);
+      m_stop_claiming = true;
+      m_capacity.notify_all();
     }
     {
-      std::lock_guard lock(timer_mutex);
-      timers_exit = true;
-      timer_wake.notify_all();
+      std::lock_guard lock(m_timer_mutex);
+      m_timers_exit = true;
+      m_timer_wake.notify_all();
     }
-    claimer_thread.join();
-    pruner_thread.join();
+    m_claimer_thread.join();
+    m_pruner_thread.join();
 
     // Jobs claimed but not started go straight back.
     std::vector<std::shared_ptr<Held>> unstarted;
     {
-      std::lock_guard lock(mutex);
-      unstarted.assign(ready.begin(), ready.end());
-      ready.clear();
-      active -= static_cast<int>(unstarted.size());
+      std::lock_guard lock(m_mutex);
+      unstarted.assign(m_ready.begin(), m_ready.end());
+      m_ready.clear();
+      m_active -= static_cast<int>(unstarted.size());
     }
     for (auto& entry : unstarted) push_outcome(Outcome{std::move(entry), Kind::released, {}, {}, 0});
 
     // Running jobs get the grace period to finish.
     std::vector<std::shared_ptr<Held>> overdue;
     {
-      std::unique_lock lock(mutex);
-      if (!capacity.wait_until(lock, deadline, [&] { return active == 0; })) {
-        for (const auto& [job_id, entry] : held) {
+      std::unique_lock lock(m_mutex);
+      if (!m_capacity.wait_until(lock, deadline, [&] { return m_active == 0; })) {
+        for (const auto& [job_id, entry] : m_held) {
           if (entry->started && !entry->finished) overdue.push_back(entry);
         }
       }
@@ -666,42 +669,42 @@ struct Worker::Impl {
       // these handlers report later is refused by the lease guard.
       std::string ids;
       for (const auto& entry : overdue) ids += (ids.empty() ? "" : ",") + std::to_string(entry->job.id);
-      logger.warn("shutdown_grace_expired", {{"job_ids", ids},
-                                             {"grace_ms", static_cast<long long>(config.shutdown_grace_ms)}});
+      m_logger.warn("shutdown_grace_expired", {{"job_ids", ids},
+                                             {"grace_ms", static_cast<long long>(m_config.shutdown_grace_ms)}});
       for (auto& entry : overdue) push_outcome(Outcome{entry, Kind::released, {}, {}, 0});
     }
     {
-      std::lock_guard lock(mutex);
-      handlers_exit = true;
-      handlers_exit_flag = true;
-      work_ready.notify_all();
+      std::lock_guard lock(m_mutex);
+      m_handlers_exit = true;
+      m_handlers_exit_flag = true;
+      m_work_ready.notify_all();
     }
     {
-      std::lock_guard lock(timer_mutex);  // a handler still opening its connection must notice
-      timer_wake.notify_all();
+      std::lock_guard lock(m_timer_mutex);  // a handler still opening its connection must notice
+      m_timer_wake.notify_all();
     }
-    for (auto& thread : handler_threads) thread.join();
+    for (auto& thread : m_handler_threads) thread.join();
     {
-      std::lock_guard lock(done_mutex);
-      completer_exit = true;
-      done_ready.notify_all();
+      std::lock_guard lock(m_done_mutex);
+      m_completer_exit = true;
+      m_done_ready.notify_all();
     }
     {
-      std::lock_guard lock(timer_mutex);  // a completer backing off must notice
-      timer_wake.notify_all();
+      std::lock_guard lock(m_timer_mutex);  // a completer backing off must notice
+      m_timer_wake.notify_all();
     }
-    completer_thread.join();
+    m_completer_thread.join();
     {
-      std::lock_guard lock(timer_mutex);
-      renewer_exit = true;
-      timer_wake.notify_all();
+      std::lock_guard lock(m_timer_mutex);
+      m_renewer_exit = true;
+      m_timer_wake.notify_all();
     }
-    renewer_thread.join();
-    checkpointer_thread.join();
-    logger.info("worker_totals", {{"claim_transactions", static_cast<long long>(claim_transactions)},
-                                  {"jobs_claimed", static_cast<long long>(jobs_claimed)},
-                                  {"settle_transactions", static_cast<long long>(settle_transactions)},
-                                  {"outcomes_settled", static_cast<long long>(outcomes_settled)}});
+    m_renewer_thread.join();
+    m_checkpointer_thread.join();
+    m_logger.info("worker_totals", {{"claim_transactions", static_cast<long long>(m_claim_transactions)},
+                                  {"jobs_claimed", static_cast<long long>(m_jobs_claimed)},
+                                  {"settle_transactions", static_cast<long long>(m_settle_transactions)},
+                                  {"outcomes_settled", static_cast<long long>(m_outcomes_settled)}});
   }
 };
 
@@ -717,8 +720,8 @@ void Worker::shutdown() { m_impl->shutdown(); }
 
 // Liveness only: a database that is missing or busy is a readiness problem
 // (/readyz reports it); restarting the process would not fix it.
-bool Worker::healthy() const { return !m_impl->thread_died; }
+bool Worker::healthy() const { return !m_impl->m_thread_died; }
 
-const std::string& Worker::id() const { return m_impl->id; }
+const std::string& Worker::id() const { return m_impl->m_id; }
 
 }  // namespace pw::worker
