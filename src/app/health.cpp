@@ -1,5 +1,9 @@
 #include "app/health.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "migrations/migrator.hpp"
@@ -37,6 +41,14 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
     std::error_code ec;
     if (!std::filesystem::is_regular_file(db.path, ec)) {
       throw std::runtime_error("database file " + db.path + " is missing or not a regular file");
+    }
+    // A file that can no longer be written (read-only mount, immutable flag,
+    // permissions) still answers the read below, and a connection opened
+    // earlier only finds out on its next write: ask the file system.
+    for (const std::string& file : {db.path, db.path + "-wal"}) {
+      if (::access(file.c_str(), W_OK) != 0 && errno != ENOENT) {
+        throw std::runtime_error("database file " + file + " is not writable: " + std::strerror(errno));
+      }
     }
     auto connection = pool.acquire();
     try {

@@ -34,6 +34,14 @@ struct RequestState {
 thread_local RequestState t_state;
 // True on the threads that only answer 503 (the pool is saturated).
 thread_local bool t_shedding = false;
+// The queue a handler thread takes its connections from, so it can tell
+// whether other connections are waiting for a thread.
+class SheddingTaskQueue;
+thread_local const SheddingTaskQueue* t_queue = nullptr;
+// When the connection this handler thread serves was taken from the queue.
+thread_local Clock::time_point t_connection_since;
+// How long a keep-alive connection may keep its thread while others wait.
+constexpr auto kConnectionSlice = std::chrono::milliseconds(10);
 
 const char* status_code_name(int status) {
   switch (status) {
@@ -87,6 +95,7 @@ class SheddingTaskQueue final : public httplib::TaskQueue {
       std::lock_guard lock(m_mutex);
       if (m_main.size() < m_max_queued + static_cast<std::size_t>(m_idle)) {
         m_main.push_back(std::move(fn));
+        m_waiting.store(m_main.size(), std::memory_order_relaxed);
         m_main_cv.notify_one();
         return;
       }
@@ -113,9 +122,13 @@ class SheddingTaskQueue final : public httplib::TaskQueue {
     for (auto& thread : m_threads) thread.join();
   }
 
+  // Are accepted connections waiting for a handler thread?
+  bool has_waiting() const { return m_waiting.load(std::memory_order_relaxed) > 0; }
+
  private:
   void run(std::deque<std::function<void()>>& jobs, bool shedding) {
     t_shedding = shedding;
+    t_queue = this;
     auto& cv = shedding ? m_shed_cv : m_main_cv;
     for (;;) {
       std::function<void()> fn;
@@ -127,7 +140,9 @@ class SheddingTaskQueue final : public httplib::TaskQueue {
         if (jobs.empty()) return;  // shutting down and drained
         fn = std::move(jobs.front());
         jobs.pop_front();
+        if (!shedding) m_waiting.store(m_main.size(), std::memory_order_relaxed);
       }
+      t_connection_since = Clock::now();
       fn();
     }
   }
@@ -139,6 +154,7 @@ class SheddingTaskQueue final : public httplib::TaskQueue {
   std::deque<std::function<void()>> m_main;
   std::deque<std::function<void()>> m_shed;
   int m_idle = 0;
+  std::atomic<std::size_t> m_waiting{0};  // m_main.size(), readable without the lock
   bool m_shutdown = false;
   std::vector<std::thread> m_threads;
 };
@@ -239,6 +255,14 @@ struct Server::Impl {
   void render(Response& response, httplib::Response& res) {
     res.status = response.status;
     for (const auto& [name, value] : response.headers) res.set_header(name, value);
+    // A keep-alive connection holds its handler thread between requests.
+    // While other connections wait for a thread, end this one once it has
+    // had its slice, so waiting clients (and health probes) are served in
+    // turn instead of behind up to keep_alive_max requests of each connection.
+    if (t_queue != nullptr && !t_shedding && t_queue->has_waiting() &&
+        Clock::now() - t_connection_since >= kConnectionSlice) {
+      res.set_header("Connection", "close");
+    }
     if (response.error) {
       res.set_content(render_error(response.error->first, response.error->second, t_state.request_id),
                       "application/json");

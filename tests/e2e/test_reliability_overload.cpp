@@ -1,0 +1,89 @@
+// Black-box: more keep-alive clients than the API has handler threads. The
+// health and metrics endpoints must keep answering quickly (orchestrators
+// restart a process whose liveness probe times out, which under load turns
+// an overload into an outage), every client must get served in turn, and
+// every answer must be a valid one: 200, or 503 with Retry-After.
+//
+// The wrk run at 256 connections is `make bench-overload`; this is the small,
+// bounded version that runs in `make test`.
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <signal.h>
+
+#include <algorithm>
+
+#include "e2e/reliability_scene.hpp"
+
+using namespace pw::test;
+using namespace pw::test::reliability;
+
+TEST_CASE("overload (binary): with every handler thread held by keep-alive clients, /healthz and /metrics answer fast") {
+  Scene scene;
+  scene.start_api({"--http-threads", "2", "--http-max-queued", "64"});
+  INFO(scene.output());
+  const auto token = scene.sign_up("crowd");
+  const auto world = scene.make_world(token, 0);
+  const std::string path = "/v1/worlds/" + std::to_string(world);
+
+  // 12 clients, each on one keep-alive connection, ask as fast as they can
+  // for a few seconds: six times as many connections as handler threads.
+  constexpr int kClients = 12;
+  const auto until = std::chrono::steady_clock::now() + 4s;
+  std::vector<int> served(kClients, 0);
+  std::vector<int> shed(kClients, 0);
+  std::vector<int> other(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", scene.port());
+      client.set_keep_alive(true);
+      client.set_read_timeout(10, 0);
+      httplib::Headers headers = {{"Authorization", "Bearer " + token}};
+      while (std::chrono::steady_clock::now() < until) {
+        auto response = client.Get(path.c_str(), headers);
+        if (response && response->status == 200) {
+          ++served[c];
+        } else if (response && response->status == 503 && !response->get_header_value("Retry-After").empty()) {
+          ++shed[c];
+        } else {
+          ++other[c];  // no answer, or an answer outside the contract
+        }
+      }
+    });
+  }
+
+  // Meanwhile a prober, as an orchestrator would: fresh connections, a short timeout.
+  std::vector<double> health_ms;
+  std::vector<int> health_status;
+  std::vector<int> metrics_status;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto sent = std::chrono::steady_clock::now();
+    health_status.push_back(http_get(scene.port(), "/healthz", 2s).status);
+    health_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
+    metrics_status.push_back(http_get(scene.port(), "/metrics", 2s).status);
+    std::this_thread::sleep_for(100ms);
+  }
+  for (auto& client : clients) client.join();
+
+  const double slowest = *std::max_element(health_ms.begin(), health_ms.end());
+  int total_served = 0;
+  int total_shed = 0;
+  for (int c = 0; c < kClients; ++c) {
+    total_served += served[c];
+    total_shed += shed[c];
+  }
+  MESSAGE(health_ms.size(), " probes, slowest /healthz ", slowest, " ms; clients: ", total_served, " served, ",
+          total_shed, " shed");
+  CHECK(std::count(health_status.begin(), health_status.end(), 200) == static_cast<long>(health_status.size()));
+  CHECK(std::count(metrics_status.begin(), metrics_status.end(), 200) == static_cast<long>(metrics_status.size()));
+  CHECK(slowest < 1000);
+  for (int c = 0; c < kClients; ++c) {
+    CAPTURE(c);
+    CHECK(served[c] > 0);  // nobody starves behind the connections that got a thread first
+    CHECK(other[c] == 0);
+  }
+  CHECK(scene.api().running());
+  scene.api().signal(SIGTERM);
+  CHECK(scene.api().wait_exit(30s) == 0);
+}
