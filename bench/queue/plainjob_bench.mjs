@@ -3,15 +3,16 @@
 // to the scratch node_modules (.bench/plainjob) and runs it there.
 //
 //   node plainjob_bench.mjs enqueue --db F --count N --batch B
-//   node plainjob_bench.mjs process --db F --count N --workers K
+//   node plainjob_bench.mjs process --db F --count N --workers K [--logger quiet|console --log-dir D]
 //   node plainjob_bench.mjs latency --db F --rate R --seconds T
 import Database from "better-sqlite3";
 import { better, defineQueue, defineWorker } from "plainjob";
 import { fork } from "node:child_process";
 import fs from "node:fs";
 
-// Debug lines (several per job) off, as anyone running it for throughput
-// would; info and above kept.
+// plainjob logs through `console` by default, four debug lines per job. The
+// "quiet" logger drops debug lines (as anyone tuning for throughput would);
+// info and above are kept. --logger console keeps plainjob's default.
 const quiet = {
   debug() {},
   info() {},
@@ -32,9 +33,9 @@ function freshDatabase(path) {
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(path + suffix, { force: true });
 }
 
-function openQueue(path) {
+function openQueue(path, logger = quiet) {
   const connection = better(new Database(path));
-  return defineQueue({ connection, logger: quiet });
+  return defineQueue({ connection, logger });
 }
 
 function busy(db) {
@@ -71,11 +72,12 @@ async function main() {
   if (command === "worker") {
     // A child: runs "bench" jobs until SIGTERM; with --record, writes the
     // start time of each job to that file on the way out.
-    const queue = openQueue(args.db);
+    const logger = args.logger === "console" ? console : quiet;
+    const queue = openQueue(args.db, logger);
     const started = [];
     const worker = defineWorker("bench", async (job) => {
       if (args.record) started.push(job.id, nowUs());
-    }, { queue, logger: quiet, pollIntervall: 1 });
+    }, { queue, logger, pollIntervall: 1 });
     process.on("SIGTERM", async () => {
       await worker.stop();
       if (args.record) fs.writeFileSync(args.record, JSON.stringify(started));
@@ -99,8 +101,12 @@ async function main() {
     const workers = Number(args.workers ?? 1);
     const start = process.hrtime.bigint();
     const children = [];
+    const logger = args.logger ?? "quiet";
     for (let i = 0; i < workers; i++) {
-      children.push(fork(new URL(import.meta.url).pathname, ["worker", "--db", args.db]));
+      // Worker output goes to a file, as ours does.
+      const log = fs.openSync(`${args["log-dir"] ?? "."}/plainjob-${i}.log`, "w");
+      children.push(fork(new URL(import.meta.url).pathname, ["worker", "--db", args.db, "--logger", logger],
+        { stdio: ["ignore", log, log, "ipc"] }));
     }
     while (busy(db)) await sleep(2);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -110,8 +116,10 @@ async function main() {
     })));
     const done = db.prepare("SELECT count(*) AS n FROM plainjob_jobs WHERE status = 2").get().n;
     if (done !== count) throw new Error(`only ${done} of ${count} jobs done`);
-    console.log(JSON.stringify({ impl: "plainjob", metric: "process", workers, count, seconds,
-      value: count / seconds, run: Number(args.run ?? 0), load1: load1() }));
+    const result = { impl: "plainjob", metric: "process", workers, count, seconds, value: count / seconds,
+      logger, run: Number(args.run ?? 0), load1: load1() };
+    if (args.variant) result.variant = args.variant;
+    console.log(JSON.stringify(result));
     return;
   }
 

@@ -43,6 +43,7 @@ mkdir -p "$scratch/logs"
 
 ours() { local command="$1"; shift; "$driver" "$command" --log-dir "$scratch/logs" "$@" | tee -a "$results"; }
 theirs() { (cd "$plainjob_dir" && node plainjob_bench.mjs "$@") | tee -a "$results"; }
+theirs_process() { theirs process --log-dir "$scratch/logs" "$@"; }
 
 for run in $(seq 1 "$runs"); do
   echo "== run $run of $runs"
@@ -53,8 +54,9 @@ for run in $(seq 1 "$runs"); do
   for workers in 1 2; do
     ours process --binary "$binary" --db "$scratch/pw.db" --count "$jobs" --workers "$workers" --run "$run" \
       -- "${worker_flags[@]}"
-    theirs process --db "$scratch/pj.db" --count "$jobs" --workers "$workers" --run "$run"
+    theirs_process --db "$scratch/pj.db" --count "$jobs" --workers "$workers" --run "$run"
   done
+  theirs_process --db "$scratch/pj.db" --count "$jobs" --workers 2 --run "$run" --logger console --variant console
   ours process --binary "$binary" --db "$scratch/pw.db" --count "$jobs" --workers 2 --run "$run" \
     --variant nolog -- "${worker_flags[@]}" --log-level warn
   ours process --binary "$binary" --db "$scratch/pw.db" --count "$jobs" --workers 2 --run "$run" --variant default
