@@ -52,9 +52,9 @@ TSAN_TESTS ?= queue|worker|http|db|JobQueue|Worker
 test-tsan: deps
 	@echo "==> building with TSan in build-tsan"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPW_SANITIZE=thread
-	cmake --build build-tsan -j$(JOBS)
+	cmake --build build-tsan -j$(JOBS) --target personaworlds pw_unit_tests pw_e2e_tests
 	@echo "==> running concurrency tests under TSan"
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)' -E '^deploy\.'
 
 # Runs each libFuzzer target for FUZZ_SECONDS; crashes are saved into its corpus.
@@ -76,4 +76,5 @@ fuzz: deps
 
 -include bench/queue/bench.mk
 -include bench/http/bench.mk
+-include bench/soak/bench.mk
 -include deploy/deploy.mk
