@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 #include "http/request_id.hpp"
 
@@ -271,12 +273,34 @@ struct Server::Impl {
     }
   }
 
+  // httplib (0.11) answers 400 both for a malformed request line and for a
+  // header line longer than CPPHTTPLIB_HEADER_MAX_LENGTH; it skips other bad
+  // header lines. A 400 whose request line parsed, before the pre-routing
+  // hook ran (it runs once the headers are read, before any body), therefore
+  // means the header section was refused: too large, or cut off by a client
+  // that stopped sending (who will not read the answer anyway).
+  static bool request_line_was_valid(const httplib::Request& req) {
+    static const std::array<std::string_view, 10> methods = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                                             "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+    if (std::find(methods.begin(), methods.end(), req.method) == methods.end()) return false;
+    if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0") return false;
+    return !req.path.empty() && std::count(req.target.begin(), req.target.end(), '?') <= 1;
+  }
+
   httplib::Server::HandlerResponse on_error(const httplib::Request& req, httplib::Response& res) {
     // Our own handlers always fill the body; an empty one means httplib
     // refused the request itself (400, 413, 414, ...).
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const bool refused_before_routing = !t_state.active;
+    if (refused_before_routing) {
+      if (res.status == 400 && request_line_was_valid(req)) res.status = 431;
+      // Where the next request would start in this stream is unknown, so ask
+      // the client to close. httplib itself keeps reading the connection
+      // until the client closes it or the idle timeout ends it.
+      res.set_header("Connection", "close");
+    }
     std::string id = ensure_request_id(req);
-    res.set_header("X-Request-ID", id);
+    if (!res.has_header("X-Request-ID")) res.set_header("X-Request-ID", id);
     res.set_content(render_error(status_code_name(res.status), status_message(res.status), id),
                     "application/json");
     return httplib::Server::HandlerResponse::Handled;

@@ -155,7 +155,7 @@ TEST_CASE("slow clients: partial headers are cut off by the read timeout and oth
   server.stop();
 }
 
-TEST_CASE("malformed clients: an over-long URI is a JSON 414, garbage is a JSON 400, and the server stays up") {
+TEST_CASE("malformed clients: an over-long URI is 414, an oversized header 431, garbage 400, all JSON, and the server stays up") {
   observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json, [](std::string_view) {}};
   observability::Metrics metrics{"api", {}};
   config::HttpConfig c;
@@ -172,16 +172,43 @@ TEST_CASE("malformed clients: an over-long URI is a JSON 414, garbage is a JSON 
   CHECK(long_uri->status == 414);
   CHECK(nlohmann::json::parse(long_uri->body)["error"]["code"] == "uri_too_long");
 
-  int fd = open_raw(port, "THIS IS NOT HTTP\r\n\r\n");
-  std::string reply;
-  char buffer[1024];
-  ssize_t n;
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) reply.append(buffer, static_cast<std::size_t>(n));
-  ::close(fd);
-  CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
-  CHECK(reply.find("\"bad_request\"") != std::string::npos);
+  auto big_header = client.Get("/work", {{"X-Padding", std::string(20000, 'b')}});
+  REQUIRE(big_header);
+  CHECK(big_header->get_header_value("Connection") == "close");
+  CHECK(big_header->status == 431);
+  CHECK(nlohmann::json::parse(big_header->body)["error"]["code"] == "request_header_fields_too_large");
+
+  // Reads one response (headers and a Content-Length body): the server asks
+  // the client to close, but keeps the connection until the idle timeout.
+  auto raw_reply = [&](const std::string& request) {
+    int fd = open_raw(port, request);
+    std::string reply;
+    char buffer[1024];
+    ssize_t n;
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    auto complete = [&] {
+      auto end = reply.find("\r\n\r\n");
+      if (end == std::string::npos) return false;
+      auto length = reply.find("Content-Length: ");
+      if (length == std::string::npos || length > end) return true;
+      return reply.size() >= end + 4 + std::stoul(reply.substr(length + 16));
+    };
+    while (!complete() && (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) {
+      reply.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    CHECK(reply.find("\r\nConnection: close\r\n") != std::string::npos);
+    return reply;
+  };
+  auto garbage = raw_reply("THIS IS NOT HTTP\r\n\r\n");
+  CHECK(garbage.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(garbage.find("\"bad_request\"") != std::string::npos);
+  auto bad_version = raw_reply("GET /work HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(bad_version.rfind("HTTP/1.1 400", 0) == 0);
+  // A body that breaks its own framing is the client's error (400), not its headers'.
+  auto bad_chunks = raw_reply("POST /work HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZZ\r\n\r\n");
+  CHECK(bad_chunks.rfind("HTTP/1.1 400", 0) == 0);
 
   auto still = client.Get("/work");
   REQUIRE(still);
