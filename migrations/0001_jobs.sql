@@ -6,8 +6,11 @@
 -- `lease_owner` is the worker holding a running job (kept on finished jobs as
 -- the one that finished it); every state change made by a worker is guarded
 -- by state = 'running' AND lease_owner = <itself>.
+--
+-- AUTOINCREMENT: a pruned job's id is never handed out again, so a client
+-- still polling GET /v1/jobs/{id} for it gets 404, never another job.
 CREATE TABLE jobs (
-  id               INTEGER PRIMARY KEY,
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
   type             TEXT    NOT NULL,
   payload          TEXT    NOT NULL DEFAULT '{}',  -- JSON text, checked by JobQueue before insert
   trace_id         TEXT,

@@ -179,7 +179,7 @@ TEST_CASE("JobQueue: a claim marks the job running with a lease and counts the a
   CHECK(stored.lease_owner == "w1");
 }
 
-TEST_CASE("JobQueue: complete records the result; a stale owner cannot complete") {
+TEST_CASE("JobQueue: complete records the result, and a stale owner cannot complete") {
   QueueFixture f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
@@ -443,6 +443,17 @@ TEST_CASE("JobQueue: prune deletes only finished jobs older than the retention")
   f.clock.advance_ms(1);
   CHECK(f.queue->prune(0) == 1);  // retention 0: every finished job
   CHECK(f.queue->list({}).size() == 2);
+}
+
+TEST_CASE("JobQueue: the id of a pruned job is never handed out again") {
+  QueueFixture f;
+  auto first = f.add();
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  f.queue->complete("w1", {first, "null"});
+  f.clock.advance_ms(1);
+  REQUIRE(f.queue->prune(0) == 1);
+  REQUIRE(f.queue->list({}).empty());
+  CHECK(f.add() > first);
 }
 
 TEST_CASE("JobQueue: counts by type and state, ready counts and the oldest ready age") {
