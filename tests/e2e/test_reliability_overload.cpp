@@ -4,19 +4,52 @@
 // an overload into an outage), every client must get served in turn, and
 // every answer must be a valid one: 200, or 503 with Retry-After.
 //
+// Then the saturated case: every thread and every place in the backlog
+// taken, where new requests are shed but health and metrics still answer.
+//
 // The wrk run at 256 connections is `make bench-overload`; this is the small,
 // bounded version that runs in `make test`.
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "e2e/reliability_scene.hpp"
 
 using namespace pw::test;
 using namespace pw::test::reliability;
+
+namespace {
+
+// Holds a connection open on the API, idle after one request, so that a
+// handler thread (or a place in the backlog) stays taken until the idle
+// timeout.
+class IdleConnection {
+ public:
+  explicit IdleConnection(int port) {
+    m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(m_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~IdleConnection() { ::close(m_fd); }
+  IdleConnection(const IdleConnection&) = delete;
+  IdleConnection& operator=(const IdleConnection&) = delete;
+
+ private:
+  int m_fd = -1;
+};
+
+}  // namespace
 
 TEST_CASE("overload (binary): with every handler thread held by keep-alive clients, /healthz and /metrics answer fast") {
   Scene scene;
@@ -83,6 +116,51 @@ TEST_CASE("overload (binary): with every handler thread held by keep-alive clien
     CHECK(served[c] > 0);  // nobody starves behind the connections that got a thread first
     CHECK(other[c] == 0);
   }
+  CHECK(scene.api().running());
+  scene.api().signal(SIGTERM);
+  CHECK(scene.api().wait_exit(30s) == 0);
+}
+
+TEST_CASE("overload (binary): with every thread and the backlog taken, requests get a quick 503 with Retry-After, health and metrics 200") {
+  Scene scene;
+  // 2 handler threads, room for 2 waiting connections; idle connections are
+  // kept 20 s, so the ones below hold their places for the whole test.
+  scene.start_api({"--http-threads", "2", "--http-max-queued", "2", "--idle-timeout", "20"});
+  INFO(scene.output());
+  const auto token = scene.sign_up("hog");
+  const auto world = scene.make_world(token, 0);
+  const Headers auth = {{"Authorization", "Bearer " + token}};
+
+  // Connections that send nothing: 2 take the threads (each waits for its
+  // request line until the timeout), 2 fill the backlog.
+  std::vector<std::unique_ptr<IdleConnection>> hogs;
+  for (int i = 0; i < 4; ++i) {
+    hogs.push_back(std::make_unique<IdleConnection>(scene.port()));
+    std::this_thread::sleep_for(50ms);  // accepted one by one, in order
+  }
+
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    auto started = std::chrono::steady_clock::now();
+    auto shed = http_request("GET", scene.port(), "/v1/worlds/" + std::to_string(world), {}, {}, auth, 2s);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    CHECK(shed.status == 503);
+    CHECK(header_of(shed, "Retry-After") == "1");
+    CHECK(json::parse(shed.body)["error"]["code"] == "overloaded");
+    CHECK(elapsed < 1s);
+    CHECK(http_get(scene.port(), "/healthz", 2s).status == 200);
+    auto metrics = http_get(scene.port(), "/metrics", 2s);
+    CHECK(metrics.status == 200);
+    CHECK(metrics.body.find("http_requests_total{") != std::string::npos);
+  }
+
+  // Once the idle connections go, the API serves normally again.
+  hogs.clear();
+  REQUIRE_MESSAGE(eventually([&] {
+                    return http_request("GET", scene.port(), "/v1/worlds/" + std::to_string(world), {}, {}, auth, 2s)
+                               .status == 200;
+                  }, 30s),
+                  scene.output());
   CHECK(scene.api().running());
   scene.api().signal(SIGTERM);
   CHECK(scene.api().wait_exit(30s) == 0);
