@@ -200,6 +200,14 @@ struct Server::Impl {
     res.set_header("X-Request-ID", t_state.request_id);
     if (t_shedding &&
         std::find(always_served.begin(), always_served.end(), req.path) == always_served.end()) {
+      // Counted under its route, so shedding shows on the route's 503 rate
+      // rather than among unknown paths; matching costs no I/O.
+      auto match = router->match(req.method, req.path);
+      if (match.route != nullptr) {
+        t_state.matched = true;
+        t_state.route = match.route->pattern;
+        t_state.metrics_handle = match.route->metrics_handle;
+      }
       res.status = 503;
       res.set_header("Retry-After", "1");
       res.set_header("Connection", "close");

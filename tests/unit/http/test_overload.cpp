@@ -96,6 +96,16 @@ TEST_CASE("overload: with every handler busy and the backlog full, new requests 
   CHECK(shed->status == 503);
   CHECK(shed->get_header_value("Retry-After") == "1");
   CHECK(nlohmann::json::parse(shed->body)["error"]["code"] == "overloaded");
+  // Counted under its route, not among unknown paths. The count follows the
+  // response (the access hook runs after it is sent), so wait for it.
+  const std::string shed_series = R"(http_requests_total{method="GET",route="/work",status="503"} 1)";
+  std::string exposition = s.metrics.scrape();
+  for (int i = 0; i < 400 && exposition.find(shed_series) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    exposition = s.metrics.scrape();
+  }
+  CHECK(exposition.find(shed_series) != std::string::npos);
+  CHECK(exposition.find(R"(route="unmatched",status="503")") == std::string::npos);
 
   // Health is still answered while saturated.
   httplib::Client health("127.0.0.1", s.port);
