@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -44,6 +45,8 @@ thread_local const SheddingTaskQueue* t_queue = nullptr;
 thread_local Clock::time_point t_connection_since;
 // How long a keep-alive connection may keep its thread while others wait.
 constexpr auto kConnectionSlice = std::chrono::milliseconds(10);
+// Connections the kernel may hold for the accept loop.
+constexpr int kListenBacklog = 1024;
 
 const char* status_code_name(int status) {
   switch (status) {
@@ -181,6 +184,8 @@ struct Server::Impl {
   httplib::Server server;
   std::thread listener;
   std::atomic<bool> stopped{false};
+  // The listening socket, seen through httplib's socket-options hook.
+  socket_t listen_socket = INVALID_SOCKET;
   Router* router = nullptr;
 
   std::string ensure_request_id(const httplib::Request& req) {
@@ -358,6 +363,12 @@ Server::Server(const config::HttpConfig& config, const observability::Logger& lo
     return new SheddingTaskQueue(threads, max_queued, 2);
   };
   server.set_tcp_nodelay(true);
+  // httplib creates one socket per address it tries and binds the last one it
+  // configured here; the options are its defaults.
+  server.set_socket_options([impl](socket_t socket) {
+    httplib::default_socket_options(socket);
+    impl->listen_socket = socket;
+  });
   server.set_payload_max_length(static_cast<std::size_t>(config.max_body_bytes));
   server.set_read_timeout(config.read_timeout_s, 0);
   server.set_write_timeout(config.write_timeout_s, 0);
@@ -397,6 +408,12 @@ int Server::start() {
   if (port < 0) {
     throw std::runtime_error("cannot listen on " + config.host + ":" + std::to_string(config.port));
   }
+  // httplib (0.11) listens with a backlog of 5. When many clients connect
+  // at once (a reconnect storm under load), the kernel then drops their SYNs
+  // and they retry after 1, 3 and 7 s; a deeper accept queue lets them wait
+  // for the accept loop instead. listen() on a listening socket only resizes
+  // its queue (the kernel caps it at net.core.somaxconn).
+  if (m_impl->listen_socket != INVALID_SOCKET) ::listen(m_impl->listen_socket, kListenBacklog);
   m_port = port;
   m_impl->listener = std::thread([&server] { server.listen_after_bind(); });
   // listen_after_bind flips is_running() once its accept loop runs.

@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "http/server.hpp"
 
 using namespace pw;
@@ -170,4 +174,31 @@ TEST_CASE("http server: stop() lets an in-flight request finish") {
   caller.join();
   REQUIRE(status.has_value());
   CHECK(*status == 200);
+}
+
+TEST_CASE("http server: the kernel's accept queue is deep enough for a burst of connections") {
+  Fixture f;
+  f.start();
+  // ss reports a listening socket's accept-queue size in its Send-Q column.
+  const std::string command = "ss -ltnH 'sport = :" + std::to_string(f.server.port()) + "' 2>/dev/null";
+  std::string listing;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[512];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) listing += buffer;
+    ::pclose(pipe);
+  }
+  if (listing.empty()) {
+    MESSAGE("SKIPPED: cannot list listening sockets with ss (iproute2)");
+    return;
+  }
+  std::istringstream fields(listing);
+  std::string state;
+  long queued = 0;
+  long queue_size = 0;
+  fields >> state >> queued >> queue_size;
+  CHECK(state == "LISTEN");
+  long somaxconn = 4096;
+  std::ifstream("/proc/sys/net/core/somaxconn") >> somaxconn;
+  // httplib alone listens with 5: a reconnect storm then waits out SYN retries.
+  CHECK(queue_size == std::min(1024L, somaxconn));
 }
