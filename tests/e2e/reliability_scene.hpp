@@ -8,7 +8,6 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
-#include <strings.h>
 
 #include <atomic>
 #include <chrono>
@@ -30,12 +29,6 @@ using Headers = std::multimap<std::string, std::string>;
 
 inline const std::string kBinary = PW_BINARY;
 
-inline std::string header_of(const HttpResponse& response, const std::string& name) {
-  for (const auto& [key, value] : response.headers) {
-    if (strcasecmp(key.c_str(), name.c_str()) == 0) return value;
-  }
-  return {};
-}
 
 // True when the body is the API's JSON error with a code and a message.
 inline bool is_json_error(const HttpResponse& response) {

@@ -26,13 +26,6 @@ const std::string kBinary = PW_BINARY;
 
 using Headers = std::multimap<std::string, std::string>;
 
-std::string header(const HttpResponse& response, const std::string& name) {
-  for (const auto& [key, value] : response.headers) {
-    if (strcasecmp(key.c_str(), name.c_str()) == 0) return value;
-  }
-  return {};
-}
-
 // A migrated database, an api process and (optionally) a worker process.
 class Stack {
  public:
@@ -199,7 +192,7 @@ TEST_CASE("API e2e: sign up, build a world, simulate, and get the webhook throug
   auto replay = stack.post("/v1/worlds", {{"name", "Eden"}, {"seed", 2024}}, token, {{"Idempotency-Key", "w1"}});
   CHECK(replay.status == 201);
   CHECK(replay.body == world_response.body);
-  CHECK(header(replay, "Idempotent-Replayed") == "true");
+  CHECK(header_of(replay, "Idempotent-Replayed") == "true");
   const auto world_id = id_of(world_response);
   const std::string base = "/v1/worlds/" + std::to_string(world_id);
   CHECK(stack.get_json("/v1/worlds", token)["items"].size() == 1);
@@ -215,7 +208,7 @@ TEST_CASE("API e2e: sign up, build a world, simulate, and get the webhook throug
   auto submitted = stack.post(base + "/simulations", {{"ticks", 300}, {"callback_url", receiver.url()}}, token,
                               {{"X-Request-ID", request_id}});
   REQUIRE_MESSAGE(submitted.status == 202, submitted.body);
-  CHECK(header(submitted, "X-Request-ID") == request_id);
+  CHECK(header_of(submitted, "X-Request-ID") == request_id);
   auto accepted = json::parse(submitted.body);
   CHECK(accepted["job"]["trace_id"] == request_id);
   const auto simulation_id = accepted["simulation"]["id"].get<std::int64_t>();
@@ -401,8 +394,8 @@ TEST_CASE("API e2e: hostile input gets its documented status and JSON error, and
     CHECK(body["error"]["code"].is_string());
     CHECK(body["error"]["message"].is_string());
     CHECK(!body["error"]["request_id"].get<std::string>().empty());
-    CHECK(body["error"]["request_id"] == header(response, "X-Request-ID"));
-    if (row.status == 401) CHECK(header(response, "WWW-Authenticate").rfind("Bearer", 0) == 0);
+    CHECK(body["error"]["request_id"] == header_of(response, "X-Request-ID"));
+    if (row.status == 401) CHECK(header_of(response, "WWW-Authenticate").rfind("Bearer", 0) == 0);
     CHECK(stack.api().running());
   }
   CHECK(stack.table_counts() == before);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <httplib.h>
+#include <strings.h>
 
 #include <cerrno>
 #include <cstring>
@@ -313,6 +314,13 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return done();
+}
+
+std::string header_of(const HttpResponse& response, const std::string& name) {
+  for (const auto& [key, value] : response.headers) {
+    if (strcasecmp(key.c_str(), name.c_str()) == 0) return value;
+  }
+  return {};
 }
 
 }  // namespace pw::test

@@ -126,6 +126,9 @@ inline HttpResponse http_get(int port, const std::string& path, std::chrono::mil
   return http_request("GET", port, path, {}, {}, {}, timeout);
 }
 
+// A response header by name, case-insensitively; empty when absent.
+std::string header_of(const HttpResponse& response, const std::string& name);
+
 // The value of a Prometheus sample line `name{labels} value` in a text
 // exposition, matched on the full series text (e.g.
 // `jobs_processed_total{status="succeeded",type="noop"}`); nothing if absent.
