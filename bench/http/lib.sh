@@ -117,3 +117,20 @@ write_section() {
   cat -s "$tmp" >"$file"
   rm -f "$tmp"
 }
+
+# prepare_run NAME TOOL...: refuses to start without the tools or the built
+# $binary, then gives the run a fresh $scratch folder and a migrated
+# database in it, $db ($scratch/NAME.db; migrate's output in migrate.log).
+prepare_run() {
+  local name="$1"; shift
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool is required" >&2; exit 1; }
+  done
+  [[ -x "$binary" ]] || { echo "$name: build $binary first" >&2; exit 1; }
+  rm -rf "$scratch"
+  mkdir -p "$scratch"
+  db="$scratch/$name.db"
+  "$binary" migrate --db "$db" >"$scratch/migrate.log" 2>&1 ||
+    { cat "$scratch/migrate.log" >&2; exit 1; }
+}

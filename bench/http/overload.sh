@@ -22,15 +22,7 @@ scratch="$root/.bench/overload"
 # shellcheck source=bench/http/lib.sh
 source "$here/lib.sh"
 
-for tool in wrk jq curl; do
-  command -v "$tool" >/dev/null || { echo "bench-overload: $tool is required" >&2; exit 1; }
-done
-[[ -x "$binary" ]] || { echo "bench-overload: build $binary first" >&2; exit 1; }
-
-rm -rf "$scratch"
-mkdir -p "$scratch"
-db="$scratch/overload.db"
-"$binary" migrate --db "$db" >/dev/null
+prepare_run bench-overload wrk jq curl
 API_PID=""
 trap '[[ -n "$API_PID" ]] && kill "$API_PID" 2>/dev/null; true' EXIT
 

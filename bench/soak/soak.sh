@@ -56,16 +56,8 @@ scratch="$root/.bench/soak"
 # shellcheck source=bench/http/lib.sh
 source "$root/bench/http/lib.sh"
 
-for tool in wrk jq curl sqlite3; do
-  command -v "$tool" >/dev/null || { echo "soak: $tool is required" >&2; exit 1; }
-done
-[[ -x "$binary" ]] || { echo "soak: build $binary first" >&2; exit 1; }
 (( seconds >= 2 * sample_every )) || { echo "soak: run for at least $((2 * sample_every)) s" >&2; exit 1; }
-
-rm -rf "$scratch"
-mkdir -p "$scratch"
-db="$scratch/soak.db"
-"$binary" migrate --db "$db" >"$scratch/migrate.log" 2>&1
+prepare_run soak wrk jq curl sqlite3
 : >"$scratch/enqueue.log"
 
 API_PID="" W1_PID="" W2_PID="" CHURN_PID="" READER_PID="" NOOP_PID=""
