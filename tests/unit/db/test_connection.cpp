@@ -145,3 +145,22 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   CHECK(lease->sql().tableExists("replacement"));
   CHECK_FALSE(lease->sql().tableExists("original"));
 }
+
+TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one empties it") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("w.db");
+  Connection c(config);
+  c.set_autocheckpoint(0);
+  c.sql().exec("CREATE TABLE t (v TEXT)");
+  for (int i = 0; i < 50; ++i) c.sql().exec("INSERT INTO t VALUES (printf('%.2000c', 'x'))");
+  const auto wal = std::filesystem::path(config.path + "-wal");
+  REQUIRE(std::filesystem::file_size(wal) > 0);
+
+  const int frames = c.checkpoint();
+  CHECK(frames >= 50);                                      // every commit wrote at least a page
+  CHECK(std::filesystem::file_size(wal) > 0);               // passive copies, never shrinks the file
+  CHECK(c.checkpoint(Connection::Checkpoint::truncate) >= 0);
+  CHECK(std::filesystem::file_size(wal) == 0);
+  CHECK(pragma(c, "integrity_check") == "ok");
+}
