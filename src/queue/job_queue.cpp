@@ -553,21 +553,20 @@ std::map<std::string, double> JobQueue::oldest_ready_age_seconds() {
 }
 
 std::optional<std::int64_t> JobQueue::next_due_ms() {
-  std::int64_t now = m_clock.now_ms();
   std::optional<std::int64_t> next;
   auto consider = [&](std::unique_ptr<SQLite::Statement>& slot, const char* sql) {
     Using query(m_statements->get(slot, sql));
-    query->bind(1, static_cast<int64_t>(now));
     if (query->executeStep() && !query->getColumn(0).isNull()) {
       std::int64_t at = query->getColumn(0).getInt64();
       if (!next || at < *next) next = at;
     }
   };
-  // Both answered from the first entry of a partial index.
-  consider(m_statements->next_run, "SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'queued' AND run_at > ?1");
+  // No "after now" filter: a moment that passed between the caller's claim
+  // and this query must still be named, or nothing would wake the caller for
+  // it. Both are answered from the first entry of a partial index.
+  consider(m_statements->next_run, "SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'");
   consider(m_statements->next_lease,
-           "SELECT min(lease_expires_at) FROM jobs INDEXED BY jobs_leases"
-           " WHERE state = 'running' AND lease_expires_at > ?1");
+           "SELECT min(lease_expires_at) FROM jobs INDEXED BY jobs_leases WHERE state = 'running'");
   return next;
 }
 

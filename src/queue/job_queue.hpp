@@ -140,9 +140,11 @@ class JobQueue {
   // type -> age in seconds of the oldest ready job (how long it has been due)
   std::map<std::string, double> oldest_ready_age_seconds();
 
-  // The earliest future moment something may become claimable without any
-  // commit announcing it: a scheduled job's run_at or a running job's lease
-  // expiry. Nothing when there is neither.
+  // The earliest moment something becomes claimable without any commit
+  // announcing it: the first queued job's run_at or running job's lease
+  // expiry. It may already have passed (it came due after the caller's last
+  // claim read the clock); the caller should then claim at once. Nothing
+  // when there is neither.
   std::optional<std::int64_t> next_due_ms();
 
   // SQLite's PRAGMA data_version on this connection: changes whenever another

@@ -492,6 +492,23 @@ TEST_CASE("JobQueue: next_due_ms names the next scheduled job or lease expiry") 
   CHECK(f.queue->next_due_ms() == now + 2000);
 }
 
+TEST_CASE("JobQueue: next_due_ms still names a moment that passed after the last claim") {
+  // A claim that found nothing due, then time moving on before the idle
+  // worker asks what to wait for: the answer must not skip the job that came
+  // due in between, or nothing would ever wake the worker for it.
+  QueueFixture f;
+  auto now = f.clock.now_ms();
+  f.add("noop", 0, now + 500);
+  CHECK(f.queue->claim("w1", 4, 30000).jobs.empty());
+  f.clock.advance_ms(1000);
+  CHECK(f.queue->next_due_ms() == now + 500);
+
+  f.clock.set_ms(now + 500);
+  REQUIRE(f.queue->claim("w1", 4, 2000).jobs.size() == 1);
+  f.clock.advance_ms(5000);  // the lease lapsed before anyone asked
+  CHECK(f.queue->next_due_ms() == now + 2500);
+}
+
 TEST_CASE("JobQueue: data_version changes when another connection commits") {
   QueueFixture f;
   auto before = f.queue->data_version();
