@@ -316,6 +316,9 @@ struct Worker::Impl {
         entry->started = true;
         wake_handler();
       }
+      // Claimed is not started: a job still waiting for a handler thread is
+      // handed back untouched at shutdown. This line tells the two apart.
+      if (m_logger.enabled(LogLevel::debug)) m_logger.debug("job_started", job_fields(entry->job));
       Outcome outcome = run(*entry, *connection);
       outcome.held = std::move(entry);
       {

@@ -206,10 +206,17 @@ TEST_CASE("worker (binary): SIGTERM finishes or hands back running jobs and exit
   // (concurrency 2).
   scene.enqueue("sleep", R"({"ms":1500,"ignore_stop":true})");
   scene.enqueue("sleep", R"({"ms":600000})", 4);
-  auto worker = scene.worker({"--concurrency", "2", "--shutdown-grace-ms", "20000"});
+  auto worker = scene.worker({"--concurrency", "2", "--shutdown-grace-ms", "20000", "--log-level", "debug"});
   std::string worker_id = started_field(*worker, "worker_id");
   REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.running_held_by(worker_id) == 2; }, 30s),
                   worker->output());
+  // Claimed is not enough: a job no handler has taken yet is handed back
+  // untouched, so wait until both handlers are running theirs.
+  for (int id : {1, 2}) {
+    REQUIRE_MESSAGE(worker->wait_for_json("job_started", 30s, [&](const nlohmann::json& line) {
+      return line["job_id"] == id;
+    }), worker->output());
+  }
 
   worker->signal(SIGTERM);
   REQUIRE_MESSAGE(worker->wait_exit(30s) == 0, worker->output());
