@@ -231,7 +231,22 @@ ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t le
   std::optional<db::WriteTransaction> tx;
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
   begin_write(tx, m_connection);
-  std::int64_t now = m_clock.now_ms();
+  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), result);
+  tx->commit();
+  sort_in_claim_order(result);
+  return result;
+}
+
+void JobQueue::sort_in_claim_order(ClaimResult& result) {
+  // RETURNING gives rows in no promised order; hand them out in claim order.
+  std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
+    return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) <
+           std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
+  });
+}
+
+void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
+                                    ClaimResult& result) {
   {
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
     // so its place in line. Read first (for the caller's logs: who held it),
@@ -284,13 +299,6 @@ ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t le
     claim->bind(4, limit);
     while (claim->executeStep()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
   }
-  tx->commit();
-  // RETURNING gives rows in no promised order; hand them out in claim order.
-  std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
-    return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) <
-           std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
-  });
-  return result;
 }
 
 std::vector<std::int64_t> JobQueue::renew(const std::string& owner, const std::vector<std::int64_t>& job_ids,
@@ -332,31 +340,31 @@ std::vector<std::int64_t> JobQueue::renew(const std::string& owner, const std::v
 // ---- outcomes ------------------------------------------------------------
 
 bool JobQueue::complete(const std::string& owner, const Completion& completion) {
-  return settle(owner, {completion}, {}, {}).completed.front();
+  return settle(owner, {completion}, {}, {}, Refill{}).completed.front();
 }
 
 std::vector<bool> JobQueue::complete_many(const std::string& owner, const std::vector<Completion>& completions) {
-  return settle(owner, completions, {}, {}).completed;
+  return settle(owner, completions, {}, {}, Refill{}).completed;
 }
 
 FailureOutcome JobQueue::fail(const std::string& owner, const Failure& failure) {
-  return settle(owner, {}, {failure}, {}).failed.front();
+  return settle(owner, {}, {failure}, {}, Refill{}).failed.front();
 }
 
 std::vector<FailureOutcome> JobQueue::fail_many(const std::string& owner, const std::vector<Failure>& failures) {
-  return settle(owner, {}, failures, {}).failed;
+  return settle(owner, {}, failures, {}, Refill{}).failed;
 }
 
 std::size_t JobQueue::release(const std::string& owner, const std::vector<std::int64_t>& job_ids) {
-  auto released = settle(owner, {}, {}, job_ids).released;
+  auto released = settle(owner, {}, {}, job_ids, Refill{}).released;
   return static_cast<std::size_t>(std::count(released.begin(), released.end(), true));
 }
 
 JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<Completion>& completions,
                                     const std::vector<Failure>& failures,
-                                    const std::vector<std::int64_t>& releases) {
+                                    const std::vector<std::int64_t>& releases, const Refill& refill) {
   Outcomes outcomes;
-  if (completions.empty() && failures.empty() && releases.empty()) return outcomes;
+  if (completions.empty() && failures.empty() && releases.empty() && refill.limit <= 0) return outcomes;
   outcomes.completed.reserve(completions.size());
   outcomes.failed.reserve(failures.size());
   outcomes.released.reserve(releases.size());
@@ -398,7 +406,11 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
       release->reset();
     }
   }
+  // After the outcomes, so a job that just failed with no backoff can be
+  // claimed again at once.
+  if (refill.limit > 0) claim_in_transaction(owner, refill.limit, refill.lease_ms, now, outcomes.claimed);
   tx->commit();
+  sort_in_claim_order(outcomes.claimed);
   return outcomes;
 }
 

@@ -114,14 +114,22 @@ class JobQueue {
   std::size_t release(const std::string& owner, const std::vector<std::int64_t>& job_ids);
 
   // All of a worker's outcomes in one transaction (the worker's batched
-  // completer). Any vector may be empty.
+  // completer), and optionally a claim of up to `refill.limit` jobs for the
+  // room they free, exactly as claim() would: one commit where a busy worker
+  // would otherwise need two. Any vector may be empty.
+  struct Refill {
+    int limit = 0;
+    std::int64_t lease_ms = 0;
+  };
   struct Outcomes {
     std::vector<bool> completed;
     std::vector<FailureOutcome> failed;
     std::vector<bool> released;
+    ClaimResult claimed;
   };
   Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
-                  const std::vector<Failure>& failures, const std::vector<std::int64_t>& releases);
+                  const std::vector<Failure>& failures, const std::vector<std::int64_t>& releases,
+                  const Refill& refill);
 
   // Operator actions. cancel: queued or running -> canceled. retry: dead or
   // canceled -> queued now, with a fresh attempt budget. Return false when
@@ -163,6 +171,9 @@ class JobQueue {
  private:
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
+  void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
+                            ClaimResult& result);
+  static void sort_in_claim_order(ClaimResult& result);
 
   db::Connection& m_connection;
   const Clock& m_clock;

@@ -7,7 +7,10 @@
 //              to the completer.
 //   completer  records outcomes in batches, one transaction per batch, then
 //              logs them and counts them in metrics (so logs and metrics
-//              only ever show outcomes that are durable).
+//              only ever show outcomes that are durable). While there is a
+//              backlog, the slots those jobs freed are kept for it, and it
+//              claims their replacements in the same transaction: a busy
+//              worker commits once per batch of jobs, not twice.
 //   renewer    every lease_ms / 3 extends the leases of every job this worker
 //              holds, in one statement; flags the ones it lost.
 //   pruner     every prune_interval_ms deletes old finished jobs.
@@ -34,6 +37,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -75,6 +79,7 @@ struct Outcome {
   std::string text;  // result JSON, or the error
   queue::FailureKind failure = queue::FailureKind::retryable;
   double seconds = 0;
+  bool refill = false;  // its slot is reserved for the completer to fill
 };
 
 }  // namespace
@@ -103,6 +108,13 @@ struct Worker::Impl {
   std::deque<std::shared_ptr<Held>> m_ready;  // claimed, not started
   std::unordered_map<std::int64_t, std::shared_ptr<Held>> m_held;  // claimed, outcome not yet recorded
   int m_active = 0;  // claimed, handler not yet returned
+  // Slots freed by finished handlers while there was a backlog, kept for the
+  // completer: it claims their replacements in the transaction that records
+  // the outcomes, one commit instead of two. The claimer sees
+  // concurrency - m_active - m_reserved as room.
+  int m_reserved = 0;
+  // The last claim took all it asked for, so more jobs are probably ready.
+  bool m_backlog = true;  // claim at once on start
   int m_idle_handlers = 0;
   // Handler threads are woken one at a time: the woken one, if jobs remain,
   // wakes the next. Short jobs are then run by the few threads already awake
@@ -132,7 +144,8 @@ struct Worker::Impl {
   std::mutex m_write_gate;
 
   // Totals for the worker_totals line at shutdown (batching at a glance).
-  std::atomic<std::int64_t> m_claim_transactions{0}, m_jobs_claimed{0}, m_settle_transactions{0}, m_outcomes_settled{0};
+  std::atomic<std::int64_t> m_claim_transactions{0}, m_jobs_claimed{0}, m_settle_transactions{0}, m_outcomes_settled{0},
+      m_jobs_refilled{0};
 
   std::atomic<bool> m_stopping{false};  // JobContext::stop_requested
   std::atomic<bool> m_thread_died{false};
@@ -209,22 +222,22 @@ struct Worker::Impl {
     if (!connection) return;
     queue::JobQueue queue(*connection, m_clock, m_config.retry);
     const int threshold = std::max(1, std::min(m_config.batch_size, m_config.concurrency / 2));
-    bool backlog = true;  // claim at once on start
     std::int64_t seen_version = -1;
     std::optional<std::int64_t> next_due;
     const auto poll = std::chrono::milliseconds(m_config.poll_interval_ms);
 
     for (;;) {
       int room;
+      bool backlog;
       {
         std::unique_lock lock(m_mutex);
         // With a backlog, wait for a worthwhile batch of room; when idle, any room will do.
-        int wanted = backlog ? threshold : 1;
         m_claimer_waiting = true;
-        m_capacity.wait(lock, [&] { return m_stop_claiming || m_config.concurrency - m_active >= wanted; });
+        m_capacity.wait(lock, [&] { return m_stop_claiming || free_slots() >= (m_backlog ? threshold : 1); });
         m_claimer_waiting = false;
         if (m_stop_claiming) return;
-        room = m_config.concurrency - m_active;
+        room = free_slots();
+        backlog = m_backlog;
       }
       if (!backlog) {
         // Idle: claim only when someone committed or something came due.
@@ -251,23 +264,44 @@ struct Worker::Impl {
       }, [&] { return m_stopping.load(); });
       if (!ok) return;
       m_claim_transactions++;
-      m_jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
       for (const auto& lapsed : claimed.expired) report_expired(lapsed);
       backlog = static_cast<int>(claimed.jobs.size()) == std::min(room, m_config.batch_size);
       if (!backlog) {
         guarded("claimer", [&] { next_due = queue.next_due_ms(); }, [&] { return m_stopping.load(); });
       }
-      if (claimed.jobs.empty()) continue;
+      take_claimed(claimed, backlog, 0);
+    }
+  }
+
+  int free_slots() const { return m_config.concurrency - m_active - m_reserved; }
+
+  // Puts freshly claimed jobs in hand (for the handlers), or straight back
+  // when shutdown began while they were being claimed. `unreserve` slots
+  // kept for the completer are given up in the same step, so the claimer
+  // never counts a refilled slot as free. `backlog`: nothing when no claim
+  // was made.
+  void take_claimed(queue::ClaimResult& claimed, std::optional<bool> backlog, int unreserve) {
+    m_jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
+    std::vector<std::shared_ptr<Held>> refused;
+    {
       std::lock_guard lock(m_mutex);
+      m_reserved -= unreserve;
+      if (backlog) m_backlog = *backlog;
       for (auto& claim : claimed.jobs) {
         auto entry = std::make_shared<Held>();
         entry->job = std::move(claim.job);
-        m_held.emplace(entry->job.id, entry);
-        m_ready.push_back(std::move(entry));
-        ++m_active;
+        m_held.insert_or_assign(entry->job.id, entry);
+        if (m_stop_claiming) {
+          refused.push_back(std::move(entry));
+        } else {
+          m_ready.push_back(std::move(entry));
+          ++m_active;
+        }
       }
       wake_handler();
+      if (m_claimer_waiting && (unreserve > 0 || backlog == false)) m_capacity.notify_all();
     }
+    for (auto& entry : refused) push_outcome(Outcome{std::move(entry), Kind::released, {}, {}, 0});
   }
 
   void report_expired(const queue::ExpiredLease& lapsed) {
@@ -325,7 +359,12 @@ struct Worker::Impl {
         std::lock_guard lock(m_mutex);
         outcome.held->finished = true;
         --m_active;
-        if (m_claimer_waiting || m_stop_claiming) m_capacity.notify_all();
+        if (m_backlog && !m_stop_claiming) {
+          outcome.refill = true;
+          ++m_reserved;
+        } else if (m_claimer_waiting || m_stop_claiming) {
+          m_capacity.notify_all();
+        }
       }
       push_outcome(std::move(outcome));
     }
@@ -414,7 +453,9 @@ struct Worker::Impl {
     std::vector<queue::Failure> failures;
     std::vector<std::int64_t> releases;
     std::vector<const Outcome*> completed_order, failed_order, released_order;
+    int reserved = 0;
     for (const auto& outcome : batch) {
+      if (outcome.refill) ++reserved;
       std::int64_t job_id = outcome.held->job.id;
       switch (outcome.kind) {
         case Kind::completed:
@@ -431,6 +472,11 @@ struct Worker::Impl {
           break;
       }
     }
+    queue::JobQueue::Refill refill;
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_stop_claiming) refill = {std::min(reserved, m_config.batch_size), m_config.lease_ms};
+    }
     queue::JobQueue::Outcomes recorded;
     bool ok = false;
     // Retried until it works or the worker gives up at exit: the outcome of
@@ -439,17 +485,29 @@ struct Worker::Impl {
     guarded("completer", [&] {
       ++attempts;
       std::lock_guard gate(m_write_gate);
-      recorded = queue.settle(m_id, completions, failures, releases);
+      recorded = queue.settle(m_id, completions, failures, releases, refill);
       ok = true;
     }, [&] { return m_completer_exit && attempts >= 20; });
     {
       std::lock_guard lock(m_mutex);
-      for (const auto& outcome : batch) m_held.erase(outcome.held->job.id);
+      // Only this entry: a job that failed without backoff may already be
+      // held again under the same id, claimed since the commit.
+      for (const auto& outcome : batch) {
+        auto found = m_held.find(outcome.held->job.id);
+        if (found != m_held.end() && found->second == outcome.held) m_held.erase(found);
+      }
     }
     if (ok) {
       m_settle_transactions++;
       m_outcomes_settled += static_cast<std::int64_t>(batch.size());
+      m_jobs_refilled += static_cast<std::int64_t>(recorded.claimed.jobs.size());
+      for (const auto& lapsed : recorded.claimed.expired) report_expired(lapsed);
     }
+    // A refill that got less than it asked for found the backlog drained:
+    // from here on the claimer waits for commits and due times.
+    std::optional<bool> backlog;
+    if (ok && refill.limit > 0) backlog = static_cast<int>(recorded.claimed.jobs.size()) == refill.limit;
+    take_claimed(recorded.claimed, backlog, reserved);
     if (!ok) {
       m_logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
                                              {"hint", "their leases will expire and they will run again"}});
@@ -707,6 +765,7 @@ struct Worker::Impl {
     m_logger.info("worker_totals", {{"claim_transactions", static_cast<long long>(m_claim_transactions)},
                                   {"jobs_claimed", static_cast<long long>(m_jobs_claimed)},
                                   {"settle_transactions", static_cast<long long>(m_settle_transactions)},
+                                  {"jobs_claimed_with_outcomes", static_cast<long long>(m_jobs_refilled)},
                                   {"outcomes_settled", static_cast<long long>(m_outcomes_settled)}});
   }
 };

@@ -283,7 +283,7 @@ TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
   f.queue->claim("w1", 4, kLease);
   auto outcomes = f.queue->settle("w1", {{ok, "null"}},
                                   {{flaky, "timeout", FailureKind::retryable}, {broken, "bad", FailureKind::permanent}},
-                                  {unstarted});
+                                  {unstarted}, {});
   CHECK(outcomes.completed == std::vector<bool>{true});
   CHECK(outcomes.failed == std::vector<FailureOutcome>{FailureOutcome::requeued, FailureOutcome::dead});
   CHECK(outcomes.released == std::vector<bool>{true});
@@ -293,6 +293,36 @@ TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
   CHECK(f.get(unstarted).state == JobState::queued);
   CHECK(f.get(unstarted).attempts == 0);
   CHECK(f.queue->fail_many("w1", {{flaky, "x"}}) == std::vector<FailureOutcome>{FailureOutcome::lost_lease});
+}
+
+TEST_CASE("JobQueue: settle with a refill claims the next jobs in the same transaction") {
+  QueueFixture f;
+  auto first = f.add();
+  auto low = f.add("noop", 5);
+  auto high = f.add("noop", -5);
+  auto later = f.add("noop", 0, f.clock.now_ms() + 60000);
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.front().job.id == high);
+  auto outcomes = f.queue->settle("w1", {{high, "null"}}, {}, {}, {.limit = 2, .lease_ms = kLease});
+  CHECK(outcomes.completed == std::vector<bool>{true});
+  REQUIRE(outcomes.claimed.jobs.size() == 2);
+  CHECK(outcomes.claimed.jobs[0].job.id == first);  // claim order: priority, run_at, id
+  CHECK(outcomes.claimed.jobs[1].job.id == low);
+  for (auto id : {first, low}) {
+    auto job = f.get(id);
+    CHECK(job.state == JobState::running);
+    CHECK(job.lease_owner == "w1");
+    CHECK(job.attempts == 1);
+  }
+  CHECK(f.get(later).state == JobState::queued);
+
+  // Lapsed leases are settled and reported first, exactly as by claim().
+  f.clock.advance_ms(kLease);
+  auto again = f.queue->settle("w1", {}, {}, {}, {.limit = 4, .lease_ms = kLease});
+  CHECK(again.claimed.expired.size() == 2);
+  REQUIRE(again.claimed.jobs.size() == 2);
+  CHECK(again.claimed.jobs[0].job.id == first);
+  CHECK(again.claimed.jobs[0].job.attempts == 2);
+  CHECK(f.queue->settle("w1", {}, {}, {}, {.limit = 0, .lease_ms = kLease}).claimed.jobs.empty());
 }
 
 TEST_CASE("JobQueue: renew extends held leases and names the ones lost") {

@@ -210,6 +210,39 @@ TEST_CASE("Worker: never holds more jobs than its concurrency") {
   worker.shutdown();
 }
 
+TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a transaction, within the concurrency") {
+  WorkerFixture f;
+  f.config.concurrency = 3;
+  std::atomic<std::int64_t> most_running{0};
+  f.handlers.add("count", [&](JobContext& context) {
+    // Seen from the database: every job this worker holds is 'running'.
+    auto running = context.connection.sql().execAndGet("SELECT count(*) FROM jobs WHERE state = 'running'").getInt64();
+    auto seen = most_running.load();
+    while (running > seen && !most_running.compare_exchange_weak(seen, running)) {
+    }
+    return std::string("null");
+  });
+  constexpr int kJobs = 300;
+  std::vector<NewJob> jobs(kJobs);
+  for (auto& job : jobs) job.type = "count";
+  f.queue->enqueue_many(jobs);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return f.count("count", "succeeded") == kJobs; }));
+  worker.shutdown();
+  CHECK(most_running.load() <= 3);
+  CHECK(most_running.load() >= 1);
+  auto totals = f.logs.with_msg("worker_totals");
+  REQUIRE(totals.size() == 1);
+  CHECK(totals[0]["jobs_claimed"] == kJobs);
+  CHECK(totals[0]["outcomes_settled"] == kJobs);
+  // All but the first claim (and whatever the end of the backlog left to the
+  // claimer) rode on the transactions that recorded outcomes.
+  CHECK(totals[0]["jobs_claimed_with_outcomes"].get<int>() >= kJobs - 3 * 3);
+  INFO(totals[0].dump());
+  CHECK(totals[0]["claim_transactions"].get<int>() <= 10);
+}
+
 TEST_CASE("Worker: shutdown hands back running and unstarted jobs without charging an attempt") {
   WorkerFixture f;
   f.config.concurrency = 2;
