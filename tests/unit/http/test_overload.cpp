@@ -76,9 +76,23 @@ int open_raw(int port, const std::string& text) {
 
 TEST_CASE("overload: with every handler busy and the backlog full, new requests get a quick 503 with Retry-After") {
   Saturated s;
-  // Two requests occupy both handler threads; two more fill the backlog.
+  // Two requests occupy both handler threads...
   std::vector<std::thread> holders;
-  for (int i = 0; i < 4; ++i) {
+  struct JoinOnExit {
+    Saturated& s;
+    std::vector<std::thread>& threads;
+    ~JoinOnExit() {
+      {
+        std::lock_guard lock(s.mutex);
+        s.release = true;
+      }
+      s.cv.notify_all();
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_on_exit{s, holders};
+  for (int i = 0; i < 2; ++i) {
     holders.emplace_back([&] {
       httplib::Client client("127.0.0.1", s.port);
       client.set_read_timeout(30, 0);
@@ -87,7 +101,11 @@ TEST_CASE("overload: with every handler busy and the backlog full, new requests 
   }
   for (int i = 0; i < 2000 && s.blocked < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   REQUIRE(s.blocked == 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the other two reach the backlog
+  // ...and two more fill the backlog. Connected from this thread, so the
+  // kernel hands them to the server's single accept loop before the request
+  // below: no timing involved.
+  std::vector<int> queued;
+  for (int i = 0; i < 2; ++i) queued.push_back(open_raw(s.port, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n"));
 
   httplib::Client client("127.0.0.1", s.port);
   client.set_read_timeout(5, 0);
@@ -119,6 +137,15 @@ TEST_CASE("overload: with every handler busy and the backlog full, new requests 
   }
   s.cv.notify_all();
   for (auto& t : holders) t.join();
+  // The queued two are served once threads are free.
+  for (int fd : queued) {
+    char reply[64] = {};
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    CHECK(::recv(fd, reply, sizeof reply - 1, 0) > 0);
+    CHECK(std::string(reply).rfind("HTTP/1.1 200", 0) == 0);
+    ::close(fd);
+  }
   // Capacity is back: normal service resumes.
   httplib::Client after("127.0.0.1", s.port);
   auto ok = after.Get("/work");
