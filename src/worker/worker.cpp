@@ -482,13 +482,7 @@ struct Worker::Impl {
     // Retried until it works or the worker gives up at exit: the outcome of
     // work already done must not be dropped for a passing database error.
     int attempts = 0;
-    guarded("completer", [&] {
-      ++attempts;
-      std::lock_guard gate(m_write_gate);
-      recorded = queue.settle(m_id, completions, failures, releases, refill);
-      ok = true;
-    }, [&] { return m_completer_exit && attempts >= 20; });
-    {
+    auto forget_batch = [&] {
       std::lock_guard lock(m_mutex);
       // Only this entry: a job that failed without backoff may already be
       // held again under the same id, claimed since the commit.
@@ -496,7 +490,18 @@ struct Worker::Impl {
         auto found = m_held.find(outcome.held->job.id);
         if (found != m_held.end() && found->second == outcome.held) m_held.erase(found);
       }
-    }
+    };
+    guarded("completer", [&] {
+      ++attempts;
+      std::lock_guard gate(m_write_gate);
+      recorded = queue.settle(m_id, completions, failures, releases, refill);
+      ok = true;
+      // Before the gate opens: a renewal queued behind it would otherwise
+      // find these jobs finished in the table but still held here, and
+      // report leases as lost that were not.
+      forget_batch();
+    }, [&] { return m_completer_exit && attempts >= 20; });
+    if (!ok) forget_batch();
     if (ok) {
       m_settle_transactions++;
       m_outcomes_settled += static_cast<std::int64_t>(batch.size());
