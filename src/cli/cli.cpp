@@ -53,10 +53,18 @@ void add_http(CLI::App& app, config::HttpConfig& http) {
   setting(app, "--http-threads", http.threads, "HTTP_THREADS", "Request handler threads");
   setting(app, "--http-max-queued", http.max_queued, "HTTP_MAX_QUEUED",
           "Connections allowed to wait for a handler thread; past this, requests get 503");
-  setting(app, "--read-timeout", http.read_timeout_s, "HTTP_READ_TIMEOUT", "Seconds to read a request");
+  setting(app, "--read-timeout", http.read_timeout_s, "HTTP_READ_TIMEOUT",
+          "Seconds to read a request, from its first byte to its last");
   setting(app, "--write-timeout", http.write_timeout_s, "HTTP_WRITE_TIMEOUT", "Seconds to write a response");
   setting(app, "--idle-timeout", http.idle_timeout_s, "HTTP_IDLE_TIMEOUT",
           "Seconds an idle keep-alive connection is kept");
+  setting(app, "--http-max-header-bytes", http.max_header_bytes, "HTTP_MAX_HEADER_BYTES",
+          "Largest request line plus header section; larger gets 431");
+  setting(app, "--http-max-headers", http.max_header_count, "HTTP_MAX_HEADERS",
+          "Most header fields in one request; more gets 431");
+  setting(app, "--http-max-connections", http.max_connections, "HTTP_MAX_CONNECTIONS",
+          "Most connections open at once (past it, the longest-idle one is closed); also bounded by the "
+          "open-file limit");
 }
 
 config::LogFormat to_format(const std::string& text, bool& ok) {

@@ -76,6 +76,17 @@ std::optional<std::string> validate(const HttpConfig& config, const std::string&
                              "--max-body-bytes / MAX_BODY_BYTES")) {
     return e;
   }
+  if (auto e = require_range(config.max_header_bytes, 1024, 1 << 20,
+                             "--http-max-header-bytes / HTTP_MAX_HEADER_BYTES")) {
+    return e;
+  }
+  if (auto e = require_range(config.max_header_count, 8, 10000, "--http-max-headers / HTTP_MAX_HEADERS")) {
+    return e;
+  }
+  if (auto e = require_range(config.max_connections, 16, 1000000,
+                             "--http-max-connections / HTTP_MAX_CONNECTIONS")) {
+    return e;
+  }
   if (auto e = require_range(config.read_timeout_s, 1, 3600, "--read-timeout / HTTP_READ_TIMEOUT")) {
     return e;
   }

@@ -35,7 +35,10 @@ struct HttpConfig {
   int threads = 16;          // request handler pool
   int max_queued = 512;      // accepted connections waiting for a handler
   std::int64_t max_body_bytes = 1 << 20;
-  int read_timeout_s = 10;
+  int max_header_bytes = 32768;  // request line + every header field
+  int max_header_count = 100;
+  int max_connections = 10000;   // open at once; also bounded by the open-file limit
+  int read_timeout_s = 10;       // from a request's first byte to its last
   int write_timeout_s = 10;
   int idle_timeout_s = 5;
   int keep_alive_max = 1000;

@@ -1,174 +1,134 @@
+// How a request travels: the reactor (reactor.cpp) accepts the connection
+// and reads until the framer (request_framer.cpp) has a whole request or
+// refuses it. A whole request goes to a handler thread (handler_pool.cpp),
+// which feeds its canonical head to httplib's own parser and response writer
+// through an ExchangeStream; httplib calls our hooks (pre-routing dispatch,
+// error, exception, access log). A refused one is answered here, on the
+// reactor thread, and drained. After the answer the handler thread keeps the
+// connection for its next request while no other connection waits, then
+// parks it with the reactor.
 #include "http/server.hpp"
 
 #include <httplib.h>
-#include <sys/socket.h>
+#include <poll.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <cstring>
 #include <stdexcept>
 #include <string_view>
 
+#include "http/handler_pool.hpp"
+#include "http/reactor.hpp"
 #include "http/request_id.hpp"
+#include "http/status.hpp"
 
 namespace pw::http {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+// How long a connection may keep its handler thread while others wait.
+constexpr auto kConnectionSlice = std::chrono::milliseconds(10);
+// Connections the kernel may hold for the accept loop (a reconnect storm).
+constexpr int kListenBacklog = 1024;
+// Threads that answer the always-served paths (health, metrics) when every
+// handler thread is busy, and how many such requests may wait for them.
+constexpr int kPriorityThreads = 2;
+constexpr std::size_t kPriorityQueue = 64;
+// Descriptors kept for everything that is not a client connection
+// (database files, log pipes, the webhook client's sockets).
+constexpr std::size_t kReservedDescriptors = 128;
+// Buffered response bytes that are sent before the response is complete.
+constexpr std::size_t kFlushAt = 64 * 1024;
+// How often a thread waiting on its connection looks at the stop flag.
+constexpr int kLingerPollMs = 50;
 
-// What the access log needs to know about the request this thread is serving.
-// httplib serves a connection on one thread from parse to log, so a
-// thread-local carries it from the pre-routing hook to the logger hook; the
-// logger resets it, so a request that failed before routing finds it empty.
+// httplib's request parser, router hooks and response writer, fed with
+// requests we framed.
+class RequestProcessor final : public httplib::Server {
+ public:
+  bool process(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
+};
+
+// One framed request head for httplib to read, and the response it writes,
+// buffered so that status line, headers and body leave in one send.
+class ExchangeStream final : public httplib::Stream {
+ public:
+  ExchangeStream(Connection& connection, std::string_view head, std::chrono::seconds write_timeout)
+      : m_connection(connection), m_head(head), m_write_timeout(write_timeout) {}
+
+  bool is_readable() const override { return m_read < m_head.size(); }
+  bool is_writable() const override { return !m_failed; }
+  ssize_t read(char* ptr, size_t size) override {
+    const std::size_t n = std::min(size, m_head.size() - m_read);
+    std::memcpy(ptr, m_head.data() + m_read, n);
+    m_read += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (m_failed) return -1;
+    m_out.append(ptr, size);
+    if (m_out.size() >= kFlushAt && !flush()) return -1;
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = m_connection.peer_ip();
+    port = m_connection.peer_port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = m_connection.local_ip();
+    port = m_connection.local_port();
+  }
+  socket_t socket() const override { return m_connection.fd(); }
+
+  // Sends what is buffered; false once the client is gone or too slow.
+  bool flush() {
+    if (!m_failed && !m_out.empty()) {
+      m_failed = !write_all(m_connection.fd(), m_out, Clock::now() + m_write_timeout);
+      m_out.clear();
+    }
+    return !m_failed;
+  }
+
+ private:
+  Connection& m_connection;
+  std::string_view m_head;
+  std::size_t m_read = 0;
+  std::chrono::seconds m_write_timeout;
+  std::string m_out;
+  bool m_failed = false;
+};
+
+// What the access log needs to know about the request this thread serves.
+// A handler thread serves one request at a time from parse to log, so a
+// thread-local carries it between httplib's hooks; the access hook resets
+// it, so a request that failed before routing finds it empty.
 struct RequestState {
   bool active = false;
   Clock::time_point start;
   std::string request_id;
   std::size_t metrics_handle = 0;
-  bool matched = false;
   std::string route = "unmatched";
   std::optional<std::int64_t> user_id;
 };
 thread_local RequestState t_state;
-// True on the threads that only answer 503 (the pool is saturated).
-thread_local bool t_shedding = false;
-// The queue a handler thread takes its connections from, so it can tell
-// whether other connections are waiting for a thread.
-class SheddingTaskQueue;
-thread_local const SheddingTaskQueue* t_queue = nullptr;
-// When the connection this handler thread serves was taken from the queue.
-thread_local Clock::time_point t_connection_since;
-// How long a keep-alive connection may keep its thread while others wait.
-constexpr auto kConnectionSlice = std::chrono::milliseconds(10);
-// Connections the kernel may hold for the accept loop.
-constexpr int kListenBacklog = 1024;
-
-const char* status_code_name(int status) {
-  switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 409: return "conflict";
-    case 411: return "length_required";
-    case 413: return "payload_too_large";
-    case 414: return "uri_too_long";
-    case 415: return "unsupported_media_type";
-    case 416: return "range_not_satisfiable";
-    case 422: return "unprocessable_entity";
-    case 429: return "too_many_requests";
-    case 431: return "request_header_fields_too_large";
-    case 500: return "internal";
-    case 503: return "unavailable";
-    default: return status >= 500 ? "internal" : "bad_request";
-  }
-}
-
-const char* status_message(int status) {
-  switch (status) {
-    case 400: return "the request could not be parsed";
-    case 404: return "no such route";
-    case 413: return "the request body is larger than the limit";
-    case 414: return "the request URI is too long";
-    case 416: return "the requested range cannot be satisfied";
-    case 431: return "the request headers are too large";
-    case 503: return "the server is saturated; retry shortly";
-    default: return status >= 500 ? "internal error" : "the request was refused";
-  }
-}
-
-// Runs connections on a fixed pool with a bounded backlog. When the backlog is
-// full, a connection goes to a small overflow pool whose threads answer 503
-// (except for the health and metrics paths) instead of queueing without bound.
-class SheddingTaskQueue final : public httplib::TaskQueue {
- public:
-  SheddingTaskQueue(int threads, int max_queued, int shed_threads)
-      : m_max_queued(static_cast<std::size_t>(max_queued)) {
-    for (int i = 0; i < threads; ++i) m_threads.emplace_back([this] { run(m_main, false); });
-    for (int i = 0; i < shed_threads; ++i) m_threads.emplace_back([this] { run(m_shed, true); });
-  }
-
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::lock_guard lock(m_mutex);
-      if (m_main.size() < m_max_queued + static_cast<std::size_t>(m_idle)) {
-        m_main.push_back(std::move(fn));
-        m_waiting.store(m_main.size(), std::memory_order_relaxed);
-        m_main_cv.notify_one();
-        return;
-      }
-      if (m_shed.size() < m_max_queued + 64) {
-        m_shed.push_back(std::move(fn));
-        m_shed_cv.notify_one();
-        return;
-      }
-    }
-    // Both full: answer here on the accepting thread (quickly, with a 503),
-    // because dropping the task would leak its socket.
-    t_shedding = true;
-    fn();
-    t_shedding = false;
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(m_mutex);
-      m_shutdown = true;
-    }
-    m_main_cv.notify_all();
-    m_shed_cv.notify_all();
-    for (auto& thread : m_threads) thread.join();
-  }
-
-  // Are accepted connections waiting for a handler thread?
-  bool has_waiting() const { return m_waiting.load(std::memory_order_relaxed) > 0; }
-
- private:
-  void run(std::deque<std::function<void()>>& jobs, bool shedding) {
-    t_shedding = shedding;
-    t_queue = this;
-    auto& cv = shedding ? m_shed_cv : m_main_cv;
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(m_mutex);
-        if (!shedding) ++m_idle;
-        cv.wait(lock, [&] { return !jobs.empty() || m_shutdown; });
-        if (!shedding) --m_idle;
-        if (jobs.empty()) return;  // shutting down and drained
-        fn = std::move(jobs.front());
-        jobs.pop_front();
-        if (!shedding) m_waiting.store(m_main.size(), std::memory_order_relaxed);
-      }
-      t_connection_since = Clock::now();
-      fn();
-    }
-  }
-
-  std::size_t m_max_queued;
-  std::mutex m_mutex;
-  std::condition_variable m_main_cv;
-  std::condition_variable m_shed_cv;
-  std::deque<std::function<void()>> m_main;
-  std::deque<std::function<void()>> m_shed;
-  int m_idle = 0;
-  std::atomic<std::size_t> m_waiting{0};  // m_main.size(), readable without the lock
-  bool m_shutdown = false;
-  std::vector<std::thread> m_threads;
-};
+// The exchange in progress on this thread: its stream (flushed before the
+// access line is written), its framed body, and whether the response asked
+// the client to close.
+thread_local ExchangeStream* t_stream = nullptr;
+thread_local std::string* t_body = nullptr;
+thread_local bool t_response_close = false;
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
 }
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
@@ -181,12 +141,161 @@ struct Server::Impl {
   const observability::Logger& logger;
   observability::Metrics& metrics;
   std::vector<std::string> always_served;
-  httplib::Server server;
-  std::thread listener;
-  std::atomic<bool> stopped{false};
-  // The listening socket, seen through httplib's socket-options hook.
-  socket_t listen_socket = INVALID_SOCKET;
+  RequestProcessor processor;
   Router* router = nullptr;
+  std::unique_ptr<Reactor> reactor;
+  std::unique_ptr<HandlerPool> pool;
+  std::unique_ptr<HandlerPool> priority;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopped{false};
+
+  bool is_always_served(std::string_view path) const {
+    return std::find(always_served.begin(), always_served.end(), path) != always_served.end();
+  }
+
+  // ---- the reactor's side ------------------------------------------------
+
+  // A whole request is in: to a handler thread, or answered 503 at once.
+  void on_request(std::unique_ptr<Connection> connection) {
+    const std::string_view path = path_of(connection->framer.target());
+    if (!stopping) {
+      if (is_always_served(path)) {
+        // Health and metrics take a free handler thread if there is one,
+        // else one of their own: they never wait behind user requests.
+        connection = pool->submit(std::move(connection), true);
+        if (connection) connection = priority->submit(std::move(connection));
+      } else {
+        connection = pool->submit(std::move(connection));
+      }
+      if (!connection) return;
+    }
+    // Shed: counted under its route, so shedding shows on the route's 503
+    // rate rather than among unknown paths; matching costs no I/O.
+    const std::string method(connection->framer.method());
+    auto match = router->match(method, path);
+    std::size_t handle = match.route ? match.route->metrics_handle : metrics.unmatched(method);
+    std::string route = match.route ? match.route->pattern : "unmatched";
+    refuse(std::move(connection), 503, "overloaded", error_message_for(503), handle, route);
+  }
+
+  void on_refused(std::unique_ptr<Connection> connection, const FramingError& error) {
+    const std::string method(connection->framer.method());
+    refuse(std::move(connection), error.status, error_code_for(error.status), error.message,
+           metrics.unmatched(method), "unmatched");
+  }
+
+  // Answers a request that no handler will see, logs and counts it like any
+  // other, and asks the client to close. The answer is small and written
+  // without waiting: a client that cannot take it gets a closed connection.
+  void refuse(std::unique_ptr<Connection> connection, int status, const std::string& code, const std::string& message,
+              std::size_t metrics_handle, const std::string& route) {
+    const RequestFramer& framer = connection->framer;
+    const std::string request_id = choose_request_id(framer.header("X-Request-ID"), framer.header("traceparent"));
+    const std::string body = render_error(code, message, request_id);
+    std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+    answer += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    answer += "X-Request-ID: " + request_id + "\r\nConnection: close\r\n";
+    if (status == 503) answer += "Retry-After: 1\r\n";
+    answer += "\r\n" + body;
+    write_now(connection->fd(), answer);
+
+    const auto start = framer.started() ? connection->request_started : Clock::now();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    metrics.observe_request(metrics_handle, status, seconds);
+    const auto level = status >= 500 ? observability::LogLevel::error : observability::LogLevel::info;
+    if (logger.enabled(level)) {
+      const std::string_view method = framer.method();
+      const std::string_view path = path_of(framer.target());
+      logger.log(level, "http_request",
+                 {{"request_id", request_id},
+                  {"route", route},
+                  {"method", method.empty() ? std::string_view("-") : method},
+                  {"path", path.empty() ? std::string_view("-") : path},
+                  {"status", status},
+                  {"latency_ms", seconds * 1000.0},
+                  {"refused", message}});
+    }
+    reactor->drain(std::move(connection));
+  }
+
+  // ---- a handler thread's side -------------------------------------------
+
+  // `may_linger`: false on the priority threads, which are few and must be
+  // free for the next probe.
+  void serve(std::unique_ptr<Connection> connection, bool may_linger) {
+    const auto taken = Clock::now();
+    for (;;) {
+      FramedRequest request = connection->framer.take();
+      const bool keep = process(*connection, request);
+      ++connection->served;
+      connection->idle_since = Clock::now();
+      if (!keep) return;  // closed with the connection
+      Connection::Progress progress = connection->frame();  // pipelined requests
+      if (progress == Connection::Progress::need_more && may_linger) progress = linger(*connection);
+      switch (progress) {
+        case Connection::Progress::complete:
+          // While others wait for a thread, a busy connection gets its slice
+          // and then queues behind them like everyone else.
+          if (pool->others_waiting() && Clock::now() - taken >= kConnectionSlice) {
+            if (auto refused = pool->submit(std::move(connection))) reactor->park(std::move(refused));
+            return;
+          }
+          continue;
+        case Connection::Progress::refused: {
+          const FramingError error = connection->framer.error();
+          on_refused(std::move(connection), error);
+          return;
+        }
+        case Connection::Progress::need_more:
+          reactor->park(std::move(connection));
+          return;
+        case Connection::Progress::closed:
+          return;
+      }
+    }
+  }
+
+  // Waits on this thread for the rest of the connection's next request, as
+  // long as no other connection is queued for a thread and the server is
+  // not stopping. need_more means: give it to the reactor.
+  Connection::Progress linger(Connection& connection) {
+    pool->begin_linger();
+    struct EndLinger {
+      HandlerPool& pool;
+      ~EndLinger() { pool.end_linger(); }
+    } end_linger{*pool};
+    const auto limit = connection.framer.started()
+                           ? connection.request_started + std::chrono::seconds(config.read_timeout_s)
+                           : Clock::now() + std::chrono::seconds(config.idle_timeout_s);
+    while (!stopping && !pool->others_waiting()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(limit - Clock::now()).count();
+      if (left <= 0) break;
+      pollfd waits[2] = {{connection.fd(), POLLIN, 0}, {pool->preempt_fd(), POLLIN, 0}};
+      if (::poll(waits, 2, static_cast<int>(std::min<long long>(left, kLingerPollMs))) < 0) break;
+      if ((waits[1].revents & POLLIN) && pool->take_preempt()) break;
+      if (waits[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        auto progress = connection.read_and_frame(256 * 1024);
+        if (progress != Connection::Progress::need_more) return progress;
+      }
+    }
+    return Connection::Progress::need_more;
+  }
+
+  // Serves one framed request through httplib; false when the connection
+  // must close afterwards.
+  bool process(Connection& connection, FramedRequest& request) {
+    const bool close = stopping || !request.keep_alive || connection.served + 1 >= config.keep_alive_max;
+    ExchangeStream stream(connection, request.head, std::chrono::seconds(config.write_timeout_s));
+    t_stream = &stream;
+    t_body = &request.body;
+    t_response_close = false;
+    bool closed_by_request = false;
+    const bool ok = processor.process(stream, close, closed_by_request);
+    const bool sent = stream.flush();
+    t_stream = nullptr;
+    t_body = nullptr;
+    return ok && sent && !close && !closed_by_request && !t_response_close;
+  }
 
   std::string ensure_request_id(const httplib::Request& req) {
     if (!t_state.active) {
@@ -200,31 +309,16 @@ struct Server::Impl {
     return t_state.request_id;
   }
 
+  // Every request is dispatched here, before httplib would read a body:
+  // the body was read and framed already, and arrives through t_body.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res) {
     ensure_request_id(req);
     res.set_header("X-Request-ID", t_state.request_id);
-    if (t_shedding &&
-        std::find(always_served.begin(), always_served.end(), req.path) == always_served.end()) {
-      // Counted under its route, so shedding shows on the route's 503 rate
-      // rather than among unknown paths; matching costs no I/O.
-      auto match = router->match(req.method, req.path);
-      if (match.route != nullptr) {
-        t_state.matched = true;
-        t_state.route = match.route->pattern;
-        t_state.metrics_handle = match.route->metrics_handle;
-      }
-      res.status = 503;
-      res.set_header("Retry-After", "1");
-      res.set_header("Connection", "close");
-      res.set_content(render_error("overloaded", status_message(503), t_state.request_id),
-                      "application/json");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    dispatch(req, res);
+    return httplib::Server::HandlerResponse::Handled;
   }
 
   void dispatch(const httplib::Request& req, httplib::Response& res) {
-    ensure_request_id(req);
     Response response;
     auto match = router->match(req.method, req.path);
     if (match.route == nullptr) {
@@ -238,14 +332,13 @@ struct Server::Impl {
         response = Response::failure(404, "not_found", "no route for " + req.method + " " + req.path);
       }
     } else {
-      t_state.matched = true;
       t_state.route = match.route->pattern;
       t_state.metrics_handle = match.route->metrics_handle;
       Request request;
       request.method = req.method;
       request.path = req.path;
       request.route = match.route->pattern;
-      request.body = req.body;
+      if (t_body != nullptr) request.body = std::move(*t_body);
       request.request_id = t_state.request_id;
       request.remote_addr = req.remote_addr;
       request.path_params = std::move(match.params);
@@ -270,14 +363,6 @@ struct Server::Impl {
   void render(Response& response, httplib::Response& res) {
     res.status = response.status;
     for (const auto& [name, value] : response.headers) res.set_header(name, value);
-    // A keep-alive connection holds its handler thread between requests.
-    // While other connections wait for a thread, end this one once it has
-    // had its slice, so waiting clients (and health probes) are served in
-    // turn instead of behind up to keep_alive_max requests of each connection.
-    if (t_queue != nullptr && !t_shedding && t_queue->has_waiting() &&
-        Clock::now() - t_connection_since >= kConnectionSlice) {
-      res.set_header("Connection", "close");
-    }
     if (response.error) {
       res.set_content(render_error(response.error->first, response.error->second, t_state.request_id),
                       "application/json");
@@ -286,36 +371,14 @@ struct Server::Impl {
     }
   }
 
-  // httplib (0.11) answers 400 both for a malformed request line and for a
-  // header line longer than CPPHTTPLIB_HEADER_MAX_LENGTH; it skips other bad
-  // header lines. A 400 whose request line parsed, before the pre-routing
-  // hook ran (it runs once the headers are read, before any body), therefore
-  // means the header section was refused: too large, or cut off by a client
-  // that stopped sending (who will not read the answer anyway).
-  static bool request_line_was_valid(const httplib::Request& req) {
-    static const std::array<std::string_view, 10> methods = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-                                                             "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
-    if (std::find(methods.begin(), methods.end(), req.method) == methods.end()) return false;
-    if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0") return false;
-    return !req.path.empty() && std::count(req.target.begin(), req.target.end(), '?') <= 1;
-  }
-
+  // httplib's own refusals (it should find nothing to refuse in a request
+  // we framed) get the same JSON error body as ours.
   httplib::Server::HandlerResponse on_error(const httplib::Request& req, httplib::Response& res) {
-    // Our own handlers always fill the body; an empty one means httplib
-    // refused the request itself (400, 413, 414, ...).
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const bool refused_before_routing = !t_state.active;
-    if (refused_before_routing) {
-      if (res.status == 400 && request_line_was_valid(req)) res.status = 431;
-      // Where the next request would start in this stream is unknown, so ask
-      // the client to close. httplib itself keeps reading the connection
-      // until the client closes it or the idle timeout ends it.
-      res.set_header("Connection", "close");
-    }
     std::string id = ensure_request_id(req);
     if (!res.has_header("X-Request-ID")) res.set_header("X-Request-ID", id);
-    res.set_content(render_error(status_code_name(res.status), status_message(res.status), id),
-                    "application/json");
+    res.set_header("Connection", "close");
+    res.set_content(render_error(error_code_for(res.status), error_message_for(res.status), id), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   }
 
@@ -334,7 +397,11 @@ struct Server::Impl {
     res.set_content(render_error("internal", "internal error", id), "application/json");
   }
 
+  // httplib calls this once the response is written into the stream: send
+  // it, then log, so the line's latency covers the whole answer.
   void log_access(const httplib::Request& req, const httplib::Response& res) {
+    if (t_stream != nullptr) t_stream->flush();
+    t_response_close = res.get_header_value("Connection") == "close";
     ensure_request_id(req);
     double seconds = std::chrono::duration<double>(Clock::now() - t_state.start).count();
     metrics.observe_request(t_state.metrics_handle, res.status, seconds);
@@ -355,40 +422,19 @@ Server::Server(const config::HttpConfig& config, const observability::Logger& lo
                observability::Metrics& metrics)
     : m_impl(std::make_unique<Impl>(config, logger, metrics)) {
   m_impl->router = &m_router;
-  auto& server = m_impl->server;
+  auto& processor = m_impl->processor;
   Impl* impl = m_impl.get();
-  int threads = config.threads;
-  int max_queued = config.max_queued;
-  server.new_task_queue = [threads, max_queued] {
-    return new SheddingTaskQueue(threads, max_queued, 2);
-  };
-  server.set_tcp_nodelay(true);
-  // httplib creates one socket per address it tries and binds the last one it
-  // configured here; the options are its defaults.
-  server.set_socket_options([impl](socket_t socket) {
-    httplib::default_socket_options(socket);
-    impl->listen_socket = socket;
-  });
-  server.set_payload_max_length(static_cast<std::size_t>(config.max_body_bytes));
-  server.set_read_timeout(config.read_timeout_s, 0);
-  server.set_write_timeout(config.write_timeout_s, 0);
-  server.set_keep_alive_timeout(config.idle_timeout_s);
-  server.set_keep_alive_max_count(static_cast<std::size_t>(config.keep_alive_max));
-  server.set_pre_routing_handler(
+  // Only what httplib writes into responses: the connection loop is ours.
+  processor.set_keep_alive_timeout(config.idle_timeout_s);
+  processor.set_keep_alive_max_count(static_cast<std::size_t>(std::max(1, config.keep_alive_max)));
+  processor.set_pre_routing_handler(
       [impl](const httplib::Request& req, httplib::Response& res) { return impl->pre_route(req, res); });
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
+  processor.set_error_handler(httplib::Server::HandlerWithResponse(
       [impl](const httplib::Request& req, httplib::Response& res) { return impl->on_error(req, res); }));
-  server.set_exception_handler([impl](const httplib::Request& req, httplib::Response& res,
-                                      std::exception_ptr error) { impl->on_exception(req, res, error); });
-  server.set_logger(
+  processor.set_exception_handler([impl](const httplib::Request& req, httplib::Response& res,
+                                         std::exception_ptr error) { impl->on_exception(req, res, error); });
+  processor.set_logger(
       [impl](const httplib::Request& req, const httplib::Response& res) { impl->log_access(req, res); });
-  auto dispatch = [impl](const httplib::Request& req, httplib::Response& res) { impl->dispatch(req, res); };
-  server.Get(".*", dispatch);
-  server.Post(".*", dispatch);
-  server.Put(".*", dispatch);
-  server.Patch(".*", dispatch);
-  server.Delete(".*", dispatch);
-  server.Options(".*", dispatch);
 }
 
 Server::~Server() { stop(); }
@@ -401,33 +447,48 @@ void Server::route(std::string method, std::string pattern, Handler handler) {
 void Server::serve_under_load(std::string path) { m_impl->always_served.push_back(std::move(path)); }
 
 int Server::start() {
-  auto& server = m_impl->server;
-  const auto& config = m_impl->config;
-  int port = config.port == 0 ? server.bind_to_any_port(config.host)
-                              : (server.bind_to_port(config.host, config.port) ? config.port : -1);
-  if (port < 0) {
-    throw std::runtime_error("cannot listen on " + config.host + ":" + std::to_string(config.port));
-  }
-  // httplib (0.11) listens with a backlog of 5. When many clients connect
-  // at once (a reconnect storm under load), the kernel then drops their SYNs
-  // and they retry after 1, 3 and 7 s; a deeper accept queue lets them wait
-  // for the accept loop instead. listen() on a listening socket only resizes
-  // its queue (the kernel caps it at net.core.somaxconn).
-  if (m_impl->listen_socket != INVALID_SOCKET) ::listen(m_impl->listen_socket, kListenBacklog);
-  m_port = port;
-  m_impl->listener = std::thread([&server] { server.listen_after_bind(); });
-  // listen_after_bind flips is_running() once its accept loop runs.
-  for (int waited = 0; !server.is_running(); ++waited) {
-    if (waited > 5000) throw std::runtime_error("the HTTP listener did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return port;
+  Impl& impl = *m_impl;
+  const auto& config = impl.config;
+  Listener listener = listen_tcp(config.host, config.port, kListenBacklog);
+  m_port = listener.port;
+
+  const std::size_t descriptors = raise_open_file_limit();
+  Reactor::Settings settings;
+  settings.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
+  settings.request_timeout = std::chrono::seconds(config.read_timeout_s);
+  settings.max_connections =
+      std::min<std::size_t>(static_cast<std::size_t>(config.max_connections),
+                            descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors
+                                                                   : descriptors / 2);
+  settings.limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  settings.limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
+  settings.limits.max_header_count = static_cast<std::size_t>(config.max_header_count);
+
+  Impl* raw = &impl;
+  impl.pool = std::make_unique<HandlerPool>(config.threads, static_cast<std::size_t>(config.max_queued),
+                                            [raw](std::unique_ptr<Connection> c) { raw->serve(std::move(c), true); });
+  impl.priority = std::make_unique<HandlerPool>(kPriorityThreads, kPriorityQueue, [raw](std::unique_ptr<Connection> c) {
+    raw->serve(std::move(c), false);
+  });
+  impl.reactor = std::make_unique<Reactor>(
+      std::move(listener), settings,
+      Reactor::Callbacks{[raw](std::unique_ptr<Connection> c) { raw->on_request(std::move(c)); },
+                         [raw](std::unique_ptr<Connection> c, const FramingError& e) {
+                           raw->on_refused(std::move(c), e);
+                         }});
+  impl.reactor->start();
+  return m_port;
 }
 
 void Server::stop() {
-  if (m_impl->stopped.exchange(true)) return;
-  m_impl->server.stop();
-  if (m_impl->listener.joinable()) m_impl->listener.join();
+  Impl& impl = *m_impl;
+  if (impl.stopped.exchange(true)) return;
+  impl.stopping = true;
+  // In-flight requests finish and are answered with Connection: close;
+  // connections between requests, and requests still arriving, are closed.
+  if (impl.reactor) impl.reactor->stop();
+  if (impl.pool) impl.pool->shutdown();
+  if (impl.priority) impl.priority->shutdown();
 }
 
 }  // namespace pw::http
