@@ -48,7 +48,7 @@ test-sanitize: deps
 	  ctest --output-on-failure -j$(JOBS) --timeout 900 -E '^deploy\.'
 
 # The concurrency tests (queue, worker, HTTP, database) under ThreadSanitizer.
-TSAN_TESTS ?= queue|worker|http|db|JobQueue|Worker|overload|slow|crash|faults
+TSAN_TESTS ?= queue|worker|http|HTTP|framer:|db|JobQueue|Worker|overload|slow|crash|faults
 test-tsan: deps
 	@echo "==> building with TSan in build-tsan"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPW_SANITIZE=thread

@@ -65,6 +65,8 @@ void add_http(CLI::App& app, config::HttpConfig& http) {
   setting(app, "--http-max-connections", http.max_connections, "HTTP_MAX_CONNECTIONS",
           "Most connections open at once (past it, the longest-idle one is closed); also bounded by the "
           "open-file limit");
+  setting(app, "--http-max-buffered-bytes", http.max_buffered_bytes, "HTTP_MAX_BUFFERED_BYTES",
+          "Request bytes held across all connections at once; past it, requests still arriving get 503");
 }
 
 config::LogFormat to_format(const std::string& text, bool& ok) {

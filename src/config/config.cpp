@@ -87,6 +87,10 @@ std::optional<std::string> validate(const HttpConfig& config, const std::string&
                              "--http-max-connections / HTTP_MAX_CONNECTIONS")) {
     return e;
   }
+  if (auto e = require_range(config.max_buffered_bytes, config.max_body_bytes, 1LL << 40,
+                             "--http-max-buffered-bytes / HTTP_MAX_BUFFERED_BYTES (at least --max-body-bytes)")) {
+    return e;
+  }
   if (auto e = require_range(config.read_timeout_s, 1, 3600, "--read-timeout / HTTP_READ_TIMEOUT")) {
     return e;
   }

@@ -38,6 +38,7 @@ struct HttpConfig {
   int max_header_bytes = 32768;  // request line + every header field
   int max_header_count = 100;
   int max_connections = 10000;   // open at once; also bounded by the open-file limit
+  std::int64_t max_buffered_bytes = 64LL << 20;  // request bytes held across all connections
   int read_timeout_s = 10;       // from a request's first byte to its last
   int write_timeout_s = 10;
   int idle_timeout_s = 5;

@@ -13,17 +13,20 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
 Connection::Connection(FileDescriptor socket, std::string peer_ip, int peer_port, const FramingLimits& limits,
-                       std::atomic<std::size_t>& open_count)
+                       Budget& budget)
     : framer(limits),
       idle_since(Clock::now()),
       m_socket(std::move(socket)),
       m_peer_ip(std::move(peer_ip)),
       m_peer_port(peer_port),
-      m_open_count(open_count) {
-  ++m_open_count;
+      m_budget(budget) {
+  ++m_budget.connections;
 }
 
-Connection::~Connection() { --m_open_count; }
+Connection::~Connection() {
+  m_budget.held -= m_accounted;
+  --m_budget.connections;
+}
 
 const std::string& Connection::local_ip() {
   if (!m_local) {
@@ -56,6 +59,10 @@ Connection::Progress Connection::frame() {
   if (!framer.started() && !m_buffer.empty()) request_started = Clock::now();
   const std::size_t used = framer.feed(m_buffer);
   m_buffer.erase(0, used);
+  // A connection that waits with nothing buffered should not keep the
+  // capacity of its largest read.
+  if (m_buffer.empty() && m_buffer.capacity() > 4096) std::string().swap(m_buffer);
+  if (!account()) return Progress::refused;
   switch (framer.state()) {
     case RequestFramer::State::complete: return Progress::complete;
     case RequestFramer::State::refused: return Progress::refused;
@@ -67,15 +74,27 @@ Connection::Progress Connection::frame() {
   return Progress::need_more;
 }
 
+bool Connection::account() {
+  const std::size_t now_held = m_buffer.size() + framer.buffered_bytes();
+  const std::size_t total = m_budget.held.fetch_add(now_held - m_accounted) + (now_held - m_accounted);
+  m_accounted = now_held;
+  if (total > m_budget.limit && framer.state() == RequestFramer::State::reading) {
+    framer.refuse_overloaded();
+    return false;
+  }
+  return true;
+}
+
 Connection::Progress Connection::read_and_frame(std::size_t budget) {
   // Bytes left from a previous read are framed first (pipelined requests).
   if (!m_buffer.empty()) {
     if (auto progress = frame(); progress != Progress::need_more) return progress;
   }
+  char chunk[kReadChunk];
   std::size_t total = 0;
   while (total < budget) {
     std::size_t got = 0;
-    switch (read_some(fd(), m_buffer, kReadChunk, got)) {
+    switch (read_some(fd(), chunk, sizeof chunk, got)) {
       case IoStatus::ok:
         break;
       case IoStatus::would_block:
@@ -85,6 +104,7 @@ Connection::Progress Connection::read_and_frame(std::size_t budget) {
         return Progress::closed;
     }
     total += got;
+    m_buffer.append(chunk, got);
     if (auto progress = frame(); progress != Progress::need_more) return progress;
   }
   return Progress::need_more;

@@ -15,8 +15,17 @@ namespace pw::http {
 
 class Connection {
  public:
-  Connection(FileDescriptor socket, std::string peer_ip, int peer_port, const FramingLimits& limits,
-             std::atomic<std::size_t>& open_count);
+  // What all connections together may hold: each connection's buffered
+  // request bytes are bounded by the framer, and their sum by `limit`, so a
+  // crowd of clients each sending a large body slowly cannot exhaust
+  // memory: past the limit, requests still arriving are refused with 503.
+  struct Budget {
+    std::size_t limit = 64 << 20;
+    std::atomic<std::size_t> held{0};
+    std::atomic<std::size_t> connections{0};
+  };
+
+  Connection(FileDescriptor socket, std::string peer_ip, int peer_port, const FramingLimits& limits, Budget& budget);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -53,7 +62,10 @@ class Connection {
   int m_peer_port;
   std::string m_buffer;  // read, not yet consumed by the framer
   std::optional<std::pair<std::string, int>> m_local;
-  std::atomic<std::size_t>& m_open_count;
+  Budget& m_budget;
+  std::size_t m_accounted = 0;  // of m_budget.held
+
+  bool account();
 };
 
 }  // namespace pw::http

@@ -34,6 +34,7 @@ Reactor::Reactor(Listener listener, Settings settings, Callbacks callbacks)
       m_callbacks(std::move(callbacks)),
       m_epoll(::epoll_create1(EPOLL_CLOEXEC)),
       m_wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  m_budget.limit = m_settings.max_buffered_bytes;
   if (!m_epoll || !m_wake) throw std::runtime_error("cannot create the connection reactor");
   epoll_event listen_event{};
   listen_event.events = EPOLLIN;
@@ -158,21 +159,20 @@ void Reactor::accept_all() {
       if (accepted.error == EINTR || accepted.error == ECONNABORTED) continue;
       return;  // EAGAIN: nothing more waiting
     }
-    if (m_open >= m_settings.max_connections && !evict_idle()) continue;  // dropped: at the limit
+    if (m_budget.connections >= m_settings.max_connections && !evict_idle()) continue;  // dropped: at the limit
     auto connection = std::make_unique<Connection>(std::move(accepted.socket), std::move(accepted.ip), accepted.port,
-                                                   m_settings.limits, m_open);
+                                                   m_settings.limits, m_budget);
     park(std::move(connection));
   }
 }
 
 void Reactor::on_readable(std::unique_ptr<Connection> connection) {
   if (connection->draining_until) {
-    std::string sink;
+    char sink[16 * 1024];
     std::size_t got = 0;
     IoStatus status;
     do {
-      sink.clear();
-      status = read_some(connection->fd(), sink, 64 * 1024, got);
+      status = read_some(connection->fd(), sink, sizeof sink, got);
       connection->drained += got;
     } while (status == IoStatus::ok && connection->drained < kDrainBytes);
     if (status == IoStatus::would_block && connection->drained < kDrainBytes &&

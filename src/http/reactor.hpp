@@ -26,6 +26,7 @@ class Reactor {
     std::chrono::milliseconds idle_timeout{5000};     // between requests, and before the first
     std::chrono::milliseconds request_timeout{10000};  // from a request's first byte to its last
     std::size_t max_connections = 10000;
+    std::size_t max_buffered_bytes = 64 << 20;  // request bytes held across all connections
     FramingLimits limits;
   };
   struct Callbacks {
@@ -51,7 +52,7 @@ class Reactor {
   // Stops accepting, closes every connection it watches, joins. Idempotent.
   void stop();
 
-  std::size_t open_connections() const { return m_open; }
+  std::size_t open_connections() const { return m_budget.connections; }
 
  private:
   void run();
@@ -66,7 +67,7 @@ class Reactor {
   Callbacks m_callbacks;
   FileDescriptor m_epoll;
   FileDescriptor m_wake;
-  std::atomic<std::size_t> m_open{0};
+  Connection::Budget m_budget;
   std::atomic<bool> m_stopping{false};
   bool m_accepting = true;
   Clock::time_point m_resume_accepting;

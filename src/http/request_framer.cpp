@@ -303,7 +303,8 @@ bool RequestFramer::on_fields_done() {
   } else if (m_content_length && *m_content_length > 0) {
     m_phase = Phase::body;
     m_remaining = *m_content_length;
-    m_request.body.reserve(static_cast<std::size_t>(m_remaining));
+    // Not the whole announced length: an announcement costs nothing to make.
+    m_request.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(m_remaining, 64 * 1024)));
     m_continue_pending = m_expect_continue;
   } else {
     finish();

@@ -83,6 +83,12 @@ class RequestFramer {
   std::string_view target() const { return m_request.target; }
   std::string_view header(std::string_view name) const;
 
+  // Bytes this framer holds for the request being read.
+  std::size_t buffered_bytes() const { return m_header_bytes + m_request.body.size(); }
+  // Refuses the request being read with 503: the server holds too much for
+  // requests in flight already.
+  void refuse_overloaded() { refuse(503, "the server is holding too many large requests; retry shortly"); }
+
   // Starts over, forgetting any partial request.
   void reset();
 

@@ -461,6 +461,7 @@ int Server::start() {
                             descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors
                                                                    : descriptors / 2);
   settings.limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  settings.max_buffered_bytes = static_cast<std::size_t>(config.max_buffered_bytes);
   settings.limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
   settings.limits.max_header_count = static_cast<std::size_t>(config.max_header_count);
 

@@ -98,15 +98,12 @@ std::size_t raise_open_file_limit() {
   return limit.rlim_cur == RLIM_INFINITY ? static_cast<std::size_t>(1) << 20 : static_cast<std::size_t>(limit.rlim_cur);
 }
 
-IoStatus read_some(int fd, std::string& into, std::size_t most, std::size_t& got) {
+IoStatus read_some(int fd, char* buffer, std::size_t size, std::size_t& got) {
   got = 0;
-  const std::size_t before = into.size();
-  into.resize(before + most);
   ssize_t n;
   do {
-    n = ::recv(fd, into.data() + before, most, 0);
+    n = ::recv(fd, buffer, size, 0);
   } while (n < 0 && errno == EINTR);
-  into.resize(before + (n > 0 ? static_cast<std::size_t>(n) : 0));
   if (n > 0) {
     got = static_cast<std::size_t>(n);
     return IoStatus::ok;

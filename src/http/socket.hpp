@@ -60,8 +60,8 @@ std::size_t raise_open_file_limit();
 
 enum class IoStatus { ok, would_block, closed, failed };
 
-// One nonblocking read of up to `most` bytes, appended to `into`.
-IoStatus read_some(int fd, std::string& into, std::size_t most, std::size_t& got);
+// One nonblocking read into `buffer`; `got` is how many bytes arrived.
+IoStatus read_some(int fd, char* buffer, std::size_t size, std::size_t& got);
 
 // Writes all of `data`, waiting for the socket to drain until `deadline`.
 // False when the peer is gone or the deadline passed.
