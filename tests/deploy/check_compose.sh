@@ -101,6 +101,8 @@ def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + 
     report($e.init == true; "edge runs with init: true"),
     report(($e.profiles // []) == []; "edge is in no profile (starts with a plain `up`)"),
     report(($e | env).EDGE_API_SERVER == "backend:8080"; "edge sends the API traffic to backend:8080"),
+    report((($c | svc("backend") | env).SHUTDOWN_DELAY_MS // "0" | tonumber) >= 3000;
+           "backend keeps answering while the edge takes it out of rotation (SHUTDOWN_DELAY_MS >= 3000)"),
     report($e.depends_on.backend != null; "edge depends on backend"),
     report(($e.healthcheck.test // []) | tostring | test("127.0.0.1/8404") and test("/healthz");
            "edge health check asks its monitor URI on 8404"),
@@ -171,6 +173,7 @@ self_test() {
   mutate "the API port changed" 's/PW_BACKEND_PORT:-8080}:8080/PW_BACKEND_PORT:-8081}:8080/'
   mutate "the API published directly again" '/^  backend:/,/^  worker:/{s/^    command: \["api"\]/    command: ["api"]\n    ports: ["8081:8080"]/}'
   mutate "the edge left out" '/^  edge:/,/^  # Fully qualified/{/^  # Fully qualified/!d}'
+  mutate "a stopping API leaving before the edge notices" 's/SHUTDOWN_DELAY_MS: "3000"/SHUTDOWN_DELAY_MS: "1000"/'
   mutate "the edge sent to another service" 's/EDGE_API_SERVER: backend:8080/EDGE_API_SERVER: worker:9091/'
   mutate "the edge's admin port published" 's/      - "${PW_BACKEND_PORT:-8080}:8080"/      - "${PW_BACKEND_PORT:-8080}:8080"\n      - "8404:8404"/'
   mutate "Prometheus scraping through the edge" 's/targets: \["backend:8080"\]/targets: ["edge:8080"]/' \

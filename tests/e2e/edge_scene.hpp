@@ -88,12 +88,13 @@ class EdgeScene {
   enum class Database { migrated, missing };
 
   // Starts the API (on a migrated database, or on one that does not exist
-  // yet), then the edge in front of it.
-  explicit EdgeScene(Database database = Database::migrated) {
+  // yet; `api_args` added to its command line), then the edge in front of it.
+  explicit EdgeScene(Database database = Database::migrated, std::vector<std::string> api_args = {}) {
     m_db = m_dir.file("edge.db");
     if (database == Database::migrated) migrate();
-    m_api = std::make_unique<Process>(kBinary, std::vector<std::string>{"api", "--db", m_db, "--host", "127.0.0.1",
-                                                                        "--port", "0"});
+    std::vector<std::string> args = {"api", "--db", m_db, "--host", "127.0.0.1", "--port", "0"};
+    args.insert(args.end(), api_args.begin(), api_args.end());
+    m_api = std::make_unique<Process>(kBinary, args);
     auto started = m_api->wait_for_json("api_started", 60s);
     REQUIRE_MESSAGE(started, m_api->output());
     m_api_port = (*started)["port"].get<int>();

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -127,6 +130,52 @@ TEST_CASE("edge proxy: no traffic reaches an API whose /readyz fails, and it flo
   // The replica going down and up again is reported on stderr, not among
   // the JSON lines.
   CHECK(scene.edge_lines_not_json().empty());
+}
+
+TEST_CASE("edge proxy: a stopping API is out of rotation before its listener closes, so no request fails on it") {
+  // Compose's SHUTDOWN_DELAY_MS for backend.
+  EdgeScene scene(EdgeScene::Database::migrated, {"--shutdown-delay-ms", "3000"});
+  INFO(scene.output());
+
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::vector<int> statuses;
+  auto answered = [&] {
+    std::lock_guard lock(mutex);
+    return statuses.size();
+  };
+  std::thread client([&] {
+    for (int n = 0; !stop; ++n) {
+      auto response = http_request("GET", scene.port(), "/healthz", {}, {},
+                                   {{"X-Request-ID", "edge-drain-" + std::to_string(n)}}, 5s);
+      {
+        std::lock_guard lock(mutex);
+        statuses.push_back(response.status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  CHECK(eventually([&] { return answered() > 5; }, 10s));
+  scene.api().signal(SIGTERM);
+  CHECK(scene.api().wait_exit(30s) == 0);
+  // A few of the edge's answers once the API is gone, then stop.
+  const auto after = answered();
+  CHECK(eventually([&] { return answered() > after + 5; }, 10s));
+  stop = true;
+  client.join();
+
+  // Served by the API until the edge took it out, then the edge's 503
+  // ("no API instance is ready"): never an answer the API failed to give.
+  CHECK(statuses.front() == 200);
+  CHECK(statuses.back() == 503);
+  for (int status : statuses) CHECK((status == 200 || status == 503));
+  for (const auto& line : scene.edge().json_lines()) {
+    if (line.value("status", 0) >= 500) {
+      INFO(line.dump());
+      CHECK(line.value("server", "") == "<NOSRV>");
+      CHECK(line.value("retries", 0) == 0);
+    }
+  }
 }
 
 TEST_CASE("edge proxy: the API's /metrics and the edge's own stats stay off the public port") {
