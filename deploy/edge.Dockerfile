@@ -10,6 +10,9 @@ RUN apt-get update \
 
 COPY deploy/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg
 COPY deploy/haproxy/errors/ /etc/haproxy/errors/
+# The container health check (compose.yaml): bash asks the monitor URI.
+# Executable in git; COPY keeps the mode.
+COPY deploy/haproxy/healthcheck.sh /usr/local/bin/edge-healthcheck
 
 # Fail the image build, not the first container start, on a broken config
 # (`backend` does not resolve here: that is only a warning).

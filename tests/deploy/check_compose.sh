@@ -104,8 +104,7 @@ def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + 
     report((($c | svc("backend") | env).SHUTDOWN_DELAY_MS // "0" | tonumber) >= 3000;
            "backend keeps answering while the edge takes it out of rotation (SHUTDOWN_DELAY_MS >= 3000)"),
     report($e.depends_on.backend != null; "edge depends on backend"),
-    report(($e.healthcheck.test // []) | tostring | test("127.0.0.1/8404") and test("/healthz");
-           "edge health check asks its monitor URI on 8404"),
+    report($e.healthcheck.test == ["CMD", "edge-healthcheck"]; "edge health check runs edge-healthcheck (its monitor URI)"),
 
   (["prometheus", "grafana"][] as $s
    | report(($c | svc($s)).profiles == ["observability"]; "\($s) is in profile observability")),
@@ -145,6 +144,7 @@ run_checks() {
   # Bind-mounted and built files must exist, or the containers start with
   # empty dirs or the build fails.
   for path in deploy/Dockerfile deploy/edge.Dockerfile deploy/haproxy/haproxy.cfg deploy/haproxy/errors \
+              deploy/haproxy/healthcheck.sh \
               deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml \
               deploy/grafana/provisioning/datasources deploy/grafana/provisioning/dashboards \
               deploy/grafana/dashboards; do
