@@ -2,8 +2,14 @@
 # Migrates the embedded default database, then runs the API and one worker
 # side by side. Ctrl-C (or SIGTERM) stops both cleanly; if either exits on
 # its own, the other is stopped too and its status is returned.
+#
+# Both listen on 127.0.0.1 only (the binary's defaults are 0.0.0.0, which
+# containers need): a development machine does not serve its network. Set
+# HOST or WORKER_OBSERVABILITY_HOST to listen elsewhere.
 set -uo pipefail
 bin=${1:-build/personaworlds}
+export HOST=${HOST:-127.0.0.1}
+export WORKER_OBSERVABILITY_HOST=${WORKER_OBSERVABILITY_HOST:-127.0.0.1}
 "$bin" migrate || exit $?
 "$bin" api &
 api=$!
@@ -15,7 +21,7 @@ stop() {
   kill -TERM "$api" "$worker" 2>/dev/null || true
 }
 trap stop INT TERM
-echo "==> API on http://127.0.0.1:${PORT:-8080} (pid $api), worker metrics on :${WORKER_OBSERVABILITY_PORT:-9091} (pid $worker); Ctrl-C stops both" >&2
+echo "==> API on http://$HOST:${PORT:-8080} (pid $api), worker metrics on http://$WORKER_OBSERVABILITY_HOST:${WORKER_OBSERVABILITY_PORT:-9091} (pid $worker); Ctrl-C stops both" >&2
 status=0
 wait -n "$api" "$worker" || status=$?
 if [ "$stopping" = 0 ]; then

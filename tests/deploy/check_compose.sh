@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Checks compose.yaml: it validates with and without the `observability`
-# profile, and the resolved configuration has what the README (Operating it)
-# promises: migrate -> backend + worker from one image on the `pwdata` volume,
-# ports 8080 and 9091, and under the profile Prometheus on 9090 and Grafana on
-# 3001 (admin/admin) with the files from deploy/ mounted.
+# profile, and the resolved configuration has what the README (Operating it,
+# Edge proxy) promises: migrate -> backend + worker from one image on the
+# `pwdata` volume; the API reached only through `edge` (HAProxy, built from
+# deploy/edge.Dockerfile), which publishes 8080 while backend publishes
+# nothing; the worker on 9091; Prometheus scraping the API directly; and
+# under the profile Prometheus on 9090 and Grafana on 3001 (admin/admin) with
+# the files from deploy/ mounted.
 #
 # Usage: check_compose.sh [--no-self-test] [REPO_ROOT]
 # Needs: docker-compose 1.29 (no engine: `config` only) or `docker compose` v2,
@@ -58,7 +61,7 @@ def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + 
 
 . as $c
 | ($c.services | keys) as $names
-| (["migrate", "backend", "worker", "prometheus", "grafana"][] as $s
+| (["migrate", "backend", "worker", "edge", "prometheus", "grafana"][] as $s
    | report($names | index($s) != null; "service \($s) exists")),
   report($c.volumes | has("pwdata"); "named volume pwdata is declared"),
   report(($c.volumes | keys) == ["pwdata"]; "pwdata is the only named volume (found \($c.volumes | keys | join(", ")))"),
@@ -83,9 +86,25 @@ def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + 
          "backend health check probes http://127.0.0.1:8080/readyz with the binary"),
   report((($c | svc("worker")) | env).WORKER_OBSERVABILITY_PORT == "9091"; "worker has WORKER_OBSERVABILITY_PORT=9091"),
 
-  ({"backend": "8080:8080", "worker": "9091:9091", "prometheus": "9090:9090", "grafana": "3001:3000"}
+  ({"edge": "8080:8080", "worker": "9091:9091", "prometheus": "9090:9090", "grafana": "3001:3000"}
    | to_entries[] as $p
    | report(($c | svc($p.key) | ports | index($p.value)) != null; "\($p.key) publishes \($p.value)")),
+  (["backend", "migrate"][] as $s
+   | ($c | svc($s) | ports) as $published
+   | report($published == []; "\($s) publishes no host port\(if $published == [] then "" else " (found \($published | join(", ")))" end)")),
+  report(($c | svc("edge") | ports | map(select(endswith(":8404")))) == []; "edge keeps its admin port 8404 private"),
+
+  ($c | svc("edge")) as $e
+  | report(($e.build.dockerfile // "") == "deploy/edge.Dockerfile" and ($e.build.context // "" | rel($root)) == "."
+           and $e.image == "personaworlds-edge:latest";
+           "edge builds deploy/edge.Dockerfile from the repo root as personaworlds-edge:latest"),
+    report($e.init == true; "edge runs with init: true"),
+    report(($e.profiles // []) == []; "edge is in no profile (starts with a plain `up`)"),
+    report(($e | env).EDGE_API_SERVER == "backend:8080"; "edge sends the API traffic to backend:8080"),
+    report((($c | svc("backend") | env).SHUTDOWN_DELAY_MS // "0" | tonumber) >= 3000;
+           "backend keeps answering while the edge takes it out of rotation (SHUTDOWN_DELAY_MS >= 3000)"),
+    report($e.depends_on.backend != null; "edge depends on backend"),
+    report($e.healthcheck.test == ["CMD", "edge-healthcheck"]; "edge health check runs edge-healthcheck (its monitor URI)"),
 
   (["prometheus", "grafana"][] as $s
    | report(($c | svc($s)).profiles == ["observability"]; "\($s) is in profile observability")),
@@ -114,8 +133,19 @@ run_checks() {
     if [[ $verdict == ok ]]; then pass "$line"; else fail "$line"; fi
   done < <(jq -r --arg root "$root" "$JQ_CHECKS" <<<"$json" 2>&1 || echo $'FAIL\tjq could not run the compose checks')
 
-  # Bind-mounted files must exist, or the containers start with empty dirs.
-  for path in deploy/Dockerfile deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml \
+  # Prometheus scrapes the API itself, not the edge (which refuses /metrics).
+  if grep -Eq '^[[:space:]]*-[[:space:]]*targets:[[:space:]]*\["backend:8080"\]' "$root/deploy/prometheus/prometheus.yml" \
+     && ! grep -q 'edge:' "$root/deploy/prometheus/prometheus.yml"; then
+    pass "Prometheus scrapes backend:8080 directly, not through the edge"
+  else
+    fail "deploy/prometheus/prometheus.yml must scrape backend:8080 directly (and not the edge)"
+  fi
+
+  # Bind-mounted and built files must exist, or the containers start with
+  # empty dirs or the build fails.
+  for path in deploy/Dockerfile deploy/edge.Dockerfile deploy/haproxy/haproxy.cfg deploy/haproxy/errors \
+              deploy/haproxy/healthcheck.sh \
+              deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml \
               deploy/grafana/provisioning/datasources deploy/grafana/provisioning/dashboards \
               deploy/grafana/dashboards; do
     if [[ -e $root/$path ]]; then pass "$path exists"; else fail "$path is missing"; fi
@@ -123,13 +153,14 @@ run_checks() {
   [[ $PW_FAILED == "$before" ]]
 }
 
-# mutate "what" SED_SCRIPT: run_checks must fail on a copy of compose.yaml so changed.
+# mutate "what" SED_SCRIPT [FILE]: run_checks must fail on a copy of the
+# tree with FILE (default compose.yaml) so changed.
 mutate() {
-  local what=$1 script=$2 d
+  local what=$1 script=$2 file=${3:-compose.yaml} d
   scratch_copy compose.yaml deploy
   d=$SCRATCH
-  sed -i -e "$script" "$d/compose.yaml"
-  if cmp -s "$ROOT/compose.yaml" "$d/compose.yaml"; then
+  sed -i -e "$script" "$d/$file"
+  if cmp -s "$ROOT/$file" "$d/$file"; then
     fail "self-test: the mutation for \"$what\" changed nothing (fix the self-test)"
     return
   fi
@@ -140,6 +171,13 @@ self_test() {
   mutate "a file that is not valid compose" 's/^services:/servics:/'
   mutate "Grafana on another port" 's/"3001:3000"/"3002:3000"/'
   mutate "the API port changed" 's/PW_BACKEND_PORT:-8080}:8080/PW_BACKEND_PORT:-8081}:8080/'
+  mutate "the API published directly again" '/^  backend:/,/^  worker:/{s/^    command: \["api"\]/    command: ["api"]\n    ports: ["8081:8080"]/}'
+  mutate "the edge left out" '/^  edge:/,/^  # Fully qualified/{/^  # Fully qualified/!d}'
+  mutate "a stopping API leaving before the edge notices" 's/SHUTDOWN_DELAY_MS: "3000"/SHUTDOWN_DELAY_MS: "1000"/'
+  mutate "the edge sent to another service" 's/EDGE_API_SERVER: backend:8080/EDGE_API_SERVER: worker:9091/'
+  mutate "the edge's admin port published" 's/      - "${PW_BACKEND_PORT:-8080}:8080"/      - "${PW_BACKEND_PORT:-8080}:8080"\n      - "8404:8404"/'
+  mutate "Prometheus scraping through the edge" 's/targets: \["backend:8080"\]/targets: ["edge:8080"]/' \
+    deploy/prometheus/prometheus.yml
   mutate "Prometheus taken out of the profile" '/^  prometheus:/,/^  grafana:/{/profiles:/d}'
   mutate "another Grafana password" 's/GF_SECURITY_ADMIN_PASSWORD: admin/GF_SECURITY_ADMIN_PASSWORD: secret/'
   mutate "a renamed volume" 's/pwdata/pw_data/g'

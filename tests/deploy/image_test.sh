@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The image, built and run for real (issue 6, `make image-test`): installs
+# The images, built and run for real (issue 6, `make image-test`): installs
 # what it needs when missing (podman, buildah, podman-compose, runc, uidmap,
 # slirp4netns, debootstrap, curl, jq), makes a local debian:bookworm-slim base
 # with debootstrap from this machine's apt mirror (no registry is needed),
-# builds deploy/Dockerfile, and checks that
-#   - the image runs `personaworlds --version` as a non-root user;
+# builds deploy/Dockerfile and deploy/edge.Dockerfile, and checks that
+#   - the image runs `personaworlds --version` as a non-root user, and so
+#     does the edge image;
 #   - its runtime layer holds no compiler (no gcc/g++/cc/c++/clang in PATH,
 #     no compiler package installed);
-#   - compose.yaml brings up migrate, backend and worker with podman-compose:
-#     migrate exits 0, /readyz is 200 through the published port, the health
-#     check command works inside the containers, the logs are JSON lines;
-#   - a signed-up user's simulation job succeeds (sign up, create a world,
-#     generate personas, run a simulation, poll GET /v1/jobs/{id});
+#   - compose.yaml brings up migrate, backend, worker and edge with
+#     podman-compose: migrate exits 0, /readyz is 200 through the edge's
+#     published port, the health check command works inside the containers,
+#     the logs are JSON lines;
+#   - the API is reached only through the edge: backend publishes no port, a
+#     request through the edge reaches the API and gets the API's
+#     X-Request-ID, a 2 MiB body is refused by the edge (413) without
+#     reaching the API, and /metrics is not served through it;
+#   - a signed-up user's simulation job succeeds through the edge (sign up,
+#     create a world, generate personas, run a simulation, poll
+#     GET /v1/jobs/{id});
 #   - the worker's /metrics on its published port answers and counts the jobs;
 # then removes the containers, the volume and the <project>_default network.
 # Never skips: anything that stops it from doing its job is a failure.
@@ -19,8 +26,8 @@
 # Usage: image_test.sh [REPO_ROOT]
 # Environment: PW_PODMAN_DIR (default /var/tmp/pw-podman) keeps podman's
 #   storage, the base image and the build cache between runs;
-#   PW_BACKEND_PORT / PW_WORKER_PORT choose the host ports (default 8080 and
-#   9091 when free, else free ones).
+#   PW_BACKEND_PORT / PW_WORKER_PORT choose the host ports of the API (on the
+#   edge) and the worker (default 8080 and 9091 when free, else free ones).
 # Takes about 5 to 8 minutes on a fresh 2-core machine, most of it the build.
 
 # jq programs and PromQL are single-quoted on purpose; functions are called
@@ -32,6 +39,7 @@ root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 state=${PW_PODMAN_DIR:-/var/tmp/pw-podman}
 project=pwimagetest
 image=localhost/personaworlds:latest
+edge_image=localhost/personaworlds-edge:latest
 base=docker.io/library/debian:bookworm-slim
 started=$SECONDS
 
@@ -160,6 +168,20 @@ else
   die "the image does not build from deploy/Dockerfile"
 fi
 
+step "building deploy/edge.Dockerfile (log: $state/edge-build.log)"
+if podman build --pull=never --jobs 1 -f "$root/deploy/edge.Dockerfile" -t "$edge_image" "$root" >"$state/edge-build.log" 2>&1; then
+  pass "the edge image builds from deploy/edge.Dockerfile"
+else
+  tail -n 30 "$state/edge-build.log"
+  die "the edge image does not build from deploy/edge.Dockerfile"
+fi
+edge_uid=$(podman run --rm --entrypoint id "$edge_image" -u 2>&1)
+if [[ $edge_uid =~ ^[0-9]+$ && $edge_uid != 0 ]]; then
+  pass "the edge image runs as a non-root user (id -u $edge_uid)"
+else
+  fail "the edge image runs as root: id -u '$edge_uid'"
+fi
+
 version=$(podman run --rm "$image" --version 2>&1)
 if [[ $? == 0 && $version == "personaworlds "* ]]; then pass "podman run $image --version: $version"; else fail "--version: $version"; fi
 user=$(podman image inspect -f '{{.Config.User}}' "$image")
@@ -187,9 +209,9 @@ fi
 
 # ---------------------------------------------------------------- compose
 
-step "podman-compose up -d migrate backend worker (ports $PW_BACKEND_PORT, $PW_WORKER_PORT; log: $state/up.log)"
+step "podman-compose up -d migrate backend worker edge (ports $PW_BACKEND_PORT, $PW_WORKER_PORT; log: $state/up.log)"
 # podman-compose 1.0.3 does not know profiles: name the services to run.
-compose up -d --no-build migrate backend worker >"$state/up.log" 2>&1
+compose up -d --no-build migrate backend worker edge >"$state/up.log" 2>&1
 
 wait_for() { # TIMEOUT_S COMMAND...
   local deadline=$((SECONDS + $1))
@@ -207,16 +229,56 @@ else
 fi
 is_200() { [[ $(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "$1") == 200 ]]; }
 if wait_for 180 is_200 "$api/readyz"; then
-  pass "backend: GET $api/readyz is 200 through the published port"
+  pass "backend: GET $api/readyz is 200 through the edge's published port"
 else
   tail -n 20 "$state/up.log"
-  fail "backend /readyz is not 200 on $api: $(curl -s --max-time 5 "$api/readyz") $(podman logs --tail 5 "${project}_backend_1" 2>&1)"
+  fail "backend /readyz is not 200 on $api: $(curl -s --max-time 5 "$api/readyz") $(podman logs --tail 5 "${project}_backend_1" 2>&1) $(podman logs --tail 5 "${project}_edge_1" 2>&1)"
 fi
 if wait_for 120 is_200 "$worker/metrics"; then
   pass "worker: GET $worker/metrics answers 200 through the published port"
 else
   fail "worker /metrics does not answer on $worker: $(podman logs --tail 5 "${project}_worker_1" 2>&1)"
 fi
+# The edge's health check from compose.yaml (bash asking its monitor URI).
+edge_healthy() { podman healthcheck run "${project}_edge_1" >"$state/edge-health.log" 2>&1; }
+if wait_for 30 edge_healthy; then
+  pass "the edge's health check passes (podman healthcheck run)"
+else
+  fail "the edge's health check fails: $(cat "$state/edge-health.log") $(podman inspect -f '{{.Config.Healthcheck}}' "${project}_edge_1" 2>&1)"
+fi
+
+# Only the edge publishes the API.
+if [[ -z $(podman port "${project}_backend_1" 2>/dev/null) ]]; then
+  pass "backend publishes no port: the API is reached through the edge only"
+else
+  fail "backend publishes $(podman port "${project}_backend_1" | tr '\n' ' ')"
+fi
+through=$(curl -s --max-time 10 -o /dev/null -D - -H 'X-Request-ID: image-test-edge' "$api/healthz" | tr -d '\r')
+api_saw() { podman logs "${project}_backend_1" 2>/dev/null | jq -e --arg id "$1" 'select(.msg == "http_request" and .request_id == $id)' >/dev/null 2>&1; }
+edge_logged() { # ID STATUS
+  podman logs "${project}_edge_1" 2>/dev/null | jq -R -e --arg id "$1" --argjson status "$2" \
+    'fromjson? | select(.msg == "edge_request" and .request_id == $id and .status == $status)' >/dev/null 2>&1
+}
+if grep -qi '^x-request-id: image-test-edge$' <<<"$through" && wait_for 10 api_saw image-test-edge && wait_for 10 edge_logged image-test-edge 200; then
+  pass "a request through the edge reaches the API and gets the API's X-Request-ID; both log it"
+else
+  fail "request through the edge: headers [$(tr '\n' ' ' <<<"$through")], api saw it: $(api_saw image-test-edge && echo yes || echo no)"
+fi
+too_large=$(head -c 2097152 /dev/zero | tr '\0' ' ' | curl -s --max-time 30 -o "$state/body" -w '%{http_code}' -X POST \
+  -H 'Content-Type: application/json' -H 'X-Request-ID: image-test-too-large' --data-binary @- "$api/v1/users")
+if [[ $too_large == 413 ]] && jq -e '.error.code == "payload_too_large"' "$state/body" >/dev/null 2>&1 \
+   && wait_for 10 edge_logged image-test-too-large 413 && ! api_saw image-test-too-large; then
+  pass "a 2 MiB body is refused by the edge (413, JSON) and never reaches the API"
+else
+  fail "2 MiB body through the edge: status $too_large, body $(head -c 300 "$state/body" 2>/dev/null)"
+fi
+metrics_status=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$api/metrics")
+if [[ $metrics_status == 404 ]]; then
+  pass "the API's /metrics is not served through the edge (404)"
+else
+  fail "GET $api/metrics through the edge: $metrics_status"
+fi
+
 for probe in "backend_1 http://127.0.0.1:8080/readyz" "worker_1 http://127.0.0.1:9091/readyz"; do
   if podman exec "${project}_${probe%% *}" personaworlds probe "${probe#* }" >/dev/null 2>&1; then
     pass "the health check command works in ${probe%% *}: personaworlds probe ${probe#* }"
@@ -278,6 +340,16 @@ for service in backend worker; do
     fail "$service logs are not JSON lines: $(head -n 3 <<<"$logs")"
   fi
 done
+
+# The edge: its request lines (stdout) are JSON too; HAProxy's own notices
+# (stderr, mixed in by `podman logs`) are plain text.
+edge_logs=$(podman logs "${project}_edge_1" 2>/dev/null | grep '^{')
+if [[ -n $edge_logs ]] && jq -e -s 'length > 0 and all(type == "object" and .ts and .level and .msg == "edge_request" and .service == "edge")' \
+     <<<"$edge_logs" >/dev/null 2>&1; then
+  pass "edge request lines are JSON ($(grep -c . <<<"$edge_logs") lines)"
+else
+  fail "edge request lines are not JSON: $(head -n 3 <<<"$edge_logs")"
+fi
 
 # ---------------------------------------------------------------- teardown
 
