@@ -162,7 +162,8 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
   delivery.body = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   delivery.request_id = context.job.trace_id.value_or("");
   delivery.delivery_id = context.job.idempotency_key.value_or("job:" + std::to_string(context.job.id));
-  const auto outcome = webhook::deliver(delivery, webhook);
+  // Stopping (or a lost lease) ends the attempt at once: shutdown never waits on a receiver.
+  const auto outcome = webhook::deliver(delivery, webhook, context.stop_requested);
   context.log(outcome.outcome == webhook::Outcome::delivered ? LogLevel::info : LogLevel::warn, "webhook_attempt",
               {{"receiver_status", outcome.status},
                {"address", outcome.address},
