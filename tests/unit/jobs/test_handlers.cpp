@@ -310,3 +310,26 @@ TEST_CASE("webhook: a delivery connects to the address that was checked, never r
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].get_header_value("Host") == "no-such-host.invalid:" + port.substr(0, port.find('/')));
 }
+
+TEST_CASE("webhook.deliver: a simulation's webhook is sent while its world exists, and not after it was deleted") {
+  JobsFixture f;
+  Receiver receiver({200});
+  const auto allow = webhook_config(true, 5000);
+  auto deliver = [&](worker::JobContext& context) { return jobs::deliver_webhook(context, allow); };
+  auto world = f.world();
+  auto simulation = f.store.create_simulation({world.id, f.user.id, 5, receiver.url()}, 1);
+  const json payload = {{"simulation_id", simulation.id}, {"url", receiver.url()}, {"body", {{"simulation_id", simulation.id}}}};
+
+  auto sent = json::parse(f.run(f.job(1, "webhook.deliver", payload), deliver));
+  CHECK(sent["status"] == 200);
+  CHECK(receiver.requests().size() == 1);
+
+  f.store.delete_world(f.user.id, world.id);
+  auto skipped = json::parse(f.run(f.job(2, "webhook.deliver", payload), deliver));
+  CHECK(skipped["skipped"] == "the simulation was deleted with its world");
+  CHECK(skipped["simulation_id"] == simulation.id);
+  CHECK(receiver.requests().size() == 1);  // nothing more was sent
+
+  auto malformed = f.job(3, "webhook.deliver", {{"simulation_id", "x"}, {"url", receiver.url()}, {"body", json::object()}});
+  CHECK_THROWS_AS(f.run(malformed, deliver), worker::PermanentFailure);
+}
