@@ -9,7 +9,8 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Everything building and testing needs, as Debian package names.
 BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libsqlitecpp-dev \
-                  prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
+                  prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev \
+                  libcurl4-openssl-dev libc-ares-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy
 
 .PHONY: all deps build run test clean test-sanitize test-tsan fuzz

@@ -1,5 +1,6 @@
 #include "api/api.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <limits>
 
@@ -270,6 +271,29 @@ http::Response Api::list_personas(const http::Request& request) {
 
 // ---- simulations and events ----
 
+void Api::check_callback(const std::string& url) {
+  const auto& settings = m_deps.config.webhook;
+  // An address literal needs no lookup and takes no lookup slot.
+  const bool lookup = webhook::needs_lookup(url).value_or(false);
+  const auto slot = lookup ? m_lookups.try_acquire() : std::nullopt;
+  if (lookup && !slot) throw Refusal(503, "overloaded", "too many callback_url lookups are running; retry shortly");
+  const webhook::DestinationPolicy policy{settings.allow_private, webhook::ResolverSettings{settings.dns_servers}};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings.dns_timeout_ms);
+  auto destination = webhook::check_destination(url, policy, deadline);
+  switch (destination.verdict) {
+    case webhook::Verdict::allowed:
+      return;
+    case webhook::Verdict::lookup_failed:
+      // No verdict on the URL: the answer may come next time. A 4xx would
+      // tell the caller to change the request, which may be fine.
+      throw Refusal(503, "callback_lookup_failed", "callback_url: " + destination.reason + "; retry later");
+    case webhook::Verdict::invalid_url:
+    case webhook::Verdict::no_such_host:
+    case webhook::Verdict::forbidden:
+      refuse_field("callback_url", destination.reason);
+  }
+}
+
 http::Response Api::create_simulation(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
     auto user = authenticate(request, store);
@@ -283,10 +307,11 @@ http::Response Api::create_simulation(const http::Request& request) {
     simulation.callback_url = reader.optional_text("callback_url", kCallbackRule);
     reader.refuse_unknown_fields();
     if (simulation.callback_url) {
-      // Resolved here, outside the write transaction (DNS can be slow), and
-      // again by the webhook.deliver job, since the answer can change.
-      auto destination = webhook::check_destination(*simulation.callback_url, m_deps.config.webhook.allow_private);
-      if (destination.verdict != webhook::Verdict::allowed) refuse_field("callback_url", destination.reason);
+      // Another user's world is 404 before any lookup: a token alone must
+      // not buy DNS queries. Resolved outside the write transaction (with a
+      // deadline), and again by the webhook.deliver job, since the answer can change.
+      owned_world(store, user.id, world_id);
+      check_callback(*simulation.callback_url);
     }
     return run_post(request, body, user.id, connection, store, [&] {
       owned_world(store, user.id, world_id);

@@ -17,6 +17,7 @@
 #include "api/routes.hpp"
 #include "http/message.hpp"
 #include "store/store.hpp"
+#include "webhook/lookup_limit.hpp"
 
 namespace pw::api {
 
@@ -25,7 +26,7 @@ inline constexpr std::int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;
 
 class Api {
  public:
-  explicit Api(const Dependencies& deps) : m_deps(deps) {}
+  explicit Api(const Dependencies& deps) : m_deps(deps), m_lookups(deps.config.webhook.max_lookups) {}
 
   http::Response create_user(const http::Request& request);
   http::Response get_me(const http::Request& request);
@@ -73,7 +74,12 @@ class Api {
 
   std::int64_t now_ms() const;
 
+  // A callback_url the API accepts, or a Refusal: 400 for the URL, 503 when
+  // its host cannot be looked up now (or too many lookups are running).
+  void check_callback(const std::string& url);
+
   Dependencies m_deps;
+  webhook::LookupLimit m_lookups;
 };
 
 }  // namespace pw::api

@@ -10,6 +10,7 @@
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
+#include "webhook/network_libraries.hpp"
 
 namespace pw::app {
 
@@ -17,6 +18,8 @@ int run_api(const config::ApiConfig& config) {
   ShutdownSignals signals;
   observability::Logger logger("api", config.log);
   try {
+    // Before any thread that delivers or resolves: their global set-up is not thread-safe.
+    webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
     observability::Metrics metrics("api", known_job_types());
     db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,

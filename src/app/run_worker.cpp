@@ -11,6 +11,7 @@
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/job_queue.hpp"
+#include "webhook/network_libraries.hpp"
 #include "worker/builtin.hpp"
 #include "worker/worker.hpp"
 
@@ -20,6 +21,8 @@ int run_worker(const config::WorkerConfig& config) {
   ShutdownSignals signals;
   observability::Logger logger("worker", config.log);
   try {
+    // Before any thread that delivers or resolves: their global set-up is not thread-safe.
+    webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
     worker::HandlerRegistry handlers;
     worker::register_builtin_handlers(handlers);

@@ -46,7 +46,11 @@ void add_webhook(CLI::App& app, config::WebhookConfig& webhook) {
       ->envname("ALLOW_PRIVATE_WEBHOOKS")
       ->capture_default_str();
   setting(app, "--webhook-timeout-ms", webhook.timeout_ms, "WEBHOOK_TIMEOUT_MS",
-          "Timeout of one webhook delivery attempt");
+          "Timeout of one webhook delivery attempt, end to end (lookup, connect, TLS, response)");
+  setting(app, "--webhook-dns-timeout-ms", webhook.dns_timeout_ms, "WEBHOOK_DNS_TIMEOUT_MS",
+          "Longest lookup of a callback_url host (at delivery also within the webhook timeout)");
+  setting(app, "--webhook-dns-servers", webhook.dns_servers, "WEBHOOK_DNS_SERVERS",
+          "Name servers for callback_url hosts, e.g. 10.0.0.2,[fd00::2]:5353 (default: /etc/resolv.conf)");
 }
 
 void add_http(CLI::App& app, config::HttpConfig& http) {
@@ -100,6 +104,8 @@ Parsed parse(int argc, const char* const* argv) {
   add_http(*api_cmd, api.http);
   add_retry(*api_cmd, api.retry);
   add_webhook(*api_cmd, api.webhook);
+  setting(*api_cmd, "--webhook-max-lookups", api.webhook.max_lookups, "WEBHOOK_MAX_LOOKUPS",
+          "Requests that may look up a callback_url host at once; past it, 503 with Retry-After");
   setting(*api_cmd, "--shutdown-grace", api.shutdown_grace_s, "SHUTDOWN_GRACE",
           "Seconds in-flight requests get to finish on SIGTERM");
   setting(*api_cmd, "--shutdown-delay-ms", api.shutdown_delay_ms, "SHUTDOWN_DELAY_MS",

@@ -1,6 +1,8 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -113,8 +115,54 @@ std::optional<std::string> validate(const RetryConfig& config) {
   }
   return require_range(config.default_max_attempts, 1, 1000, "--max-attempts / JOB_MAX_ATTEMPTS");
 }
+// "127.0.0.1", "127.0.0.1:5353", "[::1]", "[::1]:5353": what c-ares takes.
+bool is_name_server(std::string_view entry) {
+  std::string address(entry);
+  std::string port;
+  if (!entry.empty() && entry.front() == '[') {
+    const auto close = entry.find(']');
+    if (close == std::string_view::npos) return false;
+    address = std::string(entry.substr(1, close - 1));
+    std::string_view rest = entry.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || rest.size() == 1)) return false;
+    if (!rest.empty()) port = std::string(rest.substr(1));
+    in6_addr v6{};
+    if (::inet_pton(AF_INET6, address.c_str(), &v6) != 1) return false;
+  } else {
+    const auto colon = entry.find(':');
+    if (colon != std::string_view::npos) {
+      address = std::string(entry.substr(0, colon));
+      port = std::string(entry.substr(colon + 1));
+      if (port.empty()) return false;
+    }
+    in_addr v4{};
+    if (::inet_pton(AF_INET, address.c_str(), &v4) != 1) return false;
+  }
+  if (port.empty()) return true;
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  const int number = std::stoi(port);
+  return number >= 1 && number <= 65535;
+}
+
 std::optional<std::string> validate(const WebhookConfig& config) {
-  return require_range(config.timeout_ms, 1, 600000, "--webhook-timeout-ms / WEBHOOK_TIMEOUT_MS");
+  if (auto e = require_range(config.timeout_ms, 1, 600000, "--webhook-timeout-ms / WEBHOOK_TIMEOUT_MS")) return e;
+  if (auto e = require_range(config.dns_timeout_ms, 1, 60000, "--webhook-dns-timeout-ms / WEBHOOK_DNS_TIMEOUT_MS")) {
+    return e;
+  }
+  if (auto e = require_range(config.max_lookups, 1, 1024, "--webhook-max-lookups / WEBHOOK_MAX_LOOKUPS")) return e;
+  std::string_view servers = config.dns_servers;
+  while (!servers.empty()) {
+    const auto comma = servers.find(',');
+    const std::string_view entry = servers.substr(0, comma);
+    if (!is_name_server(entry)) {
+      return "invalid --webhook-dns-servers / WEBHOOK_DNS_SERVERS: '" + std::string(entry) +
+             "' is not an address[:port] (IPv6 in brackets)";
+    }
+    if (comma == std::string_view::npos) break;
+    servers.remove_prefix(comma + 1);
+    if (servers.empty()) return "invalid --webhook-dns-servers / WEBHOOK_DNS_SERVERS: trailing comma";
+  }
+  return std::nullopt;
 }
 }  // namespace
 

@@ -53,7 +53,18 @@ struct RetryConfig {
 
 struct WebhookConfig {
   bool allow_private = false;
+  // One delivery attempt, end to end: the lookup, connect, TLS, request,
+  // status line, headers and body all fit in it.
   int timeout_ms = 10000;
+  // A callback host's lookup: the API's hard limit (a request thread waits
+  // at most this long); at delivery it is also bounded by timeout_ms.
+  int dns_timeout_ms = 2000;
+  // Name servers as "address[:port]" (IPv6 in brackets), comma-separated;
+  // empty: the system's (/etc/resolv.conf). /etc/hosts is read first either way.
+  std::string dns_servers;
+  // API request threads that may be looking up a callback host at once;
+  // past it, a request gets 503 at once rather than waiting for a thread.
+  int max_lookups = 4;
 };
 
 struct ApiConfig {

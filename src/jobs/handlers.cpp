@@ -157,12 +157,25 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
   if (url == payload.end() || !url->is_string()) throw worker::PermanentFailure("payload.url is missing");
   if (body == payload.end()) throw worker::PermanentFailure("payload.body is missing");
 
+  // A simulation's webhook is part of its world: once the world is deleted,
+  // the delivery finishes without effect. (A webhook.deliver job an operator
+  // enqueued by hand names no simulation and is always sent.)
+  if (payload.contains("simulation_id")) {
+    const auto simulation_id = payload_id(payload, "simulation_id", 1, INT64_MAX);
+    nlohmann::json result = {{"simulation_id", simulation_id}};
+    store::Store store(context.connection);
+    auto simulation = store.find_simulation(simulation_id);
+    if (!simulation) return skipped(result, "the simulation was deleted with its world");
+    if (!store.find_world(simulation->world_id)) return skipped(result, "the world was deleted");
+  }
+
   webhook::Delivery delivery;
   delivery.url = url->get<std::string>();
   delivery.body = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   delivery.request_id = context.job.trace_id.value_or("");
   delivery.delivery_id = context.job.idempotency_key.value_or("job:" + std::to_string(context.job.id));
-  const auto outcome = webhook::deliver(delivery, webhook);
+  // Stopping (or a lost lease) ends the attempt at once: shutdown never waits on a receiver.
+  const auto outcome = webhook::deliver(delivery, webhook, context.stop_requested);
   context.log(outcome.outcome == webhook::Outcome::delivered ? LogLevel::info : LogLevel::warn, "webhook_attempt",
               {{"receiver_status", outcome.status},
                {"address", outcome.address},

@@ -88,3 +88,30 @@ TEST_CASE("config: durations parse with units") {
   CHECK_FALSE(parse_duration_ms("1w").has_value());
   CHECK_FALSE(parse_duration_ms("999999999999d").has_value());
 }
+
+TEST_CASE("config: webhook lookup settings are checked, name servers as address[:port]") {
+  pw::test::TempDir dir;
+  ApiConfig api;
+  api.db.path = dir.file("a.db");
+  for (const char* good : {"", "127.0.0.1", "127.0.0.1:5353", "10.0.0.2,10.0.0.3:53", "[::1]", "[fd00::53]:5353"}) {
+    CAPTURE(std::string(good));
+    api.webhook.dns_servers = good;
+    CHECK_FALSE(validate(api).has_value());
+  }
+  for (const char* bad : {"dns.example", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1", "[::1", "[::1]x",
+                          "10.0.0.2,", ",10.0.0.2", "10.0.0.2;10.0.0.3", "1.2.3.4:53x"}) {
+    CAPTURE(std::string(bad));
+    api.webhook.dns_servers = bad;
+    auto problem = validate(api);
+    REQUIRE(problem.has_value());
+    CHECK(problem->find("--webhook-dns-servers / WEBHOOK_DNS_SERVERS") != std::string::npos);
+  }
+  api.webhook.dns_servers.clear();
+  api.webhook.dns_timeout_ms = 0;
+  REQUIRE(validate(api).has_value());
+  CHECK(validate(api)->find("WEBHOOK_DNS_TIMEOUT_MS") != std::string::npos);
+  api.webhook.dns_timeout_ms = 2000;
+  api.webhook.max_lookups = 0;
+  REQUIRE(validate(api).has_value());
+  CHECK(validate(api)->find("WEBHOOK_MAX_LOOKUPS") != std::string::npos);
+}

@@ -1,14 +1,34 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "webhook/client.hpp"
+#include "unit/jobs/fake_dns.hpp"
 #include "webhook/destination.hpp"
+#include "webhook/network_libraries.hpp"
+#include "webhook/resolver.hpp"
 
 using namespace pw::webhook;
+using pw::test::FakeDns;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Polls `done` every 5 ms, for at most `limit`.
+void wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+Destination check(const std::string& url, bool allow_private, const std::string& servers = {},
+                  std::chrono::milliseconds budget = 2000ms) {
+  return check_destination(url, DestinationPolicy{allow_private, ResolverSettings{servers}}, Clock::now() + budget);
+}
 
 std::optional<std::string> classify_text(const std::string& text) {
   auto address = IpAddress::parse(text);
@@ -132,34 +152,99 @@ TEST_CASE("Destination: callback URLs are parsed strictly") {
 }
 
 TEST_CASE("Destination: loopback, private and metadata destinations are refused unless allowed") {
+  NetworkLibraries libraries;
   for (const char* url : {"http://127.0.0.1/", "http://localhost:8080/x", "http://10.0.0.1/", "http://169.254.169.254/latest",
                           "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://2130706433/",
                           "http://0x7f.0.0.1/", "http://127.1/"}) {
     CAPTURE(std::string(url));
-    auto refused = check_destination(url, false);
+    auto refused = check(url, false);
     CHECK(refused.verdict == Verdict::forbidden);
     CHECK(refused.reason.find("may not reach") != std::string::npos);
-    auto allowed = check_destination(url, true);
+    auto allowed = check(url, true);
     CHECK(allowed.verdict == Verdict::allowed);
     CHECK(allowed.address);
   }
-  CHECK(check_destination("ftp://127.0.0.1/", true).verdict == Verdict::invalid_url);
-  CHECK(check_destination("http://name.invalid/", true).verdict == Verdict::unresolvable);
-  auto public_address = check_destination("http://8.8.8.8/", false);
+  CHECK(check("ftp://127.0.0.1/", true).verdict == Verdict::invalid_url);
+  auto public_address = check("http://8.8.8.8/", false);
   CHECK(public_address.verdict == Verdict::allowed);
   REQUIRE(public_address.address);
   CHECK(public_address.address->to_string() == "8.8.8.8");
 }
 
-TEST_CASE("Webhook: a receiver's status decides between done, retry and dead") {
-  CHECK(outcome_of_status(200) == Outcome::delivered);
-  CHECK(outcome_of_status(204) == Outcome::delivered);
-  CHECK(outcome_of_status(500) == Outcome::retryable);
-  CHECK(outcome_of_status(503) == Outcome::retryable);
-  CHECK(outcome_of_status(408) == Outcome::retryable);
-  CHECK(outcome_of_status(429) == Outcome::retryable);
-  CHECK(outcome_of_status(400) == Outcome::permanent);
-  CHECK(outcome_of_status(404) == Outcome::permanent);
-  CHECK(outcome_of_status(410) == Outcome::permanent);
-  CHECK(outcome_of_status(301) == Outcome::permanent);
+TEST_CASE("Destination: older IPv4 spellings are judged as the address they are, never looked up") {
+  NetworkLibraries libraries;
+  FakeDns dns = FakeDns::silent();
+  for (const char* url : {"http://127.1/", "http://2130706433/", "http://0x7f.0.0.1/", "http://0177.0.0.1/",
+                          "http://10.1/", "http://0xa000001/"}) {
+    CAPTURE(std::string(url));
+    CHECK(needs_lookup(url) == std::optional<bool>(false));
+    CHECK(check(url, false, dns.server()).verdict == Verdict::forbidden);
+  }
+  CHECK(dns.queries() == 0);
+  auto literal = check("http://127.1:9/", true, dns.server());
+  REQUIRE(literal.address);
+  CHECK(literal.address->to_string() == "127.0.0.1");
+  CHECK(needs_lookup("http://hook.example.test/") == std::optional<bool>(true));
+  CHECK(needs_lookup("http://0x7f.example.test/") == std::optional<bool>(true));
+  CHECK_FALSE(needs_lookup("ftp://x/"));
+}
+
+TEST_CASE("Destination: a refusal never says what a host name resolved to") {
+  NetworkLibraries libraries;
+  FakeDns dns({{"internal.example.test", "10.0.0.1"},
+               {"loop.example.test", "127.0.0.1"},
+               {"meta.example.test", "169.254.169.254"},
+               {"public.example.test", "93.184.216.34"}});
+  for (const char* url : {"http://internal.example.test/", "http://loop.example.test:8080/x",
+                          "https://meta.example.test/latest"}) {
+    CAPTURE(std::string(url));
+    auto refused = check(url, false, dns.server());
+    CHECK(refused.verdict == Verdict::forbidden);
+    CHECK(refused.reason.find("may not reach") != std::string::npos);
+    CHECK(refused.reason.find(".example.test'") != std::string::npos);  // the host as written is named
+    for (const char* secret : {"10.0.0.1", "127.0.0.1", "169.254", "private", "loopback", "metadata", "link-local"}) {
+      CHECK_MESSAGE(refused.reason.find(secret) == std::string::npos, refused.reason);
+    }
+  }
+  // An address written in the URL is no secret: its class is named.
+  CHECK(check("http://10.0.0.1/", false, dns.server()).reason.find("private") != std::string::npos);
+
+  auto allowed = check("http://public.example.test/hook", false, dns.server());
+  CHECK(allowed.verdict == Verdict::allowed);
+  REQUIRE(allowed.address);
+  CHECK(allowed.address->to_string() == "93.184.216.34");
+  auto absent = check("http://absent.example.test/", true, dns.server());
+  CHECK(absent.verdict == Verdict::no_such_host);
+  CHECK(absent.reason.find("does not resolve") != std::string::npos);
+}
+
+TEST_CASE("Resolver: a name server that never answers ends the lookup by its deadline") {
+  NetworkLibraries libraries;
+  FakeDns dns = FakeDns::silent();
+  const auto start = Clock::now();
+  auto destination = check("http://hook.example.test/", false, dns.server(), 500ms);
+  const auto took = Clock::now() - start;
+  CHECK(destination.verdict == Verdict::lookup_failed);
+  CHECK(destination.reason == "host 'hook.example.test' could not be resolved: no answer in time");
+  CHECK(dns.queries() > 0);
+  CHECK(took < 500ms + 1s);  // the acceptance bound: the DNS deadline + 1 s
+}
+
+TEST_CASE("Resolver: a stop request ends a lookup at once") {
+  NetworkLibraries libraries;
+  FakeDns dns = FakeDns::silent();
+  std::atomic<bool> stop{false};
+  Clock::time_point stopped_at{};
+  std::jthread stopper([&] {
+    wait_until([&] { return dns.queries() > 0; }, 10s);
+    stopped_at = Clock::now();
+    stop = true;
+  });
+  auto lookup = resolve("hook.example.test", ResolverSettings{dns.server()}, Clock::now() + 60s,
+                        [&] { return stop.load(); });
+  const auto returned_at = Clock::now();
+  stopper.join();
+  CHECK(lookup.status == LookupStatus::failed);
+  CHECK(lookup.error == "stopped");
+  CHECK(returned_at - stopped_at < 1s);
 }

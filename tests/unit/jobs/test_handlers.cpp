@@ -16,6 +16,7 @@
 #include "store/store.hpp"
 #include "unit/store/store_fixture.hpp"
 #include "webhook/client.hpp"
+#include "webhook/network_libraries.hpp"
 
 using namespace pw;
 using nlohmann::json;
@@ -23,6 +24,7 @@ using nlohmann::json;
 namespace {
 
 struct JobsFixture {
+  webhook::NetworkLibraries network_libraries;
   test::MigratedDatabase database;
   db::Connection connection{database.config};
   store::Store store{connection};
@@ -58,6 +60,13 @@ struct JobsFixture {
 };
 
 auto generate = [](worker::JobContext& context) { return jobs::generate_personas(context); };
+
+config::WebhookConfig webhook_config(bool allow_private, int timeout_ms) {
+  config::WebhookConfig config;
+  config.allow_private = allow_private;
+  config.timeout_ms = timeout_ms;
+  return config;
+}
 
 }  // namespace
 
@@ -215,7 +224,7 @@ class Receiver {
 TEST_CASE("webhook.deliver: 2xx succeeds, 5xx is retryable, other 4xx is permanent") {
   JobsFixture f;
   Receiver receiver({503, 404, 200});
-  config::WebhookConfig allow{true, 5000};
+  const auto allow = webhook_config(true, 5000);
   auto job = f.job(5, "webhook.deliver", {{"url", receiver.url()}, {"body", {{"simulation_id", 9}}}});
   job.idempotency_key = "webhook:simulation:9";
   auto deliver = [&](worker::JobContext& context) { return jobs::deliver_webhook(context, allow); };
@@ -245,7 +254,7 @@ TEST_CASE("webhook.deliver: 2xx succeeds, 5xx is retryable, other 4xx is permane
 TEST_CASE("webhook.deliver: a loopback destination is refused at delivery unless allowed") {
   JobsFixture f;
   Receiver receiver({200});
-  config::WebhookConfig deny{false, 5000};
+  const auto deny = webhook_config(false, 5000);
   auto job = f.job(5, "webhook.deliver", {{"url", receiver.url()}, {"body", json::object()}});
   auto deliver = [&](worker::JobContext& context) { return jobs::deliver_webhook(context, deny); };
   CHECK_THROWS_AS(f.run(job, deliver), worker::PermanentFailure);
@@ -254,7 +263,7 @@ TEST_CASE("webhook.deliver: a loopback destination is refused at delivery unless
 
 TEST_CASE("webhook.deliver: connection errors and timeouts are retryable") {
   JobsFixture f;
-  config::WebhookConfig allow{true, 200};
+  const auto allow = webhook_config(true, 200);
   auto deliver = [&](worker::JobContext& context) { return jobs::deliver_webhook(context, allow); };
   // A port nobody listens on: take one from the kernel, then close it.
   int free_port;
@@ -284,6 +293,7 @@ TEST_CASE("webhook.deliver: connection errors and timeouts are retryable") {
 }
 
 TEST_CASE("webhook: a delivery connects to the address that was checked, never resolving the name again") {
+  webhook::NetworkLibraries network_libraries;
   Receiver receiver({200});
   // The receiver's URL with a host name no resolver knows: only the given
   // address can lead to the receiver.
@@ -293,10 +303,33 @@ TEST_CASE("webhook: a delivery connects to the address that was checked, never r
   auto address = webhook::IpAddress::parse("127.0.0.1");
   REQUIRE(address);
   webhook::Delivery delivery{"http://no-such-host.invalid:" + port, "{}", "trace-x", "d-1"};
-  auto result = webhook::send(delivery, *parsed.url, *address, config::WebhookConfig{true, 5000});
+  auto result = webhook::send(delivery, *parsed.url, *address, std::chrono::steady_clock::now() + std::chrono::seconds(5));
   CHECK(result.outcome == webhook::Outcome::delivered);
   CHECK(result.address == "127.0.0.1");
   auto requests = receiver.requests();
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].get_header_value("Host") == "no-such-host.invalid:" + port.substr(0, port.find('/')));
+}
+
+TEST_CASE("webhook.deliver: a simulation's webhook is sent while its world exists, and not after it was deleted") {
+  JobsFixture f;
+  Receiver receiver({200});
+  const auto allow = webhook_config(true, 5000);
+  auto deliver = [&](worker::JobContext& context) { return jobs::deliver_webhook(context, allow); };
+  auto world = f.world();
+  auto simulation = f.store.create_simulation({world.id, f.user.id, 5, receiver.url()}, 1);
+  const json payload = {{"simulation_id", simulation.id}, {"url", receiver.url()}, {"body", {{"simulation_id", simulation.id}}}};
+
+  auto sent = json::parse(f.run(f.job(1, "webhook.deliver", payload), deliver));
+  CHECK(sent["status"] == 200);
+  CHECK(receiver.requests().size() == 1);
+
+  f.store.delete_world(f.user.id, world.id);
+  auto skipped = json::parse(f.run(f.job(2, "webhook.deliver", payload), deliver));
+  CHECK(skipped["skipped"] == "the simulation was deleted with its world");
+  CHECK(skipped["simulation_id"] == simulation.id);
+  CHECK(receiver.requests().size() == 1);  // nothing more was sent
+
+  auto malformed = f.job(3, "webhook.deliver", {{"simulation_id", "x"}, {"url", receiver.url()}, {"body", json::object()}});
+  CHECK_THROWS_AS(f.run(malformed, deliver), worker::PermanentFailure);
 }
