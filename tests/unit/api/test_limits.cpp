@@ -41,7 +41,7 @@ std::int64_t job_of(const test::ApiResult& accepted) { return accepted.json()["j
 
 }  // namespace
 
-TEST_CASE("API: generations not yet run count against the persona cap; a dead or canceled job gives its room back") {
+TEST_CASE("API: generations not yet run count against the persona cap: a dead or canceled job gives its room back") {
   test::ApiFixture api;
   auto token = api.sign_up("alice");
   const auto base = world_path(api.post("/v1/worlds", {{"name", "Eden"}}, token));
@@ -76,7 +76,7 @@ TEST_CASE("API: generations not yet run count against the persona cap; a dead or
   CHECK(api.post(base + "/personas:generate", {{"count", 1}}, token).status == 409);
 }
 
-TEST_CASE("API: a user holds at most the configured number of worlds; deleting one makes room") {
+TEST_CASE("API: a user holds at most the configured number of worlds: deleting one makes room") {
   domain::Limits limits;
   limits.worlds_per_user = 2;
   test::ApiFixture api(with_limits(limits));

@@ -113,7 +113,7 @@ std::function<bool()> stop_on_call(int n) {
 
 }  // namespace
 
-TEST_CASE("world.simulate: events go in bounded batches; a run stopped mid-write and rerun stores each exactly once") {
+TEST_CASE("world.simulate: events go in bounded batches: a run stopped mid-write and rerun stores each exactly once") {
   BatchFixture f;
   auto [world, simulation] = f.world_with_simulation(20, 150);
   const auto expected = f.expected_events(world, simulation);

@@ -86,7 +86,7 @@ std::size_t sample_count(const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("metrics: job types from data map to a bounded set of labels; unknown exists from the start") {
+TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown exists from the start") {
   Metrics metrics("worker", {"noop", "world.simulate"});
   const auto before = metrics.scrape();
   CHECK(has(before, "jobs_processed_total{status=\"failed\",type=\"unknown\"} 0"));

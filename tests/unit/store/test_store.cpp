@@ -99,7 +99,7 @@ TEST_CASE("Store: worlds page in id order with a cursor") {
   CHECK_FALSE(all.next_after);
 }
 
-TEST_CASE("Store: a deleted world vanishes from every read at once; purging removes its rows in bounded steps") {
+TEST_CASE("Store: a deleted world vanishes from every read at once: purging removes its rows in bounded steps") {
   test::MigratedDatabase database;
   db::Connection connection(database.config);
   store::Store store(connection);
