@@ -76,7 +76,7 @@ TEST_CASE("metric labels (binary): types that are not UTF-8 and 200 made-up ones
   };
   // One handler slot, taken first by a job that holds it, so the others wait
   // ready in the queue while both roles are scraped.
-  enqueue("sleep", R"({"ms":4000})", -1);
+  enqueue("sleep", R"({"ms":8000})", -1);
   std::vector<std::string> hostile = {"bad\xff\xfe", "\xc3\x28", "x\"} 1\n# HELP", "type with spaces", "\xe2\x82",
                                       std::string("nul\0byte", 8)};
   std::mt19937_64 random(20261201);
