@@ -78,4 +78,5 @@ fuzz: deps
 -include bench/queue/bench.mk
 -include bench/http/bench.mk
 -include bench/soak/bench.mk
+-include bench/fairness/bench.mk
 -include deploy/deploy.mk

@@ -6,6 +6,7 @@
 
 #include "api/auth.hpp"
 #include "api/input.hpp"
+#include "api/quota.hpp"
 #include "api/render.hpp"
 #include "crypto/digest.hpp"
 #include "domain/persona.hpp"
@@ -19,8 +20,6 @@ namespace {
 // Largest seed a caller may choose: exact in every JSON parser, including
 // those that read numbers as doubles.
 constexpr std::int64_t max_seed = (std::int64_t{1} << 53) - 1;
-// Personas one world may hold: what one simulation can take.
-constexpr std::int64_t max_world_personas = static_cast<std::int64_t>(domain::max_simulation_personas);
 constexpr int max_generate_per_request = 100;
 
 const TextRule kHandleRule{3, 32, true, true};
@@ -172,6 +171,7 @@ http::Response Api::create_world(const http::Request& request) {
     reader.refuse_unknown_fields();
     world.seed = seed ? static_cast<std::uint64_t>(*seed) : random_seed();
     return run_post(request, body, user.id, connection, store, [&] {
+      admit_world(m_deps.config.limits, store, user.id);
       auto created = store.create_world(user.id, world, now_ms());
       return Created{201, render(created), std::nullopt};
     });
@@ -199,8 +199,19 @@ http::Response Api::delete_world(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
     auto user = authenticate(request, store);
     const auto world_id = path_id(request, "id", "world");
+    // The world is marked deleted at once, so it vanishes from every read
+    // and route, and a world.purge job deletes its rows in short batches:
+    // deleting them here would hold the write lock for as long as the world
+    // is large, and every other user's writes would wait.
     db::WriteTransaction transaction(connection);
-    if (!store.delete_world(user.id, world_id)) refuse_not_found("world");
+    if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
+    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+    queue::NewJob job;
+    job.type = "world.purge";
+    job.payload = nlohmann::json{{"world_id", world_id}}.dump();
+    job.trace_id = request.request_id;
+    job.user_id = user.id;
+    queue.enqueue_in_transaction(job);
     transaction.commit();
     return http::Response::text(204, "", "application/json");
   });
@@ -221,10 +232,8 @@ http::Response Api::create_persona(const http::Request& request) {
     reader.refuse_unknown_fields();
     return run_post(request, body, user.id, connection, store, [&] {
       owned_world(store, user.id, world_id);
-      if (store.count_personas(world_id) >= max_world_personas) {
-        throw Refusal(409, "world_full",
-                      "a world holds at most " + std::to_string(max_world_personas) + " personas");
-      }
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      admit_personas(store, queue, world_id, 1);
       auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
       return Created{201, render(created), std::nullopt};
     });
@@ -241,18 +250,18 @@ http::Response Api::generate_personas(const http::Request& request) {
     reader.refuse_unknown_fields();
     return run_post(request, body, user.id, connection, store, [&] {
       owned_world(store, user.id, world_id);
-      if (store.count_personas(world_id) + count > max_world_personas) {
-        throw Refusal(409, "world_full",
-                      "a world holds at most " + std::to_string(max_world_personas) + " personas");
-      }
-      const std::int64_t generation = store.next_generation(world_id);
+      // Generations accepted but not yet run count against the cap too, so
+      // a request past it is refused here rather than left to go dead.
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      admit_personas(store, queue, world_id, count);
+      const std::int64_t generation = store.next_generation(world_id);
       queue::NewJob job;
       job.type = "persona.generate";
       job.payload = nlohmann::json{{"world_id", world_id}, {"generation", generation}, {"count", count}}.dump();
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
+      store.record_generation(world_id, generation, count, enqueued.id, now_ms());
       return Created{202, {{"job", job_json(queue, enqueued.id)}}, std::nullopt};
     });
   });
@@ -314,9 +323,10 @@ http::Response Api::create_simulation(const http::Request& request) {
       check_callback(*simulation.callback_url);
     }
     return run_post(request, body, user.id, connection, store, [&] {
-      owned_world(store, user.id, world_id);
-      auto created = store.create_simulation(simulation, now_ms());
+      auto world = owned_world(store, user.id, world_id);
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
+      auto created = store.create_simulation(simulation, now_ms());
       queue::NewJob job;
       job.type = "world.simulate";
       job.payload = nlohmann::json{{"simulation_id", created.id}, {"world_id", world_id}}.dump();

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <set>
+#include <vector>
 
 namespace pw::api {
 namespace {
@@ -88,6 +90,70 @@ bool is_json_content_type(std::string_view content_type) {
   return true;
 }
 
+namespace {
+
+// Follows the parser through nested objects to refuse a member given twice
+// at any depth: nlohmann keeps the last value silently, so `{"loyalty":200,
+// "loyalty":2}` would pass a range check the caller never meant to pass.
+class DuplicateMemberCheck {
+ public:
+  bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (depth > max_json_depth) {
+      throw Refusal(400, "invalid_request", "body: nested deeper than " + std::to_string(max_json_depth) + " levels");
+    }
+    switch (event) {
+      case Event::object_start:
+        m_frames.push_back(Frame{true, {}, {}});
+        break;
+      case Event::array_start:
+        m_frames.push_back(Frame{false, {}, {}});
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        if (!m_frames.empty()) m_frames.pop_back();
+        break;
+      case Event::key:
+        if (!m_frames.empty() && m_frames.back().is_object && parsed.is_string()) {
+          Frame& frame = m_frames.back();
+          frame.current = parsed.get<std::string>();
+          if (!frame.seen.insert(frame.current).second) {
+            refuse_field(shorten(path()), "is given more than once (every member may appear once)");
+          }
+        }
+        break;
+      case Event::value:
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool is_object;
+    std::set<std::string> seen;
+    std::string current;  // the member being read, for messages
+  };
+
+  // "traits.loyalty" for the member just read; array levels add "[]".
+  std::string path() const {
+    std::string out;
+    for (const auto& frame : m_frames) {
+      if (!frame.is_object) {
+        out += "[]";
+        continue;
+      }
+      if (!out.empty()) out += ".";
+      out += frame.current;
+    }
+    return out;
+  }
+
+  std::vector<Frame> m_frames;
+};
+
+}  // namespace
+
 nlohmann::json parse_json_object(const http::Request& request) {
   if (!is_json_content_type(request.header("content-type"))) {
     throw Refusal(415, "unsupported_media_type", "Content-Type must be application/json");
@@ -95,14 +161,11 @@ nlohmann::json parse_json_object(const http::Request& request) {
   if (request.body.empty()) refuse_field("body", "must be a JSON object, got an empty body");
   nlohmann::json value;
   try {
+    DuplicateMemberCheck check;
     value = nlohmann::json::parse(
         request.body,
-        [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-          if (depth > max_json_depth) {
-            throw Refusal(400, "invalid_request",
-                          "body: nested deeper than " + std::to_string(max_json_depth) + " levels");
-          }
-          return true;
+        [&check](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+          return check(depth, event, parsed);
         },
         true, false);
   } catch (const nlohmann::json::exception& e) {

@@ -46,7 +46,8 @@ inline constexpr int max_json_depth = 32;
 bool is_json_content_type(std::string_view content_type);
 
 // The body as a JSON object: 415 for another content type, 400 for malformed
-// JSON, invalid UTF-8, nesting deeper than max_json_depth, or a non-object.
+// JSON, invalid UTF-8, nesting deeper than max_json_depth, a member given
+// twice in one object (at any depth; the message names it), or a non-object.
 nlohmann::json parse_json_object(const http::Request& request);
 
 // A path parameter that must be a positive decimal id without sign or

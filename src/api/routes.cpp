@@ -20,6 +20,8 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
   } catch (const Refusal& refusal) {
     auto response = http::Response::failure(refusal.status(), refusal.code(), refusal.what());
     if (refusal.status() == 503) response.with_header("Retry-After", "1");
+    // Too much pending work: it completes in seconds, not milliseconds.
+    if (refusal.status() == 429) response.with_header("Retry-After", "5");
     if (refusal.status() == 401) {
       response.with_header("WWW-Authenticate", refusal.code() == "invalid_token"
                                                    ? R"(Bearer realm="personaworlds", error="invalid_token")"

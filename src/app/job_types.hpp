@@ -1,4 +1,6 @@
-// The job types this build knows, so metrics can show each at zero from the start.
+// The job types this build can run: the built-in ones (src/worker/builtin)
+// and the PersonaWorlds handlers (src/jobs). Metrics show each at zero from
+// the start; any other type found in the job table is labelled `unknown`.
 #pragma once
 
 #include <string>
@@ -7,8 +9,8 @@
 namespace pw::app {
 
 inline const std::vector<std::string>& known_job_types() {
-  static const std::vector<std::string> types = {"noop", "persona.generate", "world.simulate",
-                                                 "webhook.deliver"};
+  static const std::vector<std::string> types = {"noop",           "sleep",           "persona.generate",
+                                                 "world.simulate", "webhook.deliver", "world.purge"};
   return types;
 }
 

@@ -53,6 +53,20 @@ void add_webhook(CLI::App& app, config::WebhookConfig& webhook) {
           "Name servers for callback_url hosts, e.g. 10.0.0.2,[fd00::2]:5353 (default: /etc/resolv.conf)");
 }
 
+void add_limits(CLI::App& app, domain::Limits& limits) {
+  setting(app, "--max-worlds-per-user", limits.worlds_per_user, "MAX_WORLDS_PER_USER",
+          "Worlds one user may hold at once; more gets 409 too_many_worlds");
+  setting(app, "--max-simulations-per-world", limits.simulations_per_world, "MAX_SIMULATIONS_PER_WORLD",
+          "Simulations one world may run; more gets 409 too_many_simulations");
+  setting(app, "--max-events-per-world", limits.events_per_world, "MAX_EVENTS_PER_WORLD",
+          "Events one world may hold, counting what its pending simulations may still write; "
+          "more gets 409 too_many_events");
+  setting(app, "--max-simulation-work", limits.simulation_work, "MAX_SIMULATION_WORK",
+          "Ticks x personas of one simulation; more gets 422 simulation_too_large");
+  setting(app, "--max-pending-simulations", limits.pending_simulations_per_user, "MAX_PENDING_SIMULATIONS",
+          "Simulations one user may have waiting or running at once; more gets 429 too_many_pending_simulations");
+}
+
 void add_http(CLI::App& app, config::HttpConfig& http) {
   setting(app, "--http-threads", http.threads, "HTTP_THREADS", "Request handler threads");
   setting(app, "--http-max-queued", http.max_queued, "HTTP_MAX_QUEUED",
@@ -106,6 +120,7 @@ Parsed parse(int argc, const char* const* argv) {
   add_webhook(*api_cmd, api.webhook);
   setting(*api_cmd, "--webhook-max-lookups", api.webhook.max_lookups, "WEBHOOK_MAX_LOOKUPS",
           "Requests that may look up a callback_url host at once; past it, 503 with Retry-After");
+  add_limits(*api_cmd, api.limits);
   setting(*api_cmd, "--shutdown-grace", api.shutdown_grace_s, "SHUTDOWN_GRACE",
           "Seconds in-flight requests get to finish on SIGTERM");
   setting(*api_cmd, "--shutdown-delay-ms", api.shutdown_delay_ms, "SHUTDOWN_DELAY_MS",

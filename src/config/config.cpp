@@ -164,6 +164,27 @@ std::optional<std::string> validate(const WebhookConfig& config) {
   }
   return std::nullopt;
 }
+std::optional<std::string> validate(const domain::Limits& limits) {
+  if (auto e = require_range(limits.worlds_per_user, 1, 1'000'000, "--max-worlds-per-user / MAX_WORLDS_PER_USER")) {
+    return e;
+  }
+  if (auto e = require_range(limits.simulations_per_world, 1, 1'000'000,
+                             "--max-simulations-per-world / MAX_SIMULATIONS_PER_WORLD")) {
+    return e;
+  }
+  if (auto e = require_range(limits.events_per_world, 1, 1'000'000'000,
+                             "--max-events-per-world / MAX_EVENTS_PER_WORLD")) {
+    return e;
+  }
+  // No run can do more than the engine's largest (max ticks x max personas).
+  if (auto e = require_range(limits.simulation_work, 1,
+                             static_cast<std::int64_t>(domain::max_ticks) * domain::max_world_personas,
+                             "--max-simulation-work / MAX_SIMULATION_WORK")) {
+    return e;
+  }
+  return require_range(limits.pending_simulations_per_user, 1, 1'000'000,
+                       "--max-pending-simulations / MAX_PENDING_SIMULATIONS");
+}
 }  // namespace
 
 std::optional<std::string> validate(const ApiConfig& config) {
@@ -171,6 +192,7 @@ std::optional<std::string> validate(const ApiConfig& config) {
   if (auto e = validate(config.http, "--port / PORT")) return e;
   if (auto e = validate(config.retry)) return e;
   if (auto e = validate(config.webhook)) return e;
+  if (auto e = validate(config.limits)) return e;
   if (auto e = require_range(config.shutdown_grace_s, 0, 3600,
                              "--shutdown-grace / SHUTDOWN_GRACE")) {
     return e;

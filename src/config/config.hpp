@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "domain/limits.hpp"
+
 namespace pw::config {
 
 enum class LogFormat { json, text };
@@ -73,6 +75,7 @@ struct ApiConfig {
   HttpConfig http;
   RetryConfig retry;
   WebhookConfig webhook;
+  domain::Limits limits;  // per-user limits, checked when a request is accepted
   int shutdown_grace_s = 25;
   int shutdown_delay_ms = 1000;
 };

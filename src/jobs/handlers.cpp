@@ -2,9 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <span>
 #include <stdexcept>
 
 #include "db/connection.hpp"
+#include "domain/limits.hpp"
 #include "domain/persona.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
@@ -17,9 +20,6 @@ namespace pw::jobs {
 namespace {
 
 using observability::LogLevel;
-
-// Personas one world may hold: what one simulation can take.
-constexpr std::int64_t max_world_personas = static_cast<std::int64_t>(domain::max_simulation_personas);
 
 nlohmann::json payload_of(const queue::Job& job) {
   auto payload = nlohmann::json::parse(job.payload, nullptr, false);
@@ -63,12 +63,17 @@ std::string generate_personas(worker::JobContext& context) {
   if (!world) return skipped(result, "the world was deleted");
   // A rerun (a crash after commit, a lost lease) finds its generation in place.
   if (auto existing = store.count_generation(world_id, generation); existing > 0) {
+    store.finish_generation(world_id, generation, context.clock.now_ms());
+    transaction.commit();
     result["created"] = existing;
     result["rerun"] = true;
     return result.dump();
   }
-  if (world->persona_count + count > max_world_personas) {
-    throw worker::PermanentFailure("the world would exceed " + std::to_string(max_world_personas) + " personas");
+  // The API refuses generations past the cap up front (pending ones count);
+  // this guards against one that was re-queued by hand after its room went.
+  if (world->persona_count + count > domain::max_world_personas) {
+    throw worker::PermanentFailure("the world would exceed " + std::to_string(domain::max_world_personas) +
+                                   " personas");
   }
   const auto personas = domain::generate_personas(world->seed, generation, count);
   const std::int64_t now = context.clock.now_ms();
@@ -77,6 +82,9 @@ std::string generate_personas(worker::JobContext& context) {
     const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
     ids.push_back(store.add_persona(world_id, persona, origin, now).id);
   }
+  // In the same transaction: the cap never counts these personas twice, as
+  // created and as still pending.
+  store.finish_generation(world_id, generation, now);
   transaction.commit();
   result["created"] = personas.size();
   result["persona_ids"] = std::move(ids);
@@ -85,7 +93,8 @@ std::string generate_personas(worker::JobContext& context) {
   return result.dump();
 }
 
-std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry) {
+std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry,
+                           const WriteBatches& batches) {
   const auto payload = payload_of(context.job);
   const auto simulation_id = payload_id(payload, "simulation_id", 1, INT64_MAX);
   nlohmann::json result = {{"simulation_id", simulation_id}};
@@ -103,50 +112,77 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   if (auto problem = domain::validate_simulation_input(input)) throw worker::PermanentFailure(*problem);
   if (context.stop_requested()) throw std::runtime_error("stopping before the simulation ran");
   const auto outcome = domain::simulate(input);
-  if (context.stop_requested()) throw std::runtime_error("stopping before the events were written");
 
   nlohmann::json counts = nlohmann::json::object();
   for (const auto& count : outcome.counts) counts[count.kind] = count.count;
-  const auto event_count = static_cast<std::int64_t>(outcome.events.size());
+  const std::span<const domain::Event> events(outcome.events);
+  const auto event_count = static_cast<std::int64_t>(events.size());
 
-  db::WriteTransaction transaction(context.connection);
-  // The world may have been deleted while the simulation ran.
-  if (!store.find_simulation(simulation_id)) return skipped(result, "the world was deleted");
-  store.replace_events(*simulation, outcome.events);
+  // The events go in batches, each its own short transaction, so a run of
+  // 160,000 events never holds the write lock for more than one batch. Each
+  // batch reads how many are already stored and appends the next ones in the
+  // simulation's order: the run is deterministic, so a rerun after a crash
+  // (or a second run racing this one after a lost lease) continues where the
+  // stored events end, and the timeline never holds one twice.
   std::optional<std::int64_t> webhook_job_id;
-  if (simulation->callback_url) {
-    nlohmann::json summary = {{"type", "simulation.completed"},
-                              {"simulation_id", simulation->id},
-                              {"world_id", simulation->world_id},
-                              {"number", simulation->number},
-                              {"ticks", simulation->ticks},
-                              {"personas", static_cast<std::int64_t>(input.personas.size())},
-                              {"events", event_count},
-                              {"counts", counts},
-                              {"job_id", context.job.id},
-                              {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
-    queue::NewJob job;
-    job.type = "webhook.deliver";
-    job.payload = nlohmann::json{{"simulation_id", simulation->id},
-                                 {"url", *simulation->callback_url},
-                                 {"body", std::move(summary)}}
-                      .dump();
-    job.trace_id = context.job.trace_id;
-    job.user_id = simulation->user_id;
-    // A rerun of this job finds the webhook job already there.
-    job.idempotency_key = webhook_job_key(simulation->id);
-    queue::JobQueue queue(context.connection, context.clock, retry);
-    webhook_job_id = queue.enqueue_in_transaction(job).id;
+  std::int64_t batch_count = 0;
+  for (;;) {
+    if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
+    db::WriteTransaction transaction(context.connection);
+    // The world may have been deleted while the simulation ran, or between batches.
+    auto stored = store.find_simulation(simulation_id);
+    if (!stored) return skipped(result, "the world was deleted");
+    const auto written = static_cast<std::size_t>(stored->events_written);
+    if (written > events.size()) {
+      throw worker::PermanentFailure("the simulation has " + std::to_string(written) + " events stored but produces " +
+                                     std::to_string(events.size()));
+    }
+    const auto batch = std::min(events.size() - written, batches.rows);
+    store.append_events(*stored, events.subspan(written, batch));
+    ++batch_count;
+    if (written + batch < events.size()) {
+      transaction.commit();
+      batches.pause_between();
+      continue;
+    }
+    if (simulation->callback_url) {
+      nlohmann::json summary = {{"type", "simulation.completed"},
+                                {"simulation_id", simulation->id},
+                                {"world_id", simulation->world_id},
+                                {"number", simulation->number},
+                                {"ticks", simulation->ticks},
+                                {"personas", static_cast<std::int64_t>(input.personas.size())},
+                                {"events", event_count},
+                                {"counts", counts},
+                                {"job_id", context.job.id},
+                                {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
+      queue::NewJob job;
+      job.type = "webhook.deliver";
+      job.payload = nlohmann::json{{"simulation_id", simulation->id},
+                                   {"url", *simulation->callback_url},
+                                   {"body", std::move(summary)}}
+                        .dump();
+      job.trace_id = context.job.trace_id;
+      job.user_id = simulation->user_id;
+      // A rerun of this job finds the webhook job already there.
+      job.idempotency_key = webhook_job_key(simulation->id);
+      queue::JobQueue queue(context.connection, context.clock, retry);
+      webhook_job_id = queue.enqueue_in_transaction(job).id;
+    }
+    store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
+    transaction.commit();
+    break;
   }
-  store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
-  transaction.commit();
 
   result["world_id"] = simulation->world_id;
   result["events"] = event_count;
   result["counts"] = std::move(counts);
   result["webhook_job_id"] = webhook_job_id ? nlohmann::json(*webhook_job_id) : nullptr;
   context.log(LogLevel::info, "simulation_completed",
-              {{"simulation_id", simulation->id}, {"world_id", simulation->world_id}, {"events", event_count}});
+              {{"simulation_id", simulation->id},
+               {"world_id", simulation->world_id},
+               {"events", event_count},
+               {"batches", batch_count}});
   return result.dump();
 }
 
@@ -201,6 +237,7 @@ void register_handlers(worker::HandlerRegistry& registry, const config::WorkerCo
   registry.add("webhook.deliver", [webhook = config.webhook](worker::JobContext& context) {
     return deliver_webhook(context, webhook);
   });
+  registry.add("world.purge", [](worker::JobContext& context) { return purge_world(context); });
 }
 
 }  // namespace pw::jobs

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -32,6 +33,7 @@ std::string bounded_method(const std::string& method) {
 
 Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
     : m_service(std::move(service)),
+      m_known_types(job_types.begin(), job_types.end()),
       m_registry(std::make_shared<prometheus::Registry>()),
       m_http_requests(prometheus::BuildCounter()
                           .Name("http_requests_total")
@@ -90,12 +92,21 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
   // Job series belong to the worker; the API exports none, so sums across
   // scrape targets never double.
   if (m_service == "worker") {
-    for (const auto& type : job_types) {
-      job_series(type);
-      set_queue_depth({{type, 0}});
-      set_oldest_ready_age({{type, 0.0}});
+    std::vector<std::string> labels(m_known_types.begin(), m_known_types.end());
+    labels.push_back(m_unknown_type);
+    std::lock_guard lock(m_gauge_mutex);
+    for (const auto& label : labels) {
+      job_series(label);
+      gauge_for(m_queue_depth, m_depth_gauges, label).Set(0);
+      gauge_for(m_oldest_ready, m_age_gauges, label).Set(0);
     }
   }
+}
+
+const std::string& Metrics::job_type_label(const std::string& type) const {
+  // A known type is returned as the set's own copy, so the reference outlives `type`.
+  auto found = m_known_types.find(type);
+  return found == m_known_types.end() ? m_unknown_type : *found;
 }
 
 std::size_t Metrics::add_route(const std::string& route, const std::string& method) {
@@ -160,16 +171,16 @@ Metrics::JobSeries& Metrics::job_series(const std::string& type) {
 }
 
 void Metrics::observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds) {
-  JobSeries& series = job_series(type);
+  JobSeries& series = job_series(job_type_label(type));
   int s = status == JobStatus::succeeded ? 0 : 1;
   series.processed[s]->Increment();
   series.traced[s][trace_present ? 0 : 1]->Increment();
   series.duration->Observe(seconds);
 }
 
-void Metrics::count_retry(const std::string& type) { job_series(type).retries->Increment(); }
+void Metrics::count_retry(const std::string& type) { job_series(job_type_label(type)).retries->Increment(); }
 
-void Metrics::count_dead(const std::string& type) { job_series(type).dead->Increment(); }
+void Metrics::count_dead(const std::string& type) { job_series(job_type_label(type)).dead->Increment(); }
 
 void Metrics::observe_db_query(double seconds) { m_db_histogram->Observe(seconds); }
 
@@ -182,18 +193,23 @@ prometheus::Gauge& Metrics::gauge_for(prometheus::Family<prometheus::Gauge>& fam
 }
 
 void Metrics::set_queue_depth(const std::map<std::string, std::int64_t>& ready_by_type) {
+  std::map<std::string, double> by_label;
+  for (const auto& [type, count] : ready_by_type) by_label[job_type_label(type)] += static_cast<double>(count);
   std::lock_guard lock(m_gauge_mutex);
   // Types absent from the reading have no ready jobs.
-  for (auto& [type, gauge] : m_depth_gauges) gauge->Set(0);
-  for (const auto& [type, count] : ready_by_type) {
-    gauge_for(m_queue_depth, m_depth_gauges, type).Set(static_cast<double>(count));
-  }
+  for (auto& [label, gauge] : m_depth_gauges) gauge->Set(0);
+  for (const auto& [label, count] : by_label) gauge_for(m_queue_depth, m_depth_gauges, label).Set(count);
 }
 
 void Metrics::set_oldest_ready_age(const std::map<std::string, double>& age_by_type) {
+  std::map<std::string, double> by_label;
+  for (const auto& [type, age] : age_by_type) {
+    double& oldest = by_label[job_type_label(type)];
+    oldest = std::max(oldest, age);
+  }
   std::lock_guard lock(m_gauge_mutex);
-  for (auto& [type, gauge] : m_age_gauges) gauge->Set(0);
-  for (const auto& [type, age] : age_by_type) gauge_for(m_oldest_ready, m_age_gauges, type).Set(age);
+  for (auto& [label, gauge] : m_age_gauges) gauge->Set(0);
+  for (const auto& [label, age] : by_label) gauge_for(m_oldest_ready, m_age_gauges, label).Set(age);
 }
 
 std::string Metrics::scrape() {

@@ -2,6 +2,12 @@
 // contract. Label combinations known up front are created at start-up (so
 // rate() sees the first event) and cached; nothing calls Family::Add on a hot
 // path except the first time an unforeseen HTTP status shows up.
+//
+// Label values that come from data (job types are whatever a row of the job
+// table says, and an operator can enqueue any text) pass through one bounded
+// mapping here, so no caller can grow the series or break the exposition
+// with bytes that are not UTF-8: a type this build knows is its own label,
+// anything else is `unknown`.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -14,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -28,8 +35,13 @@ struct RouteKey {
 
 class Metrics {
  public:
-  // service: "api" or "worker". job_types: the types this process knows.
+  // service: "api" or "worker". job_types: the types this process knows;
+  // they and `unknown` are the only values the `type` label ever takes.
   Metrics(std::string service, const std::vector<std::string>& job_types);
+
+  static constexpr const char* kUnknownJobType = "unknown";
+  // The `type` label of a job type: itself when known, else "unknown".
+  const std::string& job_type_label(const std::string& type) const;
 
   prometheus::Registry& registry() { return *m_registry; }
 
@@ -51,7 +63,9 @@ class Metrics {
   void observe_db_query(double seconds);
 
   // Called at scrape time to refresh gauges read from the database
-  // (queue_depth, oldest ready age). Set by the worker.
+  // (queue_depth, oldest ready age). Set by the worker. Readings are keyed by
+  // the raw type from the table; unknown types are added up (depth) or
+  // reduced to the oldest (age) under `unknown`.
   using ScrapeHook = std::function<void(Metrics&)>;
   void set_scrape_hook(ScrapeHook hook) { m_scrape_hook = std::move(hook); }
   void set_queue_depth(const std::map<std::string, std::int64_t>& ready_by_type);
@@ -81,6 +95,9 @@ class Metrics {
                                std::map<std::string, prometheus::Gauge*>& cache, const std::string& type);
 
   std::string m_service;
+  // Fixed at construction, read without a lock.
+  std::set<std::string> m_known_types;
+  const std::string m_unknown_type = kUnknownJobType;
   std::shared_ptr<prometheus::Registry> m_registry;
   prometheus::Family<prometheus::Counter>& m_http_requests;
   prometheus::Family<prometheus::Histogram>& m_http_duration;

@@ -60,6 +60,7 @@ struct NewSimulation {
   std::int64_t user_id = 0;
   int ticks = 0;
   std::optional<std::string> callback_url;
+  std::int64_t max_events = 0;  // the most events it can write (domain::max_simulation_events)
 };
 
 struct Simulation {
@@ -73,8 +74,27 @@ struct Simulation {
   std::optional<std::int64_t> job_id;
   std::optional<std::int64_t> webhook_job_id;
   std::optional<std::int64_t> event_count;  // set once the events are written
+  std::int64_t events_written = 0;          // committed so far, in the simulation's order
+  std::int64_t max_events = 0;
   std::int64_t created_at_ms = 0;
   std::optional<std::int64_t> completed_at_ms;
+};
+
+// Work accepted and not yet done, with the job that does it: it counts
+// against a limit only while that job can still run (queued or running).
+struct PendingWork {
+  std::optional<std::int64_t> job_id;
+  std::int64_t amount = 0;  // personas still to create, or events still to write
+};
+
+// A world row's standing: in use, marked deleted (its rows await the
+// world.purge job), or gone altogether.
+enum class WorldState { live, deleted, absent };
+
+// One bounded step of purging a deleted world.
+struct PurgeStep {
+  std::int64_t rows = 0;   // rows this step deleted
+  bool finished = false;   // the world row itself is gone
 };
 
 struct StoredEvent {

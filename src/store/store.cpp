@@ -55,7 +55,11 @@ StoredPersona read_persona(SQLite::Statement& query) {
 
 constexpr const char* kSimulationColumns =
     "id, world_id, user_id, number, ticks, callback_url, persona_bound, job_id, webhook_job_id, "
-    "event_count, created_at, completed_at";
+    "event_count, created_at, completed_at, events_written, max_events";
+
+// Simulations of deleted worlds are gone with their world.
+constexpr const char* kLiveWorld =
+    " AND EXISTS (SELECT 1 FROM worlds w WHERE w.id = simulations.world_id AND w.deleted_at IS NULL)";
 
 Simulation read_simulation(SQLite::Statement& query) {
   Simulation simulation;
@@ -71,6 +75,8 @@ Simulation read_simulation(SQLite::Statement& query) {
   simulation.event_count = optional_int64(query.getColumn(9));
   simulation.created_at_ms = query.getColumn(10).getInt64();
   simulation.completed_at_ms = optional_int64(query.getColumn(11));
+  simulation.events_written = query.getColumn(12).getInt64();
+  simulation.max_events = query.getColumn(13).getInt64();
   return simulation;
 }
 
@@ -203,7 +209,7 @@ World Store::create_world(std::int64_t user_id, const NewWorld& world, std::int6
 std::optional<World> Store::find_world(std::int64_t user_id, std::int64_t world_id) {
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(), std::string("SELECT ") + kWorldColumns +
-                                                  " FROM worlds w WHERE w.id = ? AND w.user_id = ?");
+                                                  " FROM worlds w WHERE w.id = ? AND w.user_id = ? AND w.deleted_at IS NULL");
   query.bind(1, world_id);
   query.bind(2, user_id);
   if (!query.executeStep()) return std::nullopt;
@@ -213,7 +219,7 @@ std::optional<World> Store::find_world(std::int64_t user_id, std::int64_t world_
 std::optional<World> Store::find_world(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(),
-                          std::string("SELECT ") + kWorldColumns + " FROM worlds w WHERE w.id = ?");
+                          std::string("SELECT ") + kWorldColumns + " FROM worlds w WHERE w.id = ? AND w.deleted_at IS NULL");
   query.bind(1, world_id);
   if (!query.executeStep()) return std::nullopt;
   return read_world(query);
@@ -223,20 +229,11 @@ Page<World> Store::list_worlds(std::int64_t user_id, std::int64_t after_id, int 
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(),
                           std::string("SELECT ") + kWorldColumns +
-                              " FROM worlds w WHERE w.user_id = ? AND w.id > ? ORDER BY w.id LIMIT ?");
+                              " FROM worlds w WHERE w.user_id = ? AND w.id > ? AND w.deleted_at IS NULL ORDER BY w.id LIMIT ?");
   query.bind(1, user_id);
   query.bind(2, after_id);
   query.bind(3, limit + 1);
   return read_page<World>(query, limit, read_world, [](const World& w) { return w.id; });
-}
-
-bool Store::delete_world(std::int64_t user_id, std::int64_t world_id) {
-  auto timer = m_connection.time_query();
-  // Foreign keys cascade to personas, simulations and events.
-  SQLite::Statement remove(m_connection.sql(), "DELETE FROM worlds WHERE id = ? AND user_id = ?");
-  remove.bind(1, world_id);
-  remove.bind(2, user_id);
-  return remove.exec() > 0;
 }
 
 std::int64_t Store::next_generation(std::int64_t world_id) {
@@ -347,7 +344,7 @@ Simulation Store::create_simulation(const NewSimulation& simulation, std::int64_
   }
   SQLite::Statement insert(m_connection.sql(),
                            "INSERT INTO simulations (world_id, user_id, number, ticks, callback_url, persona_bound, "
-                           "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                           "created_at, max_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   insert.bind(1, simulation.world_id);
   insert.bind(2, simulation.user_id);
   insert.bind(3, number);
@@ -359,6 +356,7 @@ Simulation Store::create_simulation(const NewSimulation& simulation, std::int64_
   }
   insert.bind(6, bound);
   insert.bind(7, now_ms);
+  insert.bind(8, simulation.max_events);
   insert.exec();
   Simulation created;
   created.id = m_connection.sql().getLastInsertRowid();
@@ -368,6 +366,7 @@ Simulation Store::create_simulation(const NewSimulation& simulation, std::int64_
   created.ticks = simulation.ticks;
   created.callback_url = simulation.callback_url;
   created.persona_bound = bound;
+  created.max_events = simulation.max_events;
   created.created_at_ms = now_ms;
   return created;
 }
@@ -383,7 +382,7 @@ void Store::set_simulation_job(std::int64_t simulation_id, std::int64_t job_id) 
 std::optional<Simulation> Store::find_simulation(std::int64_t simulation_id) {
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(),
-                          std::string("SELECT ") + kSimulationColumns + " FROM simulations WHERE id = ?");
+                          std::string("SELECT ") + kSimulationColumns + " FROM simulations WHERE id = ?" + kLiveWorld);
   query.bind(1, simulation_id);
   if (!query.executeStep()) return std::nullopt;
   return read_simulation(query);
@@ -392,7 +391,7 @@ std::optional<Simulation> Store::find_simulation(std::int64_t simulation_id) {
 std::optional<Simulation> Store::find_simulation(std::int64_t world_id, std::int64_t simulation_id) {
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(), std::string("SELECT ") + kSimulationColumns +
-                                                  " FROM simulations WHERE id = ? AND world_id = ?");
+                                                  " FROM simulations WHERE id = ? AND world_id = ?" + kLiveWorld);
   query.bind(1, simulation_id);
   query.bind(2, world_id);
   if (!query.executeStep()) return std::nullopt;
@@ -410,11 +409,8 @@ Page<Simulation> Store::list_simulations(std::int64_t world_id, std::int64_t aft
   return read_page<Simulation>(query, limit, read_simulation, [](const Simulation& s) { return s.id; });
 }
 
-void Store::replace_events(const Simulation& simulation, const std::vector<domain::Event>& events) {
+void Store::append_events(const Simulation& simulation, std::span<const domain::Event> events) {
   auto timer = m_connection.time_query();
-  SQLite::Statement remove(m_connection.sql(), "DELETE FROM events WHERE simulation_id = ?");
-  remove.bind(1, simulation.id);
-  remove.exec();
   SQLite::Statement insert(m_connection.sql(),
                            "INSERT INTO events (world_id, simulation_id, tick, kind, actors, text) "
                            "VALUES (?, ?, ?, ?, ?, ?)");
@@ -428,6 +424,11 @@ void Store::replace_events(const Simulation& simulation, const std::vector<domai
     bind_text(insert, 6, event.text);
     insert.exec();
   }
+  SQLite::Statement count(m_connection.sql(),
+                          "UPDATE simulations SET events_written = events_written + ? WHERE id = ?");
+  count.bind(1, static_cast<std::int64_t>(events.size()));
+  count.bind(2, simulation.id);
+  count.exec();
 }
 
 void Store::finish_simulation(std::int64_t simulation_id, std::int64_t event_count,

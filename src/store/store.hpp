@@ -4,12 +4,17 @@
 //
 // No method opens a transaction: the caller wraps a request's or a job's
 // writes in one db::WriteTransaction, so they commit or vanish together.
-// SQLite errors propagate as SQLite::Exception.
+// Methods that touch many rows take a batch size, so the caller can keep
+// every transaction short. SQLite errors propagate as SQLite::Exception.
+//
+// A world marked deleted is gone for every read below (worlds, and the
+// simulations found by id); only world_state() and purge_world_step() see it.
 #pragma once
 
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,11 +49,27 @@ class Store {
   // Any user's (for jobs, which act for the world's owner).
   std::optional<World> find_world(std::int64_t world_id);
   Page<World> list_worlds(std::int64_t user_id, std::int64_t after_id, int limit);
-  // Deletes the world with its personas, simulations and events. False when
-  // the user has no such world.
-  bool delete_world(std::int64_t user_id, std::int64_t world_id);
+  // The user's worlds that are not deleted.
+  std::int64_t count_worlds(std::int64_t user_id);
+  // Marks the world deleted: one row, however large the world. False when
+  // the user has no such world (or it is already deleted).
+  bool mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms);
+  WorldState world_state(std::int64_t world_id);
+  // Deletes at most `batch` rows of a deleted world (events first, then
+  // simulations, personas and generations), and the world row once nothing
+  // else is left. Does nothing to a live world (rows 0, not finished): the
+  // caller checks world_state() first.
+  PurgeStep purge_world_step(std::int64_t world_id, int batch);
+
+  // ---- persona generations ----
   // Counts one more persona.generate request and returns its number (1, 2, ...).
   std::int64_t next_generation(std::int64_t world_id);
+  // Records the accepted generation and the job that runs it.
+  void record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,
+                         std::int64_t now_ms);
+  // Generations not yet run: amount = personas they will create.
+  std::vector<PendingWork> pending_generations(std::int64_t world_id);
+  void finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms);
 
   // ---- personas ----
   std::int64_t count_personas(std::int64_t world_id);
@@ -67,9 +88,15 @@ class Store {
   std::optional<Simulation> find_simulation(std::int64_t simulation_id);
   std::optional<Simulation> find_simulation(std::int64_t world_id, std::int64_t simulation_id);
   Page<Simulation> list_simulations(std::int64_t world_id, std::int64_t after_id, int limit);
-  // Replaces the simulation's events with `events` (delete, then insert in
-  // order), so a rerun of its job leaves exactly one copy.
-  void replace_events(const Simulation& simulation, const std::vector<domain::Event>& events);
+  // Simulations not yet completed: amount = events they may still write.
+  std::vector<PendingWork> pending_simulations_of_user(std::int64_t user_id);
+  std::vector<PendingWork> pending_simulations_of_world(std::int64_t world_id);
+  // Events the world's simulations have written.
+  std::int64_t world_events(std::int64_t world_id);
+  // Appends `events` after the simulation's events_written and counts them:
+  // the caller passes the slice of the simulation's events that starts at
+  // events_written as read in the same transaction.
+  void append_events(const Simulation& simulation, std::span<const domain::Event> events);
   void finish_simulation(std::int64_t simulation_id, std::int64_t event_count,
                          std::optional<std::int64_t> webhook_job_id, std::int64_t now_ms);
 

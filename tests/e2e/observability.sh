@@ -529,7 +529,7 @@ metric_problems() {
         | "\($role): route \(.labels.route | tojson) has a digits-only segment"),
       ($samples[] | select(.labels.method != null and (.labels.method | IN("GET","POST","PUT","PATCH","DELETE","HEAD","OPTIONS","OTHER") | not))
         | "\($role): unbounded method label \(.labels.method | tojson)"),
-      ($samples[] | select(.labels.type != null and (.labels.type | IN("noop","sleep","persona.generate","world.simulate","webhook.deliver","unknown") | not))
+      ($samples[] | select(.labels.type != null and (.labels.type | IN("noop","sleep","persona.generate","world.simulate","webhook.deliver","world.purge","unknown") | not))
         | "\($role): job type label \(.labels.type | tojson) is not a known type")
   '
 }

@@ -16,6 +16,16 @@ using namespace pw::test::reliability;
 
 namespace {
 
+// The storms enqueue hundreds of simulations into one world faster than any
+// worker runs them: the per-user limits that would refuse that are lifted.
+const std::vector<std::string> kStormLimits = {"--max-simulations-per-world", "1000000", "--max-pending-simulations",
+                                               "1000000", "--max-events-per-world", "1000000000"};
+
+std::vector<std::string> with_storm_limits(std::vector<std::string> flags) {
+  flags.insert(flags.end(), kStormLimits.begin(), kStormLimits.end());
+  return flags;
+}
+
 // Every simulation completed, and its events were written once: the rows on
 // disk match the count its (possibly repeated) job reported.
 void require_side_effects_once(const Scene& scene) {
@@ -41,7 +51,7 @@ void require_side_effects_once(const Scene& scene) {
 
 TEST_CASE("crash (binary): kill -9 of the API mid-storm loses no acknowledged job, and retries create nothing twice") {
   Scene scene;
-  scene.start_api({"--http-threads", "4"});
+  scene.start_api(with_storm_limits({"--http-threads", "4"}));
   INFO(scene.output());
   const auto token = scene.sign_up("storm");
   const auto world = scene.make_world(token, 4);
@@ -72,7 +82,7 @@ TEST_CASE("crash (binary): kill -9 of the API mid-storm loses no acknowledged jo
   CHECK(jobs.size() <= outcomes.size());
 
   // The clients retry every request with its key against the restarted API.
-  scene.start_api({"--http-threads", "4"});
+  scene.start_api(with_storm_limits({"--http-threads", "4"}));
   std::set<std::int64_t> retried_jobs;
   int replayed = 0;
   for (const auto& [key, outcome] : outcomes) {
@@ -132,7 +142,7 @@ TEST_CASE("crash (binary): kill -9 of the API mid-storm loses no acknowledged jo
 
 TEST_CASE("crash (binary): SIGTERM of the API under load: /readyz goes 503 first, in-flight requests finish, exit 0") {
   Scene scene;
-  scene.start_api({"--http-threads", "4", "--shutdown-delay-ms", "1500", "--shutdown-grace", "20"});
+  scene.start_api(with_storm_limits({"--http-threads", "4", "--shutdown-delay-ms", "1500", "--shutdown-grace", "20"}));
   INFO(scene.output());
   const auto token = scene.sign_up("graceful");
   const auto world = scene.make_world(token, 2);
@@ -177,7 +187,7 @@ TEST_CASE("crash (binary): SIGTERM of the API under load: /readyz goes 503 first
 
 TEST_CASE("crash (binary): SIGTERM of a worker under load: /readyz goes 503 first, jobs finish or go back, exit 0") {
   Scene scene;
-  scene.start_api({"--http-threads", "4"});
+  scene.start_api(with_storm_limits({"--http-threads", "4"}));
   INFO(scene.output());
   const auto token = scene.sign_up("worker_stop");
   const auto world = scene.make_world(token, 4);

@@ -3,7 +3,8 @@
 //
 // The input picks a route and a Content-Type, may carry an Idempotency-Key,
 // and the rest is the body. An oracle written from docs/openapi.yaml (not
-// from src/api/) says what the answer must be: 415, 400, 409 or success; the
+// from src/api/) says what the answer must be: 415, 400, 409, 422, 429 (the
+// per-user limits at their defaults) or success; the
 // handler must agree, never throw, and a success must echo what was sent. A
 // keyed success is sent again and must replay byte for byte, creating nothing.
 //
@@ -12,6 +13,7 @@
 //
 // No network: a callback_url whose host is a name rather than an address
 // literal would be resolved, so such inputs are skipped.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -23,6 +25,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -132,7 +135,10 @@ struct Harness {
     if (++inputs % 512 != 0) return;
     const std::string keep_world = std::to_string(world_id);
     const std::string keep_user = std::to_string(user_id);
+    // The world's simulation counter goes back to 0 with its simulations,
+    // so the per-world limit is reached again rather than for good.
     inspector->sql().exec("DELETE FROM personas; DELETE FROM simulations; DELETE FROM jobs; "
+                          "DELETE FROM persona_generations; UPDATE worlds SET simulations = 0; "
                           "DELETE FROM idempotency_keys; DELETE FROM worlds WHERE id <> " + keep_world +
                           "; DELETE FROM users WHERE id <> " + keep_user);
   }
@@ -208,7 +214,24 @@ bool good_traits(const json& object) {
   return true;
 }
 
-enum class Expect { unsupported, invalid, conflict, accepted, skip };
+enum class Expect { unsupported, invalid, conflict, too_large, too_many, accepted, skip };
+
+// The per-user limits at their documented defaults (README, openapi.yaml).
+constexpr std::int64_t kWorldsPerUser = 100;
+constexpr std::int64_t kSimulationsPerWorld = 100;
+constexpr std::int64_t kEventsPerWorld = 1'000'000;
+constexpr std::int64_t kSimulationWork = 10'000'000;
+constexpr std::int64_t kPendingSimulations = 10;
+constexpr std::int64_t kWorldPersonas = 1000;
+
+// Personas a world has plus those its generate requests will still create
+// (no worker runs here: a request is pending while its job is queued).
+std::int64_t personas_and_pending(Harness& h) {
+  return h.scalar("SELECT count(*) FROM personas WHERE world_id = ?", std::nullopt, h.world_id) +
+         h.scalar("SELECT coalesce(sum(g.count), 0) FROM persona_generations g JOIN jobs j ON j.id = g.job_id "
+                  "WHERE g.world_id = ? AND g.finished_at IS NULL AND j.state IN ('queued', 'running')",
+                  std::nullopt, h.world_id);
+}
 
 // The deepest parser event of a JSON text, counted as the handler's parser
 // counts it (a container's start at its parent's depth, its members one
@@ -216,6 +239,10 @@ enum class Expect { unsupported, invalid, conflict, accepted, skip };
 struct DepthProbe : nlohmann::json_sax<json> {
   int level = 0;
   int deepest = 0;
+  // The member names of each open object (arrays push an empty set); a name
+  // seen twice in one object is a repeated member, which the contract refuses.
+  std::vector<std::set<std::string>> members;
+  bool repeated = false;
   void at(int depth) { deepest = std::max(deepest, depth); }
   bool null() override { at(level); return true; }
   bool boolean(bool) override { at(level); return true; }
@@ -224,11 +251,15 @@ struct DepthProbe : nlohmann::json_sax<json> {
   bool number_float(number_float_t, const string_t&) override { at(level); return true; }
   bool string(string_t&) override { at(level); return true; }
   bool binary(binary_t&) override { at(level); return true; }
-  bool start_object(std::size_t) override { at(level); ++level; return deepest <= 64; }
-  bool key(string_t&) override { at(level); return true; }
-  bool end_object() override { --level; return true; }
-  bool start_array(std::size_t) override { at(level); ++level; return deepest <= 64; }
-  bool end_array() override { --level; return true; }
+  bool start_object(std::size_t) override { at(level); ++level; members.emplace_back(); return deepest <= 64; }
+  bool key(string_t& name) override {
+    at(level);
+    if (!members.back().insert(name).second) repeated = true;
+    return true;
+  }
+  bool end_object() override { --level; members.pop_back(); return true; }
+  bool start_array(std::size_t) override { at(level); ++level; members.emplace_back(); return deepest <= 64; }
+  bool end_array() override { --level; members.pop_back(); return true; }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
 };
 
@@ -236,7 +267,7 @@ std::optional<json> parse_body(const std::string& body) {
   if (body.empty()) return std::nullopt;
   DepthProbe probe;
   if (!json::sax_parse(body, &probe, json::input_format_t::json, true, false)) return std::nullopt;
-  if (probe.deepest > 32) return std::nullopt;
+  if (probe.deepest > 32 || probe.repeated) return std::nullopt;
   auto value = json::parse(body, nullptr, false, false);
   if (value.is_discarded() || !value.is_object()) return std::nullopt;
   return value;
@@ -264,40 +295,67 @@ Expect judge_body(Route route, const json& body, Harness& h) {
         }
       }
       if (body.contains("seed") && !integer_in(body["seed"], 0, (std::int64_t{1} << 53) - 1)) return Expect::invalid;
-      return Expect::accepted;
+      return h.scalar("SELECT count(*) FROM worlds WHERE user_id = ? AND deleted_at IS NULL", std::nullopt,
+                      h.user_id) >= kWorldsPerUser
+                 ? Expect::conflict
+                 : Expect::accepted;
     }
     case Route::persona: {
       if (!only_fields(body, {"name", "traits"}) || !body.contains("name") || !good_name(body["name"])) {
         return Expect::invalid;
       }
       if (body.contains("traits") && !good_traits(body["traits"])) return Expect::invalid;
-      return h.scalar("SELECT count(*) FROM personas WHERE world_id = ?", std::nullopt, h.world_id) >= 1000
-                 ? Expect::conflict
-                 : Expect::accepted;
+      return personas_and_pending(h) + 1 > kWorldPersonas ? Expect::conflict : Expect::accepted;
     }
     case Route::generate: {
       if (!only_fields(body, {"count"}) || !body.contains("count")) return Expect::invalid;
       auto count = integer_in(body["count"], 1, 100);
       if (!count) return Expect::invalid;
-      return h.scalar("SELECT count(*) FROM personas WHERE world_id = ?", std::nullopt, h.world_id) + *count > 1000
-                 ? Expect::conflict
-                 : Expect::accepted;
+      return personas_and_pending(h) + *count > kWorldPersonas ? Expect::conflict : Expect::accepted;
     }
     case Route::simulation: {
       if (!only_fields(body, {"ticks", "callback_url"}) || !body.contains("ticks") ||
           !integer_in(body["ticks"], 1, 10000)) {
         return Expect::invalid;
       }
-      if (!body.contains("callback_url")) return Expect::accepted;
-      const auto& value = body["callback_url"];
-      if (!value.is_string()) return Expect::invalid;
-      const auto& text = value.get_ref<const std::string&>();
-      if (text.empty() || text.size() > 2048 || has_control(text, false) || is_blank(text)) return Expect::invalid;
-      auto parsed = webhook::parse_url(text);
-      if (!parsed.url) return Expect::invalid;
-      auto literal = webhook::IpAddress::parse(parsed.url->host);
-      if (!literal) return Expect::skip;  // a name: resolving it would leave this machine
-      return webhook::classify(*literal) ? Expect::invalid : Expect::accepted;
+      if (body.contains("callback_url")) {
+        const auto& value = body["callback_url"];
+        if (!value.is_string()) return Expect::invalid;
+        const auto& text = value.get_ref<const std::string&>();
+        if (text.empty() || text.size() > 2048 || has_control(text, false) || is_blank(text)) return Expect::invalid;
+        auto parsed = webhook::parse_url(text);
+        if (!parsed.url) return Expect::invalid;
+        auto literal = webhook::IpAddress::parse(parsed.url->host);
+        if (!literal) return Expect::skip;  // a name: resolving it would leave this machine
+        if (webhook::classify(*literal)) return Expect::invalid;
+      }
+      // The limits, in the documented order: work, simulations, events, pending.
+      const std::int64_t ticks = *integer_in(body["ticks"], 1, 10000);
+      const std::int64_t personas = h.scalar("SELECT count(*) FROM personas WHERE world_id = ?", std::nullopt, h.world_id);
+      if (ticks * personas > kSimulationWork) return Expect::too_large;
+      const char* pending =
+          " FROM simulations s JOIN jobs j ON j.id = s.job_id WHERE s.completed_at IS NULL"
+          " AND j.state IN ('queued', 'running')";
+      if (h.scalar("SELECT simulations FROM worlds WHERE id = ?", std::nullopt, h.world_id) >= kSimulationsPerWorld) {
+        return Expect::conflict;
+      }
+      // Each simulation may write up to 16 events a tick, and at most one
+      // event per two personas a tick.
+      const std::int64_t reserved = h.scalar(
+          std::string("SELECT coalesce(sum(s.ticks * min(16, (SELECT count(*) FROM personas p WHERE "
+                      "p.world_id = s.world_id AND p.id <= s.persona_bound) / 2)), 0)") +
+              pending + " AND s.world_id = ?",
+          std::nullopt, h.world_id);
+      const std::int64_t written =
+          h.scalar("SELECT count(*) FROM events WHERE world_id = ?", std::nullopt, h.world_id);
+      if (written + reserved + ticks * std::min<std::int64_t>(16, personas / 2) > kEventsPerWorld) {
+        return Expect::conflict;
+      }
+      if (h.scalar(std::string("SELECT count(*)") + pending + " AND s.user_id = ?", std::nullopt, h.user_id) >=
+          kPendingSimulations) {
+        return Expect::too_many;
+      }
+      return Expect::accepted;
     }
   }
   return Expect::invalid;
@@ -406,7 +464,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     expect = judge_body(route, *parsed, h);
   }
   if (expect == Expect::skip) return 0;
-  if ((expect == Expect::accepted || expect == Expect::conflict) && key && !good_key(*key)) expect = Expect::invalid;
+  if (expect != Expect::unsupported && expect != Expect::invalid && key && !good_key(*key)) expect = Expect::invalid;
   // A fresh key every time: what a reused key does is the replay below.
   if (key) h.inspector->sql().exec("DELETE FROM idempotency_keys");
 
@@ -418,6 +476,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const int expected_status = expect == Expect::unsupported ? 415
                               : expect == Expect::invalid   ? 400
                               : expect == Expect::conflict  ? 409
+                              : expect == Expect::too_large ? 422
+                              : expect == Expect::too_many  ? 429
                                                             : success;
   if (response.status != expected_status) {
     fail("route " + path + " answered " + std::to_string(response.status) + ", the contract says " +

@@ -74,6 +74,33 @@ TEST_CASE("Input: a body is refused with the status the contract names") {
   CHECK(api::parse_json_object(json_request("{\"a\":1}")).at("a") == 1);
 }
 
+TEST_CASE("Input: a member given twice in one object is refused at any depth, naming it") {
+  struct Row {
+    const char* name;
+    std::string body;
+    const char* field;
+  };
+  const std::vector<Row> rows = {
+      {"top level", R"({"loyalty":200,"loyalty":2})", "loyalty:"},
+      {"same value twice", R"({"name":"a","name":"a"})", "name:"},
+      {"nested", R"({"name":"Ana","traits":{"loyalty":200,"loyalty":2}})", "traits.loyalty:"},
+      {"deep", R"({"a":{"b":{"c":1,"c":1}}})", "a.b.c:"},
+      {"in an array", R"({"list":[{"x":1},{"y":1,"y":2}]})", "list[].y:"},
+      {"escaped spelling", R"({"count":1,"co\u0075nt":100})", "count:"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(std::string(row.name));
+    auto [status, message] = refusal_of([&] { api::parse_json_object(json_request(row.body)); });
+    CHECK(status == 400);
+    CHECK(message.find(row.field) != std::string::npos);
+    CHECK(message.find("more than once") != std::string::npos);
+  }
+  // The same name in sibling or nested objects is not a repeat.
+  auto fine = api::parse_json_object(json_request(R"({"a":{"x":1},"b":{"x":2},"x":{"x":{"x":3}},"l":[{"x":1},{"x":2}]})"));
+  CHECK(fine["x"]["x"]["x"] == 3);
+  CHECK(fine["l"][1]["x"] == 2);
+}
+
 TEST_CASE("Input: path ids are positive canonical integers, anything else is 404") {
   auto with_id = [](std::string id) {
     http::Request request;

@@ -171,7 +171,7 @@ TEST_CASE("world.simulate: without a callback there is no webhook, a deleted wor
   CHECK(result["webhook_job_id"].is_null());
   CHECK(f.count("SELECT COUNT(*) FROM jobs") == 0);
 
-  f.store.delete_world(f.user.id, world.id);
+  f.store.mark_world_deleted(f.user.id, world.id, 2);
   auto skipped = json::parse(f.run(f.job(3, "world.simulate", {{"simulation_id", simulation.id}}), simulate));
   CHECK(skipped.contains("skipped"));
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "observability/metrics.hpp"
 
 using pw::observability::Metrics;
@@ -67,4 +69,74 @@ TEST_CASE("metrics: the scrape hook refreshes queue gauges, and absent types dro
   auto second = metrics.scrape();
   CHECK(has(second, "queue_depth{type=\"noop\"} 1"));
   CHECK(has(second, "queue_depth{type=\"other\"} 0"));
+}
+
+namespace {
+// Lines of the exposition that are samples (not HELP/TYPE comments).
+std::size_t sample_count(const std::string& text) {
+  std::size_t samples = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start && text[start] != '#') ++samples;
+    start = end + 1;
+  }
+  return samples;
+}
+}  // namespace
+
+TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown exists from the start") {
+  Metrics metrics("worker", {"noop", "world.simulate"});
+  const auto before = metrics.scrape();
+  CHECK(has(before, "jobs_processed_total{status=\"failed\",type=\"unknown\"} 0"));
+  CHECK(has(before, "jobs_dead_total{type=\"unknown\"} 0"));
+  CHECK(has(before, "queue_depth{type=\"unknown\"} 0"));
+  CHECK(has(before, "job_oldest_ready_age_seconds{type=\"unknown\"} 0"));
+
+  CHECK(metrics.job_type_label("noop") == "noop");
+  CHECK(metrics.job_type_label("noop ") == "unknown");
+  CHECK(metrics.job_type_label("") == "unknown");
+  CHECK(metrics.job_type_label("bad\xff\xfe") == "unknown");
+
+  // 200 distinct types, and one that is not UTF-8, through every entry point.
+  std::map<std::string, std::int64_t> depth;
+  std::map<std::string, double> age;
+  for (int i = 0; i < 200; ++i) {
+    const std::string type = "typo-" + std::to_string(i * 7919);
+    metrics.observe_job(type, Metrics::JobStatus::failed, false, 0.001);
+    metrics.count_retry(type);
+    depth[type] = 1;
+    age[type] = i;
+  }
+  const std::string hostile = "x\xff\"}\n# y";
+  metrics.observe_job(hostile, Metrics::JobStatus::succeeded, true, 0.001);
+  metrics.count_dead(hostile);
+  depth[hostile] = 5;
+  depth["noop"] = 3;
+  metrics.set_queue_depth(depth);
+  metrics.set_oldest_ready_age(age);
+
+  const auto after = metrics.scrape();
+  CHECK(sample_count(after) == sample_count(before));
+  CHECK_FALSE(has(after, "typo-"));
+  CHECK_FALSE(has(after, "\xff"));
+  CHECK(has(after, "jobs_processed_total{status=\"failed\",type=\"unknown\"} 200"));
+  CHECK(has(after, "jobs_processed_total{status=\"succeeded\",type=\"unknown\"} 1"));
+  CHECK(has(after, "job_retries_total{type=\"unknown\"} 200"));
+  CHECK(has(after, "jobs_dead_total{type=\"unknown\"} 1"));
+  // Depths of unknown types add up; the oldest age wins.
+  CHECK(has(after, "queue_depth{type=\"unknown\"} 205"));
+  CHECK(has(after, "queue_depth{type=\"noop\"} 3"));
+  CHECK(has(after, "job_oldest_ready_age_seconds{type=\"unknown\"} 199"));
+}
+
+TEST_CASE("metrics: the api role maps queue gauges the same way and exports no job series") {
+  Metrics metrics("api", {"noop"});
+  metrics.set_queue_depth({{"noop", 1}, {"made\xffup", 2}, {"other", 3}});
+  auto text = metrics.scrape();
+  CHECK(has(text, "queue_depth{type=\"unknown\"} 5"));
+  CHECK(has(text, "queue_depth{type=\"noop\"} 1"));
+  CHECK_FALSE(has(text, "made"));
+  CHECK_FALSE(has(text, "jobs_processed_total{"));
 }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <span>
 
 #include "domain/simulation.hpp"
 #include "store/store.hpp"
@@ -51,8 +52,9 @@ TEST_CASE("Store: a world belongs to its user, another user sees nothing") {
   auto world = store.create_world(alice.id, {"Eden", "a garden", 42}, 5);
   CHECK(store.find_world(alice.id, world.id));
   CHECK_FALSE(store.find_world(bob.id, world.id));
-  CHECK_FALSE(store.delete_world(bob.id, world.id));
+  CHECK_FALSE(store.mark_world_deleted(bob.id, world.id, 2));
   CHECK(store.find_world(world.id));
+  CHECK(store.world_state(world.id) == store::WorldState::live);
   auto page = store.list_worlds(bob.id, 0, 20);
   CHECK(page.items.empty());
   CHECK_FALSE(page.next_after);
@@ -97,7 +99,7 @@ TEST_CASE("Store: worlds page in id order with a cursor") {
   CHECK_FALSE(all.next_after);
 }
 
-TEST_CASE("Store: deleting a world removes its personas, simulations and events") {
+TEST_CASE("Store: a deleted world vanishes from every read at once: purging removes its rows in bounded steps") {
   test::MigratedDatabase database;
   db::Connection connection(database.config);
   store::Store store(connection);
@@ -107,15 +109,55 @@ TEST_CASE("Store: deleting a world removes its personas, simulations and events"
   store.add_persona(world.id, persona("A"), store::PersonaOrigin{}, 1);
   store.add_persona(world.id, persona("B"), store::PersonaOrigin{}, 1);
   store.add_persona(other.id, persona("C"), store::PersonaOrigin{}, 1);
+  store.record_generation(world.id, store.next_generation(world.id), 3, 77, 1);
   auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt}, 1);
-  store.replace_events(simulation, {{1, "meet", {1, 2}, "A meets B"}});
-  CHECK(counts(store)["events"] == 1);
-  CHECK(store.delete_world(user.id, world.id));
+  auto kept = store.create_simulation({other.id, user.id, 5, std::nullopt}, 1);
+  std::vector<domain::Event> events;
+  for (int i = 0; i < 5; ++i) events.push_back({i + 1, "meet", {1, 2}, "A meets B"});
+  store.append_events(simulation, events);
+  store.append_events(kept, std::span(events).first(1));
+  CHECK(counts(store)["events"] == 6);
+  CHECK(store.count_worlds(user.id) == 2);
+
+  // Live worlds cannot be purged, deleted or not by anyone else.
+  CHECK(store.purge_world_step(world.id, 100).rows == 0);
+  CHECK_FALSE(store.purge_world_step(world.id, 100).finished);
+  REQUIRE(store.mark_world_deleted(user.id, world.id, 2));
+  CHECK_FALSE(store.mark_world_deleted(user.id, world.id, 3));  // already deleted: as absent
+
+  // Gone from every read, though every row is still there.
+  CHECK(store.world_state(world.id) == store::WorldState::deleted);
+  CHECK_FALSE(store.find_world(user.id, world.id));
+  CHECK_FALSE(store.find_world(world.id));
+  CHECK_FALSE(store.find_simulation(simulation.id));
+  CHECK_FALSE(store.find_simulation(world.id, simulation.id));
+  CHECK(store.find_simulation(kept.id));
+  CHECK(store.list_worlds(user.id, 0, 20).items.size() == 1);
+  CHECK(store.count_worlds(user.id) == 1);
+  CHECK(counts(store)["events"] == 6);
+
+  // Two rows a step: events first, and the world row last.
+  std::int64_t steps = 0;
+  std::int64_t rows = 0;
+  for (;;) {
+    auto step = store.purge_world_step(world.id, 2);
+    CHECK(step.rows <= 2);
+    rows += step.rows;
+    ++steps;
+    if (step.finished) break;
+    REQUIRE(steps < 100);
+  }
+  // 5 events in 3 steps, 1 simulation, 2 personas, 1 generation, the world.
+  CHECK(steps == 7);
+  CHECK(rows == 10);
+  CHECK(store.world_state(world.id) == store::WorldState::absent);
+  CHECK(store.purge_world_step(world.id, 2).finished);
   auto after = counts(store);
   CHECK(after["worlds"] == 1);
   CHECK(after["personas"] == 1);
-  CHECK(after["simulations"] == 0);
-  CHECK(after["events"] == 0);
+  CHECK(after["simulations"] == 1);
+  CHECK(after["events"] == 1);
+  CHECK(store.find_world(other.id));
 }
 
 TEST_CASE("Store: a simulation is numbered within its world and bounded to the personas of its time") {
@@ -141,16 +183,22 @@ TEST_CASE("Store: a simulation is numbered within its world and bounded to the p
   CHECK(store.find_world(user.id, world.id)->simulations == 2);
 }
 
-TEST_CASE("Store: replacing a simulation's events twice leaves one copy") {
+TEST_CASE("Store: events are appended in order and counted as written") {
   test::MigratedDatabase database;
   db::Connection connection(database.config);
   store::Store store(connection);
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
-  auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt}, 1);
+  auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt, 10}, 1);
+  CHECK(simulation.max_events == 10);
   std::vector<domain::Event> events = {{1, "meet", {1, 2}, "A meets B"}, {2, "talk", {2, 1}, "B talks to A"}};
-  store.replace_events(simulation, events);
-  store.replace_events(simulation, events);
+  store.append_events(simulation, std::span(events).first(1));
+  CHECK(store.find_simulation(simulation.id)->events_written == 1);
+  store.append_events(simulation, std::span(events).subspan(1));
+  auto stored = store.find_simulation(simulation.id);
+  CHECK(stored->events_written == 2);
+  CHECK(stored->max_events == 10);
+  CHECK(store.world_events(world.id) == 2);
   auto page = store.list_events(world.id, 0, 100, std::nullopt);
   REQUIRE(page.items.size() == 2);
   CHECK(page.items[0].kind == "meet");
@@ -161,6 +209,47 @@ TEST_CASE("Store: replacing a simulation's events twice leaves one copy") {
   REQUIRE(after_first.items.size() == 1);
   CHECK(after_first.items[0].id == page.items[1].id);
   CHECK(store.list_events(world.id, 0, 100, simulation.id + 1).items.empty());
+}
+
+TEST_CASE("Store: pending work is what is accepted and not yet done, with its job") {
+  test::MigratedDatabase database;
+  db::Connection connection(database.config);
+  store::Store store(connection);
+  auto user = store.create_user("alice", "a", 1);
+  auto bob = store.create_user("bob", "b", 1);
+  auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
+  auto other = store.create_world(bob.id, {"Other", "", 42}, 1);
+
+  store.record_generation(world.id, store.next_generation(world.id), 30, 5, 1);
+  store.record_generation(world.id, store.next_generation(world.id), 20, 6, 1);
+  store.record_generation(other.id, store.next_generation(other.id), 10, 7, 1);
+  auto generations = store.pending_generations(world.id);
+  REQUIRE(generations.size() == 2);
+  CHECK(generations[0].job_id == std::optional<std::int64_t>(5));
+  CHECK(generations[0].amount == 30);
+  store.finish_generation(world.id, 1, 2);
+  generations = store.pending_generations(world.id);
+  REQUIRE(generations.size() == 1);
+  CHECK(generations[0].amount == 20);
+
+  auto first = store.create_simulation({world.id, user.id, 5, std::nullopt, 80}, 1);
+  store.set_simulation_job(first.id, 11);
+  auto second = store.create_simulation({world.id, user.id, 5, std::nullopt, 40}, 1);
+  store.create_simulation({other.id, bob.id, 5, std::nullopt, 99}, 1);
+  std::vector<domain::Event> events(30, domain::Event{1, "meet", {1, 2}, "A meets B"});
+  store.append_events(first, events);
+  auto of_world = store.pending_simulations_of_world(world.id);
+  REQUIRE(of_world.size() == 2);
+  CHECK(of_world[0].job_id == std::optional<std::int64_t>(11));
+  CHECK(of_world[0].amount == 50);  // 80 reserved, 30 written
+  CHECK_FALSE(of_world[1].job_id);
+  CHECK(of_world[1].amount == 40);
+  CHECK(store.pending_simulations_of_user(user.id).size() == 2);
+  store.finish_simulation(second.id, 0, std::nullopt, 2);
+  CHECK(store.pending_simulations_of_user(user.id).size() == 1);
+  CHECK(store.pending_simulations_of_user(bob.id).size() == 1);
+  CHECK(store.world_events(world.id) == 30);
+  CHECK(store.world_events(other.id) == 0);
 }
 
 TEST_CASE("Store: generation numbers count up per world") {
@@ -209,7 +298,10 @@ TEST_CASE("Store: ids of deleted worlds are never handed out again") {
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt}, 1);
-  REQUIRE(store.delete_world(user.id, world.id));
+  REQUIRE(store.mark_world_deleted(user.id, world.id, 2));
+  while (!store.purge_world_step(world.id, 1000).finished) {
+  }
+  CHECK(store.world_state(world.id) == store::WorldState::absent);
   auto next = store.create_world(user.id, {"Eden", "", 42}, 1);
   CHECK(next.id > world.id);
   CHECK(store.create_simulation({next.id, user.id, 5, std::nullopt}, 1).id > simulation.id);

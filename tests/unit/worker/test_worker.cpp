@@ -61,7 +61,8 @@ struct WorkerFixture : pw::test::QueueFixture {
   CapturedLogs logs;
   pw::observability::Logger logger{"worker", pw::observability::LogLevel::debug, pw::config::LogFormat::json,
                                    logs.sink()};
-  pw::observability::Metrics metrics{"worker", {"noop"}};
+  // The types these tests register: only known types get their own series.
+  pw::observability::Metrics metrics{"worker", {"noop", "flaky"}};
   HandlerRegistry handlers;
   pw::config::WorkerConfig config = [this] {
     pw::config::WorkerConfig c;

@@ -1,0 +1,37 @@
+// The per-user limits (domain/limits.hpp) as the API applies them: each
+// check reads what the caller already holds and refuses with the limit's
+// status and stable error code. Called inside the request's write
+// transaction, before the request records anything, so the check and the
+// record are one atomic step.
+//
+// Accepted work that is not done yet counts while its job can still run
+// (queued or running); a job that went dead, was canceled or was pruned
+// gives its share back by itself.
+#pragma once
+
+#include <cstdint>
+
+#include "domain/limits.hpp"
+#include "queue/job_queue.hpp"
+#include "store/store.hpp"
+
+namespace pw::api {
+
+// Refusal for a breached limit:
+//   worlds_per_user               409 too_many_worlds
+//   simulations_per_world         409 too_many_simulations
+//   events_per_world              409 too_many_events
+//   personas_per_world            409 world_full
+//   simulation_work               422 simulation_too_large
+//   pending_simulations_per_user  429 too_many_pending_simulations (with Retry-After)
+[[noreturn]] void refuse_limit(const domain::LimitBreach& breach);
+
+// Each throws the Refusal above when the request would break a limit.
+void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t user_id);
+void admit_personas(store::Store& store, queue::JobQueue& queue, std::int64_t world_id, std::int64_t adding);
+// Returns the most events the new simulation can write, which it reserves
+// of its world's events until it completes.
+std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobQueue& queue,
+                              std::int64_t user_id, const store::World& world, int ticks);
+
+}  // namespace pw::api

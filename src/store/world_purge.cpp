@@ -1,0 +1,51 @@
+// Deleting a world without holding the write lock for long: the world is
+// marked deleted in one row, then purged a bounded batch at a time.
+#include <array>
+
+#include "store/store.hpp"
+
+namespace pw::store {
+
+bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
+  auto timer = m_connection.time_query();
+  SQLite::Statement update(m_connection.sql(),
+                           "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
+  update.bind(1, now_ms);
+  update.bind(2, world_id);
+  update.bind(3, user_id);
+  return update.exec() > 0;
+}
+
+WorldState Store::world_state(std::int64_t world_id) {
+  auto timer = m_connection.time_query();
+  SQLite::Statement query(m_connection.sql(), "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
+  query.bind(1, world_id);
+  if (!query.executeStep()) return WorldState::absent;
+  return query.getColumn(0).getInt() != 0 ? WorldState::live : WorldState::deleted;
+}
+
+PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
+  auto timer = m_connection.time_query();
+  if (const auto state = world_state(world_id); state != WorldState::deleted) {
+    return PurgeStep{0, state == WorldState::absent};
+  }
+  // Children first, each through its world index, at most `batch` rows a
+  // step; the world row last, when its cascades find nothing left to do.
+  static constexpr std::array<const char*, 4> children{
+      "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE world_id = ?1 LIMIT ?2)",
+      "DELETE FROM simulations WHERE id IN (SELECT id FROM simulations WHERE world_id = ?1 LIMIT ?2)",
+      "DELETE FROM personas WHERE id IN (SELECT id FROM personas WHERE world_id = ?1 LIMIT ?2)",
+      "DELETE FROM persona_generations WHERE rowid IN "
+      "(SELECT rowid FROM persona_generations WHERE world_id = ?1 LIMIT ?2)"};
+  for (const char* sql : children) {
+    SQLite::Statement remove(m_connection.sql(), sql);
+    remove.bind(1, world_id);
+    remove.bind(2, batch);
+    if (const int rows = remove.exec(); rows > 0) return PurgeStep{rows, false};
+  }
+  SQLite::Statement remove(m_connection.sql(), "DELETE FROM worlds WHERE id = ? AND deleted_at IS NOT NULL");
+  remove.bind(1, world_id);
+  return PurgeStep{remove.exec(), true};
+}
+
+}  // namespace pw::store
