@@ -12,7 +12,7 @@ BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libs
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2
 
-.PHONY: all deps build run test clean test-sanitize test-tsan fuzz
+.PHONY: all deps build run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 
 all: build
 
@@ -35,7 +35,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz build-lint
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer; any
 # report fails the run.
@@ -56,6 +56,15 @@ test-tsan: deps
 	@echo "==> running concurrency tests under TSan"
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)' -E '^deploy\.'
+
+# clang's -Wthread-safety over the worker's annotated locking: any access to
+# guarded state without its mutex fails the build. Compiles only the worker.
+lint-thread-safety: deps
+	@echo "==> clang -Wthread-safety over src/worker in build-lint"
+	cmake -S . -B build-lint -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPW_THREAD_SAFETY=ON \
+	  -DPW_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build build-lint -j$(JOBS) --target pw_thread_safety
+	@echo "==> thread-safety analysis clean"
 
 # Runs each libFuzzer target for FUZZ_SECONDS; crashes are saved into its corpus.
 FUZZ_SECONDS ?= 60

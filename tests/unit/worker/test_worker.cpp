@@ -430,3 +430,28 @@ TEST_CASE("Worker: the sleep job refuses a bad payload for good") {
   worker.shutdown();
   CHECK(f.get(id).last_error->find("sleep: payload") == 0);
 }
+
+TEST_CASE("Worker: shutdown runs its steps in order, each once") {
+  WorkerFixture f;
+  std::atomic<bool> started{false};
+  f.handlers.add("long", [&](JobContext& context) -> std::string {
+    started = true;
+    while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    throw std::runtime_error("stopping");
+  });
+  f.enqueue("long");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  worker.shutdown();
+  worker.shutdown();
+  std::vector<std::string> steps;
+  for (const auto& line : f.logs.with_msg("worker_shutdown_step")) steps.push_back(line["step"]);
+  const std::vector<std::string> expected = {"stop_claiming",     "hand_back_unstarted", "wait_for_handlers",
+                                             "stop_handlers",     "record_outcomes",     "stop_lease_keeper"};
+  CHECK(steps == expected);
+  // The hand-back was recorded by the completer before it stopped, and the
+  // totals line comes last.
+  CHECK(f.logs.with_msg("job_released").size() == 1);
+  CHECK(f.logs.with_msg("worker_totals").size() == 1);
+}
