@@ -34,6 +34,7 @@ struct ExpiredLease {
   std::string type;
   std::optional<std::string> trace_id;
   std::string previous_owner;
+  std::int64_t claim = 0;  // the lapsed claim
   int attempts = 0;
   int max_attempts = 0;
   bool dead = false;  // out of attempts; otherwise queued again
@@ -50,12 +51,12 @@ enum class FailureKind { retryable, permanent };
 enum class FailureOutcome { requeued, dead, lost_lease };
 
 struct Completion {
-  std::int64_t job_id;
+  ClaimToken token;
   std::string result = "null";  // JSON text
 };
 
 struct Failure {
-  std::int64_t job_id;
+  ClaimToken token;
   std::string error;
   FailureKind kind = FailureKind::retryable;
 };
@@ -94,14 +95,16 @@ class JobQueue {
   // for `owner` until now + lease_ms.
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
 
-  // Extends the leases `owner` still holds among `job_ids` to now + lease_ms,
-  // in one statement; returns the ids it no longer holds (canceled, or taken
-  // over after a lapse).
-  std::vector<std::int64_t> renew(const std::string& owner, const std::vector<std::int64_t>& job_ids,
-                                  std::int64_t lease_ms);
+  // Extends the leases of the claims `owner` still holds among `claims` to
+  // now + lease_ms, in one statement; returns the claims no longer held
+  // (canceled, taken over after a lapse, or superseded by a newer claim).
+  std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                std::int64_t lease_ms);
 
-  // Each guarded by state = running and lease_owner = owner: a worker whose
-  // lease was taken over cannot overwrite the new owner's outcome.
+  // Each guarded by state = running, the claim token and lease_owner = owner:
+  // a run whose claim was superseded (its lease lapsed and the job was
+  // claimed again, even by the same worker; or it was canceled and retried)
+  // cannot overwrite the outcome of the claim that replaced it.
   // complete: true when applied. complete_many: one flag per completion.
   bool complete(const std::string& owner, const Completion& completion);
   std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
@@ -111,7 +114,7 @@ class JobQueue {
   std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
   // Hands unfinished jobs back to queued without charging the attempt
   // (shutdown). Returns how many were handed back.
-  std::size_t release(const std::string& owner, const std::vector<std::int64_t>& job_ids);
+  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims);
 
   // All of a worker's outcomes in one transaction (the worker's batched
   // completer), and optionally a claim of up to `refill.limit` jobs for the
@@ -128,7 +131,7 @@ class JobQueue {
     ClaimResult claimed;
   };
   Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
-                  const std::vector<Failure>& failures, const std::vector<std::int64_t>& releases,
+                  const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
                   const Refill& refill);
 
   // Operator actions. cancel: queued or running -> canceled. retry: dead or

@@ -30,7 +30,7 @@ void Completer::loop(std::stop_token stop) {
 void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std::stop_token stop) {
   std::vector<queue::Completion> completions;
   std::vector<queue::Failure> failures;
-  std::vector<std::int64_t> releases;
+  std::vector<queue::ClaimToken> releases;
   std::vector<const Outcome*> completed_order, failed_order, released_order;
   std::vector<std::shared_ptr<Held>> claims;
   claims.reserve(batch.size());
@@ -38,18 +38,18 @@ void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std:
   for (const auto& outcome : batch) {
     if (outcome.refill) ++reserved;
     claims.push_back(outcome.held);
-    std::int64_t job_id = outcome.held->job.id;
+    queue::ClaimToken token = outcome.held->key();
     switch (outcome.kind) {
       case OutcomeKind::completed:
-        completions.push_back({job_id, outcome.text});
+        completions.push_back({token, outcome.text});
         completed_order.push_back(&outcome);
         break;
       case OutcomeKind::failed:
-        failures.push_back({job_id, outcome.text, outcome.failure});
+        failures.push_back({token, outcome.text, outcome.failure});
         failed_order.push_back(&outcome);
         break;
       case OutcomeKind::released:
-        releases.push_back(job_id);
+        releases.push_back(token);
         released_order.push_back(&outcome);
         break;
     }
@@ -74,7 +74,6 @@ void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std:
     m_context.totals.settle_transactions++;
     m_context.totals.outcomes_settled += static_cast<std::int64_t>(batch.size());
     m_context.totals.jobs_refilled += static_cast<std::int64_t>(recorded.claimed.jobs.size());
-    for (const auto& lapsed : recorded.claimed.expired) m_context.reporter.expired(lapsed);
   }
   // A refill that got less than it asked for found the backlog drained:
   // from here on the claimer waits for commits and due times.

@@ -25,17 +25,24 @@ std::optional<InHand::Room> InHand::wait_for_room(std::stop_token stop) {
   return Room{free_slots_locked(), m_backlog};
 }
 
-std::vector<std::shared_ptr<Held>> InHand::take(std::vector<queue::ClaimedJob>& claimed, std::optional<bool> backlog,
-                                                int unreserve) {
-  std::vector<std::shared_ptr<Held>> refused;
+InHand::Taken InHand::take(std::vector<queue::ClaimedJob>& claimed, std::optional<bool> backlog, int unreserve) {
+  Taken taken;
   Lock lock(m_mutex);
   m_reserved -= unreserve;
   if (backlog) m_backlog = *backlog;
   for (auto& claim : claimed) {
     auto held = std::make_shared<Held>(std::move(claim.job));
+    auto [newest, first] = m_newest.try_emplace(held->job.id, held->key());
+    if (!first) {
+      auto older = m_held.find(newest->second);
+      if (older != m_held.end() && !older->second.held->lost.exchange(true)) {
+        taken.superseded.push_back(older->second.held);
+      }
+      newest->second = held->key();
+    }
     m_held.insert_or_assign(held->key(), Entry{held, Stage::claimed});
     if (m_stop_claiming) {
-      refused.push_back(std::move(held));
+      taken.refused.push_back(std::move(held));
     } else {
       m_ready.push_back(std::move(held));
       ++m_active;
@@ -43,7 +50,7 @@ std::vector<std::shared_ptr<Held>> InHand::take(std::vector<queue::ClaimedJob>& 
   }
   wake_handler();
   if (m_claimer_waiting && (unreserve > 0 || backlog == false)) m_capacity.notify_all();
-  return refused;
+  return taken;
 }
 
 void InHand::wake_handler() {
@@ -105,10 +112,13 @@ int InHand::refill_limit(int reserved, int batch_size) const {
 
 void InHand::forget(const std::vector<std::shared_ptr<Held>>& recorded) {
   Lock lock(m_mutex);
-  // Only this claim's entry: the job may be held again already, claimed since the commit.
+  // Only this claim's entry (a retry of the same claim is a no-op).
   for (const auto& held : recorded) {
     auto found = m_held.find(held->key());
-    if (found != m_held.end() && found->second.held == held) m_held.erase(found);
+    if (found == m_held.end() || found->second.held != held) continue;
+    m_held.erase(found);
+    auto newest = m_newest.find(held->job.id);
+    if (newest != m_newest.end() && newest->second == held->key()) m_newest.erase(newest);
   }
 }
 

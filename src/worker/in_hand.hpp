@@ -27,15 +27,24 @@
 
 namespace pw::worker {
 
-// What tells one claim of a job from any other claim of it.
-using ClaimKey = std::int64_t;
-inline ClaimKey key_of(const queue::Job& job) { return job.id; }
+// What tells one claim of a job from any other claim of it: the fencing
+// token every state change of the claim is guarded by.
+using ClaimKey = queue::ClaimToken;
+inline ClaimKey key_of(const queue::Job& job) { return queue::token_of(job); }
+
+struct ClaimKeyHash {
+  std::size_t operator()(const ClaimKey& key) const noexcept {
+    return std::hash<std::int64_t>()(key.job_id * 1'000'003 + key.claim);
+  }
+};
 
 // One claim, shared by the ledger, its handler and the completer.
 struct Held {
   explicit Held(queue::Job claimed) : job(std::move(claimed)) {}
   const queue::Job job;
-  // The lease keeper found the lease gone (canceled, or taken over).
+  // This claim is no longer ours (canceled, lapsed and taken over, or
+  // superseded by a newer claim): its handler is told to stop, and its
+  // outcome will be refused.
   std::atomic<bool> lost{false};
   ClaimKey key() const { return key_of(job); }
 };
@@ -58,11 +67,17 @@ class InHand {
   // Waits for room worth a claim; nothing once claiming stopped or `stop` was requested.
   std::optional<Room> wait_for_room(std::stop_token stop) PW_EXCLUDES(m_mutex);
   // Puts claimed jobs in hand for the handlers and gives up `unreserve` slots
-  // kept for the completer. Returns the jobs refused because claiming
-  // stopped meanwhile: they are held until their hand-back is recorded.
-  // `backlog`: whether the claim took all it asked for; nothing when no claim was made.
-  std::vector<std::shared_ptr<Held>> take(std::vector<queue::ClaimedJob>& claimed, std::optional<bool> backlog,
-                                          int unreserve) PW_EXCLUDES(m_mutex);
+  // kept for the completer. `backlog`: whether the claim took all it asked
+  // for; nothing when no claim was made.
+  struct Taken {
+    // Refused because claiming stopped meanwhile: held until their hand-back is recorded.
+    std::vector<std::shared_ptr<Held>> refused;
+    // Older claims of the same jobs still in hand (their lease lapsed and
+    // this worker claimed the job again): flagged lost, so their handlers stop.
+    std::vector<std::shared_ptr<Held>> superseded;
+  };
+  Taken take(std::vector<queue::ClaimedJob>& claimed, std::optional<bool> backlog, int unreserve)
+      PW_EXCLUDES(m_mutex);
 
   // ---- handler threads
   // The next claimed job, now started; nothing once the handlers are
@@ -115,7 +130,9 @@ class InHand {
   std::condition_variable_any m_work_ready;  // handlers wait for jobs
   std::condition_variable_any m_capacity;    // the claimer waits for room; shutdown waits for handlers
   std::deque<std::shared_ptr<Held>> m_ready PW_GUARDED_BY(m_mutex);  // claimed, not started
-  std::unordered_map<ClaimKey, Entry> m_held PW_GUARDED_BY(m_mutex);  // claimed, outcome not yet recorded
+  std::unordered_map<ClaimKey, Entry, ClaimKeyHash> m_held PW_GUARDED_BY(m_mutex);  // claimed, outcome not yet recorded
+  // job id -> its newest claim in m_held
+  std::unordered_map<std::int64_t, ClaimKey> m_newest PW_GUARDED_BY(m_mutex);
   int m_active PW_GUARDED_BY(m_mutex) = 0;  // claimed, handler not yet returned
   // Slots freed by finished handlers while there was a backlog, kept for the
   // completer: it claims their replacements in the transaction that records

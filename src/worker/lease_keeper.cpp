@@ -24,18 +24,17 @@ void LeaseKeeper::loop(std::stop_token stop) {
   queue::JobQueue queue(*connection, m_context.clock, config.retry);
   const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, config.lease_ms / 3));
   while (pause_unless_stopped(stop, period)) {
-    std::vector<std::int64_t> ids;
-    for (const auto& held : m_in_hand.renewable()) ids.push_back(held->key());
-    if (ids.empty()) continue;
-    std::vector<std::int64_t> lost;
+    std::vector<queue::ClaimToken> claims;
+    for (const auto& held : m_in_hand.renewable()) claims.push_back(held->key());
+    if (claims.empty()) continue;
+    std::vector<queue::ClaimToken> lost;
     run_guarded(m_context, "renewer", [&] {
       Lock gate(m_context.write_gate);
-      lost = queue.renew(m_context.id, ids, config.lease_ms);
+      lost = queue.renew(m_context.id, claims, config.lease_ms);
     }, stopped, stop);
     for (auto key : lost) {
       auto held = m_in_hand.find(key);
-      if (!held) continue;  // recorded meanwhile: not lost
-      held->lost = true;
+      if (!held || held->lost.exchange(true)) continue;  // recorded meanwhile, or already flagged
       m_context.reporter.lease_lost(held->job);
     }
   }

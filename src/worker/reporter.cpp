@@ -7,10 +7,11 @@ using observability::LogLevel;
 
 LogFields Reporter::job_fields(const queue::Job& job) {
   LogFields fields;
-  fields.reserve(8);
+  fields.reserve(9);
   fields.emplace_back("job_id", static_cast<long long>(job.id));
   fields.emplace_back("type", job.type);
   fields.emplace_back("attempt", job.attempts);
+  fields.emplace_back("claim", static_cast<long long>(job.claim));
   if (job.trace_id) {
     fields.emplace_back("trace_id", *job.trace_id);
     fields.emplace_back("request_id", *job.trace_id);
@@ -78,6 +79,7 @@ void Reporter::expired(const queue::ExpiredLease& lapsed) const {
     fields.emplace_back("trace_id", *lapsed.trace_id);
     fields.emplace_back("request_id", *lapsed.trace_id);
   }
+  fields.emplace_back("claim", static_cast<long long>(lapsed.claim));
   fields.emplace_back("previous_owner", lapsed.previous_owner);
   fields.emplace_back("error", queue::kLeaseExpiredError);
   if (lapsed.dead) {
@@ -93,6 +95,16 @@ void Reporter::expired(const queue::ExpiredLease& lapsed) const {
 void Reporter::lease_lost(const queue::Job& job) const {
   LogFields fields = job_fields(job);
   fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed)");
+  m_logger.warn("job_lease_lost", fields);
+}
+
+}  // namespace pw::worker
+
+namespace pw::worker {
+
+void Reporter::superseded(const queue::Job& older) const {
+  LogFields fields = job_fields(older);
+  fields.emplace_back("error", "lease lapsed and the job was claimed again; this run is told to stop");
   m_logger.warn("job_lease_lost", fields);
 }
 

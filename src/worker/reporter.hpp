@@ -22,6 +22,8 @@ class Reporter {
   // A lease of a presumed-dead worker, settled by one of our claims.
   void expired(const queue::ExpiredLease& lapsed) const;
   void lease_lost(const queue::Job& job) const;
+  // This worker claimed the job again while an older run of it was still in hand.
+  void superseded(const queue::Job& older) const;
 
   // job_id, type, attempt, and trace_id + request_id when the job has one.
   static observability::LogFields job_fields(const queue::Job& job);

@@ -11,11 +11,13 @@ using pw::worker::Stage;
 
 namespace {
 
-std::vector<pw::queue::ClaimedJob> claims(std::initializer_list<std::int64_t> ids) {
+// Claims of the given job ids, each the job's `claim`-th claim.
+std::vector<pw::queue::ClaimedJob> claims(std::initializer_list<std::int64_t> ids, std::int64_t claim = 1) {
   std::vector<pw::queue::ClaimedJob> out;
   for (auto id : ids) {
     pw::queue::ClaimedJob claimed;
     claimed.job.id = id;
+    claimed.job.claim = claim;
     claimed.job.type = "noop";
     claimed.job.attempts = 1;
     out.push_back(claimed);
@@ -23,29 +25,33 @@ std::vector<pw::queue::ClaimedJob> claims(std::initializer_list<std::int64_t> id
   return out;
 }
 
+pw::queue::ClaimToken first_claim_of(std::int64_t id) { return {id, 1}; }
+
 }  // namespace
 
 TEST_CASE("InHand: a claim goes claimed -> started -> finished -> recorded") {
   InHand ledger(4, 2);
   auto claimed = claims({7});
-  CHECK(ledger.take(claimed, false, 0).empty());
-  CHECK(ledger.stage(7) == Stage::claimed);
+  auto taken = ledger.take(claimed, false, 0);
+  CHECK(taken.refused.empty());
+  CHECK(taken.superseded.empty());
+  CHECK(ledger.stage(first_claim_of(7)) == Stage::claimed);
   CHECK(ledger.free_slots() == 3);
 
   auto held = ledger.try_next();
   REQUIRE(held);
   CHECK(held->job.id == 7);
-  CHECK(ledger.stage(7) == Stage::started);
+  CHECK(ledger.stage(first_claim_of(7)) == Stage::started);
   CHECK(ledger.running().size() == 1);
 
   CHECK_FALSE(ledger.finish(*held));  // no backlog: the slot is simply free
-  CHECK(ledger.stage(7) == Stage::finished);
+  CHECK(ledger.stage(first_claim_of(7)) == Stage::finished);
   CHECK(ledger.free_slots() == 4);
   CHECK(ledger.running().empty());
   CHECK(ledger.held() == 1);  // the lease is kept until the outcome is recorded
 
   ledger.forget({held});
-  CHECK_FALSE(ledger.stage(7).has_value());
+  CHECK_FALSE(ledger.stage(first_claim_of(7)).has_value());
   CHECK(ledger.held() == 0);
   CHECK_FALSE(ledger.try_next());
 }
@@ -115,10 +121,10 @@ TEST_CASE("InHand: after claiming stops, new claims are refused and unstarted on
   CHECK_FALSE(ledger.wait_for_room(std::stop_source().get_token()));
 
   auto late = claims({9});
-  auto refused = ledger.take(late, false, 0);
+  auto refused = ledger.take(late, false, 0).refused;
   REQUIRE(refused.size() == 1);
   CHECK(refused[0]->job.id == 9);
-  CHECK(ledger.stage(9) == Stage::claimed);  // held until its hand-back is recorded
+  CHECK(ledger.stage(first_claim_of(9)) == Stage::claimed);  // held until its hand-back is recorded
 
   auto unstarted = ledger.take_unstarted();
   CHECK(unstarted.size() == 2);
@@ -133,22 +139,41 @@ TEST_CASE("InHand: after claiming stops, new claims are refused and unstarted on
   CHECK(ledger.next(std::stop_source().get_token()) == nullptr);
 }
 
-TEST_CASE("InHand: the lease keeper renews what is held and not lost, and forget spares a newer claim") {
+TEST_CASE("InHand: the lease keeper renews what is held and not lost") {
   InHand ledger(4, 2);
   auto claimed = claims({1, 2});
   ledger.take(claimed, false, 0);
   CHECK(ledger.renewable().size() == 2);
-  ledger.find(1)->lost = true;
+  ledger.find(first_claim_of(1))->lost = true;
   auto renewable = ledger.renewable();
   REQUIRE(renewable.size() == 1);
   CHECK(renewable[0]->job.id == 2);
-  CHECK_FALSE(ledger.find(5));
+  CHECK_FALSE(ledger.find(first_claim_of(5)));
+}
 
-  auto old_claim = ledger.find(2);
-  auto again = claims({2});
-  ledger.take(again, false, 0);
-  auto newer = ledger.find(2);
-  CHECK(newer != old_claim);
-  ledger.forget({old_claim});
-  CHECK(ledger.find(2) == newer);
+TEST_CASE("InHand: ledger entries are keyed by claim: a newer claim of a held job supersedes the older one") {
+  InHand ledger(4, 2);
+  auto first = claims({2}, 1);
+  ledger.take(first, false, 0);
+  auto old_run = ledger.try_next();
+  REQUIRE(old_run);
+
+  // The lease lapsed (this worker froze) and the job was claimed again.
+  auto again = claims({2}, 2);
+  auto taken = ledger.take(again, false, 0);
+  REQUIRE(taken.superseded.size() == 1);
+  CHECK(taken.superseded[0] == old_run);
+  CHECK(old_run->lost);  // its handler is told to stop
+  CHECK(ledger.stage({2, 1}) == Stage::started);
+  CHECK(ledger.stage({2, 2}) == Stage::claimed);
+  auto renewable = ledger.renewable();
+  REQUIRE(renewable.size() == 1);
+  CHECK(renewable[0]->key() == pw::queue::ClaimToken{2, 2});
+
+  // The old run's outcome is recorded (refused by the table): only its entry goes.
+  ledger.finish(*old_run);
+  ledger.forget({old_run});
+  CHECK_FALSE(ledger.stage({2, 1}));
+  CHECK(ledger.stage({2, 2}) == Stage::claimed);
+  CHECK(ledger.find({2, 2}) != nullptr);
 }

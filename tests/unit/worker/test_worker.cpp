@@ -399,7 +399,7 @@ TEST_CASE("Worker: prunes finished jobs past the retention") {
   f.config.prune_interval_ms = 5;
   auto old_id = f.enqueue("noop");
   f.queue->claim("earlier", 1, 1000);
-  f.queue->complete("earlier", {old_id, "null"});
+  f.queue->complete("earlier", {f.token(old_id), "null"});
   f.clock.advance_ms(1001);
   Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
   worker.start();
@@ -454,4 +454,74 @@ TEST_CASE("Worker: shutdown runs its steps in order, each once") {
   // totals line comes last.
   CHECK(f.logs.with_msg("job_released").size() == 1);
   CHECK(f.logs.with_msg("worker_totals").size() == 1);
+}
+
+TEST_CASE("Worker: a worker that retakes its own lapsed job stops the old run and records only the new run's outcome") {
+  WorkerFixture f;
+  f.config.lease_ms = 60000;  // renewals every 20 s of real time: none comes before the lapse
+  std::atomic<int> runs{0};
+  std::atomic<bool> old_run_told{false};
+  f.handlers.add("twice", [&](JobContext& context) -> std::string {
+    int run = ++runs;
+    if (run == 1) {
+      // The first run outlives its lease (the process was frozen, say) and
+      // keeps going until it is told to stop, then reports a result anyway.
+      while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      old_run_told = true;
+      return R"("first run")";
+    }
+    return R"("second run")";
+  });
+  auto id = f.enqueue("twice");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return runs == 1; }));
+  // The lease lapses before any renewal, and this same worker claims the job again.
+  f.clock.advance_ms(60000);
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  REQUIRE(eventually([&] { return old_run_told.load(); }));
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  worker.shutdown();
+  auto job = f.get(id);
+  CHECK(job.result == R"("second run")");
+  CHECK(job.attempts == 2);
+  CHECK(job.claim == 2);
+  auto lost = f.logs.with_msg("job_lost");
+  REQUIRE(lost.size() == 1);
+  CHECK(lost[0]["claim"] == 1);
+  auto succeeded = f.logs.with_msg("job_succeeded");
+  REQUIRE(succeeded.size() == 1);
+  CHECK(succeeded[0]["claim"] == 2);
+  CHECK(f.logs.with_msg("job_lease_expired").size() == 1);
+}
+
+TEST_CASE("Worker: a running job canceled and retried: the canceled run is told to stop, the new run's outcome is recorded") {
+  WorkerFixture f;
+  f.config.lease_ms = 300;  // renewals every 100 ms
+  std::atomic<int> runs{0};
+  std::atomic<bool> release_second{false};
+  f.handlers.add("watched", [&](JobContext& context) -> std::string {
+    int run = ++runs;
+    if (run == 1) {
+      while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return R"("canceled run")";
+    }
+    while (!release_second) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return R"("retried run")";
+  });
+  auto id = f.enqueue("watched");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return runs == 1; }));
+  REQUIRE(f.queue->cancel(id));
+  REQUIRE(f.queue->retry(id));
+  REQUIRE(eventually([&] { return runs == 2; }));
+  // The canceled run learns at the next renewal, while the retried run still runs.
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  CHECK(f.get(id).state == JobState::running);
+  release_second = true;
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  worker.shutdown();
+  CHECK(f.get(id).result == R"("retried run")");
+  CHECK(f.logs.with_msg("job_succeeded").size() == 1);
 }
