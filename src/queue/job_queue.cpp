@@ -226,13 +226,40 @@ std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& job
 
 // ---- claim and lease -----------------------------------------------------
 
+// Records one write transaction, from asking for the lock to its end
+// (commit, or an exception), in the queue's LockWaits.
+class JobQueue::WriteStretch {
+ public:
+  explicit WriteStretch(const JobQueue& queue) : m_queue(queue), m_start(queue.m_clock.now_ms()) {}
+  ~WriteStretch() {
+    if (m_queue.m_lock_waits) m_queue.m_lock_waits->record(m_start, m_queue.m_clock.now_ms());
+  }
+  WriteStretch(const WriteStretch&) = delete;
+  WriteStretch& operator=(const WriteStretch&) = delete;
+  std::int64_t start() const { return m_start; }
+
+ private:
+  const JobQueue& m_queue;
+  std::int64_t m_start;
+};
+
+std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const {
+  if (!m_lock_waits) return 0;
+  const std::int64_t renewal_period = lease_ms / 3;
+  std::int64_t unavailable = m_lock_waits->total_since(now - lease_ms - renewal_period);
+  // This transaction's own wait has not been recorded yet.
+  if (now - asked_for_lock_at >= m_lock_waits->tolerance_ms()) unavailable += now - asked_for_lock_at;
+  return unavailable > 0 ? unavailable + renewal_period : 0;
+}
+
 ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms) {
   ClaimResult result;
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
   begin_write(tx, m_connection);
-  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), result);
+  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result);
   tx->commit();
   sort_in_claim_order(result);
   return result;
@@ -247,7 +274,8 @@ void JobQueue::sort_in_claim_order(ClaimResult& result) {
 }
 
 void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                                    ClaimResult& result) {
+                                    std::int64_t asked_for_lock_at, ClaimResult& result) {
+  const std::int64_t lapsed_before = now - lapse_grace_ms(lease_ms, now, asked_for_lock_at);
   {
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
     // so its place in line. Read first (for the caller's logs: who held it),
@@ -256,7 +284,7 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
         m_statements->expired,
         "SELECT id, type, trace_id, attempts, max_attempts, lease_owner, claim FROM jobs INDEXED BY jobs_leases "
         "WHERE state = 'running' AND lease_expires_at <= ?1"));
-    expired->bind(1, static_cast<int64_t>(now));
+    expired->bind(1, static_cast<int64_t>(lapsed_before));
     while (expired->executeStep()) {
       ExpiredLease lapsed;
       lapsed.job_id = expired->getColumn(0).getInt64();
@@ -280,8 +308,9 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
         " lease_expires_at = NULL, updated_at = ?1,"
         " finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END "
         "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_leases"
-        "             WHERE state = 'running' AND lease_expires_at <= ?1)"));
+        "             WHERE state = 'running' AND lease_expires_at <= ?3)"));
     expire->bind(1, static_cast<int64_t>(now));
+    expire->bind(3, static_cast<int64_t>(lapsed_before));
     expire->bindNoCopy(2, kLeaseExpiredError);
     expire->exec();
   }
@@ -316,6 +345,7 @@ std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vec
   std::vector<ClaimToken> held;
   held.reserve(claims.size());
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   begin_write(tx, m_connection);
   std::int64_t now = m_clock.now_ms();
@@ -373,6 +403,7 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
   outcomes.failed.reserve(failures.size());
   outcomes.released.reserve(releases.size());
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   begin_write(tx, m_connection);
   std::int64_t now = m_clock.now_ms();
@@ -414,7 +445,9 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
   }
   // After the outcomes, so a job that just failed with no backoff can be
   // claimed again at once.
-  if (refill.limit > 0) claim_in_transaction(owner, refill.limit, refill.lease_ms, now, outcomes.claimed);
+  if (refill.limit > 0) {
+    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, stretch.start(), outcomes.claimed);
+  }
   tx->commit();
   sort_in_claim_order(outcomes.claimed);
   return outcomes;
@@ -603,6 +636,7 @@ std::int64_t JobQueue::prune(std::int64_t retention_ms, int batch) {
   std::int64_t total = 0;
   for (;;) {
     auto timer = m_connection.time_query();
+    WriteStretch stretch(*this);
     std::optional<db::WriteTransaction> tx;
     begin_write(tx, m_connection);
     int deleted;

@@ -20,6 +20,7 @@
 #include "db/connection.hpp"
 #include "queue/clock.hpp"
 #include "queue/job.hpp"
+#include "queue/lock_waits.hpp"
 
 namespace pw::queue {
 
@@ -88,12 +89,23 @@ class JobQueue {
   // All in one transaction: all or nothing.
   std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
 
-  // In one transaction: first settles running jobs whose lease expired (the
+  // In one transaction: first settles running jobs whose lease lapsed (the
   // lapse counts as a failed attempt: queued again, keeping their place in
   // line, or dead when out of attempts), then claims up to `limit` ready jobs
   // (queued and run_at <= now) in order of priority, run_at, id, with a lease
   // for `owner` until now + lease_ms.
+  //
+  // A lease lapsed when it expired before now - grace. The grace is 0 unless
+  // this process could not write for a while lately (lock_waits): then it
+  // is the time it could not write during the last lease_ms * 4/3 (this
+  // transaction's own wait for the lock included), plus one renewal period
+  // (lease_ms / 3), so live owners, whose renewals waited for the same lock,
+  // get a full renewal period after the lock frees before anyone judges them.
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
+
+  // Every write transaction of this queue is then recorded in `waits`, and
+  // lapses are judged with its grace (see claim()). Without it, the grace is 0.
+  void observe_lock_waits(LockWaits& waits) { m_lock_waits = &waits; }
 
   // Extends the leases of the claims `owner` still holds among `claims` to
   // now + lease_ms, in one statement; returns the claims no longer held
@@ -175,13 +187,16 @@ class JobQueue {
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                            ClaimResult& result);
+                            std::int64_t asked_for_lock_at, ClaimResult& result);
+  std::int64_t lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const;
+  class WriteStretch;
   static void sort_in_claim_order(ClaimResult& result);
 
   db::Connection& m_connection;
   const Clock& m_clock;
   config::RetryConfig m_retry;
   std::unique_ptr<Statements> m_statements;
+  LockWaits* m_lock_waits = nullptr;
 };
 
 }  // namespace pw::queue

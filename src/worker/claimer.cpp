@@ -36,6 +36,7 @@ void Claimer::loop(std::stop_token stop) {
   if (!connection) return;
   const auto& config = m_context.config;
   queue::JobQueue queue(*connection, m_context.clock, config.retry);
+  queue.observe_lock_waits(m_context.lock_waits);
   auto wake = m_wake_source(queue);
   std::optional<std::int64_t> next_due;
   const auto poll = std::chrono::milliseconds(config.poll_interval_ms);

@@ -20,6 +20,7 @@ void Completer::loop(std::stop_token stop) {
   auto connection = open_guarded(m_context, "completer", [&] { return stop.stop_requested(); }, stop);
   if (!connection) return;
   queue::JobQueue queue(*connection, m_context.clock, m_context.config.retry);
+  queue.observe_lock_waits(m_context.lock_waits);
   for (;;) {
     auto batch = m_outbox.take_all(stop);
     if (batch.empty()) return;

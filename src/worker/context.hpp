@@ -3,6 +3,7 @@
 // that keep a database hiccup from ending a thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
+#include "queue/lock_waits.hpp"
 #include "worker/handler.hpp"
 #include "worker/reporter.hpp"
 #include "worker/thread_safety.hpp"
@@ -39,7 +41,8 @@ struct WorkerContext {
         metrics(metrics),
         clock(clock),
         id(std::move(id)),
-        reporter(handlers, logger, metrics) {}
+        reporter(handlers, logger, metrics),
+        lock_waits(std::max<std::int64_t>(1, config.lease_ms / 10)) {}
 
   const config::WorkerConfig& config;
   const HandlerRegistry& handlers;
@@ -52,6 +55,9 @@ struct WorkerContext {
   // settle, renew): they queue here, in-process and cheaply, instead of on
   // SQLite's lock. Handler threads' own writes do not take it.
   Mutex write_gate;
+  // Stretches this process could not write (every JobQueue of the worker's
+  // own threads records into it): lapses are judged net of them.
+  queue::LockWaits lock_waits;
   Totals totals;
   // JobContext::stop_requested for every handler: the worker is shutting down.
   std::atomic<bool> stopping{false};

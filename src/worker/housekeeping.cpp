@@ -33,6 +33,7 @@ void Housekeeper::stop() {
 void start_pruner(Housekeeper& pruner, WorkerContext& context) {
   pruner.start([&context](db::Connection& connection) {
     auto queue = std::make_shared<queue::JobQueue>(connection, context.clock, context.config.retry);
+    queue->observe_lock_waits(context.lock_waits);
     auto round = [&context, queue] {
       // No write gate: pruning runs many short transactions and must not
       // hold up claims between them.

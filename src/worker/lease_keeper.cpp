@@ -22,6 +22,7 @@ void LeaseKeeper::loop(std::stop_token stop) {
   if (!connection) return;
   const auto& config = m_context.config;
   queue::JobQueue queue(*connection, m_context.clock, config.retry);
+  queue.observe_lock_waits(m_context.lock_waits);
   const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, config.lease_ms / 3));
   while (pause_unless_stopped(stop, period)) {
     std::vector<queue::ClaimToken> claims;

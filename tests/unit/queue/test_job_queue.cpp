@@ -621,7 +621,7 @@ TEST_CASE("JobQueue: job states round-trip through text") {
   CHECK_FALSE(pw::queue::parse_job_state("done"));
 }
 
-TEST_CASE("JobQueue: every claim gets its own token; a superseded claim cannot settle, renew or release, even under the same owner") {
+TEST_CASE("JobQueue: every claim gets its own token, and a superseded claim cannot settle, renew or release, even under the same owner") {
   QueueFixture f;
   auto id = f.add();
   auto first = f.queue->claim("w1", 1, 1000);
@@ -739,4 +739,38 @@ TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every i
   SQLite::Statement strict(db, "SELECT strict FROM pragma_table_list WHERE name = 'jobs'");
   REQUIRE(strict.executeStep());
   CHECK(strict.getColumn(0).getInt() == 1);
+}
+
+TEST_CASE("JobQueue: a lease does not lapse for the time this process could not write, but does once that grace has passed") {
+  QueueFixture f;
+  auto id = f.add();
+  const std::int64_t lease = 2000;
+  auto owner = pw::queue::token_of(f.queue->claim("w1", 1, lease).jobs.at(0).job);
+  auto claimer_connection = f.open();
+  pw::queue::JobQueue claimer(*claimer_connection, f.clock, f.retry);
+  pw::queue::LockWaits waits(lease / 10);
+  claimer.observe_lock_waits(waits);
+
+  // An outside transaction held the write lock for 5 s: w1's renewals and
+  // this claimer's own transaction waited for it alike.
+  std::int64_t locked_at = f.clock.now_ms() + 500;
+  f.clock.advance_ms(5500);
+  waits.record(locked_at, f.clock.now_ms());
+  auto judged = claimer.claim("w2", 1, lease);
+  CHECK(judged.expired.empty());
+  CHECK(judged.jobs.empty());
+  // w1's renewal, queued behind the lock, lands now.
+  CHECK(f.queue->renew("w1", {owner}, lease).empty());
+  CHECK(f.get(id).lease_owner == "w1");
+
+  // A stretch shorter than the tolerance is ordinary contention.
+  pw::queue::LockWaits short_waits(lease / 10);
+  short_waits.record(0, lease / 10 - 1);
+  CHECK(short_waits.total_since(-1) == 0);
+
+  // A dead owner still lapses: once it has not renewed for a lease plus the grace.
+  f.clock.advance_ms(lease + 5000 + lease / 3);
+  auto later = claimer.claim("w2", 1, lease);
+  REQUIRE(later.expired.size() == 1);
+  CHECK(later.expired[0].job_id == id);
 }

@@ -525,3 +525,25 @@ TEST_CASE("Worker: a running job canceled and retried: the canceled run is told 
   CHECK(f.get(id).result == R"("retried run")");
   CHECK(f.logs.with_msg("job_succeeded").size() == 1);
 }
+
+TEST_CASE("Worker: an idle worker never claims in a loop when a due job cannot be taken") {
+  WorkerFixture f;
+  auto stuck = f.enqueue("noop");
+  // A row next_due names as due that no claim can take (as a text run_at
+  // did before the table was STRICT): the trigger silently skips its claim.
+  f.connection.sql().exec("CREATE TRIGGER untakable BEFORE UPDATE OF state ON jobs WHEN OLD.id = " +
+                          std::to_string(stuck) + " BEGIN SELECT RAISE(IGNORE); END");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  // One second of real time: before the fix, a claim every poll interval
+  // (thousands); with it, a doubling pause up to 1 s (about 10).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto other = f.enqueue("noop");  // new work is still picked up at once
+  REQUIRE(eventually([&] { return f.get(other).state == JobState::succeeded; }));
+  worker.shutdown();
+  auto totals = f.logs.with_msg("worker_totals");
+  REQUIRE(totals.size() == 1);
+  INFO(totals[0].dump());
+  CHECK(totals[0]["claim_transactions"].get<int>() < 40);
+  CHECK(f.get(stuck).state == JobState::queued);
+}
