@@ -23,9 +23,13 @@ void Completer::loop(std::stop_token stop) {
   queue.observe_lock_waits(m_context.lock_waits);
   for (;;) {
     auto batch = m_outbox.take_all(stop);
-    if (batch.empty()) return;
+    if (batch.empty()) break;
     settle(queue, batch, stop);
   }
+  // Whatever a handler still running reports from now on is dropped (and logged by it).
+  m_outbox.close();
+  auto last = m_outbox.take_all(stop);
+  if (!last.empty()) settle(queue, last, stop);
 }
 
 void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std::stop_token stop) {
@@ -82,7 +86,10 @@ void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std:
   if (ok && refill.limit > 0) backlog = static_cast<int>(recorded.claimed.jobs.size()) == refill.limit;
   accept_claimed(m_context, m_in_hand, m_outbox, recorded.claimed, backlog, reserved);
   if (!ok) {
+    std::string ids;
+    for (const auto& outcome : batch) ids += (ids.empty() ? "" : ",") + std::to_string(outcome.held->job.id);
     m_context.logger.error("outcomes_not_recorded", {{"jobs", static_cast<long long>(batch.size())},
+                                                     {"job_ids", ids},
                                                      {"hint", "their leases will expire and they will run again"}});
     return;
   }
@@ -97,10 +104,9 @@ void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std:
       case queue::FailureOutcome::lost_lease: report.outcome(*failed_order[i], Result::lost); break;
     }
   }
-  // Releases are guarded too: one that did not apply was lost earlier, or
-  // (after the grace period) its late handler's outcome came first.
+  // Releases are guarded too: one that did not apply was no longer ours.
   for (std::size_t i = 0; i < released_order.size(); ++i) {
-    if (recorded.released[i]) report.outcome(*released_order[i], Result::released);
+    report.outcome(*released_order[i], recorded.released[i] ? Result::released : Result::lost);
   }
 }
 

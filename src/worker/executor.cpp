@@ -60,9 +60,27 @@ Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::C
 
 void Executors::start(int threads) {
   m_threads.reserve(static_cast<std::size_t>(threads));
-  for (int i = 0; i < threads; ++i) {
-    m_threads.push_back(spawn(m_context, "handler", [this](std::stop_token stop) { loop(stop); }));
+  {
+    Lock lock(m_mutex);
+    m_live = threads;
   }
+  for (int i = 0; i < threads; ++i) {
+    m_threads.push_back(spawn(m_context, "handler", [this](std::stop_token stop) {
+      loop(stop);
+      Lock lock(m_mutex);
+      --m_live;
+      m_ended.notify_all();
+    }));
+  }
+}
+
+bool Executors::stop_until(std::chrono::steady_clock::time_point deadline) {
+  for (auto& thread : m_threads) thread.request_stop();
+  Lock lock(m_mutex);
+  while (m_live > 0) {
+    if (m_ended.wait_until(m_mutex, deadline) == std::cv_status::timeout) return m_live == 0;
+  }
+  return true;
 }
 
 void Executors::join() {
@@ -86,7 +104,12 @@ void Executors::loop(std::stop_token stop) {
     if (m_context.logger.enabled(LogLevel::debug)) m_context.logger.debug("job_started", Reporter::job_fields(held->job));
     Outcome outcome = run_job(m_context, held, *connection);
     outcome.refill = m_in_hand.finish(*held);
-    m_outbox.push(std::move(outcome));
+    if (!m_outbox.push(std::move(outcome))) {
+      // The worker shut down while this handler ignored stop past the grace period.
+      LogFields fields = Reporter::job_fields(held->job);
+      fields.emplace_back("error", "the handler returned after shutdown; outcome dropped, the job comes back after its lease");
+      m_context.logger.warn("job_outcome_dropped", fields);
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 // pass their outcomes to the completer.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -25,8 +27,12 @@ class Executors {
       : m_context(context), m_in_hand(in_hand), m_outbox(outbox) {}
 
   void start(int threads);
-  // Returns once every handler thread has ended: each finishes its running
-  // job first. Call after InHand::release_handlers().
+  // Asks every handler thread to end once its running job (if any) is done,
+  // and waits until `deadline` for them. False when some are still running
+  // a job at the deadline: their handlers ignore stop_requested. Call after
+  // InHand::release_handlers().
+  bool stop_until(std::chrono::steady_clock::time_point deadline);
+  // Waits for every handler thread, however long it takes.
   void join();
 
  private:
@@ -36,6 +42,9 @@ class Executors {
   InHand& m_in_hand;
   Outbox& m_outbox;
   std::vector<std::jthread> m_threads;
+  Mutex m_mutex;
+  std::condition_variable_any m_ended;
+  int m_live PW_GUARDED_BY(m_mutex) = 0;
 };
 
 }  // namespace pw::worker

@@ -5,9 +5,14 @@
 namespace pw::worker {
 
 void WalCheckpoints::run_once() {
-  // Past 64 MiB (4 KiB pages), reset the WAL: a short pause for every
-  // writer, instead of a log that only ever grows while work flows.
-  if (m_connection.checkpoint() >= 16384) m_connection.checkpoint(db::Connection::Checkpoint::truncate);
+  using Mode = db::Connection::Checkpoint;
+  auto copied = m_connection.try_checkpoint(Mode::passive);
+  // Past 64 MiB (4 KiB pages), reset the WAL once nothing in it is still
+  // needed by a reader: nothing is left to copy, so the TRUNCATE holds the
+  // write lock for a moment only.
+  if (copied.wal_frames >= 16384 && !copied.busy && copied.copied_frames == copied.wal_frames) {
+    m_connection.try_checkpoint(Mode::truncate);
+  }
 }
 
 StorageCareFactory sqlite_storage_care() {

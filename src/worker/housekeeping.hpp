@@ -28,10 +28,16 @@ using StorageCareFactory = std::function<std::unique_ptr<StorageCare>(db::Connec
 
 // Every 100 ms copies the WAL back into the database (PASSIVE), and empties
 // it once past 64 MiB (TRUNCATE: busy streams never leave the WAL idle long
-// enough for SQLite to restart it by itself). The worker's other threads
-// have automatic checkpoints turned off: otherwise the commit that happens
-// to cross the WAL threshold pays for copying and syncing megabytes, and a
-// claim stalled that way delays every job it holds by tens of milliseconds.
+// enough for SQLite to restart it by itself). Neither ever waits: a TRUNCATE
+// that waits for a reader holds off every new writer meanwhile (SQLite
+// keeps the write lock while it waits), so it is tried only when the
+// PASSIVE round copied the whole WAL back (no reader holds an old
+// snapshot), without the busy handler, and simply tried again next round
+// when someone is in the way. A long reader lets the WAL grow while it
+// reads; the first rounds after it ends copy and empty it. The worker's
+// other threads have automatic checkpoints turned off: otherwise the commit
+// that happens to cross the WAL threshold pays for copying and syncing
+// megabytes, and a claim stalled that way delays every job it holds.
 class WalCheckpoints final : public StorageCare {
  public:
   explicit WalCheckpoints(db::Connection& connection) : m_connection(connection) {}

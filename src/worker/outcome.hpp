@@ -36,10 +36,20 @@ struct Outcome {
 // Many producers (handler threads, shutdown), one consumer (the completer).
 class Outbox {
  public:
-  void push(Outcome outcome) PW_EXCLUDES(m_mutex) {
+  // False once closed: nobody will record it (the worker shut down while
+  // this handler ignored stop past the grace period).
+  bool push(Outcome outcome) PW_EXCLUDES(m_mutex) {
     Lock lock(m_mutex);
+    if (m_closed) return false;
     m_outcomes.push_back(std::move(outcome));
     m_ready.notify_one();
+    return true;
+  }
+
+  // After the completer's last batch.
+  void close() PW_EXCLUDES(m_mutex) {
+    Lock lock(m_mutex);
+    m_closed = true;
   }
 
   // Everything waiting, once there is something; empty only once `stop`
@@ -60,6 +70,7 @@ class Outbox {
   Mutex m_mutex;
   std::condition_variable_any m_ready;
   std::vector<Outcome> m_outcomes PW_GUARDED_BY(m_mutex);
+  bool m_closed PW_GUARDED_BY(m_mutex) = false;
 };
 
 }  // namespace pw::worker

@@ -52,6 +52,7 @@ struct Worker::Parts {
   Claimer claimer{context, in_hand, outbox, seams.wake_source};
   bool started = false;
   bool shut_down = false;
+  std::atomic<int> abandoned_runs{0};
 
   void step(const char* name) { context.logger.debug("worker_shutdown_step", {{"step", name}}); }
 
@@ -80,11 +81,13 @@ struct Worker::Parts {
     for (auto& held : in_hand.take_unstarted()) outbox.push(Outcome::release(std::move(held), false));
 
     step("wait_for_handlers");
-    if (!in_hand.wait_until_idle(deadline)) hand_back_overdue();
+    bool idle = in_hand.wait_until_idle(deadline);
+    if (!idle) abandon_overdue();
 
     step("stop_handlers");
     in_hand.release_handlers();
-    executors.join();
+    // Threads still running an abandoned handler are not waited for.
+    executors.stop_until(idle ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now());
 
     step("record_outcomes");
     completer.stop();
@@ -100,17 +103,24 @@ struct Worker::Parts {
                                           {"outcomes_settled", static_cast<long long>(totals.outcomes_settled)}});
   }
 
-  // Their handlers ignore stop_requested. Hand the jobs back now so another
-  // worker can run them without waiting for the lease; whatever these
-  // handlers report later is refused by the lease guard.
-  void hand_back_overdue() {
+  // Their handlers ignore stop_requested. Handing their jobs back would let
+  // another worker run them while these handlers still do, so they keep
+  // their leases: once this process has exited, the leases lapse and the
+  // jobs run again. Their outcomes, if they come, are dropped and logged.
+  void abandon_overdue() {
     auto overdue = in_hand.running();
+    abandoned_runs = static_cast<int>(overdue.size());
     if (overdue.empty()) return;
     std::string ids;
     for (const auto& held : overdue) ids += (ids.empty() ? "" : ",") + std::to_string(held->job.id);
     context.logger.warn("shutdown_grace_expired", {{"job_ids", ids},
                                                    {"grace_ms", static_cast<long long>(context.config.shutdown_grace_ms)}});
-    for (auto& held : overdue) outbox.push(Outcome::release(held, true));
+    for (const auto& held : overdue) {
+      auto fields = Reporter::job_fields(held->job);
+      fields.emplace_back("error", "handler still running after the shutdown grace; abandoned with its lease, "
+                                   "the job runs again once the lease lapses");
+      context.logger.warn("job_abandoned", fields);
+    }
   }
 };
 
@@ -119,7 +129,12 @@ Worker::Worker(const config::WorkerConfig& config, const HandlerRegistry& handle
                DriverSeams seams)
     : m_parts(std::make_unique<Parts>(config, handlers, logger, metrics, clock, std::move(seams))) {}
 
-Worker::~Worker() { shutdown(); }
+Worker::~Worker() {
+  shutdown();
+  m_parts->executors.join();
+}
+
+int Worker::abandoned() const { return m_parts->abandoned_runs; }
 
 void Worker::start() { m_parts->start(); }
 

@@ -34,15 +34,22 @@ class Worker {
   Worker(const config::WorkerConfig& config, const HandlerRegistry& handlers,
          const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock,
          DriverSeams seams = {});
-  ~Worker();  // shutdown() if still running
+  ~Worker();  // shutdown() if still running; waits for abandoned handlers
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();
-  // Stops claiming; running jobs get shutdown_grace_ms to finish, the rest are
-  // handed back to queued without charging the attempt. Blocks until every
-  // thread has joined. Idempotent.
+  // Stops claiming and hands back jobs not yet started; running jobs get
+  // shutdown_grace_ms to finish (stop_requested() is true from the start,
+  // and a handler that gives up is handed back uncharged). A handler still
+  // running after the grace is abandoned, never handed back: its job keeps
+  // its lease, which lapses once this process has exited (the lapse is
+  // charged as an attempt), so no other worker runs it meanwhile. Returns
+  // promptly after the grace; idempotent.
   void shutdown();
+  // Handlers abandoned by shutdown() and still running. The destructor waits
+  // for them; a process about to exit need not (run_worker exits at once).
+  int abandoned() const;
   // False once a worker thread died unexpectedly (for /healthz).
   bool healthy() const;
   const std::string& id() const;

@@ -310,7 +310,7 @@ TEST_CASE("Worker: shutdown lets a running job finish within the grace period") 
   CHECK(f.get(id).result == "\"done\"");
 }
 
-TEST_CASE("Worker: after the grace period, a job whose handler ignores stop is handed back") {
+TEST_CASE("Worker: after the grace period, shutdown returns without handing back a job whose handler still runs") {
   WorkerFixture f;
   f.config.shutdown_grace_ms = 0;
   std::atomic<bool> started{false};
@@ -321,17 +321,24 @@ TEST_CASE("Worker: after the grace period, a job whose handler ignores stop is h
     return std::string("null");
   });
   auto id = f.enqueue("stubborn");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
-  worker.start();
-  REQUIRE(eventually([&] { return started.load(); }));
-  std::thread stopper([&] { worker.shutdown(); });
-  REQUIRE(eventually([&] { return f.get(id).state == JobState::queued; }));
-  CHECK(f.get(id).attempts == 0);
-  finish = true;  // the handler returns late: its outcome is refused
-  stopper.join();
-  CHECK(f.get(id).state == JobState::queued);
-  CHECK(f.logs.with_msg("shutdown_grace_expired").size() == 1);
-  CHECK(f.logs.with_msg("job_lost").size() == 1);
+  {
+    Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+    worker.start();
+    REQUIRE(eventually([&] { return started.load(); }));
+    worker.shutdown();  // returns although the handler is still running
+    CHECK(worker.abandoned() == 1);
+    // Not handed back while its handler runs: no other worker can take it.
+    CHECK(f.get(id).state == JobState::running);
+    CHECK(f.get(id).lease_owner == "test-worker");
+    CHECK(f.logs.with_msg("shutdown_grace_expired").size() == 1);
+    auto abandoned = f.logs.with_msg("job_abandoned");
+    REQUIRE(abandoned.size() == 1);
+    CHECK(abandoned[0]["job_id"] == id);
+    finish = true;  // the handler returns late: nobody records its outcome
+  }  // the destructor waits for the abandoned handler
+  CHECK(f.get(id).state == JobState::running);
+  CHECK(f.logs.with_msg("job_outcome_dropped").size() == 1);
+  CHECK(f.logs.with_msg("job_released").empty());
 }
 
 TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome is discarded") {
