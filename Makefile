@@ -66,6 +66,14 @@ lint-thread-safety: deps
 	cmake --build build-lint -j$(JOBS) --target pw_thread_safety
 	@echo "==> thread-safety analysis clean"
 
+# Longer randomised fault tests (tests/chaos/): random SIGSTOP/SIGCONT of
+# several workers through a long drain, a worker starved of CPU with nice.
+# Not part of `make test`; PW_CHAOS_SECONDS sets each test's length.
+chaos: build
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target pw_chaos_tests
+	@echo "==> chaos tests ($${PW_CHAOS_SECONDS:-120} s each)"
+	$(BUILD_DIR)/tests/pw_chaos_tests
+
 # Runs each libFuzzer target for FUZZ_SECONDS; crashes are saved into its corpus.
 FUZZ_SECONDS ?= 60
 fuzz: deps
