@@ -18,7 +18,7 @@ using pw::test::Process;
 using pw::test::faults::FaultScene;
 using Steady = std::chrono::steady_clock;
 
-TEST_CASE("faults (binary): a lone worker frozen past its lease retakes its own jobs, and only the latest claims record outcomes") {
+TEST_CASE("delivery (binary): a lone worker frozen past its lease retakes its own jobs, and only the latest claims record outcomes") {
   FaultScene scene;
   scene.enqueue("sleep", R"({"ms":2500})", 4);
   auto worker = scene.worker({"--concurrency", "8", "--lease-ms", "1000"});
@@ -43,7 +43,7 @@ TEST_CASE("faults (binary): a lone worker frozen past its lease retakes its own 
   CHECK(pw::test::faults::count_lines({worker.get()}, "job_lost") == retaken);
 }
 
-TEST_CASE("faults (binary): cancel + retry of a running job: the canceled run is told to stop, only the retried run's outcome is recorded") {
+TEST_CASE("delivery (binary): cancel + retry of a running job: the canceled run is told to stop, only the retried run's outcome is recorded") {
   FaultScene scene;
   scene.enqueue("sleep", R"({"ms":4000})");
   auto worker = scene.worker({"--concurrency", "4", "--lease-ms", "1200"});
@@ -59,7 +59,7 @@ TEST_CASE("faults (binary): cancel + retry of a running job: the canceled run is
   std::vector<std::string> outcomes;
   int started = 0;
   for (const auto& line : worker->json_lines()) {
-    if (line["job_id"] != 1) continue;
+    if (!line.contains("job_id") || line["job_id"] != 1) continue;
     if (line["msg"] == "job_started") ++started;
     if (line["msg"] == "job_succeeded" || line["msg"] == "job_lost" || line["msg"] == "job_failed") {
       outcomes.push_back(line["msg"]);
@@ -70,7 +70,7 @@ TEST_CASE("faults (binary): cancel + retry of a running job: the canceled run is
   pw::test::faults::check_outcomes_belong_to_their_claims(scene, {worker.get()});
 }
 
-TEST_CASE("faults (binary): an outside write lock held longer than the lease: no live worker's lease lapses") {
+TEST_CASE("delivery (binary): an outside write lock held longer than the lease: no live worker's lease lapses") {
   FaultScene scene;
   scene.enqueue("sleep", R"({"ms":16000})", 6);
   // The first worker holds every job; the second is idle, so its claimer,
@@ -103,7 +103,7 @@ TEST_CASE("faults (binary): an outside write lock held longer than the lease: no
   pw::test::faults::check_outcomes_belong_to_their_claims(scene, {first.get(), second.get()});
 }
 
-TEST_CASE("faults (binary): a 20 s reader during a drain: writers never stall more than 2 s, and the WAL is emptied after") {
+TEST_CASE("delivery (binary): a 20 s reader during a drain: writers never stall more than 2 s, and the WAL is emptied after") {
   FaultScene scene;
   scene.enqueue("noop", "{}", 250000);
   auto worker = scene.worker({"--concurrency", "16", "--log-level", "info"});
@@ -144,7 +144,7 @@ TEST_CASE("faults (binary): a 20 s reader during a drain: writers never stall mo
   CHECK(worker->wait_exit(60s) == 0);
 }
 
-TEST_CASE("faults (binary): SIGSTOP/SIGCONT at random points of a busy drain: outcomes belong to their claims, live workers keep their leases") {
+TEST_CASE("delivery (binary): SIGSTOP/SIGCONT at random points of a busy drain: outcomes belong to their claims, live workers keep their leases") {
   FaultScene scene;
   scene.enqueue("sleep", R"({"ms":5})", 30000);
   auto victim = scene.worker({"--concurrency", "8", "--lease-ms", "1000", "--log-level", "info"});
@@ -173,7 +173,7 @@ TEST_CASE("faults (binary): SIGSTOP/SIGCONT at random points of a busy drain: ou
   }
 }
 
-TEST_CASE("faults (binary): a SIGTERM storm at high concurrency with handlers that ignore stop: exit 0 within the grace + 1 s, nothing handed back while running") {
+TEST_CASE("delivery (binary): a SIGTERM storm at high concurrency with handlers that ignore stop: exit 0 within the grace + 1 s, nothing handed back while running") {
   FaultScene scene;
   scene.enqueue("sleep", R"({"ms":8000,"ignore_stop":true})", 32);
   auto worker = scene.worker({"--concurrency", "32", "--shutdown-grace-ms", "1000", "--lease-ms", "3000"});
