@@ -63,12 +63,12 @@ TEST_CASE("chaos: a worker starved of CPU (nice 19 under CPU hogs) costs no live
   scene.enqueue("sleep", R"({"ms":1})", 100000);
   scene.enqueue("sleep", R"({"ms":20000})", 8);
   auto starved = scene.worker({"--concurrency", "16", "--lease-ms", "2000", "--log-level", "info"},
-                              {"nice", "-n", "19"});
+                              {"/usr/bin/nice", "-n", "19"});
   auto live = scene.worker({"--concurrency", "16", "--lease-ms", "2000", "--log-level", "info"});
   std::string starved_id = pw::test::faults::worker_id(*starved);
   pw::test::faults::worker_id(*live);
   std::vector<std::unique_ptr<Process>> hogs;
-  for (int i = 0; i < 4; ++i) hogs.push_back(std::make_unique<Process>("sh", std::vector<std::string>{"-c", "while :; do :; done"}));
+  for (int i = 0; i < 4; ++i) hogs.push_back(std::make_unique<Process>("/bin/sh", std::vector<std::string>{"-c", "while :; do :; done"}));
   auto until = Steady::now() + chaos_length();
   while (Steady::now() < until && scene.count("queued") > 0) std::this_thread::sleep_for(500ms);
   hogs.clear();
