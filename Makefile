@@ -13,7 +13,7 @@ BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libs
                   libcurl4-openssl-dev libc-ares-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy
 
-.PHONY: all deps build run test clean test-sanitize test-tsan fuzz
+.PHONY: all deps build run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 
 all: build
 
@@ -36,7 +36,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz build-lint
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer; any
 # report fails the run.
@@ -57,6 +57,23 @@ test-tsan: deps
 	@echo "==> running concurrency tests under TSan"
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)' -E '^deploy\.'
+
+# clang's -Wthread-safety over the worker's annotated locking: any access to
+# guarded state without its mutex fails the build. Compiles only the worker.
+lint-thread-safety: deps
+	@echo "==> clang -Wthread-safety over src/worker in build-lint"
+	cmake -S . -B build-lint -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPW_THREAD_SAFETY=ON \
+	  -DPW_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build build-lint -j$(JOBS) --target pw_thread_safety
+	@echo "==> thread-safety analysis clean"
+
+# Longer randomised fault tests (tests/chaos/): random SIGSTOP/SIGCONT of
+# several workers through a long drain, a worker starved of CPU with nice.
+# Not part of `make test`; PW_CHAOS_SECONDS sets each test's length.
+chaos: build
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target pw_chaos_tests
+	@echo "==> chaos tests ($${PW_CHAOS_SECONDS:-120} s each)"
+	$(BUILD_DIR)/tests/pw_chaos_tests
 
 # Runs each libFuzzer target for FUZZ_SECONDS; crashes are saved into its corpus.
 FUZZ_SECONDS ?= 60

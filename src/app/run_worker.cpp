@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 
@@ -69,7 +71,15 @@ int run_worker(const config::WorkerConfig& config) {
     logger.info("worker_stopping", {{"signal", signal}, {"grace_ms", config.shutdown_grace_ms}});
     runner.shutdown();
     server.stop();
-    logger.info("worker_stopped");
+    logger.info("worker_stopped", {{"abandoned_jobs", runner.abandoned()}});
+    if (runner.abandoned() > 0) {
+      // Handlers that ignored stop past the grace are still running: end
+      // them with the process now rather than wait on them. Their jobs keep
+      // their leases and run again once the leases lapse.
+      logger.flush();
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
     return 0;
   } catch (const std::exception& e) {
     logger.error("worker_failed", {{"error", e.what()}});

@@ -13,7 +13,18 @@ ShutdownSignals::ShutdownSignals() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-ShutdownSignals::~ShutdownSignals() { pthread_sigmask(SIG_SETMASK, &m_previous, nullptr); }
+ShutdownSignals::~ShutdownSignals() {
+  // A second SIGTERM or SIGINT sent during shutdown is still pending here:
+  // restoring the mask would deliver it with its default action and end a
+  // clean shutdown with status 143. Shutdown has already begun, so further
+  // requests for it are ignored from now on, and the pending ones dropped.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  struct timespec now {};
+  while (sigtimedwait(&m_set, nullptr, &now) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &m_previous, nullptr);
+}
 
 int ShutdownSignals::wait() {
   int signal = 0;

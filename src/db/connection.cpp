@@ -76,6 +76,21 @@ int Connection::checkpoint(Checkpoint mode) {
   return std::max(0, log_frames);
 }
 
+Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode) {
+  CheckpointResult result;
+  sqlite3_busy_handler(m_db.getHandle(), nullptr, nullptr);
+  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr,
+                                     mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
+                                                                  : SQLITE_CHECKPOINT_PASSIVE,
+                                     &result.wal_frames, &result.copied_frames);
+  sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(m_db.getHandle(), rc);
+  result.busy = rc == SQLITE_BUSY;
+  result.wal_frames = std::max(0, result.wal_frames);
+  result.copied_frames = std::max(0, result.copied_frames);
+  return result;
+}
+
 std::int64_t Connection::data_version() {
   SQLite::Statement query(m_db, "PRAGMA data_version");
   query.executeStep();

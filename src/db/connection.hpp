@@ -51,6 +51,16 @@ class Connection {
   enum class Checkpoint { passive, truncate };
   int checkpoint(Checkpoint mode = Checkpoint::passive);
 
+  // A checkpoint that never waits for anyone: the busy handler is off for
+  // the call, so a TRUNCATE that would have to wait for a reader or a writer
+  // gives up at once (busy) instead of holding off new writers meanwhile.
+  struct CheckpointResult {
+    int wal_frames = 0;     // the WAL's size in frames before the call
+    int copied_frames = 0;  // frames now copied back into the database
+    bool busy = false;      // it could not do all it was asked without waiting
+  };
+  CheckpointResult try_checkpoint(Checkpoint mode);
+
   // RAII: reports the elapsed time of one query (or one transaction) to the
   // observer when it goes out of scope.
   class Timer {

@@ -46,7 +46,21 @@ struct Job {
   std::int64_t updated_at_ms = 0;
   std::optional<std::int64_t> started_at_ms;  // when the latest attempt was claimed
   std::optional<std::int64_t> finished_at_ms;
+  // Claims of this job so far (never reset, not even by a retry): the
+  // latest claim's fencing token.
+  std::int64_t claim = 0;
 };
+
+// One claim of one job. Every change a worker makes to a job it claimed is
+// guarded by this token, so no other claim's run can touch it.
+struct ClaimToken {
+  std::int64_t job_id = 0;
+  std::int64_t claim = 0;
+  friend bool operator==(const ClaimToken&, const ClaimToken&) = default;
+  friend auto operator<=>(const ClaimToken&, const ClaimToken&) = default;
+};
+
+inline ClaimToken token_of(const Job& job) { return {job.id, job.claim}; }
 
 struct EnqueueResult {
   std::int64_t id;

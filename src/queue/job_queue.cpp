@@ -38,7 +38,7 @@ namespace {
 constexpr const char* kJobColumns =
     "id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts, run_at, "
     "lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at, updated_at, "
-    "started_at, finished_at";
+    "started_at, finished_at, claim";
 
 std::optional<std::string> optional_text(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -71,6 +71,7 @@ Job read_job(SQLite::Statement& row) {
   job.updated_at_ms = row.getColumn(16).getInt64();
   job.started_at_ms = optional_int(row.getColumn(17));
   job.finished_at_ms = optional_int(row.getColumn(18));
+  job.claim = row.getColumn(19).getInt64();
   return job;
 }
 
@@ -225,13 +226,40 @@ std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& job
 
 // ---- claim and lease -----------------------------------------------------
 
+// Records one write transaction, from asking for the lock to its end
+// (commit, or an exception), in the queue's LockWaits.
+class JobQueue::WriteStretch {
+ public:
+  explicit WriteStretch(const JobQueue& queue) : m_queue(queue), m_start(queue.m_clock.now_ms()) {}
+  ~WriteStretch() {
+    if (m_queue.m_lock_waits) m_queue.m_lock_waits->record(m_start, m_queue.m_clock.now_ms());
+  }
+  WriteStretch(const WriteStretch&) = delete;
+  WriteStretch& operator=(const WriteStretch&) = delete;
+  std::int64_t start() const { return m_start; }
+
+ private:
+  const JobQueue& m_queue;
+  std::int64_t m_start;
+};
+
+std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const {
+  if (!m_lock_waits) return 0;
+  const std::int64_t renewal_period = lease_ms / 3;
+  std::int64_t unavailable = m_lock_waits->total_since(now - lease_ms - renewal_period);
+  // This transaction's own wait has not been recorded yet.
+  if (now - asked_for_lock_at >= m_lock_waits->tolerance_ms()) unavailable += now - asked_for_lock_at;
+  return unavailable > 0 ? unavailable + renewal_period : 0;
+}
+
 ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms) {
   ClaimResult result;
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
   begin_write(tx, m_connection);
-  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), result);
+  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result);
   tx->commit();
   sort_in_claim_order(result);
   return result;
@@ -246,16 +274,17 @@ void JobQueue::sort_in_claim_order(ClaimResult& result) {
 }
 
 void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                                    ClaimResult& result) {
+                                    std::int64_t asked_for_lock_at, ClaimResult& result) {
+  const std::int64_t lapsed_before = now - lapse_grace_ms(lease_ms, now, asked_for_lock_at);
   {
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
     // so its place in line. Read first (for the caller's logs: who held it),
     // then settle, both under the write lock.
     Using expired(m_statements->get(
         m_statements->expired,
-        "SELECT id, type, trace_id, attempts, max_attempts, lease_owner FROM jobs INDEXED BY jobs_leases "
+        "SELECT id, type, trace_id, attempts, max_attempts, lease_owner, claim FROM jobs INDEXED BY jobs_leases "
         "WHERE state = 'running' AND lease_expires_at <= ?1"));
-    expired->bind(1, static_cast<int64_t>(now));
+    expired->bind(1, static_cast<int64_t>(lapsed_before));
     while (expired->executeStep()) {
       ExpiredLease lapsed;
       lapsed.job_id = expired->getColumn(0).getInt64();
@@ -265,6 +294,7 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
       lapsed.max_attempts = expired->getColumn(4).getInt();
       lapsed.dead = lapsed.attempts >= lapsed.max_attempts;
       lapsed.previous_owner = expired->getColumn(5).getString();
+      lapsed.claim = expired->getColumn(6).getInt64();
       result.expired.push_back(std::move(lapsed));
     }
   }
@@ -278,21 +308,22 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
         " lease_expires_at = NULL, updated_at = ?1,"
         " finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END "
         "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_leases"
-        "             WHERE state = 'running' AND lease_expires_at <= ?1)"));
+        "             WHERE state = 'running' AND lease_expires_at <= ?3)"));
     expire->bind(1, static_cast<int64_t>(now));
+    expire->bind(3, static_cast<int64_t>(lapsed_before));
     expire->bindNoCopy(2, kLeaseExpiredError);
     expire->exec();
   }
   if (limit > 0) {
     Using claim(m_statements->get(
         m_statements->claim,
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1,"
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
         " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
         "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND run_at <= ?3"
         "             ORDER BY priority, run_at, id LIMIT ?4) "
         "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
         " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
-        " updated_at, started_at, finished_at"));
+        " updated_at, started_at, finished_at, claim"));
     claim->bindNoCopy(1, owner);
     claim->bind(2, static_cast<int64_t>(now + lease_ms));
     claim->bind(3, static_cast<int64_t>(now));
@@ -301,18 +332,20 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
   }
 }
 
-std::vector<std::int64_t> JobQueue::renew(const std::string& owner, const std::vector<std::int64_t>& job_ids,
-                                          std::int64_t lease_ms) {
-  if (job_ids.empty()) return {};
-  std::string ids = "[";
-  for (std::size_t i = 0; i < job_ids.size(); ++i) {
-    if (i) ids += ',';
-    ids += std::to_string(job_ids[i]);
+std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                        std::int64_t lease_ms) {
+  if (claims.empty()) return {};
+  // [[id, claim], ...]: one statement renews every claim still held.
+  std::string held_json = "[";
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (i) held_json += ',';
+    held_json += '[' + std::to_string(claims[i].job_id) + ',' + std::to_string(claims[i].claim) + ']';
   }
-  ids += ']';
-  std::vector<std::int64_t> held;
-  held.reserve(job_ids.size());
+  held_json += ']';
+  std::vector<ClaimToken> held;
+  held.reserve(claims.size());
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   begin_write(tx, m_connection);
   std::int64_t now = m_clock.now_ms();
@@ -320,19 +353,20 @@ std::vector<std::int64_t> JobQueue::renew(const std::string& owner, const std::v
     Using renew(m_statements->get(
         m_statements->renew,
         "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 "
-        "WHERE id IN (SELECT value FROM json_each(?3)) AND state = 'running' AND lease_owner = ?4 "
-        "RETURNING id"));
+        "FROM (SELECT value ->> 0 AS id, value ->> 1 AS claim FROM json_each(?3)) AS held "
+        "WHERE jobs.id = held.id AND jobs.claim = held.claim AND jobs.state = 'running' AND jobs.lease_owner = ?4 "
+        "RETURNING jobs.id, jobs.claim"));
     renew->bind(1, static_cast<int64_t>(now + lease_ms));
     renew->bind(2, static_cast<int64_t>(now));
-    renew->bindNoCopy(3, ids);
+    renew->bindNoCopy(3, held_json);
     renew->bindNoCopy(4, owner);
-    while (renew->executeStep()) held.push_back(renew->getColumn(0).getInt64());
+    while (renew->executeStep()) held.push_back({renew->getColumn(0).getInt64(), renew->getColumn(1).getInt64()});
   }
   tx->commit();
   std::sort(held.begin(), held.end());
-  std::vector<std::int64_t> lost;
-  for (auto id : job_ids) {
-    if (!std::binary_search(held.begin(), held.end(), id)) lost.push_back(id);
+  std::vector<ClaimToken> lost;
+  for (const auto& claim : claims) {
+    if (!std::binary_search(held.begin(), held.end(), claim)) lost.push_back(claim);
   }
   return lost;
 }
@@ -355,20 +389,21 @@ std::vector<FailureOutcome> JobQueue::fail_many(const std::string& owner, const 
   return settle(owner, {}, failures, {}, Refill{}).failed;
 }
 
-std::size_t JobQueue::release(const std::string& owner, const std::vector<std::int64_t>& job_ids) {
-  auto released = settle(owner, {}, {}, job_ids, Refill{}).released;
+std::size_t JobQueue::release(const std::string& owner, const std::vector<ClaimToken>& claims) {
+  auto released = settle(owner, {}, {}, claims, Refill{}).released;
   return static_cast<std::size_t>(std::count(released.begin(), released.end(), true));
 }
 
 JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<Completion>& completions,
                                     const std::vector<Failure>& failures,
-                                    const std::vector<std::int64_t>& releases, const Refill& refill) {
+                                    const std::vector<ClaimToken>& releases, const Refill& refill) {
   Outcomes outcomes;
   if (completions.empty() && failures.empty() && releases.empty() && refill.limit <= 0) return outcomes;
   outcomes.completed.reserve(completions.size());
   outcomes.failed.reserve(failures.size());
   outcomes.released.reserve(releases.size());
   auto timer = m_connection.time_query();
+  WriteStretch stretch(*this);
   std::optional<db::WriteTransaction> tx;
   begin_write(tx, m_connection);
   std::int64_t now = m_clock.now_ms();
@@ -378,12 +413,13 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
         m_statements->complete,
         "UPDATE jobs SET state = 'succeeded', result = ?1, lease_expires_at = NULL,"
         " updated_at = ?2, finished_at = ?2 "
-        "WHERE id = ?3 AND state = 'running' AND lease_owner = ?4"));
+        "WHERE id = ?3 AND claim = ?5 AND state = 'running' AND lease_owner = ?4"));
     complete->bind(2, static_cast<int64_t>(now));
     complete->bindNoCopy(4, owner);
     for (const auto& completion : completions) {
       complete->bindNoCopy(1, completion.result);
-      complete->bind(3, static_cast<int64_t>(completion.job_id));
+      complete->bind(3, static_cast<int64_t>(completion.token.job_id));
+      complete->bind(5, static_cast<int64_t>(completion.token.claim));
       complete->exec();
       outcomes.completed.push_back(database.getChanges() == 1);
       complete->reset();
@@ -396,11 +432,12 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
         m_statements->release,
         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,"
         " lease_expires_at = NULL, updated_at = ?1 "
-        "WHERE id = ?2 AND state = 'running' AND lease_owner = ?3"));
+        "WHERE id = ?2 AND claim = ?4 AND state = 'running' AND lease_owner = ?3"));
     release->bind(1, static_cast<int64_t>(now));
     release->bindNoCopy(3, owner);
-    for (auto id : releases) {
-      release->bind(2, static_cast<int64_t>(id));
+    for (const auto& claim : releases) {
+      release->bind(2, static_cast<int64_t>(claim.job_id));
+      release->bind(4, static_cast<int64_t>(claim.claim));
       release->exec();
       outcomes.released.push_back(database.getChanges() == 1);
       release->reset();
@@ -408,7 +445,9 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
   }
   // After the outcomes, so a job that just failed with no backoff can be
   // claimed again at once.
-  if (refill.limit > 0) claim_in_transaction(owner, refill.limit, refill.lease_ms, now, outcomes.claimed);
+  if (refill.limit > 0) {
+    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, stretch.start(), outcomes.claimed);
+  }
   tx->commit();
   sort_in_claim_order(outcomes.claimed);
   return outcomes;
@@ -420,9 +459,11 @@ FailureOutcome JobQueue::fail_in_transaction(const std::string& owner, const Fai
   {
     Using read(m_statements->get(
         m_statements->fail_read,
-        "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND state = 'running' AND lease_owner = ?2"));
-    read->bind(1, static_cast<int64_t>(failure.job_id));
+        "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND claim = ?3 AND state = 'running'"
+        " AND lease_owner = ?2"));
+    read->bind(1, static_cast<int64_t>(failure.token.job_id));
     read->bindNoCopy(2, owner);
+    read->bind(3, static_cast<int64_t>(failure.token.claim));
     if (!read->executeStep()) return FailureOutcome::lost_lease;
     attempts = read->getColumn(0).getInt();
     max_attempts = read->getColumn(1).getInt();
@@ -433,13 +474,14 @@ FailureOutcome JobQueue::fail_in_transaction(const std::string& owner, const Fai
       "UPDATE jobs SET state = ?1, last_error = ?2, run_at = ?3, updated_at = ?4,"
       " lease_owner = CASE WHEN ?1 = 'dead' THEN lease_owner ELSE NULL END,"
       " lease_expires_at = NULL, finished_at = CASE WHEN ?1 = 'dead' THEN ?4 ELSE NULL END "
-      "WHERE id = ?5 AND state = 'running' AND lease_owner = ?6"));
+      "WHERE id = ?5 AND claim = ?7 AND state = 'running' AND lease_owner = ?6"));
   write->bind(1, dead ? "dead" : "queued");
   write->bindNoCopy(2, failure.error);
   write->bind(3, static_cast<int64_t>(dead ? now : now + backoff_ms(m_retry, attempts, random01())));
   write->bind(4, static_cast<int64_t>(now));
-  write->bind(5, static_cast<int64_t>(failure.job_id));
+  write->bind(5, static_cast<int64_t>(failure.token.job_id));
   write->bindNoCopy(6, owner);
+  write->bind(7, static_cast<int64_t>(failure.token.claim));
   write->exec();
   return dead ? FailureOutcome::dead : FailureOutcome::requeued;
 }
@@ -594,6 +636,7 @@ std::int64_t JobQueue::prune(std::int64_t retention_ms, int batch) {
   std::int64_t total = 0;
   for (;;) {
     auto timer = m_connection.time_query();
+    WriteStretch stretch(*this);
     std::optional<db::WriteTransaction> tx;
     begin_write(tx, m_connection);
     int deleted;

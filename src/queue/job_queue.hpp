@@ -20,6 +20,7 @@
 #include "db/connection.hpp"
 #include "queue/clock.hpp"
 #include "queue/job.hpp"
+#include "queue/lock_waits.hpp"
 
 namespace pw::queue {
 
@@ -34,6 +35,7 @@ struct ExpiredLease {
   std::string type;
   std::optional<std::string> trace_id;
   std::string previous_owner;
+  std::int64_t claim = 0;  // the lapsed claim
   int attempts = 0;
   int max_attempts = 0;
   bool dead = false;  // out of attempts; otherwise queued again
@@ -50,12 +52,12 @@ enum class FailureKind { retryable, permanent };
 enum class FailureOutcome { requeued, dead, lost_lease };
 
 struct Completion {
-  std::int64_t job_id;
+  ClaimToken token;
   std::string result = "null";  // JSON text
 };
 
 struct Failure {
-  std::int64_t job_id;
+  ClaimToken token;
   std::string error;
   FailureKind kind = FailureKind::retryable;
 };
@@ -87,21 +89,34 @@ class JobQueue {
   // All in one transaction: all or nothing.
   std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
 
-  // In one transaction: first settles running jobs whose lease expired (the
+  // In one transaction: first settles running jobs whose lease lapsed (the
   // lapse counts as a failed attempt: queued again, keeping their place in
   // line, or dead when out of attempts), then claims up to `limit` ready jobs
   // (queued and run_at <= now) in order of priority, run_at, id, with a lease
   // for `owner` until now + lease_ms.
+  //
+  // A lease lapsed when it expired before now - grace. The grace is 0 unless
+  // this process could not write for a while lately (lock_waits): then it
+  // is the time it could not write during the last lease_ms * 4/3 (this
+  // transaction's own wait for the lock included), plus one renewal period
+  // (lease_ms / 3), so live owners, whose renewals waited for the same lock,
+  // get a full renewal period after the lock frees before anyone judges them.
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
 
-  // Extends the leases `owner` still holds among `job_ids` to now + lease_ms,
-  // in one statement; returns the ids it no longer holds (canceled, or taken
-  // over after a lapse).
-  std::vector<std::int64_t> renew(const std::string& owner, const std::vector<std::int64_t>& job_ids,
-                                  std::int64_t lease_ms);
+  // Every write transaction of this queue is then recorded in `waits`, and
+  // lapses are judged with its grace (see claim()). Without it, the grace is 0.
+  void observe_lock_waits(LockWaits& waits) { m_lock_waits = &waits; }
 
-  // Each guarded by state = running and lease_owner = owner: a worker whose
-  // lease was taken over cannot overwrite the new owner's outcome.
+  // Extends the leases of the claims `owner` still holds among `claims` to
+  // now + lease_ms, in one statement; returns the claims no longer held
+  // (canceled, taken over after a lapse, or superseded by a newer claim).
+  std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                std::int64_t lease_ms);
+
+  // Each guarded by state = running, the claim token and lease_owner = owner:
+  // a run whose claim was superseded (its lease lapsed and the job was
+  // claimed again, even by the same worker; or it was canceled and retried)
+  // cannot overwrite the outcome of the claim that replaced it.
   // complete: true when applied. complete_many: one flag per completion.
   bool complete(const std::string& owner, const Completion& completion);
   std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
@@ -111,7 +126,7 @@ class JobQueue {
   std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
   // Hands unfinished jobs back to queued without charging the attempt
   // (shutdown). Returns how many were handed back.
-  std::size_t release(const std::string& owner, const std::vector<std::int64_t>& job_ids);
+  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims);
 
   // All of a worker's outcomes in one transaction (the worker's batched
   // completer), and optionally a claim of up to `refill.limit` jobs for the
@@ -128,7 +143,7 @@ class JobQueue {
     ClaimResult claimed;
   };
   Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
-                  const std::vector<Failure>& failures, const std::vector<std::int64_t>& releases,
+                  const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
                   const Refill& refill);
 
   // Operator actions. cancel: queued or running -> canceled. retry: dead or
@@ -172,13 +187,16 @@ class JobQueue {
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                            ClaimResult& result);
+                            std::int64_t asked_for_lock_at, ClaimResult& result);
+  std::int64_t lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const;
+  class WriteStretch;
   static void sort_in_claim_order(ClaimResult& result);
 
   db::Connection& m_connection;
   const Clock& m_clock;
   config::RetryConfig m_retry;
   std::unique_ptr<Statements> m_statements;
+  LockWaits* m_lock_waits = nullptr;
 };
 
 }  // namespace pw::queue

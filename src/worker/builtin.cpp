@@ -25,12 +25,13 @@ class RunLog {
   RunLog& operator=(const RunLog&) = delete;
 
   // One write(2) per line: with O_APPEND, lines from several processes never interleave.
-  void record(std::int64_t job_id, int attempt) const {
+  void record(std::int64_t job_id, int attempt, std::int64_t claim) const {
     auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
     std::string line =
-        std::to_string(job_id) + " " + std::to_string(attempt) + " " + std::to_string(now_us) + "\n";
+        std::to_string(job_id) + " " + std::to_string(attempt) + " " + std::to_string(now_us) + " " +
+        std::to_string(claim) + "\n";
     if (::write(m_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       throw std::runtime_error("cannot append to PW_NOOP_RUN_LOG");
     }
@@ -50,12 +51,13 @@ std::string sleep_handler(JobContext& context) {
   bool ignore_stop = payload.contains("ignore_stop") && payload["ignore_stop"] == true;
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < until) {
-    if (!ignore_stop && context.stop_requested()) throw std::runtime_error("sleep: interrupted, the worker is stopping");
+    if (!ignore_stop && context.stop_requested()) throw std::runtime_error("sleep: interrupted (the worker is stopping, or the claim is no longer ours)");
     auto step = std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(10),
                                                               until - std::chrono::steady_clock::now());
     std::this_thread::sleep_for(step);
   }
-  return "{\"slept_ms\":" + std::to_string(ms) + "}";
+  // The claim that ran: fault tests check every recorded result against the row's own claim.
+  return "{\"slept_ms\":" + std::to_string(ms) + ",\"claim\":" + std::to_string(context.job.claim) + "}";
 }
 
 }  // namespace
@@ -65,7 +67,7 @@ void register_builtin_handlers(HandlerRegistry& registry) {
   if (const char* path = std::getenv("PW_NOOP_RUN_LOG"); path && *path) run_log = std::make_shared<RunLog>(path);
   if (run_log) {
     registry.add("noop", [run_log](JobContext& context) {
-      run_log->record(context.job.id, context.job.attempts);
+      run_log->record(context.job.id, context.job.attempts, context.job.claim);
       return std::string("null");
     });
   } else {

@@ -1,6 +1,13 @@
 // `personaworlds worker`: claims jobs in batches, runs them on handler
 // threads, renews their leases, records outcomes in batches, and on shutdown
-// hands back what it could not finish.
+// hands back what it could not finish. Built from parts (src/worker/):
+//
+//   in_hand       the ledger of held jobs and the slot accounting
+//   claimer       idle wake-up (WakeSource) + batch claims
+//   executor      the handler threads; one job: context, handler, outcome
+//   completer     batched outcomes + refill claims, then logs and metrics
+//   lease_keeper  renewals; flags lost leases
+//   housekeeping  the pruner and the storage care (WAL checkpoints)
 #pragma once
 
 #include <memory>
@@ -11,29 +18,45 @@
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
 #include "worker/handler.hpp"
+#include "worker/housekeeping.hpp"
+#include "worker/wake_source.hpp"
 
 namespace pw::worker {
+
+// What a database driver plugs in; SQLite's by default.
+struct DriverSeams {
+  WakeSourceFactory wake_source = sqlite_wake_source();
+  StorageCareFactory storage_care = sqlite_storage_care();
+};
 
 class Worker {
  public:
   Worker(const config::WorkerConfig& config, const HandlerRegistry& handlers,
-         const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock);
-  ~Worker();  // shutdown() if still running
+         const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock,
+         DriverSeams seams = {});
+  ~Worker();  // shutdown() if still running; waits for abandoned handlers
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();
-  // Stops claiming; running jobs get shutdown_grace_ms to finish, the rest are
-  // handed back to queued without charging the attempt. Blocks until every
-  // thread has joined. Idempotent.
+  // Stops claiming and hands back jobs not yet started; running jobs get
+  // shutdown_grace_ms to finish (stop_requested() is true from the start,
+  // and a handler that gives up is handed back uncharged). A handler still
+  // running after the grace is abandoned, never handed back: its job keeps
+  // its lease, which lapses once this process has exited (the lapse is
+  // charged as an attempt), so no other worker runs it meanwhile. Returns
+  // promptly after the grace; idempotent.
   void shutdown();
+  // Handlers abandoned by shutdown() and still running. The destructor waits
+  // for them; a process about to exit need not (run_worker exits at once).
+  int abandoned() const;
   // False once a worker thread died unexpectedly (for /healthz).
   bool healthy() const;
   const std::string& id() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> m_impl;
+  struct Parts;
+  std::unique_ptr<Parts> m_parts;
 };
 
 }  // namespace pw::worker

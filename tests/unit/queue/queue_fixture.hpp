@@ -44,6 +44,9 @@ struct QueueFixture {
     return queue->enqueue(job).id;
   }
 
+  // The job's latest claim, as the worker holding it knows it.
+  queue::ClaimToken token(std::int64_t id) { return queue::token_of(get(id)); }
+
   queue::Job get(std::int64_t id) {
     auto job = queue->find(id);
     if (!job) throw std::runtime_error("no job " + std::to_string(id));

@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
+#include "migrations/migration.hpp"
 #include "unit/queue/queue_fixture.hpp"
 
+using pw::queue::ClaimToken;
 using pw::queue::ClaimedJob;
 using pw::queue::Completion;
 using pw::queue::Failure;
@@ -183,18 +186,18 @@ TEST_CASE("JobQueue: complete records the result, and a stale owner cannot compl
   QueueFixture f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
-  CHECK_FALSE(f.queue->complete("w2", {id, "1"}));
+  CHECK_FALSE(f.queue->complete("w2", {f.token(id), "1"}));
   CHECK(f.get(id).state == JobState::running);
 
   f.clock.advance_ms(5);
-  CHECK(f.queue->complete("w1", {id, R"({"ok":true})"}));
+  CHECK(f.queue->complete("w1", {f.token(id), R"({"ok":true})"}));
   auto done = f.get(id);
   CHECK(done.state == JobState::succeeded);
   CHECK(done.result == R"({"ok":true})");
   CHECK(done.finished_at_ms == f.clock.now_ms());
   CHECK_FALSE(done.lease_expires_at_ms);
   // Already finished: a second completion (say, a redelivery) changes nothing.
-  CHECK_FALSE(f.queue->complete("w1", {id, "2"}));
+  CHECK_FALSE(f.queue->complete("w1", {f.token(id), "2"}));
   CHECK(f.get(id).result == R"({"ok":true})");
 }
 
@@ -204,7 +207,7 @@ TEST_CASE("JobQueue: complete_many reports each completion separately") {
   auto b = f.add();
   f.queue->claim("w1", 2, kLease);
   f.queue->cancel(b);
-  auto applied = f.queue->complete_many("w1", {{a, "null"}, {b, "null"}});
+  auto applied = f.queue->complete_many("w1", {{f.token(a), "null"}, {f.token(b), "null"}});
   CHECK(applied == std::vector<bool>{true, false});
   CHECK(f.get(a).state == JobState::succeeded);
   CHECK(f.get(b).state == JobState::canceled);
@@ -217,7 +220,7 @@ TEST_CASE("JobQueue: a retryable failure is queued again after a backoff within 
     auto claimed = f.queue->claim("w1", 1, kLease);
     REQUIRE(claimed.jobs.size() == 1);
     auto now = f.clock.now_ms();
-    CHECK(f.queue->fail("w1", {id, "boom " + std::to_string(attempt), FailureKind::retryable}) ==
+    CHECK(f.queue->fail("w1", {f.token(id), "boom " + std::to_string(attempt), FailureKind::retryable}) ==
           FailureOutcome::requeued);
     auto job = f.get(id);
     CHECK(job.state == JobState::queued);
@@ -236,10 +239,10 @@ TEST_CASE("JobQueue: the last allowed attempt failing sends the job to dead, kee
   QueueFixture f;
   auto id = f.add("noop", 0, {}, 2);
   f.queue->claim("w1", 1, kLease);
-  CHECK(f.queue->fail("w1", {id, "first"}) == FailureOutcome::requeued);
+  CHECK(f.queue->fail("w1", {f.token(id), "first"}) == FailureOutcome::requeued);
   f.clock.advance_ms(10 * 60 * 1000);
   REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
-  CHECK(f.queue->fail("w1", {id, "second"}) == FailureOutcome::dead);
+  CHECK(f.queue->fail("w1", {f.token(id), "second"}) == FailureOutcome::dead);
   auto job = f.get(id);
   CHECK(job.state == JobState::dead);
   CHECK(job.attempts == 2);
@@ -253,7 +256,7 @@ TEST_CASE("JobQueue: a permanent failure goes straight to dead") {
   QueueFixture f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
-  CHECK(f.queue->fail("w1", {id, "bad payload", FailureKind::permanent}) == FailureOutcome::dead);
+  CHECK(f.queue->fail("w1", {f.token(id), "bad payload", FailureKind::permanent}) == FailureOutcome::dead);
   auto job = f.get(id);
   CHECK(job.state == JobState::dead);
   CHECK(job.attempts == 1);
@@ -264,9 +267,9 @@ TEST_CASE("JobQueue: a stale owner cannot fail, renew or release the job") {
   QueueFixture f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
-  CHECK(f.queue->fail("w2", {id, "nope"}) == FailureOutcome::lost_lease);
-  CHECK(f.queue->renew("w2", {id}, kLease) == std::vector<std::int64_t>{id});
-  CHECK(f.queue->release("w2", {id}) == 0);
+  CHECK(f.queue->fail("w2", {f.token(id), "nope"}) == FailureOutcome::lost_lease);
+  CHECK(f.queue->renew("w2", {f.token(id)}, kLease) == std::vector<ClaimToken>{f.token(id)});
+  CHECK(f.queue->release("w2", {f.token(id)}) == 0);
   auto job = f.get(id);
   CHECK(job.state == JobState::running);
   CHECK(job.lease_owner == "w1");
@@ -281,9 +284,10 @@ TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
   auto broken = f.add();
   auto unstarted = f.add();
   f.queue->claim("w1", 4, kLease);
-  auto outcomes = f.queue->settle("w1", {{ok, "null"}},
-                                  {{flaky, "timeout", FailureKind::retryable}, {broken, "bad", FailureKind::permanent}},
-                                  {unstarted}, {});
+  auto outcomes = f.queue->settle(
+      "w1", {{f.token(ok), "null"}},
+      {{f.token(flaky), "timeout", FailureKind::retryable}, {f.token(broken), "bad", FailureKind::permanent}},
+      {f.token(unstarted)}, {});
   CHECK(outcomes.completed == std::vector<bool>{true});
   CHECK(outcomes.failed == std::vector<FailureOutcome>{FailureOutcome::requeued, FailureOutcome::dead});
   CHECK(outcomes.released == std::vector<bool>{true});
@@ -292,7 +296,7 @@ TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
   CHECK(f.get(broken).state == JobState::dead);
   CHECK(f.get(unstarted).state == JobState::queued);
   CHECK(f.get(unstarted).attempts == 0);
-  CHECK(f.queue->fail_many("w1", {{flaky, "x"}}) == std::vector<FailureOutcome>{FailureOutcome::lost_lease});
+  CHECK(f.queue->fail_many("w1", {{f.token(flaky), "x"}}) == std::vector<FailureOutcome>{FailureOutcome::lost_lease});
 }
 
 TEST_CASE("JobQueue: settle with a refill claims the next jobs in the same transaction") {
@@ -302,7 +306,7 @@ TEST_CASE("JobQueue: settle with a refill claims the next jobs in the same trans
   auto high = f.add("noop", -5);
   auto later = f.add("noop", 0, f.clock.now_ms() + 60000);
   REQUIRE(f.queue->claim("w1", 1, kLease).jobs.front().job.id == high);
-  auto outcomes = f.queue->settle("w1", {{high, "null"}}, {}, {}, {.limit = 2, .lease_ms = kLease});
+  auto outcomes = f.queue->settle("w1", {{f.token(high), "null"}}, {}, {}, {.limit = 2, .lease_ms = kLease});
   CHECK(outcomes.completed == std::vector<bool>{true});
   REQUIRE(outcomes.claimed.jobs.size() == 2);
   CHECK(outcomes.claimed.jobs[0].job.id == first);  // claim order: priority, run_at, id
@@ -333,8 +337,8 @@ TEST_CASE("JobQueue: renew extends held leases and names the ones lost") {
   f.queue->claim("w1", 3, kLease);
   f.queue->cancel(b);
   f.clock.advance_ms(20000);
-  auto lost = f.queue->renew("w1", {a, b, c}, kLease);
-  CHECK(lost == std::vector<std::int64_t>{b});
+  auto lost = f.queue->renew("w1", {f.token(a), f.token(b), f.token(c)}, kLease);
+  CHECK(lost == std::vector<ClaimToken>{f.token(b)});
   CHECK(f.get(a).lease_expires_at_ms == f.clock.now_ms() + kLease);
   CHECK(f.get(c).lease_expires_at_ms == f.clock.now_ms() + kLease);
   // Renewed in time, the lease does not lapse at its original expiry.
@@ -348,7 +352,7 @@ TEST_CASE("JobQueue: release hands a job back without charging the attempt") {
   QueueFixture f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
-  CHECK(f.queue->release("w1", {id}) == 1);
+  CHECK(f.queue->release("w1", {f.token(id)}) == 1);
   auto job = f.get(id);
   CHECK(job.state == JobState::queued);
   CHECK(job.attempts == 0);
@@ -360,7 +364,9 @@ TEST_CASE("JobQueue: release hands a job back without charging the attempt") {
 TEST_CASE("JobQueue: an expired lease is claimed again, counting the lapse as a failed attempt") {
   QueueFixture f;
   auto id = f.add();
-  REQUIRE(f.queue->claim("w1", 1, 1000).jobs.size() == 1);
+  auto first = f.queue->claim("w1", 1, 1000);
+  REQUIRE(first.jobs.size() == 1);
+  auto first_claim = pw::queue::token_of(first.jobs[0].job);
 
   f.clock.advance_ms(999);
   CHECK(f.queue->claim("w2", 1, 1000).jobs.empty());  // still w1's
@@ -378,8 +384,8 @@ TEST_CASE("JobQueue: an expired lease is claimed again, counting the lapse as a 
   CHECK(taken.jobs[0].job.last_error == pw::queue::kLeaseExpiredError);
 
   // The presumed-dead worker comes back: it cannot overwrite w2's outcome.
-  CHECK_FALSE(f.queue->complete("w1", {id, "\"late\""}));
-  CHECK(f.queue->complete("w2", {id, "\"fresh\""}));
+  CHECK_FALSE(f.queue->complete("w1", {first_claim, "\"late\""}));
+  CHECK(f.queue->complete("w2", {f.token(id), "\"fresh\""}));
   CHECK(f.get(id).result == "\"fresh\"");
 }
 
@@ -404,8 +410,8 @@ TEST_CASE("JobQueue: cancel applies to queued and running jobs only") {
   auto running = f.add();
   auto finished = f.add();
   REQUIRE(f.queue->claim("w1", 3, kLease).jobs.size() == 3);
-  f.queue->release("w1", {queued});
-  f.queue->complete("w1", {finished, "null"});
+  f.queue->release("w1", {f.token(queued)});
+  f.queue->complete("w1", {f.token(finished), "null"});
 
   CHECK(f.queue->cancel(queued));
   CHECK(f.queue->cancel(running));
@@ -417,7 +423,7 @@ TEST_CASE("JobQueue: cancel applies to queued and running jobs only") {
   CHECK(f.get(running).finished_at_ms == f.clock.now_ms());
   CHECK(f.get(finished).state == JobState::succeeded);
   // The worker running it learns at completion time that it lost the job.
-  CHECK_FALSE(f.queue->complete("w1", {running, "null"}));
+  CHECK_FALSE(f.queue->complete("w1", {f.token(running), "null"}));
   CHECK(f.get(running).state == JobState::canceled);
   CHECK(f.queue->claim("w1", 3, kLease).jobs.empty());
 }
@@ -428,7 +434,7 @@ TEST_CASE("JobQueue: retry queues a dead or canceled job again with a fresh budg
   auto canceled = f.add();
   auto queued = f.add();
   f.queue->claim("w1", 1, kLease);
-  REQUIRE(f.queue->fail("w1", {dead, "broken"}) == FailureOutcome::dead);
+  REQUIRE(f.queue->fail("w1", {f.token(dead), "broken"}) == FailureOutcome::dead);
   f.queue->cancel(canceled);
   f.clock.advance_ms(60000);
 
@@ -452,15 +458,15 @@ TEST_CASE("JobQueue: prune deletes only finished jobs older than the retention")
   auto old_dead = f.add("noop", 0, {}, 1);
   auto still_running = f.add();
   REQUIRE(f.queue->claim("w1", 3, long_lease).jobs.size() == 3);
-  f.queue->complete("w1", {old_done, "null"});
-  REQUIRE(f.queue->fail("w1", {old_dead, "x"}) == FailureOutcome::dead);
+  f.queue->complete("w1", {f.token(old_done), "null"});
+  REQUIRE(f.queue->fail("w1", {f.token(old_dead), "x"}) == FailureOutcome::dead);
   auto old_canceled = f.add();
   f.queue->cancel(old_canceled);
   auto still_queued = f.add("noop", 0, f.clock.now_ms() + long_lease);
   f.clock.advance_ms(2 * 3600 * 1000);
   auto recent = f.add();
   REQUIRE(ids_of(f.queue->claim("w1", 1, long_lease).jobs) == std::vector<std::int64_t>{recent});
-  f.queue->complete("w1", {recent, "null"});
+  f.queue->complete("w1", {f.token(recent), "null"});
 
   CHECK(f.queue->prune(3 * 3600 * 1000) == 0);  // nothing that old yet
   CHECK(f.queue->prune(3600 * 1000, 2) == 3);   // small batches add up
@@ -479,7 +485,7 @@ TEST_CASE("JobQueue: the id of a pruned job is never handed out again") {
   QueueFixture f;
   auto first = f.add();
   REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
-  f.queue->complete("w1", {first, "null"});
+  f.queue->complete("w1", {f.token(first), "null"});
   f.clock.advance_ms(1);
   REQUIRE(f.queue->prune(0) == 1);
   REQUIRE(f.queue->list({}).empty());
@@ -613,4 +619,158 @@ TEST_CASE("JobQueue: job states round-trip through text") {
     CHECK(pw::queue::parse_job_state(pw::queue::to_string(state)) == state);
   }
   CHECK_FALSE(pw::queue::parse_job_state("done"));
+}
+
+TEST_CASE("JobQueue: every claim gets its own token, and a superseded claim cannot settle, renew or release, even under the same owner") {
+  QueueFixture f;
+  auto id = f.add();
+  auto first = f.queue->claim("w1", 1, 1000);
+  REQUIRE(first.jobs.size() == 1);
+  auto old_claim = pw::queue::token_of(first.jobs[0].job);
+  CHECK(old_claim.claim == 1);
+  // The worker froze past its lease; on waking, it claims its own job again.
+  f.clock.advance_ms(1000);
+  auto second = f.queue->claim("w1", 1, 1000);
+  REQUIRE(second.jobs.size() == 1);
+  REQUIRE(second.expired.size() == 1);
+  CHECK(second.expired[0].claim == 1);
+  auto new_claim = pw::queue::token_of(second.jobs[0].job);
+  CHECK(new_claim.claim == 2);
+
+  CHECK_FALSE(f.queue->complete("w1", {old_claim, R"("stale")"}));
+  CHECK(f.queue->fail("w1", {old_claim, "stale failure"}) == FailureOutcome::lost_lease);
+  CHECK(f.queue->renew("w1", {old_claim, new_claim}, 1000) == std::vector<ClaimToken>{old_claim});
+  CHECK(f.queue->release("w1", {old_claim}) == 0);
+  auto job = f.get(id);
+  CHECK(job.state == JobState::running);
+  CHECK(job.claim == 2);
+  CHECK(job.attempts == 2);
+
+  CHECK(f.queue->complete("w1", {new_claim, R"("fresh")"}));
+  CHECK(f.get(id).result == R"("fresh")");
+}
+
+TEST_CASE("JobQueue: cancel + retry of a running job: the canceled run's outcome is refused, the new claim's recorded") {
+  QueueFixture f;
+  auto id = f.add();
+  auto canceled_run = pw::queue::token_of(f.queue->claim("w1", 1, kLease).jobs.at(0).job);
+  REQUIRE(f.queue->cancel(id));
+  REQUIRE(f.queue->retry(id));
+  auto new_run = pw::queue::token_of(f.queue->claim("w1", 1, kLease).jobs.at(0).job);
+  // retry resets attempts: both runs are attempt 1, only the token tells them apart.
+  CHECK(f.get(id).attempts == 1);
+  CHECK(new_run.claim == canceled_run.claim + 1);
+
+  CHECK_FALSE(f.queue->complete("w1", {canceled_run, R"("canceled run")"}));
+  CHECK(f.queue->renew("w1", {canceled_run}, kLease) == std::vector<ClaimToken>{canceled_run});
+  CHECK(f.get(id).state == JobState::running);
+  CHECK(f.queue->complete("w1", {new_run, R"("new run")"}));
+  CHECK(f.get(id).result == R"("new run")");
+}
+
+TEST_CASE("JobQueue: the table refuses values of the wrong type in every column the queue relies on") {
+  QueueFixture f;
+  auto& db = f.connection.sql();
+  const char* base =
+      "INSERT INTO jobs (type, payload, priority, state, attempts, max_attempts, run_at, created_at, updated_at) "
+      "VALUES ('noop', '{}', 0, 'queued', 0, 10, 1, 1, 1)";
+  CHECK_NOTHROW(db.exec(base));
+  for (std::string column : {"priority", "attempts", "max_attempts", "run_at", "created_at", "updated_at", "user_id",
+                             "lease_expires_at", "started_at", "finished_at", "claim"}) {
+    INFO(column);
+    // A valid row, but for this one column, which gets text.
+    std::map<std::string, std::string> values = {
+        {"type", "'noop'"}, {"run_at", "1"}, {"created_at", "1"}, {"updated_at", "1"}};
+    values[column] = "'soon'";
+    std::string names, literals;
+    for (const auto& [name, literal] : values) {
+      names += (names.empty() ? "" : ", ") + name;
+      literals += (literals.empty() ? "" : ", ") + literal;
+    }
+    CHECK_THROWS_AS(db.exec("INSERT INTO jobs (" + names + ") VALUES (" + literals + ")"), SQLite::Exception);
+  }
+  for (const char* column : {"type", "payload", "state", "trace_id", "lease_owner", "last_error", "result",
+                             "idempotency_key"}) {
+    INFO(column);
+    std::string sql = std::string("UPDATE jobs SET ") + column + " = X'00ff'";
+    CHECK_THROWS_AS(db.exec(sql), SQLite::Exception);
+  }
+  CHECK_THROWS_AS(db.exec("UPDATE jobs SET run_at = 'later'"), SQLite::Exception);
+}
+
+TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every index, and mends wrong types") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("old.db");
+  pw::db::Connection connection(config);
+  const auto& all = pw::migrations::embedded();
+  std::vector<pw::migrations::Migration> before_claims;
+  for (const auto& migration : all) {
+    if (migration.version < 3) before_claims.push_back(migration);
+  }
+  pw::migrations::Migrator(connection, before_claims).apply_pending();
+  auto& db = connection.sql();
+  // An operator's hand-written row with a text run_at (it made idle workers
+  // spin), a running job, and a pruned job that held the highest id.
+  db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at) VALUES ('noop', 5, 1, 1)");
+  db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at) VALUES ('noop', 'soon', 1, 1)");
+  db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at, state, attempts, lease_owner, lease_expires_at)"
+          " VALUES ('sleep', 5, 1, 1, 'running', 1, 'w1', 99)");
+  db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at) VALUES ('noop', 5, 1, 1)");
+  db.exec("DELETE FROM jobs WHERE id = 4");
+
+  pw::migrations::Migrator(connection, all).apply_pending();
+  pw::queue::ManualClock clock;
+  pw::queue::JobQueue queue(connection, clock, {});
+  CHECK(queue.find(1)->run_at_ms == 5);
+  CHECK(queue.find(2)->run_at_ms == 0);  // not an integer: due at once
+  auto running = queue.find(3);
+  CHECK(running->state == JobState::running);
+  CHECK(running->claim == 1);
+  CHECK(queue.renew("w1", {pw::queue::token_of(*running)}, 1000).empty());  // its holder keeps it
+  CHECK_FALSE(queue.find(4));
+  pw::queue::NewJob job;
+  job.type = "noop";
+  CHECK(queue.enqueue(job).id == 5);  // never 4 again
+  SQLite::Statement indexes(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
+                                " WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL ORDER BY name)");
+  REQUIRE(indexes.executeStep());
+  CHECK(indexes.getColumn(0).getString() == "jobs_due,jobs_finished,jobs_idempotency_key,jobs_leases,jobs_ready");
+  SQLite::Statement strict(db, "SELECT strict FROM pragma_table_list WHERE name = 'jobs'");
+  REQUIRE(strict.executeStep());
+  CHECK(strict.getColumn(0).getInt() == 1);
+}
+
+TEST_CASE("JobQueue: a lease does not lapse for the time this process could not write, but does once that grace has passed") {
+  QueueFixture f;
+  auto id = f.add();
+  const std::int64_t lease = 2000;
+  auto owner = pw::queue::token_of(f.queue->claim("w1", 1, lease).jobs.at(0).job);
+  auto claimer_connection = f.open();
+  pw::queue::JobQueue claimer(*claimer_connection, f.clock, f.retry);
+  pw::queue::LockWaits waits(lease / 10);
+  claimer.observe_lock_waits(waits);
+
+  // An outside transaction held the write lock for 5 s: w1's renewals and
+  // this claimer's own transaction waited for it alike.
+  std::int64_t locked_at = f.clock.now_ms() + 500;
+  f.clock.advance_ms(5500);
+  waits.record(locked_at, f.clock.now_ms());
+  auto judged = claimer.claim("w2", 1, lease);
+  CHECK(judged.expired.empty());
+  CHECK(judged.jobs.empty());
+  // w1's renewal, queued behind the lock, lands now.
+  CHECK(f.queue->renew("w1", {owner}, lease).empty());
+  CHECK(f.get(id).lease_owner == "w1");
+
+  // A stretch shorter than the tolerance is ordinary contention.
+  pw::queue::LockWaits short_waits(lease / 10);
+  short_waits.record(0, lease / 10 - 1);
+  CHECK(short_waits.total_since(-1) == 0);
+
+  // A dead owner still lapses: once it has not renewed for a lease plus the grace.
+  f.clock.advance_ms(lease + 5000 + lease / 3);
+  auto later = claimer.claim("w2", 1, lease);
+  REQUIRE(later.expired.size() == 1);
+  CHECK(later.expired[0].job_id == id);
 }

@@ -311,7 +311,7 @@ TEST_CASE("Worker: shutdown lets a running job finish within the grace period") 
   CHECK(f.get(id).result == "\"done\"");
 }
 
-TEST_CASE("Worker: after the grace period, a job whose handler ignores stop is handed back") {
+TEST_CASE("Worker: after the grace period, shutdown returns without handing back a job whose handler still runs") {
   WorkerFixture f;
   f.config.shutdown_grace_ms = 0;
   std::atomic<bool> started{false};
@@ -322,17 +322,24 @@ TEST_CASE("Worker: after the grace period, a job whose handler ignores stop is h
     return std::string("null");
   });
   auto id = f.enqueue("stubborn");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
-  worker.start();
-  REQUIRE(eventually([&] { return started.load(); }));
-  std::thread stopper([&] { worker.shutdown(); });
-  REQUIRE(eventually([&] { return f.get(id).state == JobState::queued; }));
-  CHECK(f.get(id).attempts == 0);
-  finish = true;  // the handler returns late: its outcome is refused
-  stopper.join();
-  CHECK(f.get(id).state == JobState::queued);
-  CHECK(f.logs.with_msg("shutdown_grace_expired").size() == 1);
-  CHECK(f.logs.with_msg("job_lost").size() == 1);
+  {
+    Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+    worker.start();
+    REQUIRE(eventually([&] { return started.load(); }));
+    worker.shutdown();  // returns although the handler is still running
+    CHECK(worker.abandoned() == 1);
+    // Not handed back while its handler runs: no other worker can take it.
+    CHECK(f.get(id).state == JobState::running);
+    CHECK(f.get(id).lease_owner == "test-worker");
+    CHECK(f.logs.with_msg("shutdown_grace_expired").size() == 1);
+    auto abandoned = f.logs.with_msg("job_abandoned");
+    REQUIRE(abandoned.size() == 1);
+    CHECK(abandoned[0]["job_id"] == id);
+    finish = true;  // the handler returns late: nobody records its outcome
+  }  // the destructor waits for the abandoned handler
+  CHECK(f.get(id).state == JobState::running);
+  CHECK(f.logs.with_msg("job_outcome_dropped").size() == 1);
+  CHECK(f.logs.with_msg("job_released").empty());
 }
 
 TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome is discarded") {
@@ -400,7 +407,7 @@ TEST_CASE("Worker: prunes finished jobs past the retention") {
   f.config.prune_interval_ms = 5;
   auto old_id = f.enqueue("noop");
   f.queue->claim("earlier", 1, 1000);
-  f.queue->complete("earlier", {old_id, "null"});
+  f.queue->complete("earlier", {f.token(old_id), "null"});
   f.clock.advance_ms(1001);
   Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
   worker.start();
@@ -430,4 +437,121 @@ TEST_CASE("Worker: the sleep job refuses a bad payload for good") {
   REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
   worker.shutdown();
   CHECK(f.get(id).last_error->find("sleep: payload") == 0);
+}
+
+TEST_CASE("Worker: shutdown runs its steps in order, each once") {
+  WorkerFixture f;
+  std::atomic<bool> started{false};
+  f.handlers.add("long", [&](JobContext& context) -> std::string {
+    started = true;
+    while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    throw std::runtime_error("stopping");
+  });
+  f.enqueue("long");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  worker.shutdown();
+  worker.shutdown();
+  std::vector<std::string> steps;
+  for (const auto& line : f.logs.with_msg("worker_shutdown_step")) steps.push_back(line["step"]);
+  const std::vector<std::string> expected = {"stop_claiming",     "hand_back_unstarted", "wait_for_handlers",
+                                             "stop_handlers",     "record_outcomes",     "stop_lease_keeper"};
+  CHECK(steps == expected);
+  // The hand-back was recorded by the completer before it stopped, and the
+  // totals line comes last.
+  CHECK(f.logs.with_msg("job_released").size() == 1);
+  CHECK(f.logs.with_msg("worker_totals").size() == 1);
+}
+
+TEST_CASE("Worker: a worker that retakes its own lapsed job stops the old run and records only the new run's outcome") {
+  WorkerFixture f;
+  f.config.lease_ms = 60000;  // renewals every 20 s of real time: none comes before the lapse
+  std::atomic<int> runs{0};
+  std::atomic<bool> old_run_told{false};
+  f.handlers.add("twice", [&](JobContext& context) -> std::string {
+    int run = ++runs;
+    if (run == 1) {
+      // The first run outlives its lease (the process was frozen, say) and
+      // keeps going until it is told to stop, then reports a result anyway.
+      while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      old_run_told = true;
+      return R"("first run")";
+    }
+    return R"("second run")";
+  });
+  auto id = f.enqueue("twice");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return runs == 1; }));
+  // The lease lapses before any renewal, and this same worker claims the job again.
+  f.clock.advance_ms(60000);
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  REQUIRE(eventually([&] { return old_run_told.load(); }));
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  worker.shutdown();
+  auto job = f.get(id);
+  CHECK(job.result == R"("second run")");
+  CHECK(job.attempts == 2);
+  CHECK(job.claim == 2);
+  auto lost = f.logs.with_msg("job_lost");
+  REQUIRE(lost.size() == 1);
+  CHECK(lost[0]["claim"] == 1);
+  auto succeeded = f.logs.with_msg("job_succeeded");
+  REQUIRE(succeeded.size() == 1);
+  CHECK(succeeded[0]["claim"] == 2);
+  CHECK(f.logs.with_msg("job_lease_expired").size() == 1);
+}
+
+TEST_CASE("Worker: a running job canceled and retried: the canceled run is told to stop, the new run's outcome is recorded") {
+  WorkerFixture f;
+  f.config.lease_ms = 300;  // renewals every 100 ms
+  std::atomic<int> runs{0};
+  std::atomic<bool> release_second{false};
+  f.handlers.add("watched", [&](JobContext& context) -> std::string {
+    int run = ++runs;
+    if (run == 1) {
+      while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return R"("canceled run")";
+    }
+    while (!release_second) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return R"("retried run")";
+  });
+  auto id = f.enqueue("watched");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  REQUIRE(eventually([&] { return runs == 1; }));
+  REQUIRE(f.queue->cancel(id));
+  REQUIRE(f.queue->retry(id));
+  REQUIRE(eventually([&] { return runs == 2; }));
+  // The canceled run learns at the next renewal, while the retried run still runs.
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  CHECK(f.get(id).state == JobState::running);
+  release_second = true;
+  REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
+  worker.shutdown();
+  CHECK(f.get(id).result == R"("retried run")");
+  CHECK(f.logs.with_msg("job_succeeded").size() == 1);
+}
+
+TEST_CASE("Worker: an idle worker never claims in a loop when a due job cannot be taken") {
+  WorkerFixture f;
+  auto stuck = f.enqueue("noop");
+  // A row next_due names as due that no claim can take (as a text run_at
+  // did before the table was STRICT): the trigger silently skips its claim.
+  f.connection.sql().exec("CREATE TRIGGER untakable BEFORE UPDATE OF state ON jobs WHEN OLD.id = " +
+                          std::to_string(stuck) + " BEGIN SELECT RAISE(IGNORE); END");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  worker.start();
+  // One second of real time: before the fix, a claim every poll interval
+  // (thousands); with it, a doubling pause up to 1 s (about 10).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto other = f.enqueue("noop");  // new work is still picked up at once
+  REQUIRE(eventually([&] { return f.get(other).state == JobState::succeeded; }));
+  worker.shutdown();
+  auto totals = f.logs.with_msg("worker_totals");
+  REQUIRE(totals.size() == 1);
+  INFO(totals[0].dump());
+  CHECK(totals[0]["claim_transactions"].get<int>() < 40);
+  CHECK(f.get(stuck).state == JobState::queued);
 }

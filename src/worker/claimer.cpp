@@ -1,0 +1,90 @@
+#include "worker/claimer.hpp"
+
+#include <algorithm>
+
+namespace pw::worker {
+
+void accept_claimed(WorkerContext& context, InHand& in_hand, Outbox& outbox, queue::ClaimResult& claimed,
+                    std::optional<bool> backlog, int unreserve) {
+  context.totals.jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
+  for (const auto& lapsed : claimed.expired) {
+    // A lapsed claim of our own (this process was frozen, say): its run is
+    // no longer ours, so tell its handler to stop now, not at the next renewal.
+    if (auto held = in_hand.find({lapsed.job_id, lapsed.claim}); held && !held->lost.exchange(true)) {
+      context.reporter.lease_lost(held->job);
+    }
+    context.reporter.expired(lapsed);
+  }
+  auto taken = in_hand.take(claimed.jobs, backlog, unreserve);
+  for (const auto& older : taken.superseded) context.reporter.superseded(older->job);
+  for (auto& refused : taken.refused) outbox.push(Outcome::release(std::move(refused), false));
+}
+
+void Claimer::start() {
+  m_thread = spawn(m_context, "claimer", [this](std::stop_token stop) { loop(stop); });
+}
+
+void Claimer::stop() {
+  if (!m_thread.joinable()) return;
+  m_thread.request_stop();
+  m_thread.join();
+}
+
+void Claimer::loop(std::stop_token stop) {
+  auto stopped = [&] { return stop.stop_requested(); };
+  auto connection = open_guarded(m_context, "claimer", stopped, stop);
+  if (!connection) return;
+  const auto& config = m_context.config;
+  queue::JobQueue queue(*connection, m_context.clock, config.retry);
+  queue.observe_lock_waits(m_context.lock_waits);
+  auto wake = m_wake_source(queue);
+  std::optional<std::int64_t> next_due;
+  const auto poll = std::chrono::milliseconds(config.poll_interval_ms);
+  // A due time that a claim could not act on (a row no claim can take, a
+  // lapse not yet judged final) stays "due": without this the idle claimer
+  // would claim again at once, forever. Such a due time is rechecked after
+  // a doubling pause (up to 1 s); commits still wake the claimer at once.
+  using Steady = std::chrono::steady_clock;
+  auto due_quiet_until = Steady::time_point::min();
+  std::chrono::milliseconds due_pause{0};
+
+  for (;;) {
+    auto room = m_in_hand.wait_for_room(stop);
+    if (!room) return;
+    if (!room->backlog) {
+      // Idle: claim only when someone committed or something came due.
+      bool check = false;
+      run_guarded(m_context, "claimer", [&] {
+        check = wake->news() ||
+                (next_due && m_context.clock.now_ms() >= *next_due && Steady::now() >= due_quiet_until);
+      }, stopped, stop);
+      if (!check) {
+        pause_unless_stopped(stop, poll);
+        continue;
+      }
+    }
+    const int limit = std::min(room->slots, config.batch_size);
+    queue::ClaimResult claimed;
+    bool ok = run_guarded(m_context, "claimer", [&] {
+      // Marked before claiming: a commit after this changes the version,
+      // so it cannot be missed.
+      wake->mark();
+      Lock gate(m_context.write_gate);
+      claimed = queue.claim(m_context.id, limit, config.lease_ms);
+    }, stopped, stop);
+    if (!ok) return;
+    m_context.totals.claim_transactions++;
+    bool backlog = static_cast<int>(claimed.jobs.size()) == limit;
+    if (!backlog) run_guarded(m_context, "claimer", [&] { next_due = queue.next_due_ms(); }, stopped, stop);
+    bool idle_claim = claimed.jobs.empty() && claimed.expired.empty();
+    if (idle_claim && next_due && *next_due <= m_context.clock.now_ms()) {
+      due_pause = std::clamp(due_pause * 2, std::max(poll, std::chrono::milliseconds(1)), std::chrono::milliseconds(1000));
+      due_quiet_until = Steady::now() + due_pause;
+    } else {
+      due_pause = std::chrono::milliseconds(0);
+    }
+    accept_claimed(m_context, m_in_hand, m_outbox, claimed, backlog, 0);
+  }
+}
+
+}  // namespace pw::worker

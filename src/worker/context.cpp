@@ -1,0 +1,60 @@
+#include "worker/context.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+namespace pw::worker {
+
+bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_for(lock, stop, pause, [] { return false; });
+  return !stop.stop_requested();
+}
+
+bool run_guarded(WorkerContext& context, const char* loop, const std::function<void()>& body,
+                 const std::function<bool()>& give_up, std::stop_token stop) {
+  int consecutive = 0;
+  while (!give_up()) {
+    try {
+      body();
+      return true;
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      bool busy = what.find("database is locked") != std::string::npos ||
+                  what.find("database table is locked") != std::string::npos;
+      ++consecutive;
+      context.logger.log(busy ? observability::LogLevel::debug : observability::LogLevel::error,
+                         busy ? "worker_db_busy" : "worker_loop_failed",
+                         {{"loop", loop}, {"error", what}, {"consecutive", consecutive}});
+      pause_unless_stopped(stop, std::chrono::milliseconds(std::min(5000, busy ? 5 * consecutive : 100 * consecutive)));
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char* loop,
+                                             const std::function<bool()>& give_up, std::stop_token stop,
+                                             bool autocheckpoint) {
+  std::unique_ptr<db::Connection> connection;
+  run_guarded(context, loop, [&] {
+    connection = std::make_unique<db::Connection>(context.config.db, context.observer());
+    if (!autocheckpoint) connection->set_autocheckpoint(0);
+  }, give_up, stop);
+  return connection;
+}
+
+std::jthread spawn(WorkerContext& context, const char* name, std::function<void(std::stop_token)> body) {
+  return std::jthread([&context, name, body = std::move(body)](std::stop_token stop) {
+    try {
+      body(stop);
+    } catch (const std::exception& e) {
+      context.thread_died = true;
+      context.logger.error("worker_thread_failed", {{"thread", name}, {"error", e.what()}});
+    }
+  });
+}
+
+}  // namespace pw::worker

@@ -1,0 +1,92 @@
+// What every part of a worker shares: its settings and id, the logger and
+// metrics, the clock, the write gate, running totals, and the loop helpers
+// that keep a database hiccup from ending a thread.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+#include "db/connection.hpp"
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+#include "queue/clock.hpp"
+#include "queue/lock_waits.hpp"
+#include "worker/handler.hpp"
+#include "worker/reporter.hpp"
+#include "worker/thread_safety.hpp"
+
+namespace pw::worker {
+
+// For the worker_totals line at shutdown (batching at a glance).
+struct Totals {
+  std::atomic<std::int64_t> claim_transactions{0}, jobs_claimed{0}, settle_transactions{0}, outcomes_settled{0},
+      jobs_refilled{0};
+};
+
+struct WorkerContext {
+  WorkerContext(const config::WorkerConfig& config, const HandlerRegistry& handlers,
+                const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock,
+                std::string id)
+      : config(config),
+        handlers(handlers),
+        logger(logger),
+        metrics(metrics),
+        clock(clock),
+        id(std::move(id)),
+        reporter(handlers, logger, metrics),
+        lock_waits(std::max<std::int64_t>(1, config.lease_ms / 10)) {}
+
+  const config::WorkerConfig& config;
+  const HandlerRegistry& handlers;
+  const observability::Logger& logger;
+  observability::Metrics& metrics;
+  const queue::Clock& clock;
+  const std::string id;
+  const Reporter reporter;
+  // Taken around the frequent writes of the worker's own threads (claim,
+  // settle, renew): they queue here, in-process and cheaply, instead of on
+  // SQLite's lock. Handler threads' own writes do not take it.
+  Mutex write_gate;
+  // Stretches this process could not write (every JobQueue of the worker's
+  // own threads records into it): lapses are judged net of them.
+  queue::LockWaits lock_waits;
+  Totals totals;
+  // JobContext::stop_requested for every handler: the worker is shutting down.
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> thread_died{false};
+
+  db::QueryObserver observer() {
+    return [this](double seconds) { metrics.observe_db_query(seconds); };
+  }
+};
+
+// Sleeps for `pause` unless `stop` is requested first; false if it was.
+bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause);
+
+// Runs `body` until it returns; logs and backs off on exceptions, so a
+// database hiccup never kills a thread. SQLITE_BUSY that outlived the busy
+// timeout is expected under heavy contention and logged at debug only. Gives
+// up (returns false) once `give_up` holds; `stop` cuts a backoff short.
+bool run_guarded(WorkerContext& context, const char* loop, const std::function<void()>& body,
+                 const std::function<bool()>& give_up, std::stop_token stop);
+
+// Opens a connection for a worker thread, retrying as run_guarded() does;
+// nothing once `give_up` holds. Without `autocheckpoint` the connection
+// leaves WAL checkpoints to the checkpointer.
+std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char* loop,
+                                             const std::function<bool()>& give_up, std::stop_token stop,
+                                             bool autocheckpoint = false);
+
+// A thread for one part. An exception escaping `body` (a connection that
+// cannot be opened, say) marks the worker unhealthy instead of ending the process.
+std::jthread spawn(WorkerContext& context, const char* name, std::function<void(std::stop_token)> body);
+
+}  // namespace pw::worker

@@ -1,0 +1,62 @@
+#include "worker/housekeeping.hpp"
+
+#include "queue/job_queue.hpp"
+
+namespace pw::worker {
+
+void WalCheckpoints::run_once() {
+  using Mode = db::Connection::Checkpoint;
+  auto copied = m_connection.try_checkpoint(Mode::passive);
+  // Past 64 MiB (4 KiB pages), reset the WAL once nothing in it is still
+  // needed by a reader: nothing is left to copy, so the TRUNCATE holds the
+  // write lock for a moment only.
+  if (copied.wal_frames >= 16384 && !copied.busy && copied.copied_frames == copied.wal_frames) {
+    m_connection.try_checkpoint(Mode::truncate);
+  }
+}
+
+StorageCareFactory sqlite_storage_care() {
+  return [](db::Connection& connection) { return std::make_unique<WalCheckpoints>(connection); };
+}
+
+void Housekeeper::start(std::function<Chore(db::Connection&)> make_chore) {
+  m_thread = spawn(m_context, m_name, [this, make_chore = std::move(make_chore)](std::stop_token stop) {
+    auto stopped = [&] { return stop.stop_requested(); };
+    auto connection = open_guarded(m_context, m_name, stopped, stop, true);
+    if (!connection) return;
+    Chore chore = make_chore(*connection);
+    while (pause_unless_stopped(stop, chore.period)) run_guarded(m_context, m_name, chore.round, stopped, stop);
+  });
+}
+
+void Housekeeper::stop() {
+  if (!m_thread.joinable()) return;
+  m_thread.request_stop();
+  m_thread.join();
+}
+
+void start_pruner(Housekeeper& pruner, WorkerContext& context) {
+  pruner.start([&context](db::Connection& connection) {
+    auto queue = std::make_shared<queue::JobQueue>(connection, context.clock, context.config.retry);
+    queue->observe_lock_waits(context.lock_waits);
+    auto round = [&context, queue] {
+      // No write gate: pruning runs many short transactions and must not
+      // hold up claims between them.
+      std::int64_t deleted = queue->prune(context.config.retention_ms);
+      if (deleted > 0) {
+        context.logger.info("jobs_pruned", {{"deleted", static_cast<long long>(deleted)},
+                                            {"retention_ms", static_cast<long long>(context.config.retention_ms)}});
+      }
+    };
+    return Chore{round, std::chrono::milliseconds(context.config.prune_interval_ms)};
+  });
+}
+
+void start_storage_care(Housekeeper& keeper, const StorageCareFactory& factory) {
+  keeper.start([factory](db::Connection& connection) {
+    std::shared_ptr<StorageCare> care = factory(connection);
+    return Chore{[care] { care->run_once(); }, care->period()};
+  });
+}
+
+}  // namespace pw::worker

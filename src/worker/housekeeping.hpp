@@ -1,0 +1,78 @@
+// Background care of the job table: the pruner deletes finished jobs past
+// their retention; the storage care keeps the database file healthy. The
+// latter is a seam for the database driver: for SQLite it is WAL
+// checkpointing (WalCheckpoints); a server database brings its own, or none.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <thread>
+
+#include "db/connection.hpp"
+#include "worker/context.hpp"
+
+namespace pw::worker {
+
+class StorageCare {
+ public:
+  virtual ~StorageCare() = default;
+  virtual std::chrono::milliseconds period() const = 0;
+  // One round; may throw (logged, retried with backoff).
+  virtual void run_once() = 0;
+};
+
+// Builds the storage care on its thread's own connection (autocheckpoint on).
+using StorageCareFactory = std::function<std::unique_ptr<StorageCare>(db::Connection&)>;
+
+// Every 100 ms copies the WAL back into the database (PASSIVE), and empties
+// it once past 64 MiB (TRUNCATE: busy streams never leave the WAL idle long
+// enough for SQLite to restart it by itself). Neither ever waits: a TRUNCATE
+// that waits for a reader holds off every new writer meanwhile (SQLite
+// keeps the write lock while it waits), so it is tried only when the
+// PASSIVE round copied the whole WAL back (no reader holds an old
+// snapshot), without the busy handler, and simply tried again next round
+// when someone is in the way. A long reader lets the WAL grow while it
+// reads; the first rounds after it ends copy and empty it. The worker's
+// other threads have automatic checkpoints turned off: otherwise the commit
+// that happens to cross the WAL threshold pays for copying and syncing
+// megabytes, and a claim stalled that way delays every job it holds.
+class WalCheckpoints final : public StorageCare {
+ public:
+  explicit WalCheckpoints(db::Connection& connection) : m_connection(connection) {}
+  std::chrono::milliseconds period() const override { return std::chrono::milliseconds(100); }
+  void run_once() override;
+
+ private:
+  db::Connection& m_connection;
+};
+
+StorageCareFactory sqlite_storage_care();
+
+// One periodic task: what to do each round, and how often.
+struct Chore {
+  std::function<void()> round;
+  std::chrono::milliseconds period;
+};
+
+// A thread that runs a chore on its own connection until stopped.
+class Housekeeper {
+ public:
+  Housekeeper(WorkerContext& context, const char* name) : m_context(context), m_name(name) {}
+
+  // `make_chore` is called on the thread, with the thread's connection.
+  void start(std::function<Chore(db::Connection&)> make_chore);
+  void stop();
+
+ private:
+  WorkerContext& m_context;
+  const char* m_name;
+  std::jthread m_thread;
+};
+
+// Deletes finished jobs older than --retention-ms every --prune-interval-ms.
+void start_pruner(Housekeeper& pruner, WorkerContext& context);
+void start_storage_care(Housekeeper& keeper, const StorageCareFactory& factory);
+
+}  // namespace pw::worker
