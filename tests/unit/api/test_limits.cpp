@@ -31,9 +31,10 @@ struct Operator {
   std::int64_t kill_next() {
     auto claimed = queue.claim("operator", 1, 60000);
     REQUIRE(claimed.jobs.size() == 1);
-    const auto id = claimed.jobs[0].job.id;
-    REQUIRE(queue.fail("operator", {id, "gave up", queue::FailureKind::permanent}) == queue::FailureOutcome::dead);
-    return id;
+    const auto& job = claimed.jobs[0].job;
+    REQUIRE(queue.fail("operator", {queue::token_of(job), "gave up", queue::FailureKind::permanent}) ==
+            queue::FailureOutcome::dead);
+    return job.id;
   }
 };
 

@@ -324,7 +324,7 @@ TEST_CASE("webhook.deliver: a simulation's webhook is sent while its world exist
   CHECK(sent["status"] == 200);
   CHECK(receiver.requests().size() == 1);
 
-  f.store.delete_world(f.user.id, world.id);
+  REQUIRE(f.store.mark_world_deleted(f.user.id, world.id, 2));
   auto skipped = json::parse(f.run(f.job(2, "webhook.deliver", payload), deliver));
   CHECK(skipped["skipped"] == "the simulation was deleted with its world");
   CHECK(skipped["simulation_id"] == simulation.id);
