@@ -230,25 +230,28 @@ std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& job
 // (commit, or an exception), in the queue's LockWaits.
 class JobQueue::WriteStretch {
  public:
-  explicit WriteStretch(const JobQueue& queue) : m_queue(queue), m_start(queue.m_clock.now_ms()) {}
+  explicit WriteStretch(const JobQueue& queue) : m_queue(queue), m_start(std::chrono::steady_clock::now()) {}
   ~WriteStretch() {
-    if (m_queue.m_lock_waits) m_queue.m_lock_waits->record(m_start, m_queue.m_clock.now_ms());
+    if (m_queue.m_lock_waits) m_queue.m_lock_waits->record(m_start, std::chrono::steady_clock::now());
   }
   WriteStretch(const WriteStretch&) = delete;
   WriteStretch& operator=(const WriteStretch&) = delete;
-  std::int64_t start() const { return m_start; }
+  LockWaits::Instant start() const { return m_start; }
 
  private:
   const JobQueue& m_queue;
-  std::int64_t m_start;
+  LockWaits::Instant m_start;
 };
 
-std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const {
+std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const {
   if (!m_lock_waits) return 0;
   const std::int64_t renewal_period = lease_ms / 3;
-  std::int64_t unavailable = m_lock_waits->total_since(now - lease_ms - renewal_period);
+  auto now = std::chrono::steady_clock::now();
+  std::int64_t unavailable =
+      m_lock_waits->total_within(std::chrono::milliseconds(lease_ms + renewal_period), now);
   // This transaction's own wait has not been recorded yet.
-  if (now - asked_for_lock_at >= m_lock_waits->tolerance_ms()) unavailable += now - asked_for_lock_at;
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - asked_for_lock_at).count();
+  if (waited >= m_lock_waits->tolerance_ms()) unavailable += waited;
   return unavailable > 0 ? unavailable + renewal_period : 0;
 }
 
@@ -274,8 +277,8 @@ void JobQueue::sort_in_claim_order(ClaimResult& result) {
 }
 
 void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                                    std::int64_t asked_for_lock_at, ClaimResult& result) {
-  const std::int64_t lapsed_before = now - lapse_grace_ms(lease_ms, now, asked_for_lock_at);
+                                    LockWaits::Instant asked_for_lock_at, ClaimResult& result) {
+  const std::int64_t lapsed_before = now - lapse_grace_ms(lease_ms, asked_for_lock_at);
   {
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
     // so its place in line. Read first (for the caller's logs: who held it),

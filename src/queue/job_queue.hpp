@@ -187,8 +187,8 @@ class JobQueue {
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                            std::int64_t asked_for_lock_at, ClaimResult& result);
-  std::int64_t lapse_grace_ms(std::int64_t lease_ms, std::int64_t now, std::int64_t asked_for_lock_at) const;
+                            LockWaits::Instant asked_for_lock_at, ClaimResult& result);
+  std::int64_t lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const;
   class WriteStretch;
   static void sort_in_claim_order(ClaimResult& result);
 

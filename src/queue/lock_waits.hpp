@@ -7,6 +7,7 @@
 // docs/job-queue.md, "What lapsed means").
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -22,16 +23,20 @@ class LockWaits {
 
   std::int64_t tolerance_ms() const { return m_tolerance_ms; }
 
-  // One write transaction (from asking for the lock to commit or rollback).
-  void record(std::int64_t start_ms, std::int64_t end_ms);
+  // Measured on the monotonic clock: a step of the wall clock (or of a
+  // test's manual clock) is not time anyone waited.
+  using Instant = std::chrono::steady_clock::time_point;
 
-  // The recorded stretches that ended after `since_ms`, added up.
-  std::int64_t total_since(std::int64_t since_ms) const;
+  // One write transaction (from asking for the lock to commit or rollback).
+  void record(Instant start, Instant end);
+
+  // The recorded stretches that ended within `window` before `now`, added up, in ms.
+  std::int64_t total_within(std::chrono::milliseconds window, Instant now = std::chrono::steady_clock::now()) const;
 
  private:
   const std::int64_t m_tolerance_ms;
   mutable std::mutex m_mutex;
-  std::deque<std::pair<std::int64_t, std::int64_t>> m_stretches;  // (start, end), oldest first
+  std::deque<std::pair<Instant, std::int64_t>> m_stretches;  // (end, length in ms), oldest first
 };
 
 }  // namespace pw::queue

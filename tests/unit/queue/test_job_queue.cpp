@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -751,11 +752,11 @@ TEST_CASE("JobQueue: a lease does not lapse for the time this process could not 
   pw::queue::LockWaits waits(lease / 10);
   claimer.observe_lock_waits(waits);
 
-  // An outside transaction held the write lock for 5 s: w1's renewals and
-  // this claimer's own transaction waited for it alike.
-  std::int64_t locked_at = f.clock.now_ms() + 500;
+  // An outside transaction held the write lock for 5 s (just now, on the
+  // monotonic clock): w1's renewals and this process's writes waited alike.
   f.clock.advance_ms(5500);
-  waits.record(locked_at, f.clock.now_ms());
+  auto now = std::chrono::steady_clock::now();
+  waits.record(now - std::chrono::seconds(5), now);
   auto judged = claimer.claim("w2", 1, lease);
   CHECK(judged.expired.empty());
   CHECK(judged.jobs.empty());
@@ -765,11 +766,13 @@ TEST_CASE("JobQueue: a lease does not lapse for the time this process could not 
 
   // A stretch shorter than the tolerance is ordinary contention.
   pw::queue::LockWaits short_waits(lease / 10);
-  short_waits.record(0, lease / 10 - 1);
-  CHECK(short_waits.total_since(-1) == 0);
+  short_waits.record(now - std::chrono::milliseconds(lease / 10 - 1), now);
+  CHECK(short_waits.total_within(std::chrono::hours(1)) == 0);
 
   // A dead owner still lapses: once it has not renewed for a lease plus the grace.
   f.clock.advance_ms(lease + 5000 + lease / 3);
+  // (And once the stretch is older than a lease and a renewal period, it no longer counts.)
+  CHECK(waits.total_within(std::chrono::milliseconds(lease + lease / 3), now + std::chrono::seconds(3)) == 0);
   auto later = claimer.claim("w2", 1, lease);
   REQUIRE(later.expired.size() == 1);
   CHECK(later.expired[0].job_id == id);
