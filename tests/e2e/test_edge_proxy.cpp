@@ -16,7 +16,7 @@
 
 #include "e2e/edge_checks.hpp"
 #include "e2e/edge_scene.hpp"
-#include "e2e/edge_wire.hpp"
+#include "support/raw_http.hpp"
 
 using namespace pw::test;
 using namespace pw::test::edge;

@@ -1,7 +1,5 @@
 #include "support/raw_http.hpp"
 
-#include <doctest/doctest.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
-#include <strings.h>
+#include <stdexcept>
 
 namespace pw::test {
 namespace {
@@ -26,90 +26,150 @@ std::size_t status_field_kib(pid_t pid, const std::string& field) {
   return 0;
 }
 
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+int millis_until(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
 }  // namespace
 
 std::string RawResponse::header(std::string_view name) const {
-  std::size_t at = head.find("\r\n");
-  while (at != std::string::npos && at + 2 < head.size()) {
-    const std::size_t start = at + 2;
-    const std::size_t end = head.find("\r\n", start);
-    const std::string line = head.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    const std::size_t colon = line.find(':');
-    if (colon == name.size() && strncasecmp(line.data(), name.data(), name.size()) == 0) {
-      std::size_t value = colon + 1;
-      while (value < line.size() && line[value] == ' ') ++value;
-      return line.substr(value);
+  auto found = headers.find(lower(name));
+  return found == headers.end() ? std::string() : found->second;
+}
+
+std::vector<RawResponse> parse_responses(std::string_view wire, std::size_t* consumed, std::size_t most) {
+  std::vector<RawResponse> out;
+  const std::size_t total = wire.size();
+  while (out.size() < most && wire.substr(0, 5) == "HTTP/") {
+    const auto end_of_head = wire.find("\r\n\r\n");
+    if (end_of_head == std::string_view::npos) break;
+    RawResponse response;
+    std::string_view head = wire.substr(0, end_of_head);
+    auto line_end = head.find("\r\n");
+    const std::string_view status_line = head.substr(0, line_end);
+    const auto space = status_line.find(' ');
+    if (space == std::string_view::npos) break;
+    response.status = std::atoi(std::string(status_line.substr(space + 1, 3)).c_str());
+    while (line_end != std::string_view::npos) {
+      head.remove_prefix(line_end + 2);
+      line_end = head.find("\r\n");
+      const std::string_view line = head.substr(0, line_end);
+      const auto colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      response.headers[lower(line.substr(0, colon))] = std::string(value);
     }
-    at = end;
+    std::size_t size = 0;
+    if (response.status >= 200) {
+      const auto length = response.headers.find("content-length");
+      if (length == response.headers.end()) {
+        wire.remove_prefix(end_of_head + 4);
+        out.push_back(std::move(response));
+        break;
+      }
+      size = static_cast<std::size_t>(std::stoull(length->second));
+    }
+    if (wire.size() < end_of_head + 4 + size) break;
+    response.body = std::string(wire.substr(end_of_head + 4, size));
+    wire.remove_prefix(end_of_head + 4 + size);
+    out.push_back(std::move(response));
   }
-  return {};
+  if (consumed != nullptr) *consumed = total - wire.size();
+  return out;
 }
 
 RawConnection::RawConnection(int port) {
   m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(m_fd >= 0);
+  if (m_fd < 0) throw std::runtime_error("socket: errno " + std::to_string(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  if (::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    ::close(m_fd);
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": errno " + std::to_string(error));
+  }
 }
 
-RawConnection::~RawConnection() {
-  if (m_fd >= 0) ::close(m_fd);
-}
+RawConnection::~RawConnection() { ::close(m_fd); }
 
-bool RawConnection::send_all(std::string_view data) {
+bool RawConnection::send_all(std::string_view data, std::chrono::milliseconds stall) {
   while (!data.empty()) {
-    ssize_t n = ::send(m_fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
+    if (m_closed) return false;
+    pollfd watch{m_fd, POLLIN | POLLOUT, 0};
+    if (::poll(&watch, 1, static_cast<int>(stall.count())) <= 0) return false;
+    if (watch.revents & (POLLIN | POLLHUP | POLLERR)) drain();
+    if (m_closed || !(watch.revents & POLLOUT)) continue;
+    const ssize_t sent = ::send(m_fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      drain();
+      m_closed = true;
+      return false;
+    }
+    m_sent += static_cast<std::size_t>(sent);
+    data.remove_prefix(static_cast<std::size_t>(sent));
   }
   return true;
 }
 
 std::optional<RawResponse> RawConnection::read_response(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto complete = [&]() -> std::optional<RawResponse> {
-    const std::size_t end = m_pending.find("\r\n\r\n");
-    if (end == std::string::npos) return std::nullopt;
-    RawResponse response;
-    response.head = m_pending.substr(0, end);
-    if (response.head.rfind("HTTP/1.", 0) != 0 || response.head.size() < 12) return std::nullopt;
-    response.status = std::stoi(response.head.substr(9, 3));
-    const std::string length_text = response.header("Content-Length");
-    const std::size_t length = response.status < 200 || length_text.empty() ? 0 : std::stoul(length_text);
-    if (m_pending.size() < end + 4 + length) return std::nullopt;
-    response.body = m_pending.substr(end + 4, length);
-    m_pending.erase(0, end + 4 + length);
-    return response;
-  };
   for (;;) {
-    if (auto response = complete()) return response;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return std::nullopt;
-    pollfd waiting{m_fd, POLLIN, 0};
-    if (::poll(&waiting, 1, static_cast<int>(left)) <= 0) continue;
-    char buffer[16384];
-    ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return complete();
-    m_pending.append(buffer, static_cast<std::size_t>(n));
+    std::size_t consumed = 0;
+    auto responses = parse_responses(std::string_view(m_received).substr(m_returned), &consumed, 1);
+    if (!responses.empty()) {
+      m_returned += consumed;
+      return responses.front();
+    }
+    if (m_closed || !wait_readable(deadline)) return std::nullopt;
   }
 }
 
 bool RawConnection::wait_closed(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
+  while (!m_closed) {
+    if (!wait_readable(deadline)) return false;
+  }
+  return true;
+}
+
+bool RawConnection::wait_until(const std::function<bool(const std::string&)>& done,
+                               std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done(m_received)) {
+    if (m_closed || !wait_readable(deadline)) return false;
+  }
+  return true;
+}
+
+bool RawConnection::wait_readable(Clock::time_point deadline) {
+  const int left = millis_until(deadline);
+  if (left == 0) return false;
+  pollfd watch{m_fd, POLLIN, 0};
+  if (::poll(&watch, 1, left) > 0) drain();
+  return true;
+}
+
+void RawConnection::drain() {
+  char buffer[16384];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd waiting{m_fd, POLLIN, 0};
-    if (::poll(&waiting, 1, static_cast<int>(left)) <= 0) continue;
-    char buffer[16384];
-    ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return true;
+    const ssize_t got = ::recv(m_fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (got > 0) {
+      m_received.append(buffer, static_cast<std::size_t>(got));
+      continue;
+    }
+    if (got == 0 || (errno != EAGAIN && errno != EINTR)) m_closed = true;
+    return;
   }
 }
 
