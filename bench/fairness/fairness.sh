@@ -264,6 +264,7 @@ section="$scratch/section.md"
     echo "- For comparison, from the issue (not measured in this run): before, the same simulation wrote its 160,000 events in one transaction (up to 2.6 s of write lock) and deleting a world of 640,000 events held the lock for 1.3 s; every other tenant's write waited that long."
   fi
   echo "- The baseline is the light tenant alone, on the same machine in the same run: the difference is what the heavy tenant costs it."
+  echo "- The figure depends on what else the machine runs: the heavy tenant's simulation takes a core for seconds and the purge part of the other, so on 2 shared cores the light tenant's requests also wait for CPU; compare the load averages of runs."
   echo "- Now each batch is one short transaction; after it the writer pauses at least as long as the batch took and never less than 2 ms, longer than any connection's busy-wait step (at most 1 ms), so a waiting writer gets the lock before the next batch; the simulation and the purge take turns, pause included. A deleted world is marked in one row and purged by a \`world.purge\` job in the same batches."
   echo "- Every request of the light tenant succeeded (non-2xx: 0) in every run."
 } >"$section"
