@@ -2,7 +2,8 @@
 # largest simulation the default limits allow and deletes the largest world
 # they allow, while another tenant creates worlds; the second tenant's p99
 # must stay under FAIRNESS_MAX_P99_MS. Not part of `make test`. Included from
-# the Makefile. Needs wrk, jq, curl and sqlite3.
+# the Makefile. Needs wrk, jq, curl and sqlite3. To compare with an older
+# build: FAIRNESS_BEFORE_BINARY=/path/to/personaworlds FAIRNESS_BEFORE_LABEL=...
 BENCH_BUILD_DIR     ?= build
 FAIRNESS_RUNS       ?= 3
 FAIRNESS_MAX_P99_MS ?= 100

@@ -128,6 +128,7 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   std::int64_t batch_count = 0;
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
+    WriteBatches::Turn turn(batches);
     db::WriteTransaction transaction(context.connection);
     // The world may have been deleted while the simulation ran, or between batches.
     auto stored = store.find_simulation(simulation_id);
@@ -142,7 +143,7 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
     ++batch_count;
     if (written + batch < events.size()) {
       transaction.commit();
-      batches.pause_between();
+      turn.finish();
       continue;
     }
     if (simulation->callback_url) {
@@ -231,13 +232,17 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
 }
 
 void register_handlers(worker::HandlerRegistry& registry, const config::WorkerConfig& config) {
+  // The process's bulk writers (simulations and purges) take turns.
+  WriteBatches batches;
+  batches.gate = std::make_shared<std::mutex>();
   registry.add("persona.generate", [](worker::JobContext& context) { return generate_personas(context); });
-  registry.add("world.simulate",
-               [retry = config.retry](worker::JobContext& context) { return simulate_world(context, retry); });
+  registry.add("world.simulate", [retry = config.retry, batches](worker::JobContext& context) {
+    return simulate_world(context, retry, batches);
+  });
   registry.add("webhook.deliver", [webhook = config.webhook](worker::JobContext& context) {
     return deliver_webhook(context, webhook);
   });
-  registry.add("world.purge", [](worker::JobContext& context) { return purge_world(context); });
+  registry.add("world.purge", [batches](worker::JobContext& context) { return purge_world(context, batches); });
 }
 
 }  // namespace pw::jobs

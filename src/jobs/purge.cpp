@@ -27,6 +27,7 @@ std::string purge_world(worker::JobContext& context, const WriteBatches& batches
   std::int64_t steps = 0;
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping mid-purge");
+    WriteBatches::Turn turn(batches);
     db::WriteTransaction transaction(context.connection);
     const auto state = store.world_state(world_id);
     if (state == store::WorldState::live) {
@@ -38,7 +39,7 @@ std::string purge_world(worker::JobContext& context, const WriteBatches& batches
     rows += step.rows;
     ++steps;
     if (step.finished) break;
-    batches.pause_between();
+    turn.finish();
   }
   context.log(observability::LogLevel::info, "world_purged",
               {{"world_id", world_id}, {"rows", rows}, {"batches", steps}});

@@ -4,7 +4,11 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -29,7 +33,7 @@ struct BatchFixture {
   config::RetryConfig retry;
   store::User user = store.create_user("alice", "hash", 1);
   // Small batches and no pause, so a short run takes many transactions.
-  jobs::WriteBatches batches{100, std::chrono::microseconds(0)};
+  jobs::WriteBatches batches{100, std::chrono::microseconds(0), nullptr};
   std::vector<std::pair<std::string, observability::LogFields>> logged;
 
   queue::Job job(std::int64_t id, const std::string& type, const json& payload) {
@@ -243,4 +247,44 @@ TEST_CASE("persona.generate: its generation stops counting as pending in the tra
   reopen.exec();
   CHECK(json::parse(f.run(job, generate))["rerun"] == true);
   CHECK(f.store.pending_generations(world.id).empty());
+}
+
+TEST_CASE("WriteBatches: writers sharing a gate take turns, and each turn pauses at least as long as its batch") {
+  jobs::WriteBatches shared{500, std::chrono::microseconds(0), std::make_shared<std::mutex>()};
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  auto writer = [&] {
+    for (int i = 0; i < 200; ++i) {
+      jobs::WriteBatches::Turn turn(shared);
+      const int now = ++inside;
+      int seen = most.load();
+      while (now > seen && !most.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::yield();
+      --inside;
+      turn.finish();
+    }
+  };
+  std::thread first(writer);
+  std::thread second(writer);
+  first.join();
+  second.join();
+  CHECK(most.load() == 1);
+
+  // The pause is at least the minimum, and at least what the batch took.
+  jobs::WriteBatches paced{500, std::chrono::microseconds(2000), nullptr};
+  const auto start = std::chrono::steady_clock::now();
+  {
+    jobs::WriteBatches::Turn turn(paced);
+    turn.finish();
+  }
+  const auto short_batch = std::chrono::steady_clock::now() - start;
+  CHECK(short_batch >= std::chrono::microseconds(2000));
+  const auto slow_start = std::chrono::steady_clock::now();
+  {
+    jobs::WriteBatches::Turn turn(paced);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a batch that took 5 ms
+    turn.finish();
+  }
+  CHECK(std::chrono::steady_clock::now() - slow_start >= std::chrono::milliseconds(10));
 }
