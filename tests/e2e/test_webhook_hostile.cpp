@@ -22,7 +22,7 @@
 
 using nlohmann::json;
 using pw::test::Process;
-using pw::test::RawConnection;
+using pw::test::ReceivedConnection;
 using pw::test::RawReceiver;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -157,7 +157,7 @@ void sigterm_ends_a_stuck_delivery(Stack& stack, const RawReceiver::Script& scri
   CHECK(stack.job_state((*attempt)["job_id"].get<std::int64_t>()) == "queued");
 }
 
-void trickle(RawConnection& c) {
+void trickle(ReceivedConnection& c) {
   c.read_request();
   const std::string head = "HTTP/1.1 200 OK\r\nX-Slow: ";
   for (std::size_t i = 0;; ++i) {
@@ -166,7 +166,7 @@ void trickle(RawConnection& c) {
   }
 }
 
-void header_flood(RawConnection& c) {
+void header_flood(ReceivedConnection& c) {
   if (!c.read_request() || !c.send("HTTP/1.1 200 OK\r\n")) return;
   std::string lines;
   for (int i = 0; i < 512; ++i) lines += "X-Flood-" + std::to_string(i) + ": " + std::string(100, 'f') + "\r\n";
@@ -174,14 +174,14 @@ void header_flood(RawConnection& c) {
   }
 }
 
-void endless_body(RawConnection& c) {
+void endless_body(ReceivedConnection& c) {
   if (!c.read_request() || !c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")) return;
   const std::string chunk(64 * 1024, 'b');
   while (c.send(chunk)) {
   }
 }
 
-void silent(RawConnection& c) {
+void silent(ReceivedConnection& c) {
   c.read_request();
   c.hold();
 }
@@ -204,7 +204,7 @@ TEST_CASE("Hostile webhook receivers: header lines streamed forever stop at the 
   CHECK(attempt["outcome"] == "retryable");
   CHECK(attempt["detail"] == "the receiver's header section passed 16384 bytes");
   // Stuck instead: header lines trickled slowly enough to stay under the budget.
-  sigterm_ends_a_stuck_delivery(stack, [](RawConnection& c) {
+  sigterm_ends_a_stuck_delivery(stack, [](ReceivedConnection& c) {
     if (!c.read_request() || !c.send("HTTP/1.1 200 OK\r\n")) return;
     while (c.send("X-Slow: 1\r\n") && c.pause(100ms)) {
     }
@@ -231,12 +231,12 @@ TEST_CASE("Hostile webhook receivers: a receiver that accepts and never answers 
 
 TEST_CASE("Hostile webhook receivers: a 302 is not followed") {
   Stack stack;
-  RawReceiver elsewhere([](RawConnection& c) {
+  RawReceiver elsewhere([](ReceivedConnection& c) {
     c.read_request();
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   });
   const std::string location = elsewhere.url();
-  RawReceiver receiver([&location](RawConnection& c) {
+  RawReceiver receiver([&location](ReceivedConnection& c) {
     c.read_request();
     c.send("HTTP/1.1 302 Found\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n");
   });

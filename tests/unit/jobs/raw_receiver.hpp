@@ -4,7 +4,7 @@
 // connection runs the script on a thread of its own; the destructor stops
 // every script (their waits and sends notice within 50 ms) and joins them.
 //
-//   RawReceiver silent([](RawConnection& c) { c.read_request(); c.hold(); });
+//   RawReceiver silent([](ReceivedConnection& c) { c.read_request(); c.hold(); });
 //   ... deliver to silent.url() ...
 #pragma once
 
@@ -30,10 +30,10 @@
 
 namespace pw::test {
 
-class RawConnection {
+class ReceivedConnection {
  public:
   using RequestSink = std::function<void(const std::string&)>;
-  RawConnection(int fd, const std::atomic<bool>& stopping, RequestSink on_request)
+  ReceivedConnection(int fd, const std::atomic<bool>& stopping, RequestSink on_request)
       : m_fd(fd), m_stopping(stopping), m_on_request(std::move(on_request)) {}
 
   bool stopping() const { return m_stopping.load(); }
@@ -119,7 +119,7 @@ class RawConnection {
 
 class RawReceiver {
  public:
-  using Script = std::function<void(RawConnection&)>;
+  using Script = std::function<void(ReceivedConnection&)>;
   using Clock = std::chrono::steady_clock;
 
   enum class Family { v4, v6 };
@@ -196,7 +196,7 @@ class RawReceiver {
       std::lock_guard lock(m_mutex);
       m_accepted_at.push_back(Clock::now());
       m_connections.emplace_back([this, connection] {
-        RawConnection raw(connection, m_stopping, [this](const std::string& request) {
+        ReceivedConnection raw(connection, m_stopping, [this](const std::string& request) {
           std::lock_guard inner(m_mutex);
           m_requests += request;
         });

@@ -15,7 +15,7 @@
 #include "webhook/network_libraries.hpp"
 
 using namespace pw::webhook;
-using pw::test::RawConnection;
+using pw::test::ReceivedConnection;
 using pw::test::RawReceiver;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -47,7 +47,7 @@ Attempt attempt(const std::string& url, int timeout_ms, const StopCheck& stop = 
   return Attempt{std::move(result), Clock::now() - start};
 }
 
-void trickle_forever(RawConnection& c) {
+void trickle_forever(ReceivedConnection& c) {
   c.read_request();
   const std::string head = "HTTP/1.1 200 OK\r\nX-Slow: ";
   for (std::size_t i = 0;; ++i) {
@@ -71,7 +71,7 @@ TEST_CASE("Webhook client: a receiver that trickles its status line and headers 
 
 TEST_CASE("Webhook client: endless header lines stop at the header budget") {
   NetworkLibraries libraries;
-  RawReceiver receiver([](RawConnection& c) {
+  RawReceiver receiver([](ReceivedConnection& c) {
     if (!c.read_request() || !c.send("HTTP/1.1 200 OK\r\n")) return;
     std::string lines;
     for (int i = 0; i < 64; ++i) lines += "X-Flood: " + std::string(100, 'a') + "\r\n";
@@ -86,7 +86,7 @@ TEST_CASE("Webhook client: endless header lines stop at the header budget") {
 
 TEST_CASE("Webhook client: endless interim responses stop at the header budget") {
   NetworkLibraries libraries;
-  RawReceiver receiver([](RawConnection& c) {
+  RawReceiver receiver([](ReceivedConnection& c) {
     c.read_request();
     while (c.send("HTTP/1.1 100 Continue\r\n\r\n")) {
     }
@@ -98,7 +98,7 @@ TEST_CASE("Webhook client: endless interim responses stop at the header budget")
 
 TEST_CASE("Webhook client: an endless body after 200 is dropped at its budget and the webhook is delivered") {
   NetworkLibraries libraries;
-  RawReceiver receiver([](RawConnection& c) {
+  RawReceiver receiver([](ReceivedConnection& c) {
     c.read_request();
     if (!c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")) return;
     const std::string chunk(16 * 1024, 'b');
@@ -114,7 +114,7 @@ TEST_CASE("Webhook client: an endless body after 200 is dropped at its budget an
 
 TEST_CASE("Webhook client: a receiver that never answers times out, retryably") {
   NetworkLibraries libraries;
-  RawReceiver receiver([](RawConnection& c) {
+  RawReceiver receiver([](ReceivedConnection& c) {
     c.read_request();
     c.hold();
   });
@@ -126,12 +126,12 @@ TEST_CASE("Webhook client: a receiver that never answers times out, retryably") 
 
 TEST_CASE("Webhook client: a redirect is never followed") {
   NetworkLibraries libraries;
-  RawReceiver elsewhere([](RawConnection& c) {
+  RawReceiver elsewhere([](ReceivedConnection& c) {
     c.read_request();
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   });
   const std::string location = elsewhere.url();
-  RawReceiver redirecting([&location](RawConnection& c) {
+  RawReceiver redirecting([&location](ReceivedConnection& c) {
     c.read_request();
     c.send("HTTP/1.1 302 Found\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n");
   });
@@ -162,7 +162,7 @@ TEST_CASE("Webhook client: a stop request ends a stuck delivery at once") {
 
 TEST_CASE("Webhook client: the request carries its headers, and a header value cannot add headers") {
   NetworkLibraries libraries;
-  RawReceiver receiver([](RawConnection& c) {
+  RawReceiver receiver([](ReceivedConnection& c) {
     c.read_request();
     c.send("HTTP/1.1 204 No Content\r\n\r\n");
   });
@@ -183,7 +183,7 @@ TEST_CASE("Webhook client: the request carries its headers, and a header value c
 TEST_CASE("Webhook client: an IPv6 destination is reached at its checked address") {
   NetworkLibraries libraries;
   RawReceiver receiver(
-      [](RawConnection& c) {
+      [](ReceivedConnection& c) {
         c.read_request();
         c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
       },
