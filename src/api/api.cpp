@@ -80,7 +80,9 @@ http::Response Api::with_store(Work&& work) {
   } catch (const Refusal&) {
     throw;
   } catch (const std::exception& e) {
-    if (store::is_database_unavailable(e)) lease.discard();
+    // A connection that met a broken file (I/O, read-only, deleted) is not
+    // trusted again: the pool opens a fresh one.
+    if (db::is_unavailable(e)) lease.discard();
     throw;
   }
 }
@@ -96,32 +98,33 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  db::WriteTransaction transaction(connection);
-  if (key) {
-    if (auto record = store.find_idempotency(scope, not_before)) {
-      if (record->request_hash != request_hash) {
-        throw Refusal(422, "idempotency_key_reused",
-                      "this Idempotency-Key was already used with a different request");
+  return db::write(connection, [&] {
+    if (key) {
+      if (auto record = store.find_idempotency(scope, not_before)) {
+        if (record->request_hash != request_hash) {
+          throw Refusal(422, "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request");
+        }
+        auto replay = http::Response::text(record->status, record->response, "application/json");
+        replay.with_header("Idempotent-Replayed", "true");
+        return replay;
       }
-      auto replay = http::Response::text(record->status, record->response, "application/json");
-      replay.with_header("Idempotent-Replayed", "true");
-      return replay;
     }
-  }
-  Created created = effect();
-  auto response = http::Response::json(created.status, created.body);
-  if (key) {
-    store::IdempotencyRecord record;
-    record.method = request.method;
-    record.route = request.route;
-    record.request_hash = request_hash;
-    record.status = created.status;
-    record.response = created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
-    record.created_at_ms = now;
-    store.save_idempotency(scope, record, not_before);
-  }
-  transaction.commit();
-  return response;
+    Created created = effect();
+    auto response = http::Response::json(created.status, created.body);
+    if (key) {
+      store::IdempotencyRecord record;
+      record.method = request.method;
+      record.route = request.route;
+      record.request_hash = request_hash;
+      record.status = created.status;
+      record.response =
+          created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
+      record.created_at_ms = now;
+      store.save_idempotency(scope, record, not_before);
+    }
+    return response;
+  });
 }
 
 store::World Api::owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id) {
@@ -203,16 +206,16 @@ http::Response Api::delete_world(const http::Request& request) {
     // and route, and a world.purge job deletes its rows in short batches:
     // deleting them here would hold the write lock for as long as the world
     // is large, and every other user's writes would wait.
-    db::WriteTransaction transaction(connection);
-    if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
-    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
-    queue::NewJob job;
-    job.type = "world.purge";
-    job.payload = nlohmann::json{{"world_id", world_id}}.dump();
-    job.trace_id = request.request_id;
-    job.user_id = user.id;
-    queue.enqueue_in_transaction(job);
-    transaction.commit();
+    db::write(connection, [&] {
+      if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      queue::NewJob job;
+      job.type = "world.purge";
+      job.payload = nlohmann::json{{"world_id", world_id}}.dump();
+      job.trace_id = request.request_id;
+      job.user_id = user.id;
+      queue.enqueue_in_transaction(job);
+    });
     return http::Response::text(204, "", "application/json");
   });
 }

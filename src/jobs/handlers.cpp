@@ -58,39 +58,38 @@ std::string generate_personas(worker::JobContext& context) {
   nlohmann::json result = {{"world_id", world_id}, {"generation", generation}};
 
   store::Store store(context.connection);
-  db::WriteTransaction transaction(context.connection);
-  auto world = store.find_world(world_id);
-  if (!world) return skipped(result, "the world was deleted");
-  // A rerun (a crash after commit, a lost lease) finds its generation in place.
-  if (auto existing = store.count_generation(world_id, generation); existing > 0) {
-    store.finish_generation(world_id, generation, context.clock.now_ms());
-    transaction.commit();
-    result["created"] = existing;
-    result["rerun"] = true;
+  return db::write(context.connection, [&] {
+    auto world = store.find_world(world_id);
+    if (!world) return skipped(result, "the world was deleted");
+    // A rerun (a crash after commit, a lost lease) finds its generation in place.
+    if (auto existing = store.count_generation(world_id, generation); existing > 0) {
+      store.finish_generation(world_id, generation, context.clock.now_ms());
+      result["created"] = existing;
+      result["rerun"] = true;
+      return result.dump();
+    }
+    // The API refuses generations past the cap up front (pending ones count);
+    // this guards against one that was re-queued by hand after its room went.
+    if (world->persona_count + count > domain::max_world_personas) {
+      throw worker::PermanentFailure("the world would exceed " + std::to_string(domain::max_world_personas) +
+                                     " personas");
+    }
+    const auto personas = domain::generate_personas(world->seed, generation, count);
+    const std::int64_t now = context.clock.now_ms();
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& persona : personas) {
+      const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
+      ids.push_back(store.add_persona(world_id, persona, origin, now).id);
+    }
+    // In the same transaction: the cap never counts these personas twice, as
+    // created and as still pending.
+    store.finish_generation(world_id, generation, now);
+    result["created"] = personas.size();
+    result["persona_ids"] = std::move(ids);
+    context.log(LogLevel::info, "personas_generated",
+                {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
     return result.dump();
-  }
-  // The API refuses generations past the cap up front (pending ones count);
-  // this guards against one that was re-queued by hand after its room went.
-  if (world->persona_count + count > domain::max_world_personas) {
-    throw worker::PermanentFailure("the world would exceed " + std::to_string(domain::max_world_personas) +
-                                   " personas");
-  }
-  const auto personas = domain::generate_personas(world->seed, generation, count);
-  const std::int64_t now = context.clock.now_ms();
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& persona : personas) {
-    const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
-    ids.push_back(store.add_persona(world_id, persona, origin, now).id);
-  }
-  // In the same transaction: the cap never counts these personas twice, as
-  // created and as still pending.
-  store.finish_generation(world_id, generation, now);
-  transaction.commit();
-  result["created"] = personas.size();
-  result["persona_ids"] = std::move(ids);
-  context.log(LogLevel::info, "personas_generated",
-              {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
-  return result.dump();
+  });
 }
 
 std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry,
@@ -126,53 +125,53 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   // stored events end, and the timeline never holds one twice.
   std::optional<std::int64_t> webhook_job_id;
   std::int64_t batch_count = 0;
+  enum class Batch { more, last, world_deleted };
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
     WriteBatches::Turn turn(batches);
-    db::WriteTransaction transaction(context.connection);
-    // The world may have been deleted while the simulation ran, or between batches.
-    auto stored = store.find_simulation(simulation_id);
-    if (!stored) return skipped(result, "the world was deleted");
-    const auto written = static_cast<std::size_t>(stored->events_written);
-    if (written > events.size()) {
-      throw worker::PermanentFailure("the simulation has " + std::to_string(written) + " events stored but produces " +
-                                     std::to_string(events.size()));
-    }
-    const auto batch = std::min(events.size() - written, batches.rows);
-    store.append_events(*stored, events.subspan(written, batch));
-    ++batch_count;
-    if (written + batch < events.size()) {
-      transaction.commit();
-      turn.finish();
-      continue;
-    }
-    if (simulation->callback_url) {
-      nlohmann::json summary = {{"type", "simulation.completed"},
-                                {"simulation_id", simulation->id},
-                                {"world_id", simulation->world_id},
-                                {"number", simulation->number},
-                                {"ticks", simulation->ticks},
-                                {"personas", static_cast<std::int64_t>(input.personas.size())},
-                                {"events", event_count},
-                                {"counts", counts},
-                                {"job_id", context.job.id},
-                                {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
-      queue::NewJob job;
-      job.type = "webhook.deliver";
-      job.payload = nlohmann::json{{"simulation_id", simulation->id},
-                                   {"url", *simulation->callback_url},
-                                   {"body", std::move(summary)}}
-                        .dump();
-      job.trace_id = context.job.trace_id;
-      job.user_id = simulation->user_id;
-      // A rerun of this job finds the webhook job already there.
-      job.idempotency_key = webhook_job_key(simulation->id);
-      queue::JobQueue queue(context.connection, context.clock, retry);
-      webhook_job_id = queue.enqueue_in_transaction(job).id;
-    }
-    store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
-    transaction.commit();
-    break;
+    const Batch done = db::write(context.connection, [&] {
+      // The world may have been deleted while the simulation ran, or between batches.
+      auto stored = store.find_simulation(simulation_id);
+      if (!stored) return Batch::world_deleted;
+      const auto written = static_cast<std::size_t>(stored->events_written);
+      if (written > events.size()) {
+        throw worker::PermanentFailure("the simulation has " + std::to_string(written) +
+                                       " events stored but produces " + std::to_string(events.size()));
+      }
+      const auto batch = std::min(events.size() - written, batches.rows);
+      store.append_events(*stored, events.subspan(written, batch));
+      ++batch_count;
+      if (written + batch < events.size()) return Batch::more;
+      if (simulation->callback_url) {
+        nlohmann::json summary = {{"type", "simulation.completed"},
+                                  {"simulation_id", simulation->id},
+                                  {"world_id", simulation->world_id},
+                                  {"number", simulation->number},
+                                  {"ticks", simulation->ticks},
+                                  {"personas", static_cast<std::int64_t>(input.personas.size())},
+                                  {"events", event_count},
+                                  {"counts", counts},
+                                  {"job_id", context.job.id},
+                                  {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
+        queue::NewJob job;
+        job.type = "webhook.deliver";
+        job.payload = nlohmann::json{{"simulation_id", simulation->id},
+                                     {"url", *simulation->callback_url},
+                                     {"body", std::move(summary)}}
+                          .dump();
+        job.trace_id = context.job.trace_id;
+        job.user_id = simulation->user_id;
+        // A rerun of this job finds the webhook job already there.
+        job.idempotency_key = webhook_job_key(simulation->id);
+        queue::JobQueue queue(context.connection, context.clock, retry);
+        webhook_job_id = queue.enqueue_in_transaction(job).id;
+      }
+      store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
+      return Batch::last;
+    });
+    if (done == Batch::world_deleted) return skipped(result, "the world was deleted");
+    if (done == Batch::last) break;
+    turn.finish();
   }
 
   result["world_id"] = simulation->world_id;

@@ -1,6 +1,7 @@
 // world.purge: deletes a deleted world's rows in short batches.
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <stdexcept>
 
 #include "db/connection.hpp"
@@ -28,17 +29,19 @@ std::string purge_world(worker::JobContext& context, const WriteBatches& batches
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping mid-purge");
     WriteBatches::Turn turn(batches);
-    db::WriteTransaction transaction(context.connection);
-    const auto state = store.world_state(world_id);
-    if (state == store::WorldState::live) {
-      throw worker::PermanentFailure("world " + std::to_string(world_id) + " is not deleted; it is never purged");
-    }
-    if (state == store::WorldState::absent) break;
-    const auto step = store.purge_world_step(world_id, static_cast<int>(batches.rows));
-    transaction.commit();
-    rows += step.rows;
+    // Nothing when the world is gone already (a rerun after the last step committed).
+    const auto step = db::write(context.connection, [&]() -> std::optional<store::PurgeStep> {
+      const auto state = store.world_state(world_id);
+      if (state == store::WorldState::live) {
+        throw worker::PermanentFailure("world " + std::to_string(world_id) + " is not deleted; it is never purged");
+      }
+      if (state == store::WorldState::absent) return std::nullopt;
+      return store.purge_world_step(world_id, static_cast<int>(batches.rows));
+    });
+    if (!step) break;
+    rows += step->rows;
     ++steps;
-    if (step.finished) break;
+    if (step->finished) break;
     turn.finish();
   }
   context.log(observability::LogLevel::info, "world_purged",
