@@ -11,6 +11,7 @@
 #include "crypto/digest.hpp"
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
+#include "jobs/contract.hpp"
 #include "queue/job_queue.hpp"
 #include "webhook/destination.hpp"
 
@@ -209,9 +210,7 @@ http::Response Api::delete_world(const http::Request& request) {
     db::write(connection, [&] {
       if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
-      queue::NewJob job;
-      job.type = "world.purge";
-      job.payload = nlohmann::json{{"world_id", world_id}}.dump();
+      auto job = jobs::new_job(jobs::PurgeWorldArgs{world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       queue.enqueue_in_transaction(job);
@@ -258,9 +257,7 @@ http::Response Api::generate_personas(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       admit_personas(store, queue, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
-      queue::NewJob job;
-      job.type = "persona.generate";
-      job.payload = nlohmann::json{{"world_id", world_id}, {"generation", generation}, {"count", count}}.dump();
+      auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
@@ -330,9 +327,7 @@ http::Response Api::create_simulation(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
       auto created = store.create_simulation(simulation, now_ms());
-      queue::NewJob job;
-      job.type = "world.simulate";
-      job.payload = nlohmann::json{{"simulation_id", created.id}, {"world_id", world_id}}.dump();
+      auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);

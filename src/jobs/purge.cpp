@@ -11,13 +11,7 @@
 namespace pw::jobs {
 
 std::string purge_world(worker::JobContext& context, const WriteBatches& batches) {
-  auto payload = nlohmann::json::parse(context.job.payload, nullptr, false);
-  auto found = payload.is_object() ? payload.find("world_id") : payload.end();
-  if (!payload.is_object() || found == payload.end() || !found->is_number_integer() ||
-      found->get<std::int64_t>() < 1) {
-    throw worker::PermanentFailure("payload.world_id is missing or not a positive integer");
-  }
-  const auto world_id = found->get<std::int64_t>();
+  const auto world_id = args_of<PurgeWorldArgs>(context.job).world_id;
 
   // DELETE /v1/worlds/{id} marked the world deleted; from here on it is
   // invisible, and each step below is one short transaction. A crash or a

@@ -31,7 +31,7 @@
 
 #include "api/routes.hpp"
 #include "db/statement.hpp"
-#include "app/job_types.hpp"
+#include "jobs/contract.hpp"
 #include "db/connection.hpp"
 #include "http/server.hpp"
 #include "migrations/migrator.hpp"
@@ -57,7 +57,7 @@ struct Harness {
   config::ApiConfig config;
   observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json,
                                [](std::string_view) {}};
-  observability::Metrics metrics{"api", app::known_job_types()};
+  observability::Metrics metrics{"api", jobs::job_kinds()};
   queue::ManualClock clock;
   std::unique_ptr<db::ConnectionPool> pool;
   std::unique_ptr<http::Server> server;

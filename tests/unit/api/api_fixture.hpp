@@ -11,7 +11,7 @@
 
 #include "api/routes.hpp"
 #include "db/statement.hpp"
-#include "app/job_types.hpp"
+#include "jobs/contract.hpp"
 #include "http/server.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
@@ -45,7 +45,7 @@ class ApiFixture {
   explicit ApiFixture(config::ApiConfig base, int busy_timeout_ms = 2000)
       : m_config(std::move(base)),
         m_logger("api", observability::LogLevel::error, config::LogFormat::json, [](std::string_view) {}),
-        m_metrics("api", app::known_job_types()) {
+        m_metrics("api", jobs::job_kinds()) {
     m_config.db = m_database.config;
     m_config.db.busy_timeout_ms = busy_timeout_ms;
     // As the api role opens it (cli.cpp): never creating the file.

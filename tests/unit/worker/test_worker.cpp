@@ -14,7 +14,7 @@
 #include "db/statement.hpp"
 #include "observability/metrics.hpp"
 #include "unit/queue/queue_fixture.hpp"
-#include "worker/builtin.hpp"
+#include "jobs/builtin.hpp"
 #include "worker/worker.hpp"
 
 using pw::queue::JobState;
@@ -75,7 +75,7 @@ struct WorkerFixture : pw::test::QueueFixture {
     return c;
   }();
 
-  WorkerFixture() { pw::worker::register_builtin_handlers(handlers); }
+  WorkerFixture() { pw::jobs::register_builtin_handlers(handlers); }
 
   std::int64_t enqueue(const std::string& type, const std::string& payload = "{}",
                        std::optional<std::string> trace_id = {}) {
