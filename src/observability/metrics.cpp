@@ -21,6 +21,15 @@ const prometheus::Histogram::BucketBoundaries kDbBuckets = {
 const std::array<std::string, 8> kKnownMethods = {"GET",  "POST",    "PUT",   "PATCH",
                                                   "DELETE", "HEAD", "OPTIONS", "OTHER"};
 
+// Every status this server answers with: the successes the /v1 handlers
+// use, every refusal of the request framer and router, and the errors of
+// handlers and health checks. Their series exist at 0 from the start, so
+// the first burst of a status nobody has answered yet shows in rate() and
+// increase() (which cannot see the value a series is born with). Any other
+// status still gets its series on first use.
+constexpr std::array<int, 23> kAnsweredStatuses = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 411,
+                                                   413, 414, 415, 416, 417, 422, 429, 431, 500, 501, 503};
+
 std::string bounded_method(const std::string& method) {
   for (const auto& known : kKnownMethods) {
     if (known == method) return method;
@@ -116,6 +125,10 @@ std::size_t Metrics::add_route(const std::string& route, const std::string& meth
   series->route = route;
   series->method = method;
   series->duration = &m_http_duration.Add({{"route", route}, {"method", method}}, kHttpBuckets);
+  for (int status : kAnsweredStatuses) {
+    series->by_status.emplace(
+        status, &m_http_requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}));
+  }
   m_routes.push_back(std::move(series));
   m_route_index.emplace(key, m_routes.size() - 1);
   return m_routes.size() - 1;

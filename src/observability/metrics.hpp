@@ -46,7 +46,8 @@ class Metrics {
   prometheus::Registry& registry() { return *m_registry; }
 
   // ---- HTTP ----
-  // Pre-creates the series of every route x method; returns a handle for
+  // Pre-creates the series of the route x method, with a request counter at
+  // 0 for every status the server answers with; returns a handle for
   // observe_request. Call before serving.
   std::size_t add_route(const std::string& route, const std::string& method);
   // The handle for route="unmatched" with the given method (any method).

@@ -23,6 +23,21 @@ TEST_CASE("metrics: known routes and job types exist at zero before any traffic"
   CHECK(has(text, "personaworlds_build_info{service=\"worker\""));
 }
 
+TEST_CASE("metrics: every status the server answers exists at zero for every route before any traffic") {
+  Metrics metrics("api", {});
+  metrics.add_route("/v1/worlds/{id}", "DELETE");
+  auto text = metrics.scrape();
+  for (const char* status : {"200", "201", "202", "204", "400", "401", "404", "405", "409", "413", "415", "422",
+                             "429", "431", "500", "503"}) {
+    CAPTURE(status);
+    CHECK(has(text, std::string("http_requests_total{method=\"DELETE\",route=\"/v1/worlds/{id}\",status=\"") +
+                        status + "\"} 0"));
+    // Refusals before routing are counted under `unmatched`, any method.
+    CHECK(has(text, std::string("http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"") + status +
+                        "\"} 0"));
+  }
+}
+
 TEST_CASE("metrics: requests are counted by route template, method and status") {
   Metrics metrics("api", {});
   auto handle = metrics.add_route("/v1/worlds/{id}", "GET");
