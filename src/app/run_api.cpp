@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "api/routes.hpp"
+#include "app/backlog.hpp"
 #include "app/health.hpp"
 #include "app/job_types.hpp"
 #include "app/roles.hpp"
@@ -26,6 +27,7 @@ int run_api(const config::ApiConfig& config) {
                             [&metrics](double seconds) { metrics.observe_db_query(seconds); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
+    export_backlog(metrics, pool, clock, config.retry, logger);
 
     http::Server server(config.http, logger, metrics);
     register_health_routes(server, {config.db, pool, metrics, shutting_down});

@@ -98,17 +98,21 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
       .Add({})
       .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   for (const auto& method : kKnownMethods) add_route("unmatched", method);
-  // Job series belong to the worker; the API exports none, so sums across
-  // scrape targets never double.
-  if (m_service == "worker") {
-    std::vector<std::string> labels(m_known_types.begin(), m_known_types.end());
-    labels.push_back(m_unknown_type);
+  std::vector<std::string> labels(m_known_types.begin(), m_known_types.end());
+  labels.push_back(m_unknown_type);
+  // The backlog gauges: every role reads the same table, so they stay
+  // visible with no worker running (rules and panels take max by type).
+  {
     std::lock_guard lock(m_gauge_mutex);
     for (const auto& label : labels) {
-      job_series(label);
       gauge_for(m_queue_depth, m_depth_gauges, label).Set(0);
       gauge_for(m_oldest_ready, m_age_gauges, label).Set(0);
     }
+  }
+  // Job counters belong to the worker: the API exports none, so sums across
+  // scrape targets never double.
+  if (m_service == "worker") {
+    for (const auto& label : labels) job_series(label);
   }
 }
 

@@ -64,7 +64,7 @@ class Metrics {
   void observe_db_query(double seconds);
 
   // Called at scrape time to refresh gauges read from the database
-  // (queue_depth, oldest ready age). Set by the worker. Readings are keyed by
+  // (queue_depth, oldest ready age). Set by both roles. Readings are keyed by
   // the raw type from the table; unknown types are added up (depth) or
   // reduced to the oldest (age) under `unknown`.
   using ScrapeHook = std::function<void(Metrics&)>;

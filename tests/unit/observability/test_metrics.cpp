@@ -146,6 +146,15 @@ TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown 
   CHECK(has(after, "job_oldest_ready_age_seconds{type=\"unknown\"} 199"));
 }
 
+TEST_CASE("metrics: the api role exports the backlog gauges at zero from the start") {
+  Metrics metrics("api", {"noop"});
+  auto text = metrics.scrape();
+  CHECK(has(text, "queue_depth{type=\"noop\"} 0"));
+  CHECK(has(text, "queue_depth{type=\"unknown\"} 0"));
+  CHECK(has(text, "job_oldest_ready_age_seconds{type=\"noop\"} 0"));
+  CHECK(has(text, "job_oldest_ready_age_seconds{type=\"unknown\"} 0"));
+}
+
 TEST_CASE("metrics: the api role maps queue gauges the same way and exports no job series") {
   Metrics metrics("api", {"noop"});
   metrics.set_queue_depth({{"noop", 1}, {"made\xffup", 2}, {"other", 3}});
