@@ -24,14 +24,15 @@ int run_api(const config::ApiConfig& config) {
     if (!schema_allows_start(config.db, logger)) return 1;
     observability::Metrics metrics("api", known_job_types());
     db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,
-                            [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+                            [&metrics](double seconds) { metrics.observe_db_query(seconds); },
+                            [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
     export_backlog(metrics, pool, clock, config.retry, logger);
 
     http::Server server(config.http, logger, metrics);
     register_health_routes(server, {config.db, pool, metrics, shutting_down});
-    api::register_routes(server, api::Dependencies{config, pool, clock, logger});
+    api::register_routes(server, api::Dependencies{config, pool, clock, logger, metrics});
 
     int port = server.start();
     logger.info("api_started", {{"host", config.http.host},

@@ -32,7 +32,9 @@ int run_worker(const config::WorkerConfig& config) {
     jobs::register_handlers(handlers, config);
 
     observability::Metrics metrics("worker", known_job_types());
-    db::ConnectionPool pool(config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+    db::ConnectionPool pool(
+        config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); },
+        [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
 

@@ -14,11 +14,12 @@ Connection::Timer::~Timer() {
   }
 }
 
-Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer)
+Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer, LockObserver lock_observer)
     : m_db(config.path,
            SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX | (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
            config.busy_timeout_ms),
       m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)),
       m_busy_timeout_ms(config.busy_timeout_ms),
       m_path(config.path) {
   sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
@@ -98,7 +99,18 @@ std::int64_t Connection::data_version() {
 }
 
 WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connection) {
-  m_connection.sql().exec("BEGIN IMMEDIATE");
+  // Timed here: while another connection or process holds the write lock,
+  // this is where a write waits, up to the busy timeout.
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  try {
+    m_connection.sql().exec("BEGIN IMMEDIATE");
+  } catch (const SQLite::Exception& e) {
+    const int code = e.getErrorCode() & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) m_connection.report_lock_wait(waited(), false);
+    throw;
+  }
+  m_connection.report_lock_wait(waited(), true);
 }
 
 WriteTransaction::~WriteTransaction() {
@@ -118,8 +130,11 @@ void WriteTransaction::commit() {
 }
 
 ConnectionPool::ConnectionPool(config::DatabaseConfig config, std::size_t max_size,
-                               QueryObserver observer)
-    : m_config(std::move(config)), m_max_size(max_size), m_observer(std::move(observer)) {}
+                               QueryObserver observer, LockObserver lock_observer)
+    : m_config(std::move(config)),
+      m_max_size(max_size),
+      m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)) {}
 
 ConnectionPool::Lease::~Lease() {
   if (m_pool) m_pool->release(std::move(m_connection));
@@ -139,7 +154,7 @@ ConnectionPool::Lease ConnectionPool::acquire() {
   ++m_open;
   lock.unlock();
   try {
-    return Lease(*this, std::make_unique<Connection>(m_config, m_observer));
+    return Lease(*this, std::make_unique<Connection>(m_config, m_observer, m_lock_observer));
   } catch (...) {
     std::lock_guard relock(m_mutex);
     --m_open;

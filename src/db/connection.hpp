@@ -21,10 +21,16 @@ namespace pw::db {
 
 // Called with the duration of each timed query, in seconds.
 using QueryObserver = std::function<void(double)>;
+// Called after each attempt to take the write lock (BEGIN IMMEDIATE), with
+// the time it waited, in seconds, and whether it got the lock (false: the
+// busy timeout ran out). The wait happens before any statement runs, so no
+// query timer sees it.
+using LockObserver = std::function<void(double seconds, bool acquired)>;
 
 class Connection {
  public:
-  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {});
+  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {},
+                      LockObserver lock_observer = {});
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -77,6 +83,10 @@ class Connection {
   };
   Timer time_query() const { return Timer(m_observer); }
 
+  void report_lock_wait(double seconds, bool acquired) const {
+    if (m_lock_observer) m_lock_observer(seconds, acquired);
+  }
+
  private:
   // Waits for a lock held by another connection in short, growing sleeps
   // (tens of microseconds up to 1 ms) until busy_timeout_ms has passed.
@@ -86,6 +96,7 @@ class Connection {
 
   SQLite::Database m_db;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   int m_busy_timeout_ms;
   std::string m_path;
   dev_t m_device = 0;
@@ -114,7 +125,8 @@ class WriteTransaction {
 // exclusively; it returns to the pool when the lease ends.
 class ConnectionPool {
  public:
-  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {});
+  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {},
+                 LockObserver lock_observer = {});
 
   class Lease {
    public:
@@ -144,6 +156,7 @@ class ConnectionPool {
   config::DatabaseConfig m_config;
   std::size_t m_max_size;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   std::mutex m_mutex;
   std::condition_variable m_available;
   std::vector<std::unique_ptr<Connection>> m_idle;

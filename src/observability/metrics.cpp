@@ -18,6 +18,11 @@ const prometheus::Histogram::BucketBoundaries kJobBuckets = {
 const prometheus::Histogram::BucketBoundaries kDbBuckets = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
 
+// Lock waits run from microseconds (no contention) to the busy timeout
+// (seconds; 10 s by default) and beyond.
+const prometheus::Histogram::BucketBoundaries kLockWaitBuckets = {
+    0.0001, 0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
 const std::array<std::string, 8> kKnownMethods = {"GET",  "POST",    "PUT",   "PATCH",
                                                   "DELETE", "HEAD", "OPTIONS", "OTHER"};
 
@@ -85,6 +90,23 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
                          .Help("Age of the oldest ready job, by type, read at scrape time.")
                          .Register(*m_registry)) {
   m_db_histogram = &m_db_duration.Add({}, kDbBuckets);
+  m_lock_wait = &prometheus::BuildHistogram()
+                     .Name("db_lock_wait_seconds")
+                     .Help("Time a write waited for the database write lock (BEGIN IMMEDIATE), whether or not it got it.")
+                     .Register(*m_registry)
+                     .Add({}, kLockWaitBuckets);
+  m_busy_timeouts = &prometheus::BuildCounter()
+                         .Name("db_busy_timeouts_total")
+                         .Help("Writes that gave up waiting for the database write lock (busy timeout).")
+                         .Register(*m_registry)
+                         .Add({});
+  auto& unavailable = prometheus::BuildCounter()
+                          .Name("db_unavailable_total")
+                          .Help("Requests answered 503 because the database could not serve them, by reason.")
+                          .Register(*m_registry);
+  for (std::size_t i = 0; i < kUnavailableReasons.size(); ++i) {
+    m_unavailable[i] = &unavailable.Add({{"reason", kUnavailableReasons[i]}});
+  }
   prometheus::BuildGauge()
       .Name("personaworlds_build_info")
       .Help("Always 1; labels carry the version and the role of this process.")
@@ -200,6 +222,19 @@ void Metrics::count_retry(const std::string& type) { job_series(job_type_label(t
 void Metrics::count_dead(const std::string& type) { job_series(job_type_label(type)).dead->Increment(); }
 
 void Metrics::observe_db_query(double seconds) { m_db_histogram->Observe(seconds); }
+
+void Metrics::observe_lock_wait(double seconds, bool acquired) {
+  m_lock_wait->Observe(seconds);
+  if (!acquired) m_busy_timeouts->Increment();
+}
+
+void Metrics::count_database_unavailable(std::string_view reason) {
+  std::size_t index = kUnavailableReasons.size() - 1;  // other
+  for (std::size_t i = 0; i < kUnavailableReasons.size(); ++i) {
+    if (reason == kUnavailableReasons[i]) index = i;
+  }
+  m_unavailable[index]->Increment();
+}
 
 prometheus::Gauge& Metrics::gauge_for(prometheus::Family<prometheus::Gauge>& family,
                                       std::map<std::string, prometheus::Gauge*>& cache,

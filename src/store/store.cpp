@@ -137,6 +137,35 @@ bool is_database_unavailable(const std::exception& error) {
   }
 }
 
+std::string_view unavailable_reason(const std::exception& error) {
+  const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&error);
+  if (sqlite == nullptr) return "other";
+  switch (sqlite->getErrorCode() & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "busy";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return "readonly";
+    case SQLITE_FULL:
+      return "full";
+    case SQLITE_IOERR:
+    case SQLITE_NOLFS:
+    case SQLITE_PROTOCOL:
+      return "io";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return "corrupt";
+    case SQLITE_CANTOPEN:
+      return "missing";
+    case SQLITE_ERROR:
+    case SQLITE_SCHEMA:
+      return "schema";
+    default:
+      return "other";
+  }
+}
+
 std::string_view to_string(PersonaSource source) {
   return source == PersonaSource::generated ? "generated" : "manual";
 }

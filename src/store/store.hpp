@@ -127,5 +127,8 @@ std::string_view to_string(PersonaSource source);
 // or corrupt file, missing tables. Callers answer "unavailable, retry" rather
 // than "internal error". Constraint violations (a bug) are not among them.
 bool is_database_unavailable(const std::exception& error);
+// For an error is_database_unavailable accepts: a bounded cause for metrics,
+// one of observability::Metrics::kUnavailableReasons.
+std::string_view unavailable_reason(const std::exception& error);
 
 }  // namespace pw::store

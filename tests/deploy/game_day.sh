@@ -11,10 +11,13 @@
 #               and a dead job of a type no worker knows: increase() over
 #               the burst equals what was sent; DeadJobs fires for `unknown`.
 #   probes      slow user requests among many fast probes: HighApiLatency fires.
-#   lock        a write lock held by another process: the lock-wait
-#               histogram shows the wait and the dashboard panel's query
-#               returns it; a write that waits past the busy timeout is
-#               counted as a busy time-out and as database-unavailable.
+#   lock        a write lock held by another process: /readyz says writes
+#               are held up (503, checks.writes); the lock-wait histogram
+#               shows the wait and the dashboard panel's query returns it; a
+#               write that waits past the busy timeout is counted as a busy
+#               time-out and as database-unavailable (reason busy). With only
+#               the main file immutable (chattr, skipped where not allowed),
+#               writes succeed and /readyz is 200, reporting the main file.
 #   no-worker   the only worker stops while users enqueue: the backlog
 #               series are present at every scrape, QueueBacklogGrowing and
 #               NoWorkerRunning fire.
@@ -31,7 +34,7 @@ root=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 bin=${1:-$root/build/personaworlds}
 shift $(($# < 2 ? $# : 2))
 scenarios=("$@")
-[[ ${#scenarios[@]} == 0 ]] && scenarios=(new-series probes no-worker)
+[[ ${#scenarios[@]} == 0 ]] && scenarios=(new-series probes lock no-worker)
 for tool in prometheus promtool curl jq sqlite3 mkfifo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "FAIL - required tool not found: $tool"; exit 2; }
 done
@@ -56,6 +59,7 @@ cleanup() {
   done
   for pid in $lock_pid $prom_pid $worker_pid $api_pid; do kill -KILL "$pid" 2>/dev/null; done
   wait 2>/dev/null
+  chattr -i "$tmp/personaworlds.db" 2>/dev/null
   if [[ $failed != 0 ]]; then
     local f
     for f in "$tmp"/api.err "$tmp"/worker.err "$tmp"/prometheus.log; do
@@ -264,10 +268,40 @@ scenario_probes() {
 scenario_lock() {
   echo "# lock: the write lock held from another process"
   hold_lock 4
+  # Readiness says writes are held up, and why.
+  local ready
+  ready=$(curl -s --max-time 10 -w ' %{http_code}' "$api/readyz")
+  if [[ ${ready##* } == 503 ]] && jq -e '.checks.writes.ok == false and (.checks.writes.error | test("write lock"))' <<<"${ready% *}" >/dev/null 2>&1; then
+    pass "/readyz answers 503 while another process holds the write lock: ${ready% *}"
+  else
+    fail "/readyz while another process holds the write lock: $ready"
+  fi
   # Waits past the 2.5 s busy timeout: 503.
   local code
   code=$(status POST /v1/worlds "${auth[@]}" "${json[@]}" --data-binary '{"name":"Behind a lock"}')
   release_lock
+  ready=$(curl -s --max-time 10 -w ' %{http_code}' "$api/readyz")
+  if [[ ${ready##* } == 200 ]] && jq -e '.checks.writes.ok == true and .checks.writes.main_file_writable == true' <<<"${ready% *}" >/dev/null 2>&1; then
+    pass "/readyz answers 200 once the lock is free"
+  else
+    fail "/readyz after the lock was released: $ready"
+  fi
+  # Only the main file immutable: commits still go to the WAL, so the API is
+  # ready (and says the main file cannot take checkpoints).
+  if command -v chattr >/dev/null 2>&1 && chattr +i "$db" 2>"$tmp/chattr.err"; then
+    local write
+    write=$(status POST /v1/worlds "${auth[@]}" "${json[@]}" --data-binary '{"name":"Main file frozen"}')
+    ready=$(curl -s --max-time 10 -w ' %{http_code}' "$api/readyz")
+    chattr -i "$db"
+    if [[ $write == 201 && ${ready##* } == 200 ]] \
+       && jq -e '.checks.writes.ok == true and .checks.writes.main_file_writable == false' <<<"${ready% *}" >/dev/null 2>&1; then
+      pass "only the main file immutable: a write succeeds (201) and /readyz is 200, reporting the main file: ${ready% *}"
+    else
+      fail "only the main file immutable: write $write, /readyz $ready"
+    fi
+  else
+    echo "# SKIPPED: cannot set the immutable flag here: $(cat "$tmp/chattr.err")"
+  fi
   if [[ $code == 503 ]]; then
     pass "a write behind a 4 s lock answers 503 after the busy timeout"
   else

@@ -572,6 +572,16 @@ at_least 'api http_requests_total{route="/v1/worlds",method="GET",status="401"}'
   "$(sample api http_requests_total '{"route":"/v1/worlds","method":"GET","status":"401"}')"
 at_least 'api http_requests_total{route="unmatched",method="GET",status="404"}' 1 \
   "$(sample api http_requests_total '{"route":"unmatched","method":"GET","status":"404"}')"
+# The /v1 write behind another process's lock: its wait, its time-out and its 503's reason.
+at_least 'api db_busy_timeouts_total (the write behind a held lock)' 1 "$(sample api db_busy_timeouts_total '{}')"
+at_least 'api db_unavailable_total{reason="busy"}' 1 "$(sample api db_unavailable_total '{"reason":"busy"}')"
+at_least 'api db_lock_wait_seconds observations longer than 1 s (the busy timeout)' 1 \
+  "$(jq -r -s '[.[] | select(.name == "db_lock_wait_seconds_bucket")] as $b
+               | ([$b[] | select(.labels.le == "+Inf") | .value | tonumber] | add) - ([$b[] | select(.labels.le == "1") | .value | tonumber] | add)' \
+     "$tmp/api.metrics.json")"
+check 'api db_unavailable_total has a series at 0 for every bounded reason' \
+  jqt -s '[.[] | select(.name == "db_unavailable_total") | .labels.reason] | sort == ["busy","corrupt","full","io","missing","other","readonly","schema"]' \
+    "$tmp/api.metrics.json"
 check 'api http_request_duration_seconds has a bucket at le="0.5" (the latency alert threshold)' \
   jqt -s 'any(.name == "http_request_duration_seconds_bucket" and .labels.le == "0.5")' "$tmp/api.metrics.json"
 at_least 'worker jobs_processed_total{type="persona.generate",status="succeeded"}' 2 \

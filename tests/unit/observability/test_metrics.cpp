@@ -164,3 +164,27 @@ TEST_CASE("metrics: the api role maps queue gauges the same way and exports no j
   CHECK_FALSE(has(text, "made"));
   CHECK_FALSE(has(text, "jobs_processed_total{"));
 }
+
+TEST_CASE("metrics: lock waits, busy time-outs and database-unavailable reasons, bounded") {
+  Metrics metrics("api", {});
+  const auto before = metrics.scrape();
+  CHECK(has(before, "db_lock_wait_seconds_count 0"));
+  CHECK(has(before, "db_busy_timeouts_total 0"));
+  for (const char* reason : Metrics::kUnavailableReasons) {
+    CAPTURE(reason);
+    CHECK(has(before, std::string("db_unavailable_total{reason=\"") + reason + "\"} 0"));
+  }
+  metrics.observe_lock_wait(0.0002, true);
+  metrics.observe_lock_wait(3.0, false);
+  metrics.count_database_unavailable("busy");
+  metrics.count_database_unavailable("no such reason");
+  const auto after = metrics.scrape();
+  CHECK(has(after, "db_lock_wait_seconds_count 2"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"0.001\"} 1"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"2.5\"} 1"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"5\"} 2"));
+  CHECK(has(after, "db_busy_timeouts_total 1"));
+  CHECK(has(after, "db_unavailable_total{reason=\"busy\"} 1"));
+  CHECK(has(after, "db_unavailable_total{reason=\"other\"} 1"));
+  CHECK_FALSE(has(after, "no such reason"));
+}
