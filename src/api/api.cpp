@@ -73,6 +73,7 @@ http::Response Api::with_store(Work&& work) {
   std::error_code error;
   if (!std::filesystem::exists(m_deps.config.db.path, error)) {
     lease.discard();
+    m_deps.metrics.count_database_unavailable("missing");
     throw Refusal(503, "unavailable", "the database is unavailable; retry shortly");
   }
   try {

@@ -18,7 +18,7 @@ using Method = http::Response (Api::*)(const http::Request&);
 // missing table, a constraint no handler turned into its own 409 or 422),
 // goes on to the server's boundary: 500 and an error line.
 http::Response guarded(Api& api, Method method, const http::Request& request,
-                       const observability::Logger& logger) {
+                       const observability::Logger& logger, observability::Metrics& metrics) {
   try {
     return (api.*method)(request);
   } catch (const Refusal& refusal) {
@@ -34,8 +34,12 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
     return response;
   } catch (const std::exception& e) {
     if (!db::is_unavailable(e)) throw;
-    logger.warn("database_unavailable",
-                {{"request_id", request.request_id}, {"route", request.route}, {"error", e.what()}});
+    const std::string_view reason = db::unavailable_reason(e);
+    metrics.count_database_unavailable(reason);
+    logger.warn("database_unavailable", {{"request_id", request.request_id},
+                                         {"route", request.route},
+                                         {"reason", std::string(reason)},
+                                         {"error", e.what()}});
     auto response = http::Response::failure(503, "unavailable", "the database is unavailable; retry shortly");
     response.with_header("Retry-After", "1");
     return response;
@@ -47,9 +51,10 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
 void register_routes(http::Server& server, const Dependencies& deps) {
   auto api = std::make_shared<Api>(deps);
   const observability::Logger& logger = deps.logger;
+  observability::Metrics& metrics = deps.metrics;
   auto add = [&](const char* method, const char* pattern, Method handler) {
-    server.route(method, pattern, [api, handler, &logger](const http::Request& request) {
-      return guarded(*api, handler, request, logger);
+    server.route(method, pattern, [api, handler, &logger, &metrics](const http::Request& request) {
+      return guarded(*api, handler, request, logger, metrics);
     });
   };
   // Keep in step with docs/openapi.yaml: a unit test compares the two.

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "app/backlog.hpp"
 #include "app/health.hpp"
 #include "app/roles.hpp"
 #include "app/signals.hpp"
@@ -31,22 +32,13 @@ int run_worker(const config::WorkerConfig& config) {
     jobs::register_handlers(handlers, config);
 
     observability::Metrics metrics("worker", jobs::job_kinds());
-    db::ConnectionPool pool(config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+    db::ConnectionPool pool(
+        config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); },
+        [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
 
-    // Gauges that describe the backlog are read from the database at scrape
-    // time; only the worker exports them, so sums across roles do not double.
-    metrics.set_scrape_hook([&](observability::Metrics& m) {
-      try {
-        auto connection = pool.acquire();
-        queue::JobQueue queue(*connection, clock, config.retry);
-        m.set_queue_depth(queue.ready_counts());
-        m.set_oldest_ready_age(queue.oldest_ready_age_seconds());
-      } catch (const std::exception& e) {
-        logger.warn("queue_depth_unavailable", {{"error", e.what()}});
-      }
-    });
+    export_backlog(metrics, pool, clock, config.retry, logger);
 
     worker::Worker runner(config, handlers, logger, metrics, clock);
     http::Server server(config.observability, logger, metrics);

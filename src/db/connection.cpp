@@ -16,9 +16,10 @@ Connection::Timer::~Timer() {
   }
 }
 
-Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer)
+Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer, LockObserver lock_observer)
     : m_native(native::translate([&] { return std::make_unique<Native>(config); })),
       m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)),
       m_busy_timeout_ms(config.busy_timeout_ms),
       m_path(config.path) {
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
@@ -113,16 +114,23 @@ std::int64_t Connection::data_version() {
 }
 
 WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connection) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(m_connection.busy_timeout_ms());
+  // Timed here: while another connection or process holds the write lock,
+  // this is where a write waits, up to the busy timeout.
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const auto deadline = start + std::chrono::milliseconds(m_connection.busy_timeout_ms());
   for (int attempt = 0;; ++attempt) {
     try {
       m_connection.exec("BEGIN IMMEDIATE");
+      m_connection.report_lock_wait(waited(), true);
       return;
     } catch (const Error& e) {
       if (e.fault() != Fault::busy) throw;
       const auto pause = std::chrono::milliseconds(std::min(100, 1 + attempt * 5));
-      if (std::chrono::steady_clock::now() + pause >= deadline) throw;
+      if (std::chrono::steady_clock::now() + pause >= deadline) {
+        m_connection.report_lock_wait(waited(), false);
+        throw;
+      }
       std::this_thread::sleep_for(pause);
     }
   }
@@ -145,8 +153,11 @@ void WriteTransaction::commit() {
 }
 
 ConnectionPool::ConnectionPool(config::DatabaseConfig config, std::size_t max_size,
-                               QueryObserver observer)
-    : m_config(std::move(config)), m_max_size(max_size), m_observer(std::move(observer)) {}
+                               QueryObserver observer, LockObserver lock_observer)
+    : m_config(std::move(config)),
+      m_max_size(max_size),
+      m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)) {}
 
 ConnectionPool::Lease::~Lease() {
   if (m_pool) m_pool->release(std::move(m_connection));
@@ -166,7 +177,7 @@ ConnectionPool::Lease ConnectionPool::acquire() {
   ++m_open;
   lock.unlock();
   try {
-    return Lease(*this, std::make_unique<Connection>(m_config, m_observer));
+    return Lease(*this, std::make_unique<Connection>(m_config, m_observer, m_lock_observer));
   } catch (...) {
     std::lock_guard relock(m_mutex);
     --m_open;

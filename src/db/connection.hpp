@@ -24,10 +24,16 @@ namespace pw::db {
 
 // Called with the duration of each timed query, in seconds.
 using QueryObserver = std::function<void(double)>;
+// Called after each attempt to take the write lock (BEGIN IMMEDIATE), with
+// the time it waited, in seconds, and whether it got the lock (false: the
+// busy timeout ran out). The wait happens before any statement runs, so no
+// query timer sees it.
+using LockObserver = std::function<void(double seconds, bool acquired)>;
 
 class Connection {
  public:
-  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {});
+  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {},
+                      LockObserver lock_observer = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -89,6 +95,10 @@ class Connection {
   };
   Timer time_query() const { return Timer(m_observer); }
 
+  void report_lock_wait(double seconds, bool acquired) const {
+    if (m_lock_observer) m_lock_observer(seconds, acquired);
+  }
+
  private:
   // Waits for a lock held by another connection in short, growing sleeps
   // (tens of microseconds up to 1 ms) until busy_timeout_ms has passed.
@@ -100,6 +110,7 @@ class Connection {
   struct Native;  // the SQLiteCpp database, in connection.cpp
   std::unique_ptr<Native> m_native;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   int m_busy_timeout_ms;
   std::string m_path;
   dev_t m_device = 0;
@@ -147,7 +158,8 @@ decltype(auto) write(Connection& connection, Work&& work) {
 // exclusively; it returns to the pool when the lease ends.
 class ConnectionPool {
  public:
-  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {});
+  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {},
+                 LockObserver lock_observer = {});
 
   class Lease {
    public:
@@ -177,6 +189,7 @@ class ConnectionPool {
   config::DatabaseConfig m_config;
   std::size_t m_max_size;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   std::mutex m_mutex;
   std::condition_variable m_available;
   std::vector<std::unique_ptr<Connection>> m_idle;

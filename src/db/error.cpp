@@ -43,4 +43,32 @@ bool is_unavailable(const std::exception& error) {
   return fault == Fault::busy || fault == Fault::unavailable;
 }
 
+std::string_view unavailable_reason(const std::exception& error) {
+  const auto* db = dynamic_cast<const Error*>(&error);
+  if (db == nullptr) return "other";
+  switch (db->code() & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "busy";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return "readonly";
+    case SQLITE_FULL:
+      return "full";
+    case SQLITE_IOERR:
+    case SQLITE_NOLFS:
+    case SQLITE_PROTOCOL:
+      return "io";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return "corrupt";
+    case SQLITE_CANTOPEN:
+      return "missing";
+    case SQLITE_SCHEMA:
+      return "schema";
+    default:
+      return "other";
+  }
+}
+
 }  // namespace pw::db

@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace pw::db {
 
@@ -44,5 +45,9 @@ std::optional<Fault> fault_of(const std::exception& error);
 // Busy past every retry, or unavailable: the database cannot take this
 // request now, and a retry shortly may well succeed (HTTP 503).
 bool is_unavailable(const std::exception& error);
+
+// For an error is_unavailable accepts: a bounded cause for metrics and log
+// lines, one of observability::Metrics::kUnavailableReasons.
+std::string_view unavailable_reason(const std::exception& error);
 
 }  // namespace pw::db

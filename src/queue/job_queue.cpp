@@ -108,7 +108,24 @@ EnqueueResult JobQueue::enqueue(const NewJob& job) {
 EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
   // Checked here rather than by a CHECK (json_valid(...)) in the table: the
   // same guarantee at a fraction of SQLite's cost per row.
-  if (!nlohmann::json::accept(job.payload)) {
+  const std::string* payload = &job.payload;
+  std::string traced_payload;
+  if (job.trace_id) {
+    // The contract: the request id travels in the payload as `trace_id`, so
+    // whoever reads a job's payload (a handler, an operator's
+    // `jq .payload.trace_id`) sees it. The column stays, for indexing. Set
+    // here, the one place every job is written, so it always agrees with the
+    // column. Key order is kept; a payload that is not an object is left as is.
+    auto parsed = nlohmann::ordered_json::parse(job.payload, nullptr, false);
+    if (parsed.is_discarded()) {
+      throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
+    }
+    if (parsed.is_object()) {
+      parsed["trace_id"] = *job.trace_id;
+      traced_payload = parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      payload = &traced_payload;
+    }
+  } else if (!nlohmann::json::accept(job.payload)) {
     throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
   }
   std::int64_t now = m_clock.now_ms();
@@ -122,7 +139,7 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
         "idempotency_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
         "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"));
     insert->bind_unowned(1, job.type);
-    insert->bind_unowned(2, job.payload);
+    insert->bind_unowned(2, *payload);
     insert->bind(3, job.trace_id);
     insert->bind(4, job.user_id);
     insert->bind(5, job.priority);

@@ -41,7 +41,7 @@ std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char*
                                              bool autocheckpoint) {
   std::unique_ptr<db::Connection> connection;
   run_guarded(context, loop, [&] {
-    connection = std::make_unique<db::Connection>(context.config.db, context.observer());
+    connection = std::make_unique<db::Connection>(context.config.db, context.observer(), context.lock_observer());
     if (!autocheckpoint) connection->set_autocheckpoint(0);
   }, give_up, stop);
   return connection;

@@ -79,7 +79,7 @@ struct Harness {
     migrations::Migrator(*inspector, migrations::embedded()).apply_pending();
     pool = std::make_unique<db::ConnectionPool>(config.db, 1);
     server = std::make_unique<http::Server>(config.http, logger, metrics);
-    api::register_routes(*server, api::Dependencies{config, *pool, clock, logger});
+    api::register_routes(*server, api::Dependencies{config, *pool, clock, logger, metrics});
 
     auto user = call("POST", "/v1/users", R"({"handle":"fuzzer"})", {{"content-type", "application/json"}});
     if (user.status != 201) fail("setup: sign-up answered " + std::to_string(user.status));

@@ -52,7 +52,7 @@ class ApiFixture {
     m_config.db.create_if_missing = false;
     m_pool = std::make_unique<db::ConnectionPool>(m_config.db, 4);
     m_server = std::make_unique<http::Server>(m_config.http, m_logger, m_metrics);
-    api::register_routes(*m_server, api::Dependencies{m_config, *m_pool, m_clock, m_logger});
+    api::register_routes(*m_server, api::Dependencies{m_config, *m_pool, m_clock, m_logger, m_metrics});
   }
 
   ApiResult call(const std::string& method, const std::string& target, const std::string& body = {},

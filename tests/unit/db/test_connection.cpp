@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "db/connection.hpp"
 #include "db/statement.hpp"
@@ -74,6 +75,32 @@ TEST_CASE("db: a second writer waits for the first instead of failing with BUSY"
   pw::db::Statement q(first, "SELECT count(*) FROM t");
   REQUIRE(q.step());
   CHECK(q.int32(0) == 2);
+}
+
+TEST_CASE("db: a write transaction reports its wait for the write lock, and a busy time-out") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("l.db");
+  config.busy_timeout_ms = 100;
+  Connection holder(config);
+  holder.sql().exec("CREATE TABLE t (v INTEGER)");
+  std::vector<std::pair<double, bool>> waits;
+  Connection waiter(config, {}, [&](double seconds, bool acquired) { waits.emplace_back(seconds, acquired); });
+  {
+    WriteTransaction held(holder);
+    CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
+    REQUIRE(waits.size() == 1);
+    CHECK(waits[0].first >= 0.09);  // it waited out the busy timeout...
+    CHECK_FALSE(waits[0].second);   // ...and did not get the lock
+    held.commit();
+  }
+  {
+    WriteTransaction free(waiter);
+    free.commit();
+  }
+  REQUIRE(waits.size() == 2);
+  CHECK(waits[1].first < 0.09);
+  CHECK(waits[1].second);
 }
 
 TEST_CASE("db: the pool hands a connection to one holder at a time and reuses it") {

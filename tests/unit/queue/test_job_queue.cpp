@@ -45,7 +45,7 @@ TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budg
   CHECK(result.created);
   auto stored = f.get(result.id);
   CHECK(stored.type == "persona.generate");
-  CHECK(stored.payload == R"({"world_id":7})");
+  CHECK(stored.payload == R"({"world_id":7,"trace_id":"req-1"})");
   CHECK(stored.trace_id == "req-1");
   CHECK(stored.user_id == 42);
   CHECK(stored.state == JobState::queued);
@@ -55,6 +55,37 @@ TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budg
   CHECK(stored.created_at_ms == f.clock.now_ms());
   CHECK_FALSE(stored.lease_owner);
   CHECK_FALSE(stored.finished_at_ms);
+}
+
+TEST_CASE("JobQueue: the trace id is in the payload as trace_id as well as in its column") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "webhook.deliver";
+  job.payload = R"({"url":"http://example.test/hook","body":{"b":1,"a":"\u00e9"},"trace_id":"stale"})";
+  job.trace_id = "req-\"7\"";
+  auto traced = f.get(f.queue->enqueue(job).id);
+  // Keys keep their order; the job's trace id replaces one the payload carried.
+  CHECK(traced.payload == R"({"url":"http://example.test/hook","body":{"b":1,"a":"é"},"trace_id":"req-\"7\""})");
+  CHECK(traced.trace_id == "req-\"7\"");
+
+  // Without a trace id, or with a payload that is not an object, the payload is stored as given.
+  NewJob plain;
+  plain.type = "noop";
+  plain.payload = R"({"b": 2,  "a": 1})";
+  CHECK(f.get(f.queue->enqueue(plain).id).payload == R"({"b": 2,  "a": 1})");
+  NewJob list;
+  list.type = "noop";
+  list.payload = "[1,2]";
+  list.trace_id = "req-8";
+  auto listed = f.get(f.queue->enqueue(list).id);
+  CHECK(listed.payload == "[1,2]");
+  CHECK(listed.trace_id == "req-8");
+
+  NewJob broken;
+  broken.type = "noop";
+  broken.payload = R"({"a":)";
+  broken.trace_id = "req-9";
+  CHECK_THROWS_AS(f.queue->enqueue(broken), std::invalid_argument);
 }
 
 TEST_CASE("JobQueue: an idempotency key returns the existing job instead of a second one") {
