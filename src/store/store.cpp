@@ -146,7 +146,9 @@ std::string_view to_string(PersonaSource source) {
 std::optional<Store::Credential> Store::find_credential(std::string_view token_hash) {
   auto timer = m_connection.time_query();
   SQLite::Statement query(m_connection.sql(),
-                          "SELECT id, handle, created_at, token_hash FROM users WHERE token_hash = ?");
+                          "SELECT u.id, u.handle, u.created_at, t.token_hash, t.id, t.name, t.created_at, "
+                          "t.last_used_at, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id "
+                          "WHERE t.token_hash = ?");
   bind_text(query, 1, token_hash);
   if (!query.executeStep()) return std::nullopt;
   Credential credential;
@@ -154,7 +156,21 @@ std::optional<Store::Credential> Store::find_credential(std::string_view token_h
   credential.user.handle = query.getColumn(1).getString();
   credential.user.created_at_ms = query.getColumn(2).getInt64();
   credential.token_hash = query.getColumn(3).getString();
+  credential.token.id = query.getColumn(4).getInt64();
+  credential.token.user_id = credential.user.id;
+  credential.token.name = query.getColumn(5).getString();
+  credential.token.created_at_ms = query.getColumn(6).getInt64();
+  credential.token.last_used_at_ms = optional_int64(query.getColumn(7));
+  credential.token.expires_at_ms = optional_int64(query.getColumn(8));
   return credential;
+}
+
+std::optional<User> Store::find_user(std::string_view handle) {
+  auto timer = m_connection.time_query();
+  SQLite::Statement query(m_connection.sql(), "SELECT id, handle, created_at FROM users WHERE handle = ?");
+  bind_text(query, 1, handle);
+  if (!query.executeStep()) return std::nullopt;
+  return User{query.getColumn(0).getInt64(), query.getColumn(1).getString(), query.getColumn(2).getInt64()};
 }
 
 std::optional<User> Store::find_user(std::int64_t user_id) {
@@ -174,13 +190,13 @@ bool Store::handle_exists(std::string_view handle) {
 
 User Store::create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  SQLite::Statement insert(m_connection.sql(),
-                           "INSERT INTO users (handle, token_hash, created_at) VALUES (?, ?, ?)");
+  SQLite::Statement insert(m_connection.sql(), "INSERT INTO users (handle, created_at) VALUES (?, ?)");
   bind_text(insert, 1, handle);
-  bind_text(insert, 2, token_hash);
-  insert.bind(3, now_ms);
+  insert.bind(2, now_ms);
   insert.exec();
-  return User{m_connection.sql().getLastInsertRowid(), std::string(handle), now_ms};
+  User user{m_connection.sql().getLastInsertRowid(), std::string(handle), now_ms};
+  Tokens(m_connection).create(NewToken{user.id, "sign-up", std::string(token_hash), std::nullopt}, now_ms);
+  return user;
 }
 
 // ---- worlds ----
