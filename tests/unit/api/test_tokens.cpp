@@ -164,7 +164,7 @@ TEST_CASE("API tokens: hostile input gets a clear 4xx and makes nothing") {
   CHECK(count() == 2);
 }
 
-TEST_CASE("API tokens: an expired token is 401; last use is recorded at most once a minute") {
+TEST_CASE("API tokens: an expired token is 401, and last use is recorded at most once a minute") {
   ApiFixture api;
   const auto token = api.sign_up("alice");
   auto made = make_token(api, {{"name", "short"}, {"expires_in_seconds", 60}}, token);
@@ -188,7 +188,7 @@ TEST_CASE("API tokens: an expired token is 401; last use is recorded at most onc
   CHECK(api.get("/v1/tokens", token).json()["items"].size() == 2);
 }
 
-TEST_CASE("API tokens: a user holds at most 100; a replay of a creation never shows the secret again") {
+TEST_CASE("API tokens: a user holds at most 100, and a replay of a creation never shows the secret again") {
   ApiFixture api;
   const auto token = api.sign_up("alice");
   for (int i = 1; i < 100; ++i) REQUIRE(make_token(api, {{"name", "t" + std::to_string(i)}}, token).status == 201);
