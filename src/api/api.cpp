@@ -11,6 +11,7 @@
 #include "crypto/digest.hpp"
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
+#include "jobs/contract.hpp"
 #include "queue/job_queue.hpp"
 #include "webhook/destination.hpp"
 
@@ -79,7 +80,9 @@ http::Response Api::with_store(const Work& work) {
   } catch (const Refusal&) {
     throw;
   } catch (const std::exception& e) {
-    if (store::is_database_unavailable(e)) lease.discard();
+    // A connection that met a broken file (I/O, read-only, deleted) is not
+    // trusted again: the pool opens a fresh one.
+    if (db::is_unavailable(e)) lease.discard();
     throw;
   }
 }
@@ -95,32 +98,33 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  db::WriteTransaction transaction(connection);
-  if (key) {
-    if (auto record = store.find_idempotency(scope, not_before)) {
-      if (record->request_hash != request_hash) {
-        throw Refusal(422, "idempotency_key_reused",
-                      "this Idempotency-Key was already used with a different request");
+  return db::write(connection, [&] {
+    if (key) {
+      if (auto record = store.find_idempotency(scope, not_before)) {
+        if (record->request_hash != request_hash) {
+          throw Refusal(422, "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request");
+        }
+        auto replay = http::Response::text(record->status, record->response, "application/json");
+        replay.with_header("Idempotent-Replayed", "true");
+        return replay;
       }
-      auto replay = http::Response::text(record->status, record->response, "application/json");
-      replay.with_header("Idempotent-Replayed", "true");
-      return replay;
     }
-  }
-  Created created = effect();
-  auto response = http::Response::json(created.status, created.body);
-  if (key) {
-    store::IdempotencyRecord record;
-    record.method = request.method;
-    record.route = request.route;
-    record.request_hash = request_hash;
-    record.status = created.status;
-    record.response = created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
-    record.created_at_ms = now;
-    store.save_idempotency(scope, record, not_before);
-  }
-  transaction.commit();
-  return response;
+    Created created = effect();
+    auto response = http::Response::json(created.status, created.body);
+    if (key) {
+      store::IdempotencyRecord record;
+      record.method = request.method;
+      record.route = request.route;
+      record.request_hash = request_hash;
+      record.status = created.status;
+      record.response =
+          created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
+      record.created_at_ms = now;
+      store.save_idempotency(scope, record, not_before);
+    }
+    return response;
+  });
 }
 
 store::World Api::owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id) {
@@ -202,16 +206,14 @@ http::Response Api::delete_world(const http::Request& request) {
     // and route, and a world.purge job deletes its rows in short batches:
     // deleting them here would hold the write lock for as long as the world
     // is large, and every other user's writes would wait.
-    db::WriteTransaction transaction(connection);
-    if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
-    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
-    queue::NewJob job;
-    job.type = "world.purge";
-    job.payload = nlohmann::json{{"world_id", world_id}}.dump();
-    job.trace_id = request.request_id;
-    job.user_id = user.id;
-    queue.enqueue_in_transaction(job);
-    transaction.commit();
+    db::write(connection, [&] {
+      if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto job = jobs::new_job(jobs::PurgeWorldArgs{world_id});
+      job.trace_id = request.request_id;
+      job.user_id = user.id;
+      queue.enqueue_in_transaction(job);
+    });
     return http::Response::text(204, "", "application/json");
   });
 }
@@ -254,9 +256,7 @@ http::Response Api::generate_personas(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       admit_personas(store, queue, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
-      queue::NewJob job;
-      job.type = "persona.generate";
-      job.payload = nlohmann::json{{"world_id", world_id}, {"generation", generation}, {"count", count}}.dump();
+      auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
@@ -326,9 +326,7 @@ http::Response Api::create_simulation(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
       auto created = store.create_simulation(simulation, now_ms());
-      queue::NewJob job;
-      job.type = "world.simulate";
-      job.payload = nlohmann::json{{"simulation_id", created.id}, {"world_id", world_id}}.dump();
+      auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);

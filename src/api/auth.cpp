@@ -5,6 +5,7 @@
 
 #include "api/input.hpp"
 #include "crypto/digest.hpp"
+#include "db/error.hpp"
 
 namespace pw::api {
 namespace {
@@ -62,7 +63,7 @@ store::Store::Credential authenticate_token(const http::Request& request, store:
     // The last-use time is advice to the user, not a condition of the
     // request: a database that cannot take the write now (busy, read-only,
     // full) must not turn a read into a failure. It is recorded next time.
-    if (!store::is_database_unavailable(e)) throw;
+    if (!db::is_unavailable(e)) throw;
   }
   return *credential;
 }

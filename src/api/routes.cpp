@@ -4,6 +4,7 @@
 
 #include "api/api.hpp"
 #include "api/input.hpp"
+#include "db/error.hpp"
 
 namespace pw::api {
 namespace {
@@ -11,8 +12,11 @@ namespace {
 using Method = http::Response (Api::*)(const http::Request&);
 
 // The route boundary: a Refusal becomes its JSON error; a database that
-// cannot serve becomes 503 with Retry-After (logged once, here). Anything
-// else goes on to the server's 500 boundary.
+// cannot serve (db::is_unavailable: busy past every retry, read-only, full,
+// I/O, missing file) becomes 503 with Retry-After, logged once, here.
+// Anything else, a database error of another kind included (bad SQL, a
+// missing table, a constraint no handler turned into its own 409 or 422),
+// goes on to the server's boundary: 500 and an error line.
 http::Response guarded(Api& api, Method method, const http::Request& request,
                        const observability::Logger& logger) {
   try {
@@ -29,7 +33,7 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
     }
     return response;
   } catch (const std::exception& e) {
-    if (!store::is_database_unavailable(e)) throw;
+    if (!db::is_unavailable(e)) throw;
     logger.warn("database_unavailable",
                 {{"request_id", request.request_id}, {"route", request.route}, {"error", e.what()}});
     auto response = http::Response::failure(503, "unavailable", "the database is unavailable; retry shortly");

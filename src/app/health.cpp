@@ -52,7 +52,7 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
     }
     auto connection = pool.acquire();
     try {
-      connection->sql().exec("SELECT 1 FROM sqlite_master LIMIT 1");
+      connection->exec("SELECT 1 FROM sqlite_master LIMIT 1");
       checks["database"] = {{"ok", true}};
       migrations::Migrator migrator(*connection, migrations::embedded());
       auto status = migrator.status();

@@ -2,7 +2,7 @@
 
 #include "api/routes.hpp"
 #include "app/health.hpp"
-#include "app/job_types.hpp"
+#include "jobs/contract.hpp"
 #include "app/roles.hpp"
 #include "app/signals.hpp"
 #include "app/startup.hpp"
@@ -21,7 +21,7 @@ int run_api(const config::ApiConfig& config) {
     // Before any thread that delivers or resolves: their global set-up is not thread-safe.
     webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
-    observability::Metrics metrics("api", known_job_types());
+    observability::Metrics metrics("api", jobs::job_kinds());
     db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,
                             [&metrics](double seconds) { metrics.observe_db_query(seconds); });
     queue::SystemClock clock;

@@ -156,14 +156,12 @@ int run_action(const config::JobsConfig& config, db::Connection& connection, que
       // One transaction for all: a million jobs appear at once or not at all.
       std::int64_t first = 0;
       std::int64_t last = 0;
-      {
-        db::WriteTransaction tx(connection);
+      db::write(connection, [&] {
         for (int i = 0; i < config.count; ++i) {
           last = queue.enqueue_in_transaction(job).id;
           if (i == 0) first = last;
         }
-        tx.commit();
-      }
+      });
       if (config.json) {
         std::cout << dump({{"enqueued", config.count}, {"first_id", first}, {"last_id", last}}) << "\n";
       } else if (config.count == 1) {
@@ -217,6 +215,10 @@ int run_jobs(const config::JobsConfig& config) {
                     config.db.path + "` first)");
     }
     db::Connection connection(config.db);
+    if (!connection.table_exists("jobs")) {
+      throw Refusal("database " + config.db.path + " has no job table (run `personaworlds migrate --db " +
+                    config.db.path + "` first)");
+    }
     queue::SystemClock clock;
     queue::JobQueue queue(connection, clock, config.retry);
     return run_action(config, connection, queue);
@@ -224,9 +226,7 @@ int run_jobs(const config::JobsConfig& config) {
     std::cerr << "personaworlds jobs: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (what.find("no such table: jobs") != std::string::npos) what += " (run `personaworlds migrate` first)";
-    std::cerr << "personaworlds jobs: " << what << "\n";
+    std::cerr << "personaworlds jobs: " << e.what() << "\n";
     return 1;
   }
 }

@@ -4,17 +4,17 @@
 #include <mutex>
 
 #include "app/health.hpp"
-#include "app/job_types.hpp"
 #include "app/roles.hpp"
 #include "app/signals.hpp"
 #include "app/startup.hpp"
 #include "http/server.hpp"
+#include "jobs/builtin.hpp"
+#include "jobs/contract.hpp"
 #include "jobs/handlers.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/job_queue.hpp"
 #include "webhook/network_libraries.hpp"
-#include "worker/builtin.hpp"
 #include "worker/worker.hpp"
 
 namespace pw::app {
@@ -27,10 +27,10 @@ int run_worker(const config::WorkerConfig& config) {
     webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
     worker::HandlerRegistry handlers;
-    worker::register_builtin_handlers(handlers);
+    jobs::register_builtin_handlers(handlers);
     jobs::register_handlers(handlers, config);
 
-    observability::Metrics metrics("worker", known_job_types());
+    observability::Metrics metrics("worker", jobs::job_kinds());
     db::ConnectionPool pool(config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};

@@ -5,14 +5,13 @@
 // No method opens a transaction: the caller wraps a request's or a job's
 // writes in one db::WriteTransaction, so they commit or vanish together.
 // Methods that touch many rows take a batch size, so the caller can keep
-// every transaction short. SQLite errors propagate as SQLite::Exception.
+// every transaction short. Database errors propagate as db::Error.
 //
 // A world marked deleted is gone for every read below (worlds, and the
 // simulations found by id); only world_state() and purge_world_step() see it.
 #pragma once
 
 #include <cstdint>
-#include <exception>
 #include <optional>
 #include <span>
 #include <string>
@@ -128,11 +127,5 @@ class Store {
 };
 
 std::string_view to_string(PersonaSource source);
-
-// True for a database error that is about the database, not about the
-// statement: busy past the timeout, read-only, I/O error, disk full, missing
-// or corrupt file, missing tables. Callers answer "unavailable, retry" rather
-// than "internal error". Constraint violations (a bug) are not among them.
-bool is_database_unavailable(const std::exception& error);
 
 }  // namespace pw::store

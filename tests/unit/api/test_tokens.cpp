@@ -2,7 +2,7 @@
 // hostile-input and isolation cases.
 #include <doctest/doctest.h>
 
-#include <SQLiteCpp/SQLiteCpp.h>
+#include "db/statement.hpp"
 
 #include "unit/api/api_fixture.hpp"
 
@@ -69,10 +69,10 @@ TEST_CASE("API tokens: a new token works, the list never shows a secret, a revok
 
   // The database holds hashes, never the secrets.
   pw::db::Connection connection(api.db());
-  SQLite::Statement query(connection.sql(), "SELECT token_hash FROM tokens");
-  while (query.executeStep()) {
-    CHECK(query.getColumn(0).getString() != first);
-    CHECK(query.getColumn(0).getString() != second);
+  pw::db::Statement query(connection, "SELECT token_hash FROM tokens");
+  while (query.step()) {
+    CHECK(query.text(0) != first);
+    CHECK(query.text(0) != second);
   }
 }
 
