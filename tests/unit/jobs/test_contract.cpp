@@ -69,7 +69,7 @@ TEST_CASE("job contract: a payload missing a field is refused, whatever the kind
   CHECK_THROWS_AS(read_args<PurgeWorldArgs>("not json"), ContractError);
 }
 
-TEST_CASE("job contract: wrong types and out-of-range values are refused; unknown members are ignored") {
+TEST_CASE("job contract: wrong types and out-of-range values are refused, and unknown members are ignored") {
   CHECK_THROWS_AS(read_args<PurgeWorldArgs>(R"({"world_id":"7"})"), ContractError);
   CHECK_THROWS_AS(read_args<PurgeWorldArgs>(R"({"world_id":0})"), ContractError);
   CHECK_THROWS_AS(read_args<PurgeWorldArgs>(R"({"world_id":9223372036854775808})"), ContractError);
