@@ -65,8 +65,7 @@ domain::Traits read_traits(const nlohmann::json* object) {
 
 std::int64_t Api::now_ms() const { return m_deps.clock.now_ms(); }
 
-template <class Work>
-http::Response Api::with_store(Work&& work) {
+http::Response Api::with_store(const Work& work) {
   auto lease = m_deps.pool.acquire();
   // An open connection keeps working on a database file that was deleted
   // under it, and what it writes then is lost: refuse instead.
@@ -158,7 +157,7 @@ http::Response Api::create_user(const http::Request& request) {
 
 http::Response Api::get_me(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    return http::Response::json(200, render(authenticate(request, store)));
+    return http::Response::json(200, render(authenticate(request, store, now_ms())));
   });
 }
 
@@ -166,7 +165,7 @@ http::Response Api::get_me(const http::Request& request) {
 
 http::Response Api::create_world(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     auto body = parse_json_object(request);
     ObjectReader reader(body);
     store::NewWorld world;
@@ -185,7 +184,7 @@ http::Response Api::create_world(const http::Request& request) {
 
 http::Response Api::list_worlds(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
     return http::Response::json(200, render_page(store.list_worlds(user.id, after, limit)));
@@ -194,7 +193,7 @@ http::Response Api::list_worlds(const http::Request& request) {
 
 http::Response Api::get_world(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     return http::Response::json(200, render(owned_world(store, user.id, world_id)));
   });
@@ -202,7 +201,7 @@ http::Response Api::get_world(const http::Request& request) {
 
 http::Response Api::delete_world(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     // The world is marked deleted at once, so it vanishes from every read
     // and route, and a world.purge job deletes its rows in short batches:
@@ -224,7 +223,7 @@ http::Response Api::delete_world(const http::Request& request) {
 
 http::Response Api::create_persona(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -245,7 +244,7 @@ http::Response Api::create_persona(const http::Request& request) {
 
 http::Response Api::generate_personas(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -270,7 +269,7 @@ http::Response Api::generate_personas(const http::Request& request) {
 
 http::Response Api::list_personas(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -306,7 +305,7 @@ void Api::check_callback(const std::string& url) {
 
 http::Response Api::create_simulation(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -341,7 +340,7 @@ http::Response Api::create_simulation(const http::Request& request) {
 
 http::Response Api::list_simulations(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -352,7 +351,7 @@ http::Response Api::list_simulations(const http::Request& request) {
 
 http::Response Api::get_simulation(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const auto simulation_id = path_id(request, "simulation_id", "simulation");
     owned_world(store, user.id, world_id);
@@ -364,7 +363,7 @@ http::Response Api::get_simulation(const http::Request& request) {
 
 http::Response Api::list_events(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "after");
@@ -378,7 +377,7 @@ http::Response Api::list_events(const http::Request& request) {
 
 http::Response Api::get_job(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto job_id = path_id(request, "id", "job");
     queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
     auto job = queue.find(job_id);

@@ -60,6 +60,9 @@ void register_routes(http::Server& server, const Dependencies& deps) {
   // Keep in step with docs/openapi.yaml: a unit test compares the two.
   add("POST", "/v1/users", &Api::create_user);
   add("GET", "/v1/me", &Api::get_me);
+  add("POST", "/v1/tokens", &Api::create_token);
+  add("GET", "/v1/tokens", &Api::list_tokens);
+  add("DELETE", "/v1/tokens/{id}", &Api::delete_token);
   add("POST", "/v1/worlds", &Api::create_world);
   add("GET", "/v1/worlds", &Api::list_worlds);
   add("GET", "/v1/worlds/{id}", &Api::get_world);

@@ -44,7 +44,8 @@ nlohmann::json to_json(const queue::Job& job) {
       {"max_attempts", job.max_attempts},
       {"payload", json_or_text(job.payload)},
       {"result", job.result ? json_or_text(*job.result) : nlohmann::json(nullptr)},
-      {"last_error", optional_text(job.last_error)},
+      {"last_error", optional_text(queue::errors_of(job).last_error)},
+      {"earlier_error", optional_text(queue::errors_of(job).earlier_error)},
       {"trace_id", optional_text(job.trace_id)},
       {"user_id", job.user_id ? nlohmann::json(*job.user_id) : nlohmann::json(nullptr)},
       {"idempotency_key", optional_text(job.idempotency_key)},
@@ -79,7 +80,7 @@ void print_table(const std::vector<queue::Job>& jobs) {
     out << std::setw(10) << job.id << std::setw(10) << queue::to_string(job.state) << std::setw(20)
         << cell(job.type, 19) << std::setw(9) << (std::to_string(job.attempts) + "/" + std::to_string(job.max_attempts))
         << std::setw(5) << job.priority << std::setw(26) << time_text(job.updated_at_ms)
-        << cell(job.last_error.value_or(""), 60) << "\n";
+        << cell(queue::errors_of(job).last_error.value_or(""), 60) << "\n";
   }
   out << jobs.size() << (jobs.size() == 1 ? " job\n" : " jobs\n");
   std::cout << out.str();
@@ -104,7 +105,8 @@ void print_job(const queue::Job& job) {
   line("trace_id", cell(job.trace_id.value_or("-"), 200));
   line("user_id", job.user_id ? std::to_string(*job.user_id) : "-");
   line("idempotency_key", cell(job.idempotency_key.value_or("-"), 200));
-  line("last_error", cell(job.last_error.value_or("-"), 2000));
+  line("last_error", cell(queue::errors_of(job).last_error.value_or("-"), 2000));
+  line("earlier_error", cell(queue::errors_of(job).earlier_error.value_or("-"), 2000));
   line("payload", cell(job.payload, 2000));
   line("result", cell(job.result.value_or("-"), 2000));
 }

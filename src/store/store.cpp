@@ -100,7 +100,10 @@ std::string_view to_string(PersonaSource source) {
 
 std::optional<Store::Credential> Store::find_credential(std::string_view token_hash) {
   auto timer = m_connection.time_query();
-  db::Statement query(m_connection, "SELECT id, handle, created_at, token_hash FROM users WHERE token_hash = ?");
+  db::Statement query(m_connection,
+                      "SELECT u.id, u.handle, u.created_at, t.token_hash, t.id, t.name, t.created_at, "
+                      "t.last_used_at, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id "
+                      "WHERE t.token_hash = ?");
   query.bind(1, token_hash);
   if (!query.step()) return std::nullopt;
   Credential credential;
@@ -108,7 +111,21 @@ std::optional<Store::Credential> Store::find_credential(std::string_view token_h
   credential.user.handle = query.text(1);
   credential.user.created_at_ms = query.int64(2);
   credential.token_hash = query.text(3);
+  credential.token.id = query.int64(4);
+  credential.token.user_id = credential.user.id;
+  credential.token.name = query.text(5);
+  credential.token.created_at_ms = query.int64(6);
+  credential.token.last_used_at_ms = query.optional_int64(7);
+  credential.token.expires_at_ms = query.optional_int64(8);
   return credential;
+}
+
+std::optional<User> Store::find_user(std::string_view handle) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection, "SELECT id, handle, created_at FROM users WHERE handle = ?");
+  query.bind(1, handle);
+  if (!query.step()) return std::nullopt;
+  return User{query.int64(0), query.text(1), query.int64(2)};
 }
 
 std::optional<User> Store::find_user(std::int64_t user_id) {
@@ -128,12 +145,13 @@ bool Store::handle_exists(std::string_view handle) {
 
 User Store::create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  db::Statement insert(m_connection, "INSERT INTO users (handle, token_hash, created_at) VALUES (?, ?, ?)");
+  db::Statement insert(m_connection, "INSERT INTO users (handle, created_at) VALUES (?, ?)");
   insert.bind(1, handle);
-  insert.bind(2, token_hash);
-  insert.bind(3, now_ms);
+  insert.bind(2, now_ms);
   insert.exec();
-  return User{m_connection.last_insert_rowid(), std::string(handle), now_ms};
+  User user{m_connection.last_insert_rowid(), std::string(handle), now_ms};
+  Tokens(m_connection).create(NewToken{user.id, "sign-up", std::string(token_hash), std::nullopt}, now_ms);
+  return user;
 }
 
 // ---- worlds ----

@@ -22,6 +22,7 @@
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
 #include "store/records.hpp"
+#include "store/tokens.hpp"
 
 namespace pw::store {
 
@@ -29,16 +30,22 @@ class Store {
  public:
   explicit Store(db::Connection& connection) : m_connection(connection) {}
 
+  db::Connection& connection() const { return m_connection; }
+
   // ---- users ----
-  // The user whose token hash is `token_hash` (the caller still compares the
-  // hashes in constant time: see api/auth).
+  // The token whose hash is `token_hash` and its user, expired or not (the
+  // caller compares the hashes in constant time and checks the expiry: see
+  // api/auth).
   struct Credential {
     User user;
+    Token token;
     std::string token_hash;
   };
   std::optional<Credential> find_credential(std::string_view token_hash);
   std::optional<User> find_user(std::int64_t user_id);
+  std::optional<User> find_user(std::string_view handle);
   bool handle_exists(std::string_view handle);
+  // The user and their first token, named "sign-up".
   User create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms);
 
   // ---- worlds ----

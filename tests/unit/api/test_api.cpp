@@ -4,6 +4,7 @@
 
 #include "api/api.hpp"
 #include "db/statement.hpp"
+#include "queue/job_queue.hpp"
 #include "unit/api/api_fixture.hpp"
 
 using namespace pw;
@@ -29,7 +30,7 @@ TEST_CASE("API: sign-up shows a token once, the token authenticates, the handle 
 
   // The database holds the hash, never the token.
   db::Connection connection(api.db());
-  pw::db::Statement query(connection, "SELECT token_hash FROM users");
+  pw::db::Statement query(connection, "SELECT token_hash FROM tokens");
   REQUIRE(query.step());
   CHECK(query.text(0) != token);
   CHECK(query.text(0).size() == 64);
@@ -375,4 +376,35 @@ TEST_CASE("API: a locked or broken database is 503 with Retry-After, and the API
   auto deleted = api.post("/v1/worlds", {{"name", "Lost"}}, token);
   CHECK(deleted.status == 503);
   CHECK(deleted.header("Retry-After") == "1");
+}
+
+TEST_CASE("API: a job that succeeded after failed attempts shows no error, and the earlier one as history") {
+  test::ApiFixture api;
+  auto token = api.sign_up("alice");
+  const auto user_id = api.get("/v1/me", token).json()["id"].get<std::int64_t>();
+  db::Connection connection(api.db());
+  queue::JobQueue queue(connection, api.clock(), api.config().retry);
+  queue::NewJob new_job;
+  new_job.type = "webhook.deliver";
+  new_job.user_id = user_id;
+  const auto id = queue.enqueue(new_job).id;
+  const std::string path = "/v1/jobs/" + std::to_string(id);
+
+  REQUIRE(queue.claim("w1", 1, 30000).jobs.size() == 1);
+  REQUIRE(queue.fail("w1", {queue::token_of(*queue.find(id)), "receiver answered 503"}) ==
+          queue::FailureOutcome::requeued);
+  auto retrying = api.get(path, token).json();
+  CHECK(retrying["state"] == "queued");
+  CHECK(retrying["last_error"] == "receiver answered 503");
+  CHECK(retrying["earlier_error"].is_null());
+
+  api.clock().advance_ms(10 * 60 * 1000);
+  REQUIRE(queue.claim("w1", 1, 30000).jobs.size() == 1);
+  REQUIRE(queue.complete("w1", {queue::token_of(*queue.find(id)), R"({"status":200})"}));
+  auto done = api.get(path, token).json();
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["attempts"] == 2);
+  CHECK(done["last_error"].is_null());
+  CHECK(done["earlier_error"] == "receiver answered 503");
+  CHECK(done["result"]["status"] == 200);
 }
