@@ -83,12 +83,12 @@ TEST_CASE("db: a write transaction reports its wait for the write lock, and a bu
   config.path = dir.file("l.db");
   config.busy_timeout_ms = 100;
   Connection holder(config);
-  holder.sql().exec("CREATE TABLE t (v INTEGER)");
+  holder.exec("CREATE TABLE t (v INTEGER)");
   std::vector<std::pair<double, bool>> waits;
   Connection waiter(config, {}, [&](double seconds, bool acquired) { waits.emplace_back(seconds, acquired); });
   {
     WriteTransaction held(holder);
-    CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
+    CHECK_THROWS_AS(WriteTransaction{waiter}, pw::db::Error);
     REQUIRE(waits.size() == 1);
     CHECK(waits[0].first >= 0.09);  // it waited out the busy timeout...
     CHECK_FALSE(waits[0].second);   // ...and did not get the lock
