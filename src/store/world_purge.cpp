@@ -4,13 +4,12 @@
 
 #include "store/store.hpp"
 
-#include "db/statement.hpp"
-
 namespace pw::store {
 
 bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  db::Statement update(m_connection, "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
+  SQLite::Statement update(m_connection.sql(),
+                           "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
   update.bind(1, now_ms);
   update.bind(2, world_id);
   update.bind(3, user_id);
@@ -19,10 +18,10 @@ bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std:
 
 WorldState Store::world_state(std::int64_t world_id) {
   auto timer = m_connection.time_query();
-  db::Statement query(m_connection, "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
+  SQLite::Statement query(m_connection.sql(), "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
   query.bind(1, world_id);
-  if (!query.step()) return WorldState::absent;
-  return query.int32(0) != 0 ? WorldState::live : WorldState::deleted;
+  if (!query.executeStep()) return WorldState::absent;
+  return query.getColumn(0).getInt() != 0 ? WorldState::live : WorldState::deleted;
 }
 
 PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
@@ -39,12 +38,12 @@ PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
       "DELETE FROM persona_generations WHERE rowid IN "
       "(SELECT rowid FROM persona_generations WHERE world_id = ?1 LIMIT ?2)"};
   for (const char* sql : children) {
-    db::Statement remove(m_connection, sql);
+    SQLite::Statement remove(m_connection.sql(), sql);
     remove.bind(1, world_id);
     remove.bind(2, batch);
     if (const int rows = remove.exec(); rows > 0) return PurgeStep{rows, false};
   }
-  db::Statement remove(m_connection, "DELETE FROM worlds WHERE id = ? AND deleted_at IS NOT NULL");
+  SQLite::Statement remove(m_connection.sql(), "DELETE FROM worlds WHERE id = ? AND deleted_at IS NOT NULL");
   remove.bind(1, world_id);
   return PurgeStep{remove.exec(), true};
 }

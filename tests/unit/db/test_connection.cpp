@@ -2,10 +2,8 @@
 
 #include <filesystem>
 #include <thread>
-#include <vector>
 
 #include "db/connection.hpp"
-#include "db/statement.hpp"
 #include "support/temp_dir.hpp"
 
 using pw::db::Connection;
@@ -13,9 +11,9 @@ using pw::db::WriteTransaction;
 
 namespace {
 std::string pragma(Connection& c, const char* name) {
-  pw::db::Statement q(c, std::string("PRAGMA ") + name);
-  REQUIRE(q.step());
-  return q.text(0);
+  SQLite::Statement q(c.sql(), std::string("PRAGMA ") + name);
+  REQUIRE(q.executeStep());
+  return q.getColumn(0).getString();
 }
 }  // namespace
 
@@ -37,19 +35,19 @@ TEST_CASE("db: a write transaction rolls back unless committed") {
   pw::config::DatabaseConfig config;
   config.path = dir.file("t.db");
   Connection c(config);
-  c.exec("CREATE TABLE t (v INTEGER)");
+  c.sql().exec("CREATE TABLE t (v INTEGER)");
   {
     WriteTransaction tx(c);
-    c.exec("INSERT INTO t VALUES (1)");
+    c.sql().exec("INSERT INTO t VALUES (1)");
   }
   {
     WriteTransaction tx(c);
-    c.exec("INSERT INTO t VALUES (2)");
+    c.sql().exec("INSERT INTO t VALUES (2)");
     tx.commit();
   }
-  pw::db::Statement q(c, "SELECT group_concat(v) FROM t");
-  REQUIRE(q.step());
-  CHECK(q.text(0) == "2");
+  SQLite::Statement q(c.sql(), "SELECT group_concat(v) FROM t");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString() == "2");
 }
 
 TEST_CASE("db: a second writer waits for the first instead of failing with BUSY") {
@@ -57,50 +55,24 @@ TEST_CASE("db: a second writer waits for the first instead of failing with BUSY"
   pw::config::DatabaseConfig config;
   config.path = dir.file("w.db");
   Connection first(config);
-  first.exec("CREATE TABLE t (v INTEGER)");
+  first.sql().exec("CREATE TABLE t (v INTEGER)");
   std::atomic<bool> second_done{false};
   std::optional<WriteTransaction> held(std::in_place, first);
   std::thread second([&] {
     Connection c(config);
     WriteTransaction tx(c);  // blocks until `first` commits
-    c.exec("INSERT INTO t VALUES (2)");
+    c.sql().exec("INSERT INTO t VALUES (2)");
     tx.commit();
     second_done = true;
   });
-  first.exec("INSERT INTO t VALUES (1)");
+  first.sql().exec("INSERT INTO t VALUES (1)");
   held->commit();
   held.reset();
   second.join();
   CHECK(second_done);
-  pw::db::Statement q(first, "SELECT count(*) FROM t");
-  REQUIRE(q.step());
-  CHECK(q.int32(0) == 2);
-}
-
-TEST_CASE("db: a write transaction reports its wait for the write lock, and a busy time-out") {
-  pw::test::TempDir dir;
-  pw::config::DatabaseConfig config;
-  config.path = dir.file("l.db");
-  config.busy_timeout_ms = 100;
-  Connection holder(config);
-  holder.exec("CREATE TABLE t (v INTEGER)");
-  std::vector<std::pair<double, bool>> waits;
-  Connection waiter(config, {}, [&](double seconds, bool acquired) { waits.emplace_back(seconds, acquired); });
-  {
-    WriteTransaction held(holder);
-    CHECK_THROWS_AS(WriteTransaction{waiter}, pw::db::Error);
-    REQUIRE(waits.size() == 1);
-    CHECK(waits[0].first >= 0.09);  // it waited out the busy timeout...
-    CHECK_FALSE(waits[0].second);   // ...and did not get the lock
-    held.commit();
-  }
-  {
-    WriteTransaction free(waiter);
-    free.commit();
-  }
-  REQUIRE(waits.size() == 2);
-  CHECK(waits[1].first < 0.09);
-  CHECK(waits[1].second);
+  SQLite::Statement q(first.sql(), "SELECT count(*) FROM t");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getInt() == 2);
 }
 
 TEST_CASE("db: the pool hands a connection to one holder at a time and reuses it") {
@@ -123,10 +95,10 @@ TEST_CASE("db: data_version moves when another connection commits") {
   config.path = dir.file("v.db");
   Connection watcher(config);
   Connection writer(config);
-  writer.exec("CREATE TABLE t (v INTEGER)");
+  writer.sql().exec("CREATE TABLE t (v INTEGER)");
   auto before = watcher.data_version();
   CHECK(watcher.data_version() == before);
-  writer.exec("INSERT INTO t VALUES (1)");
+  writer.sql().exec("INSERT INTO t VALUES (1)");
   CHECK(watcher.data_version() != before);
 }
 
@@ -136,11 +108,11 @@ TEST_CASE("db: a writer gives up with BUSY only after the busy timeout") {
   config.path = dir.file("b.db");
   config.busy_timeout_ms = 200;
   Connection holder(config);
-  holder.exec("CREATE TABLE t (v INTEGER)");
+  holder.sql().exec("CREATE TABLE t (v INTEGER)");
   WriteTransaction held(holder);
   Connection waiter(config);
   auto start = std::chrono::steady_clock::now();
-  CHECK_THROWS_AS(WriteTransaction{waiter}, pw::db::Error);
+  CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(200));
 }
 
@@ -150,7 +122,7 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   config.path = dir.file("r.db");
   {
     Connection creator(config);
-    creator.exec("CREATE TABLE original (v INTEGER)");
+    creator.sql().exec("CREATE TABLE original (v INTEGER)");
   }
   pw::config::DatabaseConfig existing = config;
   existing.create_if_missing = false;
@@ -158,20 +130,20 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   {
     auto lease = pool.acquire();
     CHECK(lease->refers_to_current_file());
-    CHECK(lease->table_exists("original"));
+    CHECK(lease->sql().tableExists("original"));
   }
   std::filesystem::rename(config.path, dir.file("moved.db"));
   std::filesystem::remove(config.path + "-wal");
   std::filesystem::remove(config.path + "-shm");
-  CHECK_THROWS_AS(pool.acquire(), pw::db::Error);  // gone, and not created again
+  CHECK_THROWS_AS(pool.acquire(), SQLite::Exception);  // gone, and not created again
   CHECK_FALSE(std::filesystem::exists(config.path));
   {
     Connection replacement(config);
-    replacement.exec("CREATE TABLE replacement (v INTEGER)");
+    replacement.sql().exec("CREATE TABLE replacement (v INTEGER)");
   }
   auto lease = pool.acquire();
-  CHECK(lease->table_exists("replacement"));
-  CHECK_FALSE(lease->table_exists("original"));
+  CHECK(lease->sql().tableExists("replacement"));
+  CHECK_FALSE(lease->sql().tableExists("original"));
 }
 
 TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one empties it") {
@@ -180,8 +152,8 @@ TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one 
   config.path = dir.file("w.db");
   Connection c(config);
   c.set_autocheckpoint(0);
-  c.exec("CREATE TABLE t (v TEXT)");
-  for (int i = 0; i < 50; ++i) c.exec("INSERT INTO t VALUES (printf('%.2000c', 'x'))");
+  c.sql().exec("CREATE TABLE t (v TEXT)");
+  for (int i = 0; i < 50; ++i) c.sql().exec("INSERT INTO t VALUES (printf('%.2000c', 'x'))");
   const auto wal = std::filesystem::path(config.path + "-wal");
   REQUIRE(std::filesystem::file_size(wal) > 0);
 

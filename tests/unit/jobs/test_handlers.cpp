@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "domain/persona.hpp"
-#include "db/statement.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
@@ -54,9 +53,9 @@ struct JobsFixture {
   }
 
   std::int64_t count(const std::string& sql) {
-    pw::db::Statement query(connection, sql);
-    query.step();
-    return query.int64(0);
+    SQLite::Statement query(connection.sql(), sql);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
   }
 };
 

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "domain/random.hpp"
-#include "db/statement.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
 #include "queue/clock.hpp"
@@ -98,9 +97,9 @@ struct BatchFixture {
   }
 
   std::int64_t count(const std::string& sql) {
-    pw::db::Statement query(connection, sql);
-    query.step();
-    return query.int64(0);
+    SQLite::Statement query(connection.sql(), sql);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
   }
 };
 
@@ -244,7 +243,7 @@ TEST_CASE("persona.generate: its generation stops counting as pending in the tra
 
   // A generation whose personas exist but whose record is still open (run
   // before the record was kept) is closed by a rerun.
-  pw::db::Statement reopen(f.connection, "UPDATE persona_generations SET finished_at = NULL");
+  SQLite::Statement reopen(f.connection.sql(), "UPDATE persona_generations SET finished_at = NULL");
   reopen.exec();
   CHECK(json::parse(f.run(job, generate))["rerun"] == true);
   CHECK(f.store.pending_generations(world.id).empty());

@@ -1,5 +1,4 @@
-// Handlers every worker has, for smoke tests, benchmarks and drills (their
-// args: NoopArgs and SleepArgs in jobs/contract.hpp):
+// Handlers every worker has, for smoke tests, benchmarks and drills:
 //
 //   noop   does nothing and returns null. When the environment variable
 //          PW_NOOP_RUN_LOG names a file, each run also appends one line
@@ -15,8 +14,8 @@
 
 #include "worker/handler.hpp"
 
-namespace pw::jobs {
+namespace pw::worker {
 
-void register_builtin_handlers(worker::HandlerRegistry& registry);
+void register_builtin_handlers(HandlerRegistry& registry);
 
-}  // namespace pw::jobs
+}  // namespace pw::worker
