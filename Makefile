@@ -11,9 +11,10 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libsqlitecpp-dev \
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev \
                   libcurl4-openssl-dev libc-ares-dev
-TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy
+TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy \
+                  python3-yaml python3-jsonschema
 
-.PHONY: all deps build run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
+.PHONY: all deps build binary run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 
 all: build
 
@@ -28,7 +29,12 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 	@echo "==> building"
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-run: build
+# Only the binary: `run` needs none of the test or fuzz targets.
+binary: deps $(BUILD_DIR)/CMakeCache.txt
+	@echo "==> building personaworlds"
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target personaworlds
+
+run: binary
 	@scripts/run-local.sh $(BIN)
 
 test: build

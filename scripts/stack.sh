@@ -4,8 +4,8 @@
 # Prometheus loads the same rule files as the compose profile and a scrape
 # config generated from deploy/prometheus/prometheus.yml, with the compose
 # targets (backend:8080, worker:9091) rewritten to the local ports.
-# Ctrl-C (or SIGTERM) stops everything; if one process exits by itself, the
-# others are stopped and the script exits non-zero.
+# Ctrl-C (or SIGTERM) stops everything and exits 0; if one process fails by
+# itself, the others are stopped and the script exits non-zero.
 #
 # Usage: scripts/stack.sh [options]
 #   --bin PATH              the personaworlds binary (default: build/personaworlds)
@@ -195,7 +195,12 @@ while [[ $stopping == 0 ]]; do
   wait -n "$api_pid" "$worker_pid" "$prom_pid"
   status=$?
   [[ $stopping == 1 ]] && break
-  # wait -n returned for a child: find out which one ended.
+  # Ctrl-C reaches the whole process group at once: a child may stop
+  # (status 0, or 130 if SIGINT ended it) before this shell's trap has run.
+  # None of them exits by itself with those statuses, so they mean a
+  # deliberate stop too.
+  [[ $status == 0 || $status == 130 ]] && break
+  # wait -n returned for a child that failed: find out which one.
   for name in api worker prometheus; do
     case $name in api) pid=$api_pid ;; worker) pid=$worker_pid ;; prometheus) pid=$prom_pid ;; esac
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -112,7 +112,7 @@ void enqueue_noops(const std::string& path, std::int64_t count) {
     done += n;
   }
   // Start every measurement from an empty WAL.
-  connection.sql().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  connection.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 class Child {

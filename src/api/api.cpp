@@ -11,6 +11,7 @@
 #include "crypto/digest.hpp"
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
+#include "jobs/contract.hpp"
 #include "queue/job_queue.hpp"
 #include "webhook/destination.hpp"
 
@@ -64,14 +65,14 @@ domain::Traits read_traits(const nlohmann::json* object) {
 
 std::int64_t Api::now_ms() const { return m_deps.clock.now_ms(); }
 
-template <class Work>
-http::Response Api::with_store(Work&& work) {
+http::Response Api::with_store(const Work& work) {
   auto lease = m_deps.pool.acquire();
   // An open connection keeps working on a database file that was deleted
   // under it, and what it writes then is lost: refuse instead.
   std::error_code error;
   if (!std::filesystem::exists(m_deps.config.db.path, error)) {
     lease.discard();
+    m_deps.metrics.count_database_unavailable("missing");
     throw Refusal(503, "unavailable", "the database is unavailable; retry shortly");
   }
   try {
@@ -80,7 +81,9 @@ http::Response Api::with_store(Work&& work) {
   } catch (const Refusal&) {
     throw;
   } catch (const std::exception& e) {
-    if (store::is_database_unavailable(e)) lease.discard();
+    // A connection that met a broken file (I/O, read-only, deleted) is not
+    // trusted again: the pool opens a fresh one.
+    if (db::is_unavailable(e)) lease.discard();
     throw;
   }
 }
@@ -96,32 +99,33 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  db::WriteTransaction transaction(connection);
-  if (key) {
-    if (auto record = store.find_idempotency(scope, not_before)) {
-      if (record->request_hash != request_hash) {
-        throw Refusal(422, "idempotency_key_reused",
-                      "this Idempotency-Key was already used with a different request");
+  return db::write(connection, [&] {
+    if (key) {
+      if (auto record = store.find_idempotency(scope, not_before)) {
+        if (record->request_hash != request_hash) {
+          throw Refusal(422, "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request");
+        }
+        auto replay = http::Response::text(record->status, record->response, "application/json");
+        replay.with_header("Idempotent-Replayed", "true");
+        return replay;
       }
-      auto replay = http::Response::text(record->status, record->response, "application/json");
-      replay.with_header("Idempotent-Replayed", "true");
-      return replay;
     }
-  }
-  Created created = effect();
-  auto response = http::Response::json(created.status, created.body);
-  if (key) {
-    store::IdempotencyRecord record;
-    record.method = request.method;
-    record.route = request.route;
-    record.request_hash = request_hash;
-    record.status = created.status;
-    record.response = created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
-    record.created_at_ms = now;
-    store.save_idempotency(scope, record, not_before);
-  }
-  transaction.commit();
-  return response;
+    Created created = effect();
+    auto response = http::Response::json(created.status, created.body);
+    if (key) {
+      store::IdempotencyRecord record;
+      record.method = request.method;
+      record.route = request.route;
+      record.request_hash = request_hash;
+      record.status = created.status;
+      record.response =
+          created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
+      record.created_at_ms = now;
+      store.save_idempotency(scope, record, not_before);
+    }
+    return response;
+  });
 }
 
 store::World Api::owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id) {
@@ -153,7 +157,7 @@ http::Response Api::create_user(const http::Request& request) {
 
 http::Response Api::get_me(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    return http::Response::json(200, render(authenticate(request, store)));
+    return http::Response::json(200, render(authenticate(request, store, now_ms())));
   });
 }
 
@@ -161,7 +165,7 @@ http::Response Api::get_me(const http::Request& request) {
 
 http::Response Api::create_world(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     auto body = parse_json_object(request);
     ObjectReader reader(body);
     store::NewWorld world;
@@ -180,7 +184,7 @@ http::Response Api::create_world(const http::Request& request) {
 
 http::Response Api::list_worlds(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
     return http::Response::json(200, render_page(store.list_worlds(user.id, after, limit)));
@@ -189,7 +193,7 @@ http::Response Api::list_worlds(const http::Request& request) {
 
 http::Response Api::get_world(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     return http::Response::json(200, render(owned_world(store, user.id, world_id)));
   });
@@ -197,22 +201,20 @@ http::Response Api::get_world(const http::Request& request) {
 
 http::Response Api::delete_world(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     // The world is marked deleted at once, so it vanishes from every read
     // and route, and a world.purge job deletes its rows in short batches:
     // deleting them here would hold the write lock for as long as the world
     // is large, and every other user's writes would wait.
-    db::WriteTransaction transaction(connection);
-    if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
-    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
-    queue::NewJob job;
-    job.type = "world.purge";
-    job.payload = nlohmann::json{{"world_id", world_id}}.dump();
-    job.trace_id = request.request_id;
-    job.user_id = user.id;
-    queue.enqueue_in_transaction(job);
-    transaction.commit();
+    db::write(connection, [&] {
+      if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
+      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto job = jobs::new_job(jobs::PurgeWorldArgs{world_id});
+      job.trace_id = request.request_id;
+      job.user_id = user.id;
+      queue.enqueue_in_transaction(job);
+    });
     return http::Response::text(204, "", "application/json");
   });
 }
@@ -221,7 +223,7 @@ http::Response Api::delete_world(const http::Request& request) {
 
 http::Response Api::create_persona(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -242,7 +244,7 @@ http::Response Api::create_persona(const http::Request& request) {
 
 http::Response Api::generate_personas(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -255,9 +257,7 @@ http::Response Api::generate_personas(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       admit_personas(store, queue, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
-      queue::NewJob job;
-      job.type = "persona.generate";
-      job.payload = nlohmann::json{{"world_id", world_id}, {"generation", generation}, {"count", count}}.dump();
+      auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
@@ -269,7 +269,7 @@ http::Response Api::generate_personas(const http::Request& request) {
 
 http::Response Api::list_personas(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -305,7 +305,7 @@ void Api::check_callback(const std::string& url) {
 
 http::Response Api::create_simulation(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -327,9 +327,7 @@ http::Response Api::create_simulation(const http::Request& request) {
       queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
       simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
       auto created = store.create_simulation(simulation, now_ms());
-      queue::NewJob job;
-      job.type = "world.simulate";
-      job.payload = nlohmann::json{{"simulation_id", created.id}, {"world_id", world_id}}.dump();
+      auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
@@ -342,7 +340,7 @@ http::Response Api::create_simulation(const http::Request& request) {
 
 http::Response Api::list_simulations(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -353,7 +351,7 @@ http::Response Api::list_simulations(const http::Request& request) {
 
 http::Response Api::get_simulation(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const auto simulation_id = path_id(request, "simulation_id", "simulation");
     owned_world(store, user.id, world_id);
@@ -365,7 +363,7 @@ http::Response Api::get_simulation(const http::Request& request) {
 
 http::Response Api::list_events(const http::Request& request) {
   return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "after");
@@ -379,7 +377,7 @@ http::Response Api::list_events(const http::Request& request) {
 
 http::Response Api::get_job(const http::Request& request) {
   return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store);
+    auto user = authenticate(request, store, now_ms());
     const auto job_id = path_id(request, "id", "job");
     queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
     auto job = queue.find(job_id);

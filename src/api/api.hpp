@@ -47,6 +47,11 @@ class Api {
 
   http::Response get_job(const http::Request& request);
 
+  // Bearer tokens of the caller (tokens.cpp).
+  http::Response create_token(const http::Request& request);
+  http::Response list_tokens(const http::Request& request);
+  http::Response delete_token(const http::Request& request);
+
  private:
   // What a POST's effect produced. `stored` is what an idempotent replay
   // returns instead of `body`, when the two must differ (a secret shown once).
@@ -59,8 +64,8 @@ class Api {
 
   // Runs `work` with a pooled connection and a Store on it. A connection
   // that failed with a database error is dropped, not returned to the pool.
-  template <class Work>
-  http::Response with_store(Work&& work);
+  using Work = std::function<http::Response(db::Connection&, store::Store&)>;
+  http::Response with_store(const Work& work);
 
   // One write transaction around `effect`, with Idempotency-Key handling:
   // a key seen before with the same request replays the stored response; with

@@ -5,6 +5,7 @@
 
 #include "api/input.hpp"
 #include "crypto/digest.hpp"
+#include "db/error.hpp"
 
 namespace pw::api {
 namespace {
@@ -37,7 +38,7 @@ std::optional<std::string> bearer_token(std::string_view authorization) {
   return std::string(token);
 }
 
-store::User authenticate(const http::Request& request, store::Store& store) {
+store::Store::Credential authenticate_token(const http::Request& request, store::Store& store, std::int64_t now_ms) {
   if (!request.has_header("authorization")) {
     throw Refusal(401, "unauthorized", "missing Authorization: Bearer <token>");
   }
@@ -52,8 +53,23 @@ store::User authenticate(const http::Request& request, store::Store& store) {
   if (!credential || !crypto::constant_time_equal(credential->token_hash, hash)) {
     throw Refusal(401, "invalid_token", "the bearer token is not valid");
   }
+  if (credential->token.expires_at_ms && *credential->token.expires_at_ms <= now_ms) {
+    throw Refusal(401, "invalid_token", "the bearer token has expired");
+  }
   request.user_id = credential->user.id;
-  return credential->user;
+  try {
+    store::Tokens(store.connection()).record_use(credential->token, now_ms);
+  } catch (const std::exception& e) {
+    // The last-use time is advice to the user, not a condition of the
+    // request: a database that cannot take the write now (busy, read-only,
+    // full) must not turn a read into a failure. It is recorded next time.
+    if (!db::is_unavailable(e)) throw;
+  }
+  return *credential;
+}
+
+store::User authenticate(const http::Request& request, store::Store& store, std::int64_t now_ms) {
+  return authenticate_token(request, store, now_ms).user;
 }
 
 }  // namespace pw::api

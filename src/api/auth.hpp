@@ -1,7 +1,9 @@
-// Bearer tokens: `pw_` + 64 hex characters (256 random bits), shown once at
-// sign-up and stored only as their SHA-256.
+// Bearer tokens: `pw_` + 64 hex characters (256 random bits), shown once
+// when made (at sign-up, by POST /v1/tokens or `personaworlds users token`)
+// and stored only as their SHA-256.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +25,12 @@ bool is_well_formed_token(std::string_view token);
 // header is absent or not of that form.
 std::optional<std::string> bearer_token(std::string_view authorization);
 
-// The caller, or a 401 Refusal. Sets request.user_id for the access log.
-store::User authenticate(const http::Request& request, store::Store& store);
+// The caller and the token they presented, or a 401 Refusal (also for an
+// expired token). Sets request.user_id for the access log, and records the
+// token's use (at most once a minute). Looked up in the database on every
+// request, never cached: a revoked token is refused by every API process on
+// its next request.
+store::Store::Credential authenticate_token(const http::Request& request, store::Store& store, std::int64_t now_ms);
+store::User authenticate(const http::Request& request, store::Store& store, std::int64_t now_ms);
 
 }  // namespace pw::api

@@ -33,6 +33,14 @@ nlohmann::json render(const store::User& user) {
   return {{"id", user.id}, {"handle", user.handle}, {"created_at", time_text(user.created_at_ms)}};
 }
 
+nlohmann::json render(const store::Token& token) {
+  return {{"id", token.id},
+          {"name", token.name},
+          {"created_at", time_text(token.created_at_ms)},
+          {"last_used_at", optional_time(token.last_used_at_ms)},
+          {"expires_at", optional_time(token.expires_at_ms)}};
+}
+
 nlohmann::json render(const store::World& world) {
   return {{"id", world.id},
           {"name", world.name},
@@ -81,12 +89,14 @@ nlohmann::json render(const store::StoredEvent& event) {
 }
 
 nlohmann::json render(const queue::Job& job) {
+  const auto errors = queue::errors_of(job);
   return {{"id", job.id},
           {"type", job.type},
           {"state", std::string(queue::to_string(job.state))},
           {"attempts", job.attempts},
           {"max_attempts", job.max_attempts},
-          {"last_error", optional_value(job.last_error)},
+          {"last_error", optional_value(errors.last_error)},
+          {"earlier_error", optional_value(errors.earlier_error)},
           {"result", json_text(job.result)},
           {"trace_id", optional_value(job.trace_id)},
           {"run_at", time_text(job.run_at_ms)},

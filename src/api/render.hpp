@@ -6,10 +6,13 @@
 
 #include "queue/job.hpp"
 #include "store/records.hpp"
+#include "store/tokens.hpp"
 
 namespace pw::api {
 
 nlohmann::json render(const store::User& user);
+// Never the secret: it is shown once, in the response that made it.
+nlohmann::json render(const store::Token& token);
 nlohmann::json render(const store::World& world);
 nlohmann::json render(const store::StoredPersona& persona);
 nlohmann::json render(const store::Simulation& simulation);

@@ -4,6 +4,7 @@
 
 #include "api/api.hpp"
 #include "api/input.hpp"
+#include "db/error.hpp"
 
 namespace pw::api {
 namespace {
@@ -11,10 +12,13 @@ namespace {
 using Method = http::Response (Api::*)(const http::Request&);
 
 // The route boundary: a Refusal becomes its JSON error; a database that
-// cannot serve becomes 503 with Retry-After (logged once, here). Anything
-// else goes on to the server's 500 boundary.
+// cannot serve (db::is_unavailable: busy past every retry, read-only, full,
+// I/O, missing file) becomes 503 with Retry-After, logged once, here.
+// Anything else, a database error of another kind included (bad SQL, a
+// missing table, a constraint no handler turned into its own 409 or 422),
+// goes on to the server's boundary: 500 and an error line.
 http::Response guarded(Api& api, Method method, const http::Request& request,
-                       const observability::Logger& logger) {
+                       const observability::Logger& logger, observability::Metrics& metrics) {
   try {
     return (api.*method)(request);
   } catch (const Refusal& refusal) {
@@ -29,9 +33,13 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
     }
     return response;
   } catch (const std::exception& e) {
-    if (!store::is_database_unavailable(e)) throw;
-    logger.warn("database_unavailable",
-                {{"request_id", request.request_id}, {"route", request.route}, {"error", e.what()}});
+    if (!db::is_unavailable(e)) throw;
+    const std::string_view reason = db::unavailable_reason(e);
+    metrics.count_database_unavailable(reason);
+    logger.warn("database_unavailable", {{"request_id", request.request_id},
+                                         {"route", request.route},
+                                         {"reason", std::string(reason)},
+                                         {"error", e.what()}});
     auto response = http::Response::failure(503, "unavailable", "the database is unavailable; retry shortly");
     response.with_header("Retry-After", "1");
     return response;
@@ -43,14 +51,18 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
 void register_routes(http::Server& server, const Dependencies& deps) {
   auto api = std::make_shared<Api>(deps);
   const observability::Logger& logger = deps.logger;
+  observability::Metrics& metrics = deps.metrics;
   auto add = [&](const char* method, const char* pattern, Method handler) {
-    server.route(method, pattern, [api, handler, &logger](const http::Request& request) {
-      return guarded(*api, handler, request, logger);
+    server.route(method, pattern, [api, handler, &logger, &metrics](const http::Request& request) {
+      return guarded(*api, handler, request, logger, metrics);
     });
   };
   // Keep in step with docs/openapi.yaml: a unit test compares the two.
   add("POST", "/v1/users", &Api::create_user);
   add("GET", "/v1/me", &Api::get_me);
+  add("POST", "/v1/tokens", &Api::create_token);
+  add("GET", "/v1/tokens", &Api::list_tokens);
+  add("DELETE", "/v1/tokens/{id}", &Api::delete_token);
   add("POST", "/v1/worlds", &Api::create_world);
   add("GET", "/v1/worlds", &Api::list_worlds);
   add("GET", "/v1/worlds/{id}", &Api::get_world);

@@ -5,6 +5,7 @@
 #include "db/connection.hpp"
 #include "http/server.hpp"
 #include "observability/logger.hpp"
+#include "observability/metrics.hpp"
 #include "queue/clock.hpp"
 
 namespace pw::api {
@@ -14,6 +15,7 @@ struct Dependencies {
   db::ConnectionPool& pool;
   const queue::Clock& clock;
   const observability::Logger& logger;
+  observability::Metrics& metrics;  // db_unavailable_total
 };
 
 void register_routes(http::Server& server, const Dependencies& deps);

@@ -1,5 +1,5 @@
-// Readiness: can this process do its job right now? A database ping and the
-// schema check, reported check by check.
+// Readiness: can this process do its job right now? A database ping, the
+// schema check and a write check, reported check by check.
 #pragma once
 
 #include <atomic>
@@ -13,8 +13,9 @@
 
 namespace pw::app {
 
-// 200 when the database answers and every embedded migration is applied and
-// the process is not shutting down, else 503. Never throws.
+// 200 when the database answers, every embedded migration is applied, writes
+// can go through (the WAL is writable and the write lock is free within half
+// a second) and the process is not shutting down, else 503. Never throws.
 http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& pool,
                          const std::atomic<bool>& shutting_down);
 

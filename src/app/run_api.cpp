@@ -1,8 +1,9 @@
 #include <iostream>
 
 #include "api/routes.hpp"
+#include "app/backlog.hpp"
 #include "app/health.hpp"
-#include "app/job_types.hpp"
+#include "jobs/contract.hpp"
 #include "app/roles.hpp"
 #include "app/signals.hpp"
 #include "app/startup.hpp"
@@ -21,15 +22,17 @@ int run_api(const config::ApiConfig& config) {
     // Before any thread that delivers or resolves: their global set-up is not thread-safe.
     webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
-    observability::Metrics metrics("api", known_job_types());
+    observability::Metrics metrics("api", jobs::job_kinds());
     db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,
-                            [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+                            [&metrics](double seconds) { metrics.observe_db_query(seconds); },
+                            [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
+    export_backlog(metrics, pool, clock, config.retry, logger);
 
     http::Server server(config.http, logger, metrics);
     register_health_routes(server, {config.db, pool, metrics, shutting_down});
-    api::register_routes(server, api::Dependencies{config, pool, clock, logger});
+    api::register_routes(server, api::Dependencies{config, pool, clock, logger, metrics});
 
     int port = server.start();
     logger.info("api_started", {{"host", config.http.host},

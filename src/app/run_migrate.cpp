@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 
 #include "app/roles.hpp"
@@ -11,10 +12,19 @@ namespace pw::app {
 int run_migrate(const config::MigrateConfig& config, bool status_only) {
   observability::Logger logger("migrate", config.log);
   try {
-    db::Connection connection(config.db);
-    migrations::Migrator migrator(connection, migrations::embedded());
     if (status_only) {
-      auto status = migrator.status();
+      // A status query creates nothing: no database yet means every
+      // migration is pending, and an existing file is opened, never made.
+      std::error_code missing;
+      migrations::Status status;
+      if (std::filesystem::exists(config.db.path, missing)) {
+        config::DatabaseConfig existing = config.db;
+        existing.create_if_missing = false;
+        db::Connection connection(existing);
+        status = migrations::Migrator(connection, migrations::embedded()).status();
+      } else {
+        status.pending = migrations::embedded();
+      }
       for (const auto& applied : status.applied) {
         std::cout << "applied  " << applied.name << "  "
                   << observability::format_rfc3339_ms(applied.applied_at_ms) << "\n";
@@ -24,6 +34,8 @@ int run_migrate(const config::MigrateConfig& config, bool status_only) {
       std::cout << status.applied.size() << " applied, " << status.pending.size() << " pending\n";
       return status.up_to_date() ? 0 : 1;
     }
+    db::Connection connection(config.db);
+    migrations::Migrator migrator(connection, migrations::embedded());
     auto applied = migrator.apply_pending([&](const migrations::Migration& m) {
       logger.info("migration_applied", {{"version", m.version}, {"name", m.name}, {"checksum", m.checksum}});
     });

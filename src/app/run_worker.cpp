@@ -3,18 +3,19 @@
 #include <iostream>
 #include <mutex>
 
+#include "app/backlog.hpp"
 #include "app/health.hpp"
-#include "app/job_types.hpp"
 #include "app/roles.hpp"
 #include "app/signals.hpp"
 #include "app/startup.hpp"
 #include "http/server.hpp"
+#include "jobs/builtin.hpp"
+#include "jobs/contract.hpp"
 #include "jobs/handlers.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/job_queue.hpp"
 #include "webhook/network_libraries.hpp"
-#include "worker/builtin.hpp"
 #include "worker/worker.hpp"
 
 namespace pw::app {
@@ -27,26 +28,17 @@ int run_worker(const config::WorkerConfig& config) {
     webhook::NetworkLibraries network_libraries;
     if (!schema_allows_start(config.db, logger)) return 1;
     worker::HandlerRegistry handlers;
-    worker::register_builtin_handlers(handlers);
+    jobs::register_builtin_handlers(handlers);
     jobs::register_handlers(handlers, config);
 
-    observability::Metrics metrics("worker", known_job_types());
-    db::ConnectionPool pool(config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); });
+    observability::Metrics metrics("worker", jobs::job_kinds());
+    db::ConnectionPool pool(
+        config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); },
+        [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
     std::atomic<bool> shutting_down{false};
 
-    // Gauges that describe the backlog are read from the database at scrape
-    // time; only the worker exports them, so sums across roles do not double.
-    metrics.set_scrape_hook([&](observability::Metrics& m) {
-      try {
-        auto connection = pool.acquire();
-        queue::JobQueue queue(*connection, clock, config.retry);
-        m.set_queue_depth(queue.ready_counts());
-        m.set_oldest_ready_age(queue.oldest_ready_age_seconds());
-      } catch (const std::exception& e) {
-        logger.warn("queue_depth_unavailable", {{"error", e.what()}});
-      }
-    });
+    export_backlog(metrics, pool, clock, config.retry, logger);
 
     worker::Worker runner(config, handlers, logger, metrics, clock);
     http::Server server(config.observability, logger, metrics);

@@ -2,7 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <iostream>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "app/roles.hpp"
 #include "config/config.hpp"
@@ -29,7 +34,7 @@ void add_database(CLI::App& app, config::DatabaseConfig& db) {
 
 void add_logging(CLI::App& app, config::LogConfig& log, std::string& format) {
   setting(app, "--log-level", log.level, "LOG_LEVEL", "debug, info, warn or error");
-  setting(app, "--log-format", format, "LOG_FORMAT", "json (one object per line) or text (for terminals)");
+  setting(app, "--log-format", format, "LOG_FORMAT", "json (one object per line), text (for terminals) or auto (text on a terminal, else json)");
 }
 
 void add_retry(CLI::App& app, config::RetryConfig& retry) {
@@ -87,14 +92,72 @@ void add_http(CLI::App& app, config::HttpConfig& http) {
           "Request bytes held across all connections at once; past it, requests still arriving get 503");
 }
 
+// "auto" is text for a person at a terminal and JSON lines wherever the
+// output goes to a file, a pipe or a log collector.
 config::LogFormat to_format(const std::string& text, bool& ok) {
-  ok = text == "json" || text == "text";
+  ok = text == "json" || text == "text" || text == "auto";
+  if (text == "auto") return ::isatty(STDOUT_FILENO) ? config::LogFormat::text : config::LogFormat::json;
   return text == "text" ? config::LogFormat::text : config::LogFormat::json;
 }
 
 Parsed refuse(const std::string& problem) {
   std::cerr << "personaworlds: " << problem << "\n";
   return Parsed{{}, 2};
+}
+
+// Every option of `app` and of its subcommands, at any depth.
+std::vector<const CLI::Option*> all_options(const CLI::App& app) {
+  std::vector<const CLI::Option*> out = app.get_options();
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    auto nested = all_options(*sub);
+    out.insert(out.end(), nested.begin(), nested.end());
+  }
+  return out;
+}
+
+bool on_command_line(const std::string& flag, int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == flag || arg.starts_with(flag + "=")) return true;
+  }
+  return false;
+}
+
+// CLI11 reports a value it cannot convert as "Could not convert: --flag =
+// value", naming the flag even when the value came from the environment:
+// name the variable the user actually set, and what a valid value looks like.
+std::optional<std::string> conversion_problem(const CLI::App& app, const CLI::ConversionError& error, int argc,
+                                              const char* const* argv) {
+  const std::string message = error.what();
+  for (const CLI::Option* option : all_options(app)) {
+    const std::string flag = option->get_name();
+    const std::string marker = " " + flag + " = ";
+    const auto at = message.find(marker);
+    if (flag.empty() || at == std::string::npos) continue;
+    const std::string value = message.substr(at + marker.size());
+    const std::string env = option->get_envname();
+    const bool from_env = !env.empty() && !on_command_line(flag, argc, argv);
+    const std::string type = option->get_type_name();
+    const std::string expected = option->get_expected_max() == 0 ? "true or false"
+                                 : type == "INT" || type == "UINT" ? "a whole number"
+                                                                   : "a valid value";
+    return "invalid " + flag + (env.empty() ? "" : " / " + env) + ": '" + value + "'" +
+           (from_env ? " (from the environment variable " + env + ")" : "") + " is not " + expected;
+  }
+  return std::nullopt;
+}
+
+// CLI11 says only "A subcommand is required" for `personaworlds no-such-role`:
+// name the word and list the commands there are.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, const char* const* argv) {
+  if (argc < 2 || argv[1][0] == '-') return std::nullopt;
+  const std::string word = argv[1];
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == word) return std::nullopt;
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  }
+  return "unknown command '" + word + "'; the commands are " + names + " (see personaworlds --help)";
 }
 
 }  // namespace
@@ -200,12 +263,28 @@ Parsed parse(int argc, const char* const* argv) {
 
   for (auto* sub : {jobs_list, jobs_show, jobs_enqueue, jobs_retry, jobs_cancel, jobs_prune}) sub->fallthrough();
 
+  // ---- users ----
+  config::UsersConfig users;
+  auto* users_cmd = app.add_subcommand("users", "Manage users as the operator");
+  users_cmd->require_subcommand(1);
+  users_cmd->fallthrough();
+  add_database(*users_cmd, users.db);
+  auto* users_token = users_cmd->add_subcommand(
+      "token", "Print a new bearer token for an existing user (to recover an account)");
+  users_token->add_option("handle", users.handle, "The user's handle")->required();
+  users_token->add_option("--name", users.token_name, "Name of the token, as GET /v1/tokens lists it")
+      ->capture_default_str();
+  users_token->add_option("--expires-in-seconds", users.expires_in_s, "Lifetime of the token (0: never expires)")
+      ->capture_default_str();
+  users_token->fallthrough();
+
   // ---- probe ----
   config::ProbeConfig probe;
   auto* probe_cmd = app.add_subcommand("probe", "Exit 0 when URL answers 2xx (for container health checks)");
   probe_cmd->add_option("url", probe.url, "http://host:port/path")->required();
   probe_cmd->add_option("--timeout-ms", probe.timeout_ms, "Give up after this long")->capture_default_str();
 
+  if (auto problem = unknown_command(app, argc, argv)) return refuse(*problem);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -214,6 +293,10 @@ Parsed parse(int argc, const char* const* argv) {
     return Parsed{{}, app.exit(e)};
   } catch (const CLI::CallForVersion& e) {
     return Parsed{{}, app.exit(e)};
+  } catch (const CLI::ConversionError& e) {
+    if (auto problem = conversion_problem(app, e, argc, argv)) return refuse(*problem);
+    app.exit(e);
+    return Parsed{{}, 2};
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return Parsed{{}, 2};
@@ -225,19 +308,19 @@ Parsed parse(int argc, const char* const* argv) {
   bool format_ok = true;
   if (api_cmd->parsed()) {
     api.log.format = to_format(api_format, format_ok);
-    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + api_format + "' is not json or text");
+    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + api_format + "' is not json, text or auto");
     if (auto problem = config::validate(api)) return refuse(*problem);
     return Parsed{api, 0};
   }
   if (worker_cmd->parsed()) {
     worker.log.format = to_format(worker_format, format_ok);
-    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + worker_format + "' is not json or text");
+    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + worker_format + "' is not json, text or auto");
     if (auto problem = config::validate(worker)) return refuse(*problem);
     return Parsed{worker, 0};
   }
   if (migrate_cmd->parsed()) {
     migrate.log.format = to_format(migrate_format, format_ok);
-    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + migrate_format + "' is not json or text");
+    if (!format_ok) return refuse("invalid --log-format / LOG_FORMAT: '" + migrate_format + "' is not json, text or auto");
     if (auto problem = config::validate(migrate)) return refuse(*problem);
     return Parsed{MigrateCommand{migrate, migrate_status->parsed()}, 0};
   }
@@ -251,6 +334,11 @@ Parsed parse(int argc, const char* const* argv) {
     jobs.log.format = to_format(jobs_format, format_ok);
     if (auto problem = config::validate(jobs)) return refuse(*problem);
     return Parsed{jobs, 0};
+  }
+  if (users_cmd->parsed()) {
+    users.db.create_if_missing = false;
+    if (auto problem = config::validate(users)) return refuse(*problem);
+    return Parsed{users, 0};
   }
   if (probe_cmd->parsed()) return Parsed{probe, 0};
   return Parsed{{}, 2};
@@ -271,6 +359,8 @@ int run(int argc, char** argv) {
           return app::run_migrate(command.config, command.status_only);
         } else if constexpr (std::is_same_v<T, config::JobsConfig>) {
           return app::run_jobs(command);
+        } else if constexpr (std::is_same_v<T, config::UsersConfig>) {
+          return app::run_users(command);
         } else {
           return app::run_probe(command);
         }

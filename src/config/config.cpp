@@ -284,4 +284,11 @@ std::optional<std::string> validate(const JobsConfig& config) {
   return validate(config.db);
 }
 
+std::optional<std::string> validate(const UsersConfig& config) {
+  if (config.handle.empty()) return "invalid HANDLE: empty";
+  if (config.token_name.size() > 100) return "invalid --name: longer than 100 bytes";
+  if (auto e = require_range(config.expires_in_s, 0, 366LL * 24 * 3600, "--expires-in-seconds")) return e;
+  return validate(config.db);
+}
+
 }  // namespace pw::config

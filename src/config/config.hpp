@@ -138,6 +138,17 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text);
 
 std::optional<std::string> validate(const JobsConfig& config);
 
+// `personaworlds users token HANDLE`: a new bearer token for an existing
+// user, for an operator recovering an account.
+struct UsersConfig {
+  DatabaseConfig db;
+  std::string handle;
+  std::string token_name = "operator";
+  std::int64_t expires_in_s = 0;  // 0: never expires
+};
+
+std::optional<std::string> validate(const UsersConfig& config);
+
 // `personaworlds probe URL`: exit 0 when URL answers 2xx (container health checks).
 struct ProbeConfig {
   std::string url;

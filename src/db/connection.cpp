@@ -1,12 +1,14 @@
 #include "db/connection.hpp"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <thread>
 
+#include "db/native.hpp"
+
 namespace pw::db {
+
 
 Connection::Timer::~Timer() {
   if (m_observer) {
@@ -14,35 +16,47 @@ Connection::Timer::~Timer() {
   }
 }
 
-Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer)
-    : m_db(config.path,
-           SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX | (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
-           config.busy_timeout_ms),
+Connection::Connection(const config::DatabaseConfig& config, QueryObserver observer, LockObserver lock_observer)
+    : m_native(native::translate([&] { return std::make_unique<Native>(config); })),
       m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)),
       m_busy_timeout_ms(config.busy_timeout_ms),
       m_path(config.path) {
-  sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
+  sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
   // Switching to WAL needs a moment of exclusive access; when several
   // processes open a fresh file at once, one of them may briefly see BUSY.
   for (int attempt = 0;; ++attempt) {
     try {
-      m_db.exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA journal_mode=WAL");
       break;
-    } catch (const SQLite::Exception& e) {
-      if ((e.getErrorCode() != SQLITE_BUSY && e.getErrorCode() != SQLITE_LOCKED) || attempt >= 200) {
-        throw;
-      }
+    } catch (const Error& e) {
+      if (e.fault() != Fault::busy || attempt >= 200) throw;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  m_db.exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  m_db.exec("PRAGMA foreign_keys=ON");
-  m_db.exec("PRAGMA temp_store=MEMORY");
+  exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  exec("PRAGMA foreign_keys=ON");
+  exec("PRAGMA temp_store=MEMORY");
   struct stat info {};
   if (::stat(config.path.c_str(), &info) == 0) {
     m_device = info.st_dev;
     m_inode = info.st_ino;
   }
+}
+
+Connection::~Connection() = default;
+
+
+void Connection::exec(std::string_view sql) {
+  native::translate([&] { m_native->db.exec(std::string(sql)); });
+}
+
+std::int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(m_native->db.getHandle()); }
+
+int Connection::changes() const { return sqlite3_changes(m_native->db.getHandle()); }
+
+bool Connection::table_exists(std::string_view name) {
+  return native::translate([&] { return m_native->db.tableExists(std::string(name)); });
 }
 
 bool Connection::refers_to_current_file() const {
@@ -61,30 +75,30 @@ int Connection::busy_wait(void* self, int count) {
 }
 
 void Connection::set_autocheckpoint(int pages) {
-  m_db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(std::max(0, pages)));
+  exec("PRAGMA wal_autocheckpoint=" + std::to_string(std::max(0, pages)));
 }
 
 int Connection::checkpoint(Checkpoint mode) {
   int log_frames = 0;
   int copied = 0;
-  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr,
+  int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
                                      mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
                                                                   : SQLITE_CHECKPOINT_PASSIVE,
                                      &log_frames, &copied);
   // BUSY: someone else is checkpointing, or the wait timed out; next time.
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(m_db.getHandle(), rc);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
   return std::max(0, log_frames);
 }
 
 Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode) {
   CheckpointResult result;
-  sqlite3_busy_handler(m_db.getHandle(), nullptr, nullptr);
-  int rc = sqlite3_wal_checkpoint_v2(m_db.getHandle(), nullptr,
+  sqlite3_busy_handler(m_native->db.getHandle(), nullptr, nullptr);
+  int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
                                      mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
                                                                   : SQLITE_CHECKPOINT_PASSIVE,
                                      &result.wal_frames, &result.copied_frames);
-  sqlite3_busy_handler(m_db.getHandle(), &Connection::busy_wait, this);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(m_db.getHandle(), rc);
+  sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
   result.busy = rc == SQLITE_BUSY;
   result.wal_frames = std::max(0, result.wal_frames);
   result.copied_frames = std::max(0, result.copied_frames);
@@ -92,19 +106,40 @@ Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode) {
 }
 
 std::int64_t Connection::data_version() {
-  SQLite::Statement query(m_db, "PRAGMA data_version");
-  query.executeStep();
-  return query.getColumn(0).getInt64();
+  return native::translate([&] {
+    SQLite::Statement query(m_native->db, "PRAGMA data_version");
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  });
 }
 
 WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connection) {
-  m_connection.sql().exec("BEGIN IMMEDIATE");
+  // Timed here: while another connection or process holds the write lock,
+  // this is where a write waits, up to the busy timeout.
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const auto deadline = start + std::chrono::milliseconds(m_connection.busy_timeout_ms());
+  for (int attempt = 0;; ++attempt) {
+    try {
+      m_connection.exec("BEGIN IMMEDIATE");
+      m_connection.report_lock_wait(waited(), true);
+      return;
+    } catch (const Error& e) {
+      if (e.fault() != Fault::busy) throw;
+      const auto pause = std::chrono::milliseconds(std::min(100, 1 + attempt * 5));
+      if (std::chrono::steady_clock::now() + pause >= deadline) {
+        m_connection.report_lock_wait(waited(), false);
+        throw;
+      }
+      std::this_thread::sleep_for(pause);
+    }
+  }
 }
 
 WriteTransaction::~WriteTransaction() {
   if (!m_done) {
     try {
-      m_connection.sql().exec("ROLLBACK");
+      m_connection.exec("ROLLBACK");
     } catch (...) {
       // Nothing sensible to do in a destructor: SQLite has already rolled back
       // if the connection itself failed.
@@ -113,13 +148,16 @@ WriteTransaction::~WriteTransaction() {
 }
 
 void WriteTransaction::commit() {
-  m_connection.sql().exec("COMMIT");
+  m_connection.exec("COMMIT");
   m_done = true;
 }
 
 ConnectionPool::ConnectionPool(config::DatabaseConfig config, std::size_t max_size,
-                               QueryObserver observer)
-    : m_config(std::move(config)), m_max_size(max_size), m_observer(std::move(observer)) {}
+                               QueryObserver observer, LockObserver lock_observer)
+    : m_config(std::move(config)),
+      m_max_size(max_size),
+      m_observer(std::move(observer)),
+      m_lock_observer(std::move(lock_observer)) {}
 
 ConnectionPool::Lease::~Lease() {
   if (m_pool) m_pool->release(std::move(m_connection));
@@ -139,7 +177,7 @@ ConnectionPool::Lease ConnectionPool::acquire() {
   ++m_open;
   lock.unlock();
   try {
-    return Lease(*this, std::make_unique<Connection>(m_config, m_observer));
+    return Lease(*this, std::make_unique<Connection>(m_config, m_observer, m_lock_observer));
   } catch (...) {
     std::lock_guard relock(m_mutex);
     --m_open;

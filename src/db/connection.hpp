@@ -1,9 +1,9 @@
 // One place opens SQLite connections, with the pragmas the whole system relies
 // on. A Connection belongs to one thread at a time; share the pool, not the
-// connection.
+// connection. SQLite's and SQLiteCpp's own types stay inside src/db/ (the
+// build refuses them elsewhere); every failure is a db::Error (db/error.hpp).
 #pragma once
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -12,23 +12,41 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "config/config.hpp"
+#include "db/error.hpp"
 
 namespace pw::db {
 
 // Called with the duration of each timed query, in seconds.
 using QueryObserver = std::function<void(double)>;
+// Called after each attempt to take the write lock (BEGIN IMMEDIATE), with
+// the time it waited, in seconds, and whether it got the lock (false: the
+// busy timeout ran out). The wait happens before any statement runs, so no
+// query timer sees it.
+using LockObserver = std::function<void(double seconds, bool acquired)>;
 
 class Connection {
  public:
-  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {});
+  explicit Connection(const config::DatabaseConfig& config, QueryObserver observer = {},
+                      LockObserver lock_observer = {});
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  SQLite::Database& sql() { return m_db; }
+  // Runs one or more statements that return no rows (DDL, pragmas, a script).
+  void exec(std::string_view sql);
+  // The rowid of the last row this connection inserted.
+  std::int64_t last_insert_rowid() const;
+  // Rows changed by this connection's last INSERT, UPDATE or DELETE.
+  int changes() const;
+  bool table_exists(std::string_view name);
+  // How long a writer waits for the lock before it gives up with busy.
+  int busy_timeout_ms() const { return m_busy_timeout_ms; }
 
   // False once the file at the configured path is gone or is another file
   // than the one this connection opened (deleted, replaced, restored from a
@@ -77,15 +95,22 @@ class Connection {
   };
   Timer time_query() const { return Timer(m_observer); }
 
+  void report_lock_wait(double seconds, bool acquired) const {
+    if (m_lock_observer) m_lock_observer(seconds, acquired);
+  }
+
  private:
   // Waits for a lock held by another connection in short, growing sleeps
   // (tens of microseconds up to 1 ms) until busy_timeout_ms has passed.
   // SQLite's own busy timeout sleeps 1, 2, 5, 10... ms, which under steady
   // contention between worker processes stalls every writer for milliseconds.
   static int busy_wait(void* self, int count);
+  friend class Statement;
 
-  SQLite::Database m_db;
+  struct Native;  // the SQLiteCpp database, in connection.cpp
+  std::unique_ptr<Native> m_native;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   int m_busy_timeout_ms;
   std::string m_path;
   dev_t m_device = 0;
@@ -95,7 +120,11 @@ class Connection {
 
 // BEGIN IMMEDIATE takes the write lock up front, so two writers never both
 // read, then fail to upgrade to a write (the classic SQLITE_BUSY deadlock);
-// the busy timeout makes the second one wait its turn instead.
+// the busy handler makes the second one wait its turn instead. Should BUSY
+// still escape before the busy timeout has passed (SQLite skips the handler
+// in a few cases, such as WAL recovery), BEGIN is tried again after a short,
+// growing pause: retrying BEGIN is always safe, nothing has been done yet.
+// Past the busy timeout it throws db::Error with Fault::busy.
 // Rolls back on destruction unless committed.
 class WriteTransaction {
  public:
@@ -110,11 +139,27 @@ class WriteTransaction {
   bool m_done = false;
 };
 
+// Runs `work` in one write transaction and commits what it did; an exception
+// from `work` rolls everything back and goes on up. Returns what `work` returns.
+template <class Work>
+decltype(auto) write(Connection& connection, Work&& work) {
+  WriteTransaction transaction(connection);
+  if constexpr (std::is_void_v<std::invoke_result_t<Work&>>) {
+    work();
+    transaction.commit();
+  } else {
+    auto result = work();
+    transaction.commit();
+    return result;
+  }
+}
+
 // A bounded set of connections for request threads. acquire() hands one out
 // exclusively; it returns to the pool when the lease ends.
 class ConnectionPool {
  public:
-  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {});
+  ConnectionPool(config::DatabaseConfig config, std::size_t max_size, QueryObserver observer = {},
+                 LockObserver lock_observer = {});
 
   class Lease {
    public:
@@ -135,7 +180,7 @@ class ConnectionPool {
   };
 
   // Opens a new connection when none is idle and the pool is not full;
-  // waits otherwise. Throws SQLite::Exception when the database cannot be opened.
+  // waits otherwise. Throws db::Error when the database cannot be opened.
   Lease acquire();
 
  private:
@@ -144,6 +189,7 @@ class ConnectionPool {
   config::DatabaseConfig m_config;
   std::size_t m_max_size;
   QueryObserver m_observer;
+  LockObserver m_lock_observer;
   std::mutex m_mutex;
   std::condition_variable m_available;
   std::vector<std::unique_ptr<Connection>> m_idle;

@@ -8,6 +8,7 @@
 
 #include "db/connection.hpp"
 #include "domain/limits.hpp"
+#include "jobs/contract.hpp"
 #include "domain/persona.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
@@ -21,24 +22,6 @@ namespace {
 
 using observability::LogLevel;
 
-nlohmann::json payload_of(const queue::Job& job) {
-  auto payload = nlohmann::json::parse(job.payload, nullptr, false);
-  if (!payload.is_object()) throw worker::PermanentFailure("payload is not a JSON object");
-  return payload;
-}
-
-std::int64_t payload_id(const nlohmann::json& payload, const char* name, std::int64_t min, std::int64_t max) {
-  auto found = payload.find(name);
-  if (found == payload.end() || !found->is_number_integer()) {
-    throw worker::PermanentFailure(std::string("payload.") + name + " is missing or not an integer");
-  }
-  auto value = found->get<std::int64_t>();
-  if (value < min || value > max) {
-    throw worker::PermanentFailure(std::string("payload.") + name + " is out of range");
-  }
-  return value;
-}
-
 std::string skipped(nlohmann::json result, const std::string& why) {
   result["skipped"] = why;
   return result.dump();
@@ -51,52 +34,49 @@ std::string webhook_job_key(std::int64_t simulation_id) {
 }
 
 std::string generate_personas(worker::JobContext& context) {
-  const auto payload = payload_of(context.job);
-  const auto world_id = payload_id(payload, "world_id", 1, INT64_MAX);
-  const auto generation = payload_id(payload, "generation", 1, INT64_MAX);
-  const auto count = static_cast<int>(payload_id(payload, "count", 1, domain::max_generate_count));
+  const auto args = args_of<GeneratePersonasArgs>(context.job);
+  const auto world_id = args.world_id;
+  const auto generation = args.generation;
+  const auto count = args.count;
   nlohmann::json result = {{"world_id", world_id}, {"generation", generation}};
 
   store::Store store(context.connection);
-  db::WriteTransaction transaction(context.connection);
-  auto world = store.find_world(world_id);
-  if (!world) return skipped(result, "the world was deleted");
-  // A rerun (a crash after commit, a lost lease) finds its generation in place.
-  if (auto existing = store.count_generation(world_id, generation); existing > 0) {
-    store.finish_generation(world_id, generation, context.clock.now_ms());
-    transaction.commit();
-    result["created"] = existing;
-    result["rerun"] = true;
+  return db::write(context.connection, [&] {
+    auto world = store.find_world(world_id);
+    if (!world) return skipped(result, "the world was deleted");
+    // A rerun (a crash after commit, a lost lease) finds its generation in place.
+    if (auto existing = store.count_generation(world_id, generation); existing > 0) {
+      store.finish_generation(world_id, generation, context.clock.now_ms());
+      result["created"] = existing;
+      result["rerun"] = true;
+      return result.dump();
+    }
+    // The API refuses generations past the cap up front (pending ones count);
+    // this guards against one that was re-queued by hand after its room went.
+    if (auto breach = domain::check_new_personas(world->persona_count, 0, count)) {
+      throw worker::PermanentFailure(breach->message);
+    }
+    const auto personas = domain::generate_personas(world->seed, generation, count);
+    const std::int64_t now = context.clock.now_ms();
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& persona : personas) {
+      const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
+      ids.push_back(store.add_persona(world_id, persona, origin, now).id);
+    }
+    // In the same transaction: the cap never counts these personas twice, as
+    // created and as still pending.
+    store.finish_generation(world_id, generation, now);
+    result["created"] = personas.size();
+    result["persona_ids"] = std::move(ids);
+    context.log(LogLevel::info, "personas_generated",
+                {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
     return result.dump();
-  }
-  // The API refuses generations past the cap up front (pending ones count);
-  // this guards against one that was re-queued by hand after its room went.
-  if (world->persona_count + count > domain::max_world_personas) {
-    throw worker::PermanentFailure("the world would exceed " + std::to_string(domain::max_world_personas) +
-                                   " personas");
-  }
-  const auto personas = domain::generate_personas(world->seed, generation, count);
-  const std::int64_t now = context.clock.now_ms();
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& persona : personas) {
-    const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
-    ids.push_back(store.add_persona(world_id, persona, origin, now).id);
-  }
-  // In the same transaction: the cap never counts these personas twice, as
-  // created and as still pending.
-  store.finish_generation(world_id, generation, now);
-  transaction.commit();
-  result["created"] = personas.size();
-  result["persona_ids"] = std::move(ids);
-  context.log(LogLevel::info, "personas_generated",
-              {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
-  return result.dump();
+  });
 }
 
 std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry,
                            const WriteBatches& batches) {
-  const auto payload = payload_of(context.job);
-  const auto simulation_id = payload_id(payload, "simulation_id", 1, INT64_MAX);
+  const auto simulation_id = args_of<SimulateWorldArgs>(context.job).simulation_id;
   nlohmann::json result = {{"simulation_id", simulation_id}};
   store::Store store(context.connection);
 
@@ -126,53 +106,48 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   // stored events end, and the timeline never holds one twice.
   std::optional<std::int64_t> webhook_job_id;
   std::int64_t batch_count = 0;
+  enum class Batch { more, last, world_deleted };
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
     WriteBatches::Turn turn(batches);
-    db::WriteTransaction transaction(context.connection);
-    // The world may have been deleted while the simulation ran, or between batches.
-    auto stored = store.find_simulation(simulation_id);
-    if (!stored) return skipped(result, "the world was deleted");
-    const auto written = static_cast<std::size_t>(stored->events_written);
-    if (written > events.size()) {
-      throw worker::PermanentFailure("the simulation has " + std::to_string(written) + " events stored but produces " +
-                                     std::to_string(events.size()));
-    }
-    const auto batch = std::min(events.size() - written, batches.rows);
-    store.append_events(*stored, events.subspan(written, batch));
-    ++batch_count;
-    if (written + batch < events.size()) {
-      transaction.commit();
-      turn.finish();
-      continue;
-    }
-    if (simulation->callback_url) {
-      nlohmann::json summary = {{"type", "simulation.completed"},
-                                {"simulation_id", simulation->id},
-                                {"world_id", simulation->world_id},
-                                {"number", simulation->number},
-                                {"ticks", simulation->ticks},
-                                {"personas", static_cast<std::int64_t>(input.personas.size())},
-                                {"events", event_count},
-                                {"counts", counts},
-                                {"job_id", context.job.id},
-                                {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
-      queue::NewJob job;
-      job.type = "webhook.deliver";
-      job.payload = nlohmann::json{{"simulation_id", simulation->id},
-                                   {"url", *simulation->callback_url},
-                                   {"body", std::move(summary)}}
-                        .dump();
-      job.trace_id = context.job.trace_id;
-      job.user_id = simulation->user_id;
-      // A rerun of this job finds the webhook job already there.
-      job.idempotency_key = webhook_job_key(simulation->id);
-      queue::JobQueue queue(context.connection, context.clock, retry);
-      webhook_job_id = queue.enqueue_in_transaction(job).id;
-    }
-    store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
-    transaction.commit();
-    break;
+    const Batch done = db::write(context.connection, [&] {
+      // The world may have been deleted while the simulation ran, or between batches.
+      auto stored = store.find_simulation(simulation_id);
+      if (!stored) return Batch::world_deleted;
+      const auto written = static_cast<std::size_t>(stored->events_written);
+      if (written > events.size()) {
+        throw worker::PermanentFailure("the simulation has " + std::to_string(written) +
+                                       " events stored but produces " + std::to_string(events.size()));
+      }
+      const auto batch = std::min(events.size() - written, batches.rows);
+      store.append_events(*stored, events.subspan(written, batch));
+      ++batch_count;
+      if (written + batch < events.size()) return Batch::more;
+      if (simulation->callback_url) {
+        nlohmann::json summary = {{"type", "simulation.completed"},
+                                  {"simulation_id", simulation->id},
+                                  {"world_id", simulation->world_id},
+                                  {"number", simulation->number},
+                                  {"ticks", simulation->ticks},
+                                  {"personas", static_cast<std::int64_t>(input.personas.size())},
+                                  {"events", event_count},
+                                  {"counts", counts},
+                                  {"job_id", context.job.id},
+                                  {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
+        auto job = new_job(DeliverWebhookArgs{simulation->id, *simulation->callback_url, std::move(summary)});
+        job.trace_id = context.job.trace_id;
+        job.user_id = simulation->user_id;
+        // A rerun of this job finds the webhook job already there.
+        job.idempotency_key = webhook_job_key(simulation->id);
+        queue::JobQueue queue(context.connection, context.clock, retry);
+        webhook_job_id = queue.enqueue_in_transaction(job).id;
+      }
+      store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
+      return Batch::last;
+    });
+    if (done == Batch::world_deleted) return skipped(result, "the world was deleted");
+    if (done == Batch::last) break;
+    turn.finish();
   }
 
   result["world_id"] = simulation->world_id;
@@ -188,17 +163,13 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
 }
 
 std::string deliver_webhook(worker::JobContext& context, const config::WebhookConfig& webhook) {
-  const auto payload = payload_of(context.job);
-  auto url = payload.find("url");
-  auto body = payload.find("body");
-  if (url == payload.end() || !url->is_string()) throw worker::PermanentFailure("payload.url is missing");
-  if (body == payload.end()) throw worker::PermanentFailure("payload.body is missing");
+  const auto args = args_of<DeliverWebhookArgs>(context.job);
 
   // A simulation's webhook is part of its world: once the world is deleted,
   // the delivery finishes without effect. (A webhook.deliver job an operator
   // enqueued by hand names no simulation and is always sent.)
-  if (payload.contains("simulation_id")) {
-    const auto simulation_id = payload_id(payload, "simulation_id", 1, INT64_MAX);
+  if (args.simulation_id) {
+    const auto simulation_id = *args.simulation_id;
     nlohmann::json result = {{"simulation_id", simulation_id}};
     store::Store store(context.connection);
     auto simulation = store.find_simulation(simulation_id);
@@ -207,8 +178,8 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
   }
 
   webhook::Delivery delivery;
-  delivery.url = url->get<std::string>();
-  delivery.body = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  delivery.url = args.url;
+  delivery.body = args.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   delivery.request_id = context.job.trace_id.value_or("");
   delivery.delivery_id = context.job.idempotency_key.value_or("job:" + std::to_string(context.job.id));
   // Stopping (or a lost lease) ends the attempt at once: shutdown never waits on a receiver.
@@ -235,14 +206,15 @@ void register_handlers(worker::HandlerRegistry& registry, const config::WorkerCo
   // The process's bulk writers (simulations and purges) take turns.
   WriteBatches batches;
   batches.gate = std::make_shared<std::mutex>();
-  registry.add("persona.generate", [](worker::JobContext& context) { return generate_personas(context); });
-  registry.add("world.simulate", [retry = config.retry, batches](worker::JobContext& context) {
+  registry.add(std::string(GeneratePersonasArgs::kind),
+               [](worker::JobContext& context) { return generate_personas(context); });
+  registry.add(std::string(SimulateWorldArgs::kind), [retry = config.retry, batches](worker::JobContext& context) {
     return simulate_world(context, retry, batches);
   });
-  registry.add("webhook.deliver", [webhook = config.webhook](worker::JobContext& context) {
+  registry.add(std::string(DeliverWebhookArgs::kind), [webhook = config.webhook](worker::JobContext& context) {
     return deliver_webhook(context, webhook);
   });
-  registry.add("world.purge", [batches](worker::JobContext& context) { return purge_world(context, batches); });
+  registry.add(std::string(PurgeWorldArgs::kind), [batches](worker::JobContext& context) { return purge_world(context, batches); });
 }
 
 }  // namespace pw::jobs

@@ -18,12 +18,23 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "jobs/contract.hpp"
 #include "jobs/write_batches.hpp"
 #include "worker/handler.hpp"
 
 namespace pw::jobs {
 
 void register_handlers(worker::HandlerRegistry& registry, const config::WorkerConfig& config);
+
+// The job's args; a payload that does not fit its kind fails for good.
+template <class Args>
+Args args_of(const queue::Job& job) {
+  try {
+    return read_args<Args>(job.payload);
+  } catch (const ContractError& e) {
+    throw worker::PermanentFailure(e.what());
+  }
+}
 
 // The handlers one by one (for tests). Each returns the job's result JSON.
 std::string generate_personas(worker::JobContext& context);

@@ -1,6 +1,7 @@
 // world.purge: deletes a deleted world's rows in short batches.
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <stdexcept>
 
 #include "db/connection.hpp"
@@ -10,13 +11,7 @@
 namespace pw::jobs {
 
 std::string purge_world(worker::JobContext& context, const WriteBatches& batches) {
-  auto payload = nlohmann::json::parse(context.job.payload, nullptr, false);
-  auto found = payload.is_object() ? payload.find("world_id") : payload.end();
-  if (!payload.is_object() || found == payload.end() || !found->is_number_integer() ||
-      found->get<std::int64_t>() < 1) {
-    throw worker::PermanentFailure("payload.world_id is missing or not a positive integer");
-  }
-  const auto world_id = found->get<std::int64_t>();
+  const auto world_id = args_of<PurgeWorldArgs>(context.job).world_id;
 
   // DELETE /v1/worlds/{id} marked the world deleted; from here on it is
   // invisible, and each step below is one short transaction. A crash or a
@@ -28,17 +23,19 @@ std::string purge_world(worker::JobContext& context, const WriteBatches& batches
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping mid-purge");
     WriteBatches::Turn turn(batches);
-    db::WriteTransaction transaction(context.connection);
-    const auto state = store.world_state(world_id);
-    if (state == store::WorldState::live) {
-      throw worker::PermanentFailure("world " + std::to_string(world_id) + " is not deleted; it is never purged");
-    }
-    if (state == store::WorldState::absent) break;
-    const auto step = store.purge_world_step(world_id, static_cast<int>(batches.rows));
-    transaction.commit();
-    rows += step.rows;
+    // Nothing when the world is gone already (a rerun after the last step committed).
+    const auto step = db::write(context.connection, [&]() -> std::optional<store::PurgeStep> {
+      const auto state = store.world_state(world_id);
+      if (state == store::WorldState::live) {
+        throw worker::PermanentFailure("world " + std::to_string(world_id) + " is not deleted; it is never purged");
+      }
+      if (state == store::WorldState::absent) return std::nullopt;
+      return store.purge_world_step(world_id, static_cast<int>(batches.rows));
+    });
+    if (!step) break;
+    rows += step->rows;
     ++steps;
-    if (step.finished) break;
+    if (step->finished) break;
     turn.finish();
   }
   context.log(observability::LogLevel::info, "world_purged",

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <map>
 
+#include "db/statement.hpp"
+
 namespace pw::migrations {
 namespace {
 
@@ -12,37 +14,30 @@ std::int64_t now_ms() {
       .count();
 }
 
-bool table_exists(SQLite::Database& db) {
-  SQLite::Statement query(db,
-                          "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'");
-  return query.executeStep();
-}
-
 }  // namespace
 
 Migrator::Migrator(db::Connection& connection, const std::vector<Migration>& known)
     : m_connection(connection), m_known(known) {}
 
 void Migrator::ensure_table() {
-  if (table_exists(m_connection.sql())) return;
-  db::WriteTransaction tx(m_connection);
-  m_connection.sql().exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      " version INTEGER PRIMARY KEY,"
-      " name TEXT NOT NULL,"
-      " checksum TEXT NOT NULL,"
-      " applied_at INTEGER NOT NULL)");
-  tx.commit();
+  if (m_connection.table_exists("schema_migrations")) return;
+  db::write(m_connection, [&] {
+    m_connection.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL,"
+        " checksum TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL)");
+  });
 }
 
 std::vector<AppliedMigration> Migrator::read_applied() {
   std::vector<AppliedMigration> out;
-  if (!table_exists(m_connection.sql())) return out;
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version");
-  while (query.executeStep()) {
-    out.push_back(AppliedMigration{query.getColumn(0).getInt(), query.getColumn(1).getString(),
-                                   query.getColumn(2).getString(), query.getColumn(3).getInt64()});
+  if (!m_connection.table_exists("schema_migrations")) return out;
+  db::Statement query(m_connection,
+                      "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version");
+  while (query.step()) {
+    out.push_back(AppliedMigration{query.int32(0), query.text(1), query.text(2), query.int64(3)});
   }
   return out;
 }
@@ -79,21 +74,22 @@ std::vector<Migration> Migrator::apply_pending(const std::function<void(const Mi
   }
   std::vector<Migration> applied;
   for (const auto& migration : m_known) {
-    db::WriteTransaction tx(m_connection);
-    // Another process may have applied it while we waited for the lock.
-    SQLite::Statement check(m_connection.sql(), "SELECT checksum FROM schema_migrations WHERE version = ?");
-    check.bind(1, migration.version);
-    if (check.executeStep()) continue;
-    check.reset();
-    m_connection.sql().exec(migration.sql);
-    SQLite::Statement record(m_connection.sql(),
-                             "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?,?,?,?)");
-    record.bind(1, migration.version);
-    record.bind(2, migration.name);
-    record.bind(3, migration.checksum);
-    record.bind(4, now_ms());
-    record.exec();
-    tx.commit();
+    const bool applied_here = db::write(m_connection, [&] {
+      // Another process may have applied it while we waited for the lock.
+      db::Statement check(m_connection, "SELECT checksum FROM schema_migrations WHERE version = ?");
+      check.bind(1, migration.version);
+      if (check.step()) return false;
+      m_connection.exec(migration.sql);
+      db::Statement record(m_connection,
+                           "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?,?,?,?)");
+      record.bind(1, migration.version);
+      record.bind(2, migration.name);
+      record.bind(3, migration.checksum);
+      record.bind(4, now_ms());
+      record.exec();
+      return true;
+    });
+    if (!applied_here) continue;
     applied.push_back(migration);
     if (on_applied) on_applied(migration);
   }

@@ -18,8 +18,22 @@ const prometheus::Histogram::BucketBoundaries kJobBuckets = {
 const prometheus::Histogram::BucketBoundaries kDbBuckets = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
 
+// Lock waits run from microseconds (no contention) to the busy timeout
+// (seconds; 10 s by default) and beyond.
+const prometheus::Histogram::BucketBoundaries kLockWaitBuckets = {
+    0.0001, 0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
 const std::array<std::string, 8> kKnownMethods = {"GET",  "POST",    "PUT",   "PATCH",
                                                   "DELETE", "HEAD", "OPTIONS", "OTHER"};
+
+// Every status this server answers with: the successes the /v1 handlers
+// use, every refusal of the request framer and router, and the errors of
+// handlers and health checks. Their series exist at 0 from the start, so
+// the first burst of a status nobody has answered yet shows in rate() and
+// increase() (which cannot see the value a series is born with). Any other
+// status still gets its series on first use.
+constexpr std::array<int, 23> kAnsweredStatuses = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 411,
+                                                   413, 414, 415, 416, 417, 422, 429, 431, 500, 501, 503};
 
 std::string bounded_method(const std::string& method) {
   for (const auto& known : kKnownMethods) {
@@ -76,6 +90,23 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
                          .Help("Age of the oldest ready job, by type, read at scrape time.")
                          .Register(*m_registry)) {
   m_db_histogram = &m_db_duration.Add({}, kDbBuckets);
+  m_lock_wait = &prometheus::BuildHistogram()
+                     .Name("db_lock_wait_seconds")
+                     .Help("Time a write waited for the database write lock (BEGIN IMMEDIATE), whether or not it got it.")
+                     .Register(*m_registry)
+                     .Add({}, kLockWaitBuckets);
+  m_busy_timeouts = &prometheus::BuildCounter()
+                         .Name("db_busy_timeouts_total")
+                         .Help("Writes that gave up waiting for the database write lock (busy timeout).")
+                         .Register(*m_registry)
+                         .Add({});
+  auto& unavailable = prometheus::BuildCounter()
+                          .Name("db_unavailable_total")
+                          .Help("Requests answered 503 because the database could not serve them, by reason.")
+                          .Register(*m_registry);
+  for (std::size_t i = 0; i < kUnavailableReasons.size(); ++i) {
+    m_unavailable[i] = &unavailable.Add({{"reason", kUnavailableReasons[i]}});
+  }
   prometheus::BuildGauge()
       .Name("personaworlds_build_info")
       .Help("Always 1; labels carry the version and the role of this process.")
@@ -89,17 +120,21 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
       .Add({})
       .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   for (const auto& method : kKnownMethods) add_route("unmatched", method);
-  // Job series belong to the worker; the API exports none, so sums across
-  // scrape targets never double.
-  if (m_service == "worker") {
-    std::vector<std::string> labels(m_known_types.begin(), m_known_types.end());
-    labels.push_back(m_unknown_type);
+  std::vector<std::string> labels(m_known_types.begin(), m_known_types.end());
+  labels.push_back(m_unknown_type);
+  // The backlog gauges: every role reads the same table, so they stay
+  // visible with no worker running (rules and panels take max by type).
+  {
     std::lock_guard lock(m_gauge_mutex);
     for (const auto& label : labels) {
-      job_series(label);
       gauge_for(m_queue_depth, m_depth_gauges, label).Set(0);
       gauge_for(m_oldest_ready, m_age_gauges, label).Set(0);
     }
+  }
+  // Job counters belong to the worker: the API exports none, so sums across
+  // scrape targets never double.
+  if (m_service == "worker") {
+    for (const auto& label : labels) job_series(label);
   }
 }
 
@@ -116,6 +151,10 @@ std::size_t Metrics::add_route(const std::string& route, const std::string& meth
   series->route = route;
   series->method = method;
   series->duration = &m_http_duration.Add({{"route", route}, {"method", method}}, kHttpBuckets);
+  for (int status : kAnsweredStatuses) {
+    series->by_status.emplace(
+        status, &m_http_requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}));
+  }
   m_routes.push_back(std::move(series));
   m_route_index.emplace(key, m_routes.size() - 1);
   return m_routes.size() - 1;
@@ -183,6 +222,19 @@ void Metrics::count_retry(const std::string& type) { job_series(job_type_label(t
 void Metrics::count_dead(const std::string& type) { job_series(job_type_label(type)).dead->Increment(); }
 
 void Metrics::observe_db_query(double seconds) { m_db_histogram->Observe(seconds); }
+
+void Metrics::observe_lock_wait(double seconds, bool acquired) {
+  m_lock_wait->Observe(seconds);
+  if (!acquired) m_busy_timeouts->Increment();
+}
+
+void Metrics::count_database_unavailable(std::string_view reason) {
+  std::size_t index = kUnavailableReasons.size() - 1;  // other
+  for (std::size_t i = 0; i < kUnavailableReasons.size(); ++i) {
+    if (reason == kUnavailableReasons[i]) index = i;
+  }
+  m_unavailable[index]->Increment();
+}
 
 prometheus::Gauge& Metrics::gauge_for(prometheus::Family<prometheus::Gauge>& family,
                                       std::map<std::string, prometheus::Gauge*>& cache,

@@ -23,6 +23,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pw::observability {
@@ -46,7 +47,8 @@ class Metrics {
   prometheus::Registry& registry() { return *m_registry; }
 
   // ---- HTTP ----
-  // Pre-creates the series of every route x method; returns a handle for
+  // Pre-creates the series of the route x method, with a request counter at
+  // 0 for every status the server answers with; returns a handle for
   // observe_request. Call before serving.
   std::size_t add_route(const std::string& route, const std::string& method);
   // The handle for route="unmatched" with the given method (any method).
@@ -61,9 +63,17 @@ class Metrics {
 
   // ---- database ----
   void observe_db_query(double seconds);
+  // One wait for the write lock (db::LockObserver): observed in
+  // db_lock_wait_seconds; one that gave up also counts in db_busy_timeouts_total.
+  void observe_lock_wait(double seconds, bool acquired);
+  // Why a request was answered 503 because the database could not serve it:
+  // one of kUnavailableReasons (anything else counts as "other").
+  static constexpr std::array<const char*, 8> kUnavailableReasons = {"busy",    "readonly", "full",   "io",
+                                                                     "corrupt", "missing",  "schema", "other"};
+  void count_database_unavailable(std::string_view reason);
 
   // Called at scrape time to refresh gauges read from the database
-  // (queue_depth, oldest ready age). Set by the worker. Readings are keyed by
+  // (queue_depth, oldest ready age). Set by both roles. Readings are keyed by
   // the raw type from the table; unknown types are added up (depth) or
   // reduced to the oldest (age) under `unknown`.
   using ScrapeHook = std::function<void(Metrics&)>;
@@ -110,6 +120,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& m_queue_depth;
   prometheus::Family<prometheus::Gauge>& m_oldest_ready;
   prometheus::Histogram* m_db_histogram;
+  prometheus::Histogram* m_lock_wait;
+  prometheus::Counter* m_busy_timeouts;
+  std::array<prometheus::Counter*, kUnavailableReasons.size()> m_unavailable{};
 
   std::vector<std::unique_ptr<RouteSeries>> m_routes;
   std::map<std::pair<std::string, std::string>, std::size_t> m_route_index;

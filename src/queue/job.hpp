@@ -51,6 +51,19 @@ struct Job {
   std::int64_t claim = 0;
 };
 
+// What a job's recorded error means to a reader. Every failed attempt
+// records its error in last_error, and a later attempt that succeeds leaves
+// it there: for a succeeded job it is history, not the outcome.
+struct JobErrors {
+  std::optional<std::string> last_error;     // the error that stands: none once the job succeeded
+  std::optional<std::string> earlier_error;  // a succeeded job's last failed attempt, if any
+};
+
+inline JobErrors errors_of(const Job& job) {
+  if (job.state == JobState::succeeded) return {std::nullopt, job.last_error};
+  return {job.last_error, std::nullopt};
+}
+
 // One claim of one job. Every change a worker makes to a job it claimed is
 // guarded by this token, so no other claim's run can touch it.
 struct ClaimToken {

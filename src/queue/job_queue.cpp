@@ -1,14 +1,13 @@
 #include "queue/job_queue.hpp"
 
-#include <sqlite3.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
-#include <thread>
+
+#include "db/statement.hpp"
 
 namespace pw::queue {
 
@@ -40,99 +39,32 @@ constexpr const char* kJobColumns =
     "lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at, updated_at, "
     "started_at, finished_at, claim";
 
-std::optional<std::string> optional_text(const SQLite::Column& column) {
-  if (column.isNull()) return std::nullopt;
-  return column.getString();
-}
-
-std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
-  if (column.isNull()) return std::nullopt;
-  return column.getInt64();
-}
-
-Job read_job(SQLite::Statement& row) {
+Job read_job(const db::Statement& row) {
   Job job;
-  job.id = row.getColumn(0).getInt64();
-  job.type = row.getColumn(1).getString();
-  job.payload = row.getColumn(2).getString();
-  job.trace_id = optional_text(row.getColumn(3));
-  job.user_id = optional_int(row.getColumn(4));
-  job.priority = row.getColumn(5).getInt();
-  job.state = parse_job_state(row.getColumn(6).getString()).value_or(JobState::queued);
-  job.attempts = row.getColumn(7).getInt();
-  job.max_attempts = row.getColumn(8).getInt();
-  job.run_at_ms = row.getColumn(9).getInt64();
-  job.lease_owner = optional_text(row.getColumn(10));
-  job.lease_expires_at_ms = optional_int(row.getColumn(11));
-  job.last_error = optional_text(row.getColumn(12));
-  job.result = optional_text(row.getColumn(13));
-  job.idempotency_key = optional_text(row.getColumn(14));
-  job.created_at_ms = row.getColumn(15).getInt64();
-  job.updated_at_ms = row.getColumn(16).getInt64();
-  job.started_at_ms = optional_int(row.getColumn(17));
-  job.finished_at_ms = optional_int(row.getColumn(18));
-  job.claim = row.getColumn(19).getInt64();
+  job.id = row.int64(0);
+  job.type = row.text(1);
+  job.payload = row.text(2);
+  job.trace_id = row.optional_text(3);
+  job.user_id = row.optional_int64(4);
+  job.priority = row.int32(5);
+  job.state = parse_job_state(row.text(6)).value_or(JobState::queued);
+  job.attempts = row.int32(7);
+  job.max_attempts = row.int32(8);
+  job.run_at_ms = row.int64(9);
+  job.lease_owner = row.optional_text(10);
+  job.lease_expires_at_ms = row.optional_int64(11);
+  job.last_error = row.optional_text(12);
+  job.result = row.optional_text(13);
+  job.idempotency_key = row.optional_text(14);
+  job.created_at_ms = row.int64(15);
+  job.updated_at_ms = row.int64(16);
+  job.started_at_ms = row.optional_int64(17);
+  job.finished_at_ms = row.optional_int64(18);
+  job.claim = row.int64(19);
   return job;
 }
 
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
-  if (value) {
-    statement.bindNoCopy(index, *value);
-  } else {
-    statement.bind(index);
-  }
-}
-
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::int64_t>& value) {
-  if (value) {
-    statement.bind(index, static_cast<int64_t>(*value));
-  } else {
-    statement.bind(index);
-  }
-}
-
-// Resets a cached statement when the scope ends, so it never holds a read
-// snapshot open (which would pin the WAL and block checkpoints).
-class Using {
- public:
-  explicit Using(SQLite::Statement& statement) : m_statement(statement) {}
-  ~Using() {
-    // No binding may outlive the strings it points to (bindNoCopy).
-    m_statement.tryReset();
-    try {
-      m_statement.clearBindings();
-    } catch (...) {
-      // sqlite3_clear_bindings cannot fail; nothing to do in a destructor.
-    }
-  }
-  Using(const Using&) = delete;
-  Using& operator=(const Using&) = delete;
-  SQLite::Statement* operator->() { return &m_statement; }
-  SQLite::Statement& operator*() { return m_statement; }
-
- private:
-  SQLite::Statement& m_statement;
-};
-
-bool is_busy(const SQLite::Exception& e) {
-  return e.getErrorCode() == SQLITE_BUSY || e.getErrorCode() == SQLITE_LOCKED;
-}
-
-// Opens a write transaction. The busy timeout already waits for the write
-// lock; should BUSY still escape (a very long writer elsewhere), BEGIN is
-// retried with a short backoff. Retrying BEGIN is always safe: nothing has
-// been done yet.
-void begin_write(std::optional<db::WriteTransaction>& tx, db::Connection& connection) {
-  for (int attempt = 0;; ++attempt) {
-    try {
-      tx.emplace(connection);
-      return;
-    } catch (const SQLite::Exception& e) {
-      if (!is_busy(e) || attempt >= 50) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 1 + attempt * 5)));
-    }
-  }
-}
+using db::InUse;
 
 double random01() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -146,15 +78,15 @@ double random01() {
 // the planner prefers jobs_state_type's equality on state and then sorts every
 // queued row for each claim, which is slow exactly when the backlog is large.
 struct JobQueue::Statements {
-  explicit Statements(SQLite::Database& database) : db(database) {}
+  explicit Statements(db::Connection& connection) : connection(connection) {}
 
-  SQLite::Statement& get(std::unique_ptr<SQLite::Statement>& slot, const char* sql) {
-    if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
+  db::Statement& get(std::unique_ptr<db::Statement>& slot, std::string_view sql) {
+    if (!slot) slot = std::make_unique<db::Statement>(connection, sql);
     return *slot;
   }
 
-  SQLite::Database& db;
-  std::unique_ptr<SQLite::Statement> insert, find_by_key, expired, expire, claim, renew, complete, fail_read,
+  db::Connection& connection;
+  std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, renew, complete, fail_read,
       fail_write, release, data_version, next_run, next_lease, find, cancel, retry, prune;
 };
 
@@ -162,7 +94,7 @@ JobQueue::JobQueue(db::Connection& connection, const Clock& clock, config::Retry
     : m_connection(connection),
       m_clock(clock),
       m_retry(retry),
-      m_statements(std::make_unique<Statements>(connection.sql())) {}
+      m_statements(std::make_unique<Statements>(connection)) {}
 
 JobQueue::~JobQueue() = default;
 
@@ -170,17 +102,30 @@ JobQueue::~JobQueue() = default;
 
 EnqueueResult JobQueue::enqueue(const NewJob& job) {
   auto timer = m_connection.time_query();
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
-  EnqueueResult result = enqueue_in_transaction(job);
-  tx->commit();
-  return result;
+  return db::write(m_connection, [&] { return enqueue_in_transaction(job); });
 }
 
 EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
   // Checked here rather than by a CHECK (json_valid(...)) in the table: the
   // same guarantee at a fraction of SQLite's cost per row.
-  if (!nlohmann::json::accept(job.payload)) {
+  const std::string* payload = &job.payload;
+  std::string traced_payload;
+  if (job.trace_id) {
+    // The contract: the request id travels in the payload as `trace_id`, so
+    // whoever reads a job's payload (a handler, an operator's
+    // `jq .payload.trace_id`) sees it. The column stays, for indexing. Set
+    // here, the one place every job is written, so it always agrees with the
+    // column. Key order is kept; a payload that is not an object is left as is.
+    auto parsed = nlohmann::ordered_json::parse(job.payload, nullptr, false);
+    if (parsed.is_discarded()) {
+      throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
+    }
+    if (parsed.is_object()) {
+      parsed["trace_id"] = *job.trace_id;
+      traced_payload = parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      payload = &traced_payload;
+    }
+  } else if (!nlohmann::json::accept(job.payload)) {
     throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
   }
   std::int64_t now = m_clock.now_ms();
@@ -188,39 +133,38 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
     // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing
     // (no change), and the existing job is looked up below. NULL keys never
     // conflict. (No RETURNING: it costs more per row than reading the rowid.)
-    Using insert(m_statements->get(
+    InUse insert(m_statements->get(
         m_statements->insert,
         "INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, "
         "idempotency_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
         "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"));
-    insert->bindNoCopy(1, job.type);
-    insert->bindNoCopy(2, job.payload);
-    bind_optional(*insert, 3, job.trace_id);
-    bind_optional(*insert, 4, job.user_id);
+    insert->bind_unowned(1, job.type);
+    insert->bind_unowned(2, *payload);
+    insert->bind(3, job.trace_id);
+    insert->bind(4, job.user_id);
     insert->bind(5, job.priority);
     insert->bind(6, job.max_attempts.value_or(m_retry.default_max_attempts));
-    insert->bind(7, static_cast<int64_t>(job.run_at_ms.value_or(now)));
-    bind_optional(*insert, 8, job.idempotency_key);
-    insert->bind(9, static_cast<int64_t>(now));
-    if (insert->exec() == 1) return EnqueueResult{m_connection.sql().getLastInsertRowid(), true};
+    insert->bind(7, job.run_at_ms.value_or(now));
+    insert->bind(8, job.idempotency_key);
+    insert->bind(9, now);
+    if (insert->exec() == 1) return EnqueueResult{m_connection.last_insert_rowid(), true};
   }
-  Using find(m_statements->get(m_statements->find_by_key,
+  InUse find(m_statements->get(m_statements->find_by_key,
                                "SELECT id FROM jobs WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"));
-  find->bindNoCopy(1, *job.idempotency_key);
-  if (!find->executeStep()) {
+  find->bind_unowned(1, *job.idempotency_key);
+  if (!find->step()) {
     throw std::logic_error("job insert was skipped but no job holds its idempotency key");
   }
-  return EnqueueResult{find->getColumn(0).getInt64(), false};
+  return EnqueueResult{find->int64(0), false};
 }
 
 std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& jobs) {
   std::vector<EnqueueResult> results;
   results.reserve(jobs.size());
   auto timer = m_connection.time_query();
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
-  for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
-  tx->commit();
+  db::write(m_connection, [&] {
+    for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
+  });
   return results;
 }
 
@@ -259,11 +203,9 @@ ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t le
   ClaimResult result;
   auto timer = m_connection.time_query();
   WriteStretch stretch(*this);
-  std::optional<db::WriteTransaction> tx;
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
-  begin_write(tx, m_connection);
-  claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result);
-  tx->commit();
+  db::write(m_connection,
+            [&] { claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result); });
   sort_in_claim_order(result);
   return result;
 }
@@ -283,26 +225,26 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
     // so its place in line. Read first (for the caller's logs: who held it),
     // then settle, both under the write lock.
-    Using expired(m_statements->get(
+    InUse expired(m_statements->get(
         m_statements->expired,
         "SELECT id, type, trace_id, attempts, max_attempts, lease_owner, claim FROM jobs INDEXED BY jobs_leases "
         "WHERE state = 'running' AND lease_expires_at <= ?1"));
-    expired->bind(1, static_cast<int64_t>(lapsed_before));
-    while (expired->executeStep()) {
+    expired->bind(1, lapsed_before);
+    while (expired->step()) {
       ExpiredLease lapsed;
-      lapsed.job_id = expired->getColumn(0).getInt64();
-      lapsed.type = expired->getColumn(1).getString();
-      lapsed.trace_id = optional_text(expired->getColumn(2));
-      lapsed.attempts = expired->getColumn(3).getInt();
-      lapsed.max_attempts = expired->getColumn(4).getInt();
+      lapsed.job_id = expired->int64(0);
+      lapsed.type = expired->text(1);
+      lapsed.trace_id = expired->optional_text(2);
+      lapsed.attempts = expired->int32(3);
+      lapsed.max_attempts = expired->int32(4);
       lapsed.dead = lapsed.attempts >= lapsed.max_attempts;
-      lapsed.previous_owner = expired->getColumn(5).getString();
-      lapsed.claim = expired->getColumn(6).getInt64();
+      lapsed.previous_owner = expired->text(5);
+      lapsed.claim = expired->int64(6);
       result.expired.push_back(std::move(lapsed));
     }
   }
   if (!result.expired.empty()) {
-    Using expire(m_statements->get(
+    InUse expire(m_statements->get(
         m_statements->expire,
         "UPDATE jobs SET "
         " state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,"
@@ -312,13 +254,13 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
         " finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END "
         "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_leases"
         "             WHERE state = 'running' AND lease_expires_at <= ?3)"));
-    expire->bind(1, static_cast<int64_t>(now));
-    expire->bind(3, static_cast<int64_t>(lapsed_before));
-    expire->bindNoCopy(2, kLeaseExpiredError);
+    expire->bind(1, now);
+    expire->bind(3, lapsed_before);
+    expire->bind_unowned(2, kLeaseExpiredError);
     expire->exec();
   }
   if (limit > 0) {
-    Using claim(m_statements->get(
+    InUse claim(m_statements->get(
         m_statements->claim,
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
         " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
@@ -327,11 +269,11 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
         "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
         " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
         " updated_at, started_at, finished_at, claim"));
-    claim->bindNoCopy(1, owner);
-    claim->bind(2, static_cast<int64_t>(now + lease_ms));
-    claim->bind(3, static_cast<int64_t>(now));
+    claim->bind_unowned(1, owner);
+    claim->bind(2, now + lease_ms);
+    claim->bind(3, now);
     claim->bind(4, limit);
-    while (claim->executeStep()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
+    while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
   }
 }
 
@@ -349,23 +291,20 @@ std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vec
   held.reserve(claims.size());
   auto timer = m_connection.time_query();
   WriteStretch stretch(*this);
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
-  std::int64_t now = m_clock.now_ms();
-  {
-    Using renew(m_statements->get(
+  db::write(m_connection, [&] {
+    std::int64_t now = m_clock.now_ms();
+    InUse renew(m_statements->get(
         m_statements->renew,
         "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 "
         "FROM (SELECT value ->> 0 AS id, value ->> 1 AS claim FROM json_each(?3)) AS held "
         "WHERE jobs.id = held.id AND jobs.claim = held.claim AND jobs.state = 'running' AND jobs.lease_owner = ?4 "
         "RETURNING jobs.id, jobs.claim"));
-    renew->bind(1, static_cast<int64_t>(now + lease_ms));
-    renew->bind(2, static_cast<int64_t>(now));
-    renew->bindNoCopy(3, held_json);
-    renew->bindNoCopy(4, owner);
-    while (renew->executeStep()) held.push_back({renew->getColumn(0).getInt64(), renew->getColumn(1).getInt64()});
-  }
-  tx->commit();
+    renew->bind(1, now + lease_ms);
+    renew->bind(2, now);
+    renew->bind_unowned(3, held_json);
+    renew->bind_unowned(4, owner);
+    while (renew->step()) held.push_back({renew->int64(0), renew->int64(1)});
+  });
   std::sort(held.begin(), held.end());
   std::vector<ClaimToken> lost;
   for (const auto& claim : claims) {
@@ -407,84 +346,88 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
   outcomes.released.reserve(releases.size());
   auto timer = m_connection.time_query();
   WriteStretch stretch(*this);
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
+  db::write(m_connection, [&] {
+    settle_in_transaction(owner, completions, failures, releases, refill, stretch.start(), outcomes);
+  });
+  sort_in_claim_order(outcomes.claimed);
+  return outcomes;
+}
+
+void JobQueue::settle_in_transaction(const std::string& owner, const std::vector<Completion>& completions,
+                                     const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
+                                     const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes) {
   std::int64_t now = m_clock.now_ms();
-  auto& database = m_connection.sql();
   if (!completions.empty()) {
-    Using complete(m_statements->get(
+    InUse complete(m_statements->get(
         m_statements->complete,
         "UPDATE jobs SET state = 'succeeded', result = ?1, lease_expires_at = NULL,"
         " updated_at = ?2, finished_at = ?2 "
         "WHERE id = ?3 AND claim = ?5 AND state = 'running' AND lease_owner = ?4"));
-    complete->bind(2, static_cast<int64_t>(now));
-    complete->bindNoCopy(4, owner);
+    complete->bind(2, now);
+    complete->bind_unowned(4, owner);
     for (const auto& completion : completions) {
-      complete->bindNoCopy(1, completion.result);
-      complete->bind(3, static_cast<int64_t>(completion.token.job_id));
-      complete->bind(5, static_cast<int64_t>(completion.token.claim));
+      complete->bind_unowned(1, completion.result);
+      complete->bind(3, completion.token.job_id);
+      complete->bind(5, completion.token.claim);
       complete->exec();
-      outcomes.completed.push_back(database.getChanges() == 1);
+      outcomes.completed.push_back(m_connection.changes() == 1);
       complete->reset();
     }
   }
   for (const auto& failure : failures) outcomes.failed.push_back(fail_in_transaction(owner, failure, now));
   if (!releases.empty()) {
     // attempts - 1: the claim that is handed back is not charged.
-    Using release(m_statements->get(
+    InUse release(m_statements->get(
         m_statements->release,
         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,"
         " lease_expires_at = NULL, updated_at = ?1 "
         "WHERE id = ?2 AND claim = ?4 AND state = 'running' AND lease_owner = ?3"));
-    release->bind(1, static_cast<int64_t>(now));
-    release->bindNoCopy(3, owner);
+    release->bind(1, now);
+    release->bind_unowned(3, owner);
     for (const auto& claim : releases) {
-      release->bind(2, static_cast<int64_t>(claim.job_id));
-      release->bind(4, static_cast<int64_t>(claim.claim));
+      release->bind(2, claim.job_id);
+      release->bind(4, claim.claim);
       release->exec();
-      outcomes.released.push_back(database.getChanges() == 1);
+      outcomes.released.push_back(m_connection.changes() == 1);
       release->reset();
     }
   }
   // After the outcomes, so a job that just failed with no backoff can be
   // claimed again at once.
   if (refill.limit > 0) {
-    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, stretch.start(), outcomes.claimed);
+    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, asked_for_lock_at, outcomes.claimed);
   }
-  tx->commit();
-  sort_in_claim_order(outcomes.claimed);
-  return outcomes;
 }
 
 FailureOutcome JobQueue::fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now) {
   int attempts = 0;
   int max_attempts = 0;
   {
-    Using read(m_statements->get(
+    InUse read(m_statements->get(
         m_statements->fail_read,
         "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND claim = ?3 AND state = 'running'"
         " AND lease_owner = ?2"));
-    read->bind(1, static_cast<int64_t>(failure.token.job_id));
-    read->bindNoCopy(2, owner);
-    read->bind(3, static_cast<int64_t>(failure.token.claim));
-    if (!read->executeStep()) return FailureOutcome::lost_lease;
-    attempts = read->getColumn(0).getInt();
-    max_attempts = read->getColumn(1).getInt();
+    read->bind(1, failure.token.job_id);
+    read->bind_unowned(2, owner);
+    read->bind(3, failure.token.claim);
+    if (!read->step()) return FailureOutcome::lost_lease;
+    attempts = read->int32(0);
+    max_attempts = read->int32(1);
   }
   bool dead = failure.kind == FailureKind::permanent || attempts >= max_attempts;
-  Using write(m_statements->get(
+  InUse write(m_statements->get(
       m_statements->fail_write,
       "UPDATE jobs SET state = ?1, last_error = ?2, run_at = ?3, updated_at = ?4,"
       " lease_owner = CASE WHEN ?1 = 'dead' THEN lease_owner ELSE NULL END,"
       " lease_expires_at = NULL, finished_at = CASE WHEN ?1 = 'dead' THEN ?4 ELSE NULL END "
       "WHERE id = ?5 AND claim = ?7 AND state = 'running' AND lease_owner = ?6"));
   write->bind(1, dead ? "dead" : "queued");
-  write->bindNoCopy(2, failure.error);
-  write->bind(3, static_cast<int64_t>(dead ? now : now + backoff_ms(m_retry, attempts, random01())));
-  write->bind(4, static_cast<int64_t>(now));
-  write->bind(5, static_cast<int64_t>(failure.token.job_id));
-  write->bindNoCopy(6, owner);
-  write->bind(7, static_cast<int64_t>(failure.token.claim));
+  write->bind_unowned(2, failure.error);
+  write->bind(3, dead ? now : now + backoff_ms(m_retry, attempts, random01()));
+  write->bind(4, now);
+  write->bind(5, failure.token.job_id);
+  write->bind_unowned(6, owner);
+  write->bind(7, failure.token.claim);
   write->exec();
   return dead ? FailureOutcome::dead : FailureOutcome::requeued;
 }
@@ -505,116 +448,104 @@ std::int64_t JobQueue::backoff_ms(const config::RetryConfig& retry, int attempts
 
 bool JobQueue::cancel(std::int64_t job_id) {
   auto timer = m_connection.time_query();
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
-  std::int64_t now = m_clock.now_ms();
-  int changed;
-  {
-    Using cancel(m_statements->get(
+  return db::write(m_connection, [&] {
+    InUse cancel(m_statements->get(
         m_statements->cancel,
         "UPDATE jobs SET state = 'canceled', lease_expires_at = NULL, updated_at = ?1, finished_at = ?1 "
         "WHERE id = ?2 AND state IN ('queued', 'running')"));
-    cancel->bind(1, static_cast<int64_t>(now));
-    cancel->bind(2, static_cast<int64_t>(job_id));
-    changed = cancel->exec();
-  }
-  tx->commit();
-  return changed == 1;
+    cancel->bind(1, m_clock.now_ms());
+    cancel->bind(2, job_id);
+    return cancel->exec() == 1;
+  });
 }
 
 bool JobQueue::retry(std::int64_t job_id) {
   auto timer = m_connection.time_query();
-  std::optional<db::WriteTransaction> tx;
-  begin_write(tx, m_connection);
-  std::int64_t now = m_clock.now_ms();
-  int changed;
-  {
+  return db::write(m_connection, [&] {
     // The last error is kept for the record until the next attempt replaces it.
-    Using retry(m_statements->get(
+    InUse retry(m_statements->get(
         m_statements->retry,
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?1, lease_owner = NULL,"
         " lease_expires_at = NULL, result = NULL, updated_at = ?1, finished_at = NULL "
         "WHERE id = ?2 AND state IN ('dead', 'canceled')"));
-    retry->bind(1, static_cast<int64_t>(now));
-    retry->bind(2, static_cast<int64_t>(job_id));
-    changed = retry->exec();
-  }
-  tx->commit();
-  return changed == 1;
+    retry->bind(1, m_clock.now_ms());
+    retry->bind(2, job_id);
+    return retry->exec() == 1;
+  });
 }
 
 // ---- reading -------------------------------------------------------------
 
 std::optional<Job> JobQueue::find(std::int64_t job_id) {
   auto timer = m_connection.time_query();
-  Using find(m_statements->get(m_statements->find,
+  InUse find(m_statements->get(m_statements->find,
                                (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1").c_str()));
-  find->bind(1, static_cast<int64_t>(job_id));
-  if (!find->executeStep()) return std::nullopt;
+  find->bind(1, job_id);
+  if (!find->step()) return std::nullopt;
   return read_job(*find);
 }
 
 std::vector<Job> JobQueue::list(const JobFilter& filter) {
+  // Each filter is one numbered parameter; unused numbers stay unbound.
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1";
-  if (filter.state) sql += " AND state = :state";
-  if (filter.type) sql += " AND type = :type";
-  if (filter.user_id) sql += " AND user_id = :user_id";
-  if (filter.before_id) sql += " AND id < :before_id";
-  sql += " ORDER BY id DESC LIMIT :limit";
+  if (filter.state) sql += " AND state = ?1";
+  if (filter.type) sql += " AND type = ?2";
+  if (filter.user_id) sql += " AND user_id = ?3";
+  if (filter.before_id) sql += " AND id < ?4";
+  sql += " ORDER BY id DESC LIMIT ?5";
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(), sql);
-  std::string state = filter.state ? std::string(to_string(*filter.state)) : std::string();
-  if (filter.state) query.bind(":state", state);
-  if (filter.type) query.bind(":type", *filter.type);
-  if (filter.user_id) query.bind(":user_id", static_cast<int64_t>(*filter.user_id));
-  if (filter.before_id) query.bind(":before_id", static_cast<int64_t>(*filter.before_id));
-  query.bind(":limit", std::max(0, filter.limit));
+  db::Statement query(m_connection, sql);
+  if (filter.state) query.bind(1, to_string(*filter.state));
+  if (filter.type) query.bind(2, *filter.type);
+  if (filter.user_id) query.bind(3, *filter.user_id);
+  if (filter.before_id) query.bind(4, *filter.before_id);
+  query.bind(5, std::max(0, filter.limit));
   std::vector<Job> jobs;
-  while (query.executeStep()) jobs.push_back(read_job(query));
+  while (query.step()) jobs.push_back(read_job(query));
   return jobs;
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::counts() {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(), "SELECT type, state, count(*) FROM jobs GROUP BY type, state");
+  db::Statement query(m_connection, "SELECT type, state, count(*) FROM jobs GROUP BY type, state");
   std::map<std::string, std::map<std::string, std::int64_t>> out;
-  while (query.executeStep()) {
-    out[query.getColumn(0).getString()][query.getColumn(1).getString()] = query.getColumn(2).getInt64();
+  while (query.step()) {
+    out[query.text(0)][query.text(1)] = query.int64(2);
   }
   return out;
 }
 
 std::map<std::string, std::int64_t> JobQueue::ready_counts() {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
+  db::Statement query(m_connection,
                           "SELECT type, count(*) FROM jobs INDEXED BY jobs_due"
                           " WHERE state = 'queued' AND run_at <= ?1 GROUP BY type");
-  query.bind(1, static_cast<int64_t>(m_clock.now_ms()));
+  query.bind(1, m_clock.now_ms());
   std::map<std::string, std::int64_t> out;
-  while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+  while (query.step()) out[query.text(0)] = query.int64(1);
   return out;
 }
 
 std::map<std::string, double> JobQueue::oldest_ready_age_seconds() {
   auto timer = m_connection.time_query();
   std::int64_t now = m_clock.now_ms();
-  SQLite::Statement query(m_connection.sql(),
+  db::Statement query(m_connection,
                           "SELECT type, min(run_at) FROM jobs INDEXED BY jobs_due"
                           " WHERE state = 'queued' AND run_at <= ?1 GROUP BY type");
-  query.bind(1, static_cast<int64_t>(now));
+  query.bind(1, now);
   std::map<std::string, double> out;
-  while (query.executeStep()) {
-    out[query.getColumn(0).getString()] = static_cast<double>(now - query.getColumn(1).getInt64()) / 1000.0;
+  while (query.step()) {
+    out[query.text(0)] = static_cast<double>(now - query.int64(1)) / 1000.0;
   }
   return out;
 }
 
 std::optional<std::int64_t> JobQueue::next_due_ms() {
   std::optional<std::int64_t> next;
-  auto consider = [&](std::unique_ptr<SQLite::Statement>& slot, const char* sql) {
-    Using query(m_statements->get(slot, sql));
-    if (query->executeStep() && !query->getColumn(0).isNull()) {
-      std::int64_t at = query->getColumn(0).getInt64();
+  auto consider = [&](std::unique_ptr<db::Statement>& slot, const char* sql) {
+    InUse query(m_statements->get(slot, sql));
+    if (query->step() && !query->is_null(0)) {
+      std::int64_t at = query->int64(0);
       if (!next || at < *next) next = at;
     }
   };
@@ -628,9 +559,9 @@ std::optional<std::int64_t> JobQueue::next_due_ms() {
 }
 
 std::int64_t JobQueue::data_version() {
-  Using query(m_statements->get(m_statements->data_version, "PRAGMA data_version"));
-  query->executeStep();
-  return query->getColumn(0).getInt64();
+  InUse query(m_statements->get(m_statements->data_version, "PRAGMA data_version"));
+  query->step();
+  return query->int64(0);
 }
 
 // ---- housekeeping --------------------------------------------------------
@@ -640,21 +571,17 @@ std::int64_t JobQueue::prune(std::int64_t retention_ms, int batch) {
   for (;;) {
     auto timer = m_connection.time_query();
     WriteStretch stretch(*this);
-    std::optional<db::WriteTransaction> tx;
-    begin_write(tx, m_connection);
-    int deleted;
-    {
+    const int deleted = db::write(m_connection, [&] {
       // finished_at is set exactly for succeeded, dead and canceled jobs; the
       // state test says so again for the reader.
-      Using prune(m_statements->get(
+      InUse prune(m_statements->get(
           m_statements->prune,
           "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished WHERE finished_at < ?1"
           " AND state IN ('succeeded', 'dead', 'canceled') LIMIT ?2)"));
-      prune->bind(1, static_cast<int64_t>(m_clock.now_ms() - retention_ms));
+      prune->bind(1, m_clock.now_ms() - retention_ms);
       prune->bind(2, std::max(1, batch));
-      deleted = prune->exec();
-    }
-    tx->commit();
+      return prune->exec();
+    });
     total += deleted;
     if (deleted < std::max(1, batch)) return total;
   }

@@ -3,10 +3,9 @@
 // cheap to construct (statements are prepared on first use and then cached
 // for the life of the JobQueue, so a long-lived one never recompiles them).
 //
-// Writes run in BEGIN IMMEDIATE transactions (db::WriteTransaction): the
-// write lock is taken up front, so concurrent writers queue on the busy
-// timeout instead of failing. Methods throw SQLite exceptions only for real
-// database failures.
+// Writes run in BEGIN IMMEDIATE transactions (db::write): the write lock is
+// taken up front, so concurrent writers queue on the busy timeout instead of
+// failing. Methods throw db::Error only for real database failures.
 #pragma once
 
 #include <cstdint>
@@ -188,6 +187,9 @@ class JobQueue {
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
                             LockWaits::Instant asked_for_lock_at, ClaimResult& result);
+  void settle_in_transaction(const std::string& owner, const std::vector<Completion>& completions,
+                             const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
+                             const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes);
   std::int64_t lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const;
   class WriteStretch;
   static void sort_in_claim_order(ClaimResult& result);

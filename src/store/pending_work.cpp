@@ -4,15 +4,17 @@
 
 #include "store/store.hpp"
 
+#include "db/statement.hpp"
+
 namespace pw::store {
 namespace {
 
-std::vector<PendingWork> read_pending(SQLite::Statement& query) {
+std::vector<PendingWork> read_pending(db::Statement& query) {
   std::vector<PendingWork> pending;
-  while (query.executeStep()) {
+  while (query.step()) {
     PendingWork work;
-    if (!query.getColumn(0).isNull()) work.job_id = query.getColumn(0).getInt64();
-    work.amount = std::max<std::int64_t>(0, query.getColumn(1).getInt64());
+    if (!query.is_null(0)) work.job_id = query.int64(0);
+    work.amount = std::max<std::int64_t>(0, query.int64(1));
     pending.push_back(work);
   }
   return pending;
@@ -22,8 +24,7 @@ std::vector<PendingWork> read_pending(SQLite::Statement& query) {
 
 std::vector<PendingWork> Store::pending_simulations_of_user(std::int64_t user_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
+  db::Statement query(m_connection, "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
                           "simulations_pending_user WHERE user_id = ? AND completed_at IS NULL");
   query.bind(1, user_id);
   return read_pending(query);
@@ -31,8 +32,7 @@ std::vector<PendingWork> Store::pending_simulations_of_user(std::int64_t user_id
 
 std::vector<PendingWork> Store::pending_simulations_of_world(std::int64_t world_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
+  db::Statement query(m_connection, "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
                           "simulations_pending_world WHERE world_id = ? AND completed_at IS NULL");
   query.bind(1, world_id);
   return read_pending(query);
@@ -40,27 +40,24 @@ std::vector<PendingWork> Store::pending_simulations_of_world(std::int64_t world_
 
 std::int64_t Store::world_events(std::int64_t world_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT COALESCE(SUM(events_written), 0) FROM simulations WHERE world_id = ?");
+  db::Statement query(m_connection, "SELECT COALESCE(SUM(events_written), 0) FROM simulations WHERE world_id = ?");
   query.bind(1, world_id);
-  query.executeStep();
-  return query.getColumn(0).getInt64();
+  query.step();
+  return query.int64(0);
 }
 
 std::int64_t Store::count_worlds(std::int64_t user_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT COUNT(*) FROM worlds WHERE user_id = ? AND deleted_at IS NULL");
+  db::Statement query(m_connection, "SELECT COUNT(*) FROM worlds WHERE user_id = ? AND deleted_at IS NULL");
   query.bind(1, user_id);
-  query.executeStep();
-  return query.getColumn(0).getInt64();
+  query.step();
+  return query.int64(0);
 }
 
 void Store::record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,
                               std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  SQLite::Statement insert(m_connection.sql(),
-                           "INSERT INTO persona_generations (world_id, number, count, job_id, created_at) "
+  db::Statement insert(m_connection, "INSERT INTO persona_generations (world_id, number, count, job_id, created_at) "
                            "VALUES (?, ?, ?, ?, ?)");
   insert.bind(1, world_id);
   insert.bind(2, number);
@@ -72,20 +69,18 @@ void Store::record_generation(std::int64_t world_id, std::int64_t number, std::i
 
 std::vector<PendingWork> Store::pending_generations(std::int64_t world_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(),
-                          "SELECT job_id, count FROM persona_generations WHERE world_id = ? AND finished_at IS NULL");
+  db::Statement query(m_connection, "SELECT job_id, count FROM persona_generations WHERE world_id = ? AND finished_at IS NULL");
   query.bind(1, world_id);
   std::vector<PendingWork> pending;
-  while (query.executeStep()) {
-    pending.push_back(PendingWork{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()});
+  while (query.step()) {
+    pending.push_back(PendingWork{query.int64(0), query.int64(1)});
   }
   return pending;
 }
 
 void Store::finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  SQLite::Statement update(m_connection.sql(),
-                           "UPDATE persona_generations SET finished_at = COALESCE(finished_at, ?) "
+  db::Statement update(m_connection, "UPDATE persona_generations SET finished_at = COALESCE(finished_at, ?) "
                            "WHERE world_id = ? AND number = ?");
   update.bind(1, now_ms);
   update.bind(2, world_id);

@@ -5,14 +5,13 @@
 // No method opens a transaction: the caller wraps a request's or a job's
 // writes in one db::WriteTransaction, so they commit or vanish together.
 // Methods that touch many rows take a batch size, so the caller can keep
-// every transaction short. SQLite errors propagate as SQLite::Exception.
+// every transaction short. Database errors propagate as db::Error.
 //
 // A world marked deleted is gone for every read below (worlds, and the
 // simulations found by id); only world_state() and purge_world_step() see it.
 #pragma once
 
 #include <cstdint>
-#include <exception>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +22,7 @@
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
 #include "store/records.hpp"
+#include "store/tokens.hpp"
 
 namespace pw::store {
 
@@ -30,16 +30,22 @@ class Store {
  public:
   explicit Store(db::Connection& connection) : m_connection(connection) {}
 
+  db::Connection& connection() const { return m_connection; }
+
   // ---- users ----
-  // The user whose token hash is `token_hash` (the caller still compares the
-  // hashes in constant time: see api/auth).
+  // The token whose hash is `token_hash` and its user, expired or not (the
+  // caller compares the hashes in constant time and checks the expiry: see
+  // api/auth).
   struct Credential {
     User user;
+    Token token;
     std::string token_hash;
   };
   std::optional<Credential> find_credential(std::string_view token_hash);
   std::optional<User> find_user(std::int64_t user_id);
+  std::optional<User> find_user(std::string_view handle);
   bool handle_exists(std::string_view handle);
+  // The user and their first token, named "sign-up".
   User create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms);
 
   // ---- worlds ----
@@ -121,11 +127,5 @@ class Store {
 };
 
 std::string_view to_string(PersonaSource source);
-
-// True for a database error that is about the database, not about the
-// statement: busy past the timeout, read-only, I/O error, disk full, missing
-// or corrupt file, missing tables. Callers answer "unavailable, retry" rather
-// than "internal error". Constraint violations (a bug) are not among them.
-bool is_database_unavailable(const std::exception& error);
 
 }  // namespace pw::store

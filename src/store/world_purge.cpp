@@ -4,12 +4,13 @@
 
 #include "store/store.hpp"
 
+#include "db/statement.hpp"
+
 namespace pw::store {
 
 bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
-  SQLite::Statement update(m_connection.sql(),
-                           "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
+  db::Statement update(m_connection, "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
   update.bind(1, now_ms);
   update.bind(2, world_id);
   update.bind(3, user_id);
@@ -18,10 +19,10 @@ bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std:
 
 WorldState Store::world_state(std::int64_t world_id) {
   auto timer = m_connection.time_query();
-  SQLite::Statement query(m_connection.sql(), "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
+  db::Statement query(m_connection, "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
   query.bind(1, world_id);
-  if (!query.executeStep()) return WorldState::absent;
-  return query.getColumn(0).getInt() != 0 ? WorldState::live : WorldState::deleted;
+  if (!query.step()) return WorldState::absent;
+  return query.int32(0) != 0 ? WorldState::live : WorldState::deleted;
 }
 
 PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
@@ -38,12 +39,12 @@ PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
       "DELETE FROM persona_generations WHERE rowid IN "
       "(SELECT rowid FROM persona_generations WHERE world_id = ?1 LIMIT ?2)"};
   for (const char* sql : children) {
-    SQLite::Statement remove(m_connection.sql(), sql);
+    db::Statement remove(m_connection, sql);
     remove.bind(1, world_id);
     remove.bind(2, batch);
     if (const int rows = remove.exec(); rows > 0) return PurgeStep{rows, false};
   }
-  SQLite::Statement remove(m_connection.sql(), "DELETE FROM worlds WHERE id = ? AND deleted_at IS NOT NULL");
+  db::Statement remove(m_connection, "DELETE FROM worlds WHERE id = ? AND deleted_at IS NOT NULL");
   remove.bind(1, world_id);
   return PurgeStep{remove.exec(), true};
 }

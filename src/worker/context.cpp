@@ -4,6 +4,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "db/error.hpp"
+
 namespace pw::worker {
 
 bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause) {
@@ -23,8 +25,7 @@ bool run_guarded(WorkerContext& context, const char* loop, const std::function<v
       return true;
     } catch (const std::exception& e) {
       std::string what = e.what();
-      bool busy = what.find("database is locked") != std::string::npos ||
-                  what.find("database table is locked") != std::string::npos;
+      const bool busy = db::fault_of(e) == db::Fault::busy;
       ++consecutive;
       context.logger.log(busy ? observability::LogLevel::debug : observability::LogLevel::error,
                          busy ? "worker_db_busy" : "worker_loop_failed",
@@ -40,7 +41,7 @@ std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char*
                                              bool autocheckpoint) {
   std::unique_ptr<db::Connection> connection;
   run_guarded(context, loop, [&] {
-    connection = std::make_unique<db::Connection>(context.config.db, context.observer());
+    connection = std::make_unique<db::Connection>(context.config.db, context.observer(), context.lock_observer());
     if (!autocheckpoint) connection->set_autocheckpoint(0);
   }, give_up, stop);
   return connection;

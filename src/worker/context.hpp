@@ -66,6 +66,9 @@ struct WorkerContext {
   db::QueryObserver observer() {
     return [this](double seconds) { metrics.observe_db_query(seconds); };
   }
+  db::LockObserver lock_observer() {
+    return [this](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); };
+  }
 };
 
 // Sleeps for `pause` unless `stop` is requested first; false if it was.

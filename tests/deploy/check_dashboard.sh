@@ -23,15 +23,16 @@ PROVIDER=deploy/grafana/provisioning/dashboards/dashboards.yml
 COUNTERS_AND_GAUGES=(
   http_requests_total personaworlds_build_info process_start_time_seconds
   jobs_processed_total job_retries_total jobs_trace_total queue_depth
-  jobs_dead_total job_oldest_ready_age_seconds up
+  jobs_dead_total job_oldest_ready_age_seconds up db_busy_timeouts_total db_unavailable_total
 )
-HISTOGRAMS=(http_request_duration_seconds db_query_duration_seconds job_duration_seconds)
-LABELS=(route method status type trace le job instance version service)
+HISTOGRAMS=(http_request_duration_seconds db_query_duration_seconds job_duration_seconds db_lock_wait_seconds)
+LABELS=(route method status type trace le job instance version service reason)
 # The dashboard must chart each of these somewhere.
 REQUIRED=(
   http_requests_total http_request_duration_seconds jobs_processed_total
   job_duration_seconds job_retries_total db_query_duration_seconds queue_depth
-  jobs_trace_total jobs_dead_total job_oldest_ready_age_seconds
+  jobs_trace_total jobs_dead_total job_oldest_ready_age_seconds db_lock_wait_seconds
+  db_busy_timeouts_total db_unavailable_total
 )
 
 json_array() { printf '%s\n' "$@" | jq -R . | jq -sc .; }

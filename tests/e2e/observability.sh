@@ -368,6 +368,18 @@ v1 GET "/v1/jobs/$job_traceparent" obs-check-traceparent
 check "GET /v1/jobs/{id}: trace_id is the traceparent's trace id" \
   jqt --arg t "$traceparent_id" '.trace_id == $t' <<<"$BODY"
 
+# The operator's view of a job carries the trace in its payload as well.
+check "jobs show --json: .payload.trace_id of the persona.generate job is its X-Request-ID" \
+  jqt '.payload.trace_id == "obs-trace-generate" and .trace_id == "obs-trace-generate"' <<<"$(cli_job "$job_generate")"
+if [[ -n ${webhook_job:-} ]]; then
+  check "jobs show --json: .payload.trace_id of the webhook job is the simulation request's id" \
+    jqt '.payload.trace_id == "obs-trace-webhook" and .trace_id == "obs-trace-webhook"' <<<"$(cli_job "$webhook_job")"
+fi
+check "jobs show --json: .payload.trace_id of a job enqueued with --trace-id" \
+  jqt '.payload.trace_id == "cli-trace-1"' <<<"$(cli_job "$noop_traced")"
+check "jobs show --json: an untraced job has no .payload.trace_id" \
+  jqt '(.payload | has("trace_id") | not) and .trace_id == null' <<<"$(cli_job "$noop_first")"
+
 line=$(access_line "$tmp/api.out" obs-trace-generate)
 check "one API access line for request obs-trace-generate" [ "$(grep -c . <<<"$line")" == 1 ]
 check "its route is the template, method POST, status 202, user_id $user_id" \
@@ -560,6 +572,16 @@ at_least 'api http_requests_total{route="/v1/worlds",method="GET",status="401"}'
   "$(sample api http_requests_total '{"route":"/v1/worlds","method":"GET","status":"401"}')"
 at_least 'api http_requests_total{route="unmatched",method="GET",status="404"}' 1 \
   "$(sample api http_requests_total '{"route":"unmatched","method":"GET","status":"404"}')"
+# The /v1 write behind another process's lock: its wait, its time-out and its 503's reason.
+at_least 'api db_busy_timeouts_total (the write behind a held lock)' 1 "$(sample api db_busy_timeouts_total '{}')"
+at_least 'api db_unavailable_total{reason="busy"}' 1 "$(sample api db_unavailable_total '{"reason":"busy"}')"
+at_least 'api db_lock_wait_seconds observations longer than 1 s (the busy timeout)' 1 \
+  "$(jq -r -s '[.[] | select(.name == "db_lock_wait_seconds_bucket")] as $b
+               | ([$b[] | select(.labels.le == "+Inf") | .value | tonumber] | add) - ([$b[] | select(.labels.le == "1") | .value | tonumber] | add)' \
+     "$tmp/api.metrics.json")"
+check 'api db_unavailable_total has a series at 0 for every bounded reason' \
+  jqt -s '[.[] | select(.name == "db_unavailable_total") | .labels.reason] | sort == ["busy","corrupt","full","io","missing","other","readonly","schema"]' \
+    "$tmp/api.metrics.json"
 check 'api http_request_duration_seconds has a bucket at le="0.5" (the latency alert threshold)' \
   jqt -s 'any(.name == "http_request_duration_seconds_bucket" and .labels.le == "0.5")' "$tmp/api.metrics.json"
 at_least 'worker jobs_processed_total{type="persona.generate",status="succeeded"}' 2 \
@@ -582,6 +604,25 @@ check "worker queue_depth has a series for every job type" \
   jqt -s '[.[] | select(.name == "queue_depth") | .labels.type] as $t
             | all(("noop","persona.generate","world.simulate","webhook.deliver"); . as $x | $t | index($x))' \
     "$tmp/worker.metrics.json"
+check "api exports queue_depth and job_oldest_ready_age_seconds for every job type (the backlog without a worker)" \
+  jqt -s '[.[] | select(.name == "queue_depth") | .labels.type] as $d
+          | [.[] | select(.name == "job_oldest_ready_age_seconds") | .labels.type] as $a
+          | all(("noop","persona.generate","world.simulate","webhook.deliver","unknown"); . as $x | ($d | index($x)) and ($a | index($x)))' \
+    "$tmp/api.metrics.json"
+
+# The README's WorkerJobFailures runbook filter finds one line per failed
+# attempt: as many as jobs_processed_total{status="failed"} counts.
+runbook_filter=$(awk '/^#### WorkerJobFailures/ { p = 1; next } /^#### / { p = 0 } p' "$root/README.md" \
+  | grep -o "jq -R '[^']*'" | head -n 1 | sed "s/^jq -R '//; s/'\$//")
+failed_attempts=$(jq -r -s '[.[] | select(.name == "jobs_processed_total" and .labels.status == "failed") | .value | tonumber] | add // 0' \
+  "$tmp/worker.metrics.json")
+filtered_lines=$(jq -R -c "$runbook_filter" "$tmp/worker.out" 2>/dev/null | grep -c .)
+if [[ -n $runbook_filter && $failed_attempts -ge 4 && $filtered_lines == "$failed_attempts" ]]; then
+  pass "README WorkerJobFailures filter ($runbook_filter) finds $filtered_lines lines for $failed_attempts failed attempts"
+else
+  fail "README WorkerJobFailures filter (${runbook_filter:-none found}) finds $filtered_lines lines for $failed_attempts failed attempts"
+fi
+
 for role in api worker; do
   check "$role: no label value holds a raw path or id of this run" \
     jqt -s --arg w "/v1/worlds/$world" 'all(.[].labels[]; (contains($w) or contains("obs-") or contains("no-such-route")) | not)' \

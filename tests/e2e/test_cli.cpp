@@ -78,6 +78,58 @@ TEST_CASE("cli (binary): usage errors and invalid settings exit 2 with one clear
   CHECK_FALSE(std::filesystem::exists(dir.file("x.db")));
 }
 
+TEST_CASE("cli (binary): an unknown command is named, with the commands there are") {
+  auto unknown = run("no-such-role");
+  CHECK(unknown.exit_code == 2);
+  CHECK(contains(unknown.output, "unknown command 'no-such-role'"));
+  for (const char* role : {"api", "worker", "migrate", "jobs", "users", "probe"}) {
+    CAPTURE(role);
+    CHECK(contains(unknown.output, role));
+  }
+  CHECK_FALSE(contains(unknown.output, "A subcommand is required"));
+}
+
+TEST_CASE("cli (binary): a value that does not convert names its flag and the environment variable it came from") {
+  pw::test::TempDir dir;
+  const std::string db = " --db " + quote(dir.file("x.db"));
+  auto flag = run("api" + db, "ALLOW_PRIVATE_WEBHOOKS=bogus");
+  CHECK(flag.exit_code == 2);
+  CHECK(contains(flag.output, "--allow-private-webhooks / ALLOW_PRIVATE_WEBHOOKS"));
+  CHECK(contains(flag.output, "'bogus' (from the environment variable ALLOW_PRIVATE_WEBHOOKS) is not true or false"));
+  auto number = run("api" + db, "PORT=eighty");
+  CHECK(number.exit_code == 2);
+  CHECK(contains(number.output, "'eighty' (from the environment variable PORT) is not a whole number"));
+  // Given as a flag, the value is the flag's: no environment variable blamed.
+  auto given = run("api --port eighty" + db, "PORT=");
+  CHECK(given.exit_code == 2);
+  CHECK(contains(given.output, "invalid --port / PORT: 'eighty' is not a whole number"));
+  CHECK_FALSE(contains(given.output, "from the environment"));
+}
+
+TEST_CASE("cli (binary): LOG_FORMAT=auto writes JSON lines when the output is not a terminal") {
+  pw::test::TempDir dir;
+  auto migrated = run("migrate --log-format auto --db " + quote(dir.file("x.db")));
+  CHECK(migrated.exit_code == 0);
+  CHECK(contains(migrated.output, "{\"ts\":"));
+  CHECK(contains(migrated.output, "\"msg\":\"migrations_done\""));
+  CHECK(run("migrate --log-format yaml --db " + quote(dir.file("x.db"))).exit_code == 2);
+}
+
+TEST_CASE("cli (binary): LOG_FORMAT=auto writes readable text on a terminal") {
+  pw::test::TempDir dir;
+  // script(1) gives the command a pseudo-terminal as its output.
+  const std::string command = quote(PW_BINARY) + " migrate --log-format auto --db " + quote(dir.file("x.db"));
+  FILE* pipe = popen(("script -qec " + quote(command) + " /dev/null").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (std::size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  CHECK(pclose(pipe) == 0);
+  INFO(output);
+  CHECK(contains(output, " migrate migrations_done "));
+  CHECK_FALSE(contains(output, "{\"ts\":"));
+}
+
 TEST_CASE("migrate (binary): creates a WAL database, is idempotent, and status reports it") {
   pw::test::TempDir dir;
   std::string db = dir.file("fresh.db");
@@ -103,6 +155,9 @@ TEST_CASE("migrate (binary): status on a new database lists pending migrations a
   auto status = run("migrate status --db " + quote(dir.file("new.db")));
   CHECK(status.exit_code == 1);
   CHECK(contains(status.output, "pending  0001_jobs.sql"));
+  CHECK(contains(status.output, "0 applied"));
+  // A status query creates nothing: not the database, nor its -wal or -shm.
+  CHECK(std::filesystem::is_empty(dir.path()));
 }
 
 TEST_CASE("migrate (binary): a tampered checksum or an unknown newer migration is refused by every role") {

@@ -30,7 +30,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/routes.hpp"
-#include "app/job_types.hpp"
+#include "db/statement.hpp"
+#include "jobs/contract.hpp"
 #include "db/connection.hpp"
 #include "http/server.hpp"
 #include "migrations/migrator.hpp"
@@ -56,7 +57,7 @@ struct Harness {
   config::ApiConfig config;
   observability::Logger logger{"api", observability::LogLevel::error, config::LogFormat::json,
                                [](std::string_view) {}};
-  observability::Metrics metrics{"api", app::known_job_types()};
+  observability::Metrics metrics{"api", jobs::job_kinds()};
   queue::ManualClock clock;
   std::unique_ptr<db::ConnectionPool> pool;
   std::unique_ptr<http::Server> server;
@@ -78,7 +79,7 @@ struct Harness {
     migrations::Migrator(*inspector, migrations::embedded()).apply_pending();
     pool = std::make_unique<db::ConnectionPool>(config.db, 1);
     server = std::make_unique<http::Server>(config.http, logger, metrics);
-    api::register_routes(*server, api::Dependencies{config, *pool, clock, logger});
+    api::register_routes(*server, api::Dependencies{config, *pool, clock, logger, metrics});
 
     auto user = call("POST", "/v1/users", R"({"handle":"fuzzer"})", {{"content-type", "application/json"}});
     if (user.status != 201) fail("setup: sign-up answered " + std::to_string(user.status));
@@ -117,11 +118,11 @@ struct Harness {
 
   std::int64_t scalar(const std::string& sql, std::optional<std::string> text = {},
                       std::optional<std::int64_t> number = {}) {
-    SQLite::Statement query(inspector->sql(), sql);
+    pw::db::Statement query(*inspector, sql);
     if (text) query.bind(1, *text);
     if (number) query.bind(1, *number);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
+    query.step();
+    return query.int64(0);
   }
 
   std::int64_t rows() {
@@ -137,7 +138,7 @@ struct Harness {
     const std::string keep_user = std::to_string(user_id);
     // The world's simulation counter goes back to 0 with its simulations,
     // so the per-world limit is reached again rather than for good.
-    inspector->sql().exec("DELETE FROM personas; DELETE FROM simulations; DELETE FROM jobs; "
+    inspector->exec("DELETE FROM personas; DELETE FROM simulations; DELETE FROM jobs; "
                           "DELETE FROM persona_generations; UPDATE worlds SET simulations = 0; "
                           "DELETE FROM idempotency_keys; DELETE FROM worlds WHERE id <> " + keep_world +
                           "; DELETE FROM users WHERE id <> " + keep_user);
@@ -466,7 +467,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (expect == Expect::skip) return 0;
   if (expect != Expect::unsupported && expect != Expect::invalid && key && !good_key(*key)) expect = Expect::invalid;
   // A fresh key every time: what a reused key does is the replay below.
-  if (key) h.inspector->sql().exec("DELETE FROM idempotency_keys");
+  if (key) h.inspector->exec("DELETE FROM idempotency_keys");
 
   std::vector<std::pair<std::string, std::string>> headers = {{"content-type", content_types[content_type]}};
   if (route != Route::user) headers.emplace_back("authorization", "Bearer " + h.token);

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "api/routes.hpp"
-#include "app/job_types.hpp"
+#include "db/statement.hpp"
+#include "jobs/contract.hpp"
 #include "http/server.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
@@ -44,12 +45,14 @@ class ApiFixture {
   explicit ApiFixture(config::ApiConfig base, int busy_timeout_ms = 2000)
       : m_config(std::move(base)),
         m_logger("api", observability::LogLevel::error, config::LogFormat::json, [](std::string_view) {}),
-        m_metrics("api", app::known_job_types()) {
+        m_metrics("api", jobs::job_kinds()) {
     m_config.db = m_database.config;
     m_config.db.busy_timeout_ms = busy_timeout_ms;
+    // As the api role opens it (cli.cpp): never creating the file.
+    m_config.db.create_if_missing = false;
     m_pool = std::make_unique<db::ConnectionPool>(m_config.db, 4);
     m_server = std::make_unique<http::Server>(m_config.http, m_logger, m_metrics);
-    api::register_routes(*m_server, api::Dependencies{m_config, *m_pool, m_clock, m_logger});
+    api::register_routes(*m_server, api::Dependencies{m_config, *m_pool, m_clock, m_logger, m_metrics});
   }
 
   ApiResult call(const std::string& method, const std::string& target, const std::string& body = {},
@@ -120,9 +123,9 @@ class ApiFixture {
     store::Store store(connection);
     std::map<std::string, std::int64_t> counts;
     for (const auto& [table, n] : store.table_counts()) counts[table] = n;
-    SQLite::Statement jobs(connection.sql(), "SELECT COUNT(*) FROM jobs");
-    jobs.executeStep();
-    counts["jobs"] = jobs.getColumn(0).getInt64();
+    pw::db::Statement jobs(connection, "SELECT COUNT(*) FROM jobs");
+    jobs.step();
+    counts["jobs"] = jobs.int64(0);
     return counts;
   }
 

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "api/api.hpp"
+#include "db/statement.hpp"
+#include "queue/job_queue.hpp"
 #include "unit/api/api_fixture.hpp"
 
 using namespace pw;
@@ -28,10 +30,10 @@ TEST_CASE("API: sign-up shows a token once, the token authenticates, the handle 
 
   // The database holds the hash, never the token.
   db::Connection connection(api.db());
-  SQLite::Statement query(connection.sql(), "SELECT token_hash FROM users");
-  REQUIRE(query.executeStep());
-  CHECK(query.getColumn(0).getString() != token);
-  CHECK(query.getColumn(0).getString().size() == 64);
+  pw::db::Statement query(connection, "SELECT token_hash FROM tokens");
+  REQUIRE(query.step());
+  CHECK(query.text(0) != token);
+  CHECK(query.text(0).size() == 64);
 }
 
 TEST_CASE("API: a missing or wrong token is 401 with WWW-Authenticate") {
@@ -194,10 +196,10 @@ TEST_CASE("API: a replayed sign-up returns the user without the token, which is 
   CHECK(replay.json()["user"] == first.json()["user"]);
   CHECK(replay.json()["token"].is_null());
   db::Connection connection(api.db());
-  SQLite::Statement query(connection.sql(), "SELECT COUNT(*) FROM idempotency_keys WHERE instr(response, ?) > 0");
+  pw::db::Statement query(connection, "SELECT COUNT(*) FROM idempotency_keys WHERE instr(response, ?) > 0");
   query.bind(1, token);
-  query.executeStep();
-  CHECK(query.getColumn(0).getInt() == 0);
+  query.step();
+  CHECK(query.int32(0) == 0);
 }
 
 TEST_CASE("API: a failed request stores no idempotency record, so its key can be retried") {
@@ -333,6 +335,26 @@ TEST_CASE("API: ids in paths that are not canonical positive integers are 404") 
   }
 }
 
+TEST_CASE("API: a SQL error (here a lost table) is not 'unavailable': it goes on to the 500 boundary") {
+  test::ApiFixture api;
+  auto token = api.sign_up("alice");
+  auto world = api.post("/v1/worlds", {{"name", "Eden"}}, token);
+  REQUIRE(world.status == 201);
+  {
+    db::Connection connection(api.db());
+    connection.exec("DROP TABLE events");
+  }
+  const auto events = "/v1/worlds/" + std::to_string(world.json()["id"].get<std::int64_t>()) + "/events";
+  // The route boundary lets it through; the server's boundary answers 500 and logs it at error.
+  try {
+    api.get(events, token);
+    FAIL("expected the database error to reach the server's boundary");
+  } catch (const db::Error& e) {
+    CHECK(e.fault() == db::Fault::other);
+  }
+  CHECK(api.get("/v1/worlds", token).status == 200);
+}
+
 TEST_CASE("API: a locked or broken database is 503 with Retry-After, and the API recovers") {
   test::ApiFixture api(config::ApiConfig{}, 50);
   auto token = api.sign_up("alice");
@@ -348,20 +370,41 @@ TEST_CASE("API: a locked or broken database is 503 with Retry-After, and the API
   auto after = api.post("/v1/worlds", {{"name", "Eden"}}, token);
   CHECK(after.status == 201);
 
-  // A schema that lost a table reads as unavailable too.
-  {
-    db::Connection connection(api.db());
-    connection.sql().exec("DROP TABLE events");
-  }
-  auto world = after.json();
-  auto broken = api.get("/v1/worlds/" + std::to_string(world["id"].get<std::int64_t>()) + "/events", token);
-  CHECK(broken.status == 503);
-  CHECK(broken.error_code() == "unavailable");
-
   // A database file deleted under the running API: refused, not written into
   // the void through a connection that still has it open.
   std::filesystem::remove(api.db().path);
   auto deleted = api.post("/v1/worlds", {{"name", "Lost"}}, token);
   CHECK(deleted.status == 503);
   CHECK(deleted.header("Retry-After") == "1");
+}
+
+TEST_CASE("API: a job that succeeded after failed attempts shows no error, and the earlier one as history") {
+  test::ApiFixture api;
+  auto token = api.sign_up("alice");
+  const auto user_id = api.get("/v1/me", token).json()["id"].get<std::int64_t>();
+  db::Connection connection(api.db());
+  queue::JobQueue queue(connection, api.clock(), api.config().retry);
+  queue::NewJob new_job;
+  new_job.type = "webhook.deliver";
+  new_job.user_id = user_id;
+  const auto id = queue.enqueue(new_job).id;
+  const std::string path = "/v1/jobs/" + std::to_string(id);
+
+  REQUIRE(queue.claim("w1", 1, 30000).jobs.size() == 1);
+  REQUIRE(queue.fail("w1", {queue::token_of(*queue.find(id)), "receiver answered 503"}) ==
+          queue::FailureOutcome::requeued);
+  auto retrying = api.get(path, token).json();
+  CHECK(retrying["state"] == "queued");
+  CHECK(retrying["last_error"] == "receiver answered 503");
+  CHECK(retrying["earlier_error"].is_null());
+
+  api.clock().advance_ms(10 * 60 * 1000);
+  REQUIRE(queue.claim("w1", 1, 30000).jobs.size() == 1);
+  REQUIRE(queue.complete("w1", {queue::token_of(*queue.find(id)), R"({"status":200})"}));
+  auto done = api.get(path, token).json();
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["attempts"] == 2);
+  CHECK(done["last_error"].is_null());
+  CHECK(done["earlier_error"] == "receiver answered 503");
+  CHECK(done["result"]["status"] == 200);
 }

@@ -2,8 +2,10 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "db/connection.hpp"
+#include "db/statement.hpp"
 #include "support/temp_dir.hpp"
 
 using pw::db::Connection;
@@ -11,9 +13,9 @@ using pw::db::WriteTransaction;
 
 namespace {
 std::string pragma(Connection& c, const char* name) {
-  SQLite::Statement q(c.sql(), std::string("PRAGMA ") + name);
-  REQUIRE(q.executeStep());
-  return q.getColumn(0).getString();
+  pw::db::Statement q(c, std::string("PRAGMA ") + name);
+  REQUIRE(q.step());
+  return q.text(0);
 }
 }  // namespace
 
@@ -35,19 +37,19 @@ TEST_CASE("db: a write transaction rolls back unless committed") {
   pw::config::DatabaseConfig config;
   config.path = dir.file("t.db");
   Connection c(config);
-  c.sql().exec("CREATE TABLE t (v INTEGER)");
+  c.exec("CREATE TABLE t (v INTEGER)");
   {
     WriteTransaction tx(c);
-    c.sql().exec("INSERT INTO t VALUES (1)");
+    c.exec("INSERT INTO t VALUES (1)");
   }
   {
     WriteTransaction tx(c);
-    c.sql().exec("INSERT INTO t VALUES (2)");
+    c.exec("INSERT INTO t VALUES (2)");
     tx.commit();
   }
-  SQLite::Statement q(c.sql(), "SELECT group_concat(v) FROM t");
-  REQUIRE(q.executeStep());
-  CHECK(q.getColumn(0).getString() == "2");
+  pw::db::Statement q(c, "SELECT group_concat(v) FROM t");
+  REQUIRE(q.step());
+  CHECK(q.text(0) == "2");
 }
 
 TEST_CASE("db: a second writer waits for the first instead of failing with BUSY") {
@@ -55,24 +57,50 @@ TEST_CASE("db: a second writer waits for the first instead of failing with BUSY"
   pw::config::DatabaseConfig config;
   config.path = dir.file("w.db");
   Connection first(config);
-  first.sql().exec("CREATE TABLE t (v INTEGER)");
+  first.exec("CREATE TABLE t (v INTEGER)");
   std::atomic<bool> second_done{false};
   std::optional<WriteTransaction> held(std::in_place, first);
   std::thread second([&] {
     Connection c(config);
     WriteTransaction tx(c);  // blocks until `first` commits
-    c.sql().exec("INSERT INTO t VALUES (2)");
+    c.exec("INSERT INTO t VALUES (2)");
     tx.commit();
     second_done = true;
   });
-  first.sql().exec("INSERT INTO t VALUES (1)");
+  first.exec("INSERT INTO t VALUES (1)");
   held->commit();
   held.reset();
   second.join();
   CHECK(second_done);
-  SQLite::Statement q(first.sql(), "SELECT count(*) FROM t");
-  REQUIRE(q.executeStep());
-  CHECK(q.getColumn(0).getInt() == 2);
+  pw::db::Statement q(first, "SELECT count(*) FROM t");
+  REQUIRE(q.step());
+  CHECK(q.int32(0) == 2);
+}
+
+TEST_CASE("db: a write transaction reports its wait for the write lock, and a busy time-out") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("l.db");
+  config.busy_timeout_ms = 100;
+  Connection holder(config);
+  holder.exec("CREATE TABLE t (v INTEGER)");
+  std::vector<std::pair<double, bool>> waits;
+  Connection waiter(config, {}, [&](double seconds, bool acquired) { waits.emplace_back(seconds, acquired); });
+  {
+    WriteTransaction held(holder);
+    CHECK_THROWS_AS(WriteTransaction{waiter}, pw::db::Error);
+    REQUIRE(waits.size() == 1);
+    CHECK(waits[0].first >= 0.09);  // it waited out the busy timeout...
+    CHECK_FALSE(waits[0].second);   // ...and did not get the lock
+    held.commit();
+  }
+  {
+    WriteTransaction free(waiter);
+    free.commit();
+  }
+  REQUIRE(waits.size() == 2);
+  CHECK(waits[1].first < 0.09);
+  CHECK(waits[1].second);
 }
 
 TEST_CASE("db: the pool hands a connection to one holder at a time and reuses it") {
@@ -95,10 +123,10 @@ TEST_CASE("db: data_version moves when another connection commits") {
   config.path = dir.file("v.db");
   Connection watcher(config);
   Connection writer(config);
-  writer.sql().exec("CREATE TABLE t (v INTEGER)");
+  writer.exec("CREATE TABLE t (v INTEGER)");
   auto before = watcher.data_version();
   CHECK(watcher.data_version() == before);
-  writer.sql().exec("INSERT INTO t VALUES (1)");
+  writer.exec("INSERT INTO t VALUES (1)");
   CHECK(watcher.data_version() != before);
 }
 
@@ -108,11 +136,11 @@ TEST_CASE("db: a writer gives up with BUSY only after the busy timeout") {
   config.path = dir.file("b.db");
   config.busy_timeout_ms = 200;
   Connection holder(config);
-  holder.sql().exec("CREATE TABLE t (v INTEGER)");
+  holder.exec("CREATE TABLE t (v INTEGER)");
   WriteTransaction held(holder);
   Connection waiter(config);
   auto start = std::chrono::steady_clock::now();
-  CHECK_THROWS_AS(WriteTransaction{waiter}, SQLite::Exception);
+  CHECK_THROWS_AS(WriteTransaction{waiter}, pw::db::Error);
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(200));
 }
 
@@ -122,7 +150,7 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   config.path = dir.file("r.db");
   {
     Connection creator(config);
-    creator.sql().exec("CREATE TABLE original (v INTEGER)");
+    creator.exec("CREATE TABLE original (v INTEGER)");
   }
   pw::config::DatabaseConfig existing = config;
   existing.create_if_missing = false;
@@ -130,20 +158,20 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   {
     auto lease = pool.acquire();
     CHECK(lease->refers_to_current_file());
-    CHECK(lease->sql().tableExists("original"));
+    CHECK(lease->table_exists("original"));
   }
   std::filesystem::rename(config.path, dir.file("moved.db"));
   std::filesystem::remove(config.path + "-wal");
   std::filesystem::remove(config.path + "-shm");
-  CHECK_THROWS_AS(pool.acquire(), SQLite::Exception);  // gone, and not created again
+  CHECK_THROWS_AS(pool.acquire(), pw::db::Error);  // gone, and not created again
   CHECK_FALSE(std::filesystem::exists(config.path));
   {
     Connection replacement(config);
-    replacement.sql().exec("CREATE TABLE replacement (v INTEGER)");
+    replacement.exec("CREATE TABLE replacement (v INTEGER)");
   }
   auto lease = pool.acquire();
-  CHECK(lease->sql().tableExists("replacement"));
-  CHECK_FALSE(lease->sql().tableExists("original"));
+  CHECK(lease->table_exists("replacement"));
+  CHECK_FALSE(lease->table_exists("original"));
 }
 
 TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one empties it") {
@@ -152,8 +180,8 @@ TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one 
   config.path = dir.file("w.db");
   Connection c(config);
   c.set_autocheckpoint(0);
-  c.sql().exec("CREATE TABLE t (v TEXT)");
-  for (int i = 0; i < 50; ++i) c.sql().exec("INSERT INTO t VALUES (printf('%.2000c', 'x'))");
+  c.exec("CREATE TABLE t (v TEXT)");
+  for (int i = 0; i < 50; ++i) c.exec("INSERT INTO t VALUES (printf('%.2000c', 'x'))");
   const auto wal = std::filesystem::path(config.path + "-wal");
   REQUIRE(std::filesystem::file_size(wal) > 0);
 

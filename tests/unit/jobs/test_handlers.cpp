@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "domain/persona.hpp"
+#include "db/statement.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
@@ -53,9 +54,9 @@ struct JobsFixture {
   }
 
   std::int64_t count(const std::string& sql) {
-    SQLite::Statement query(connection.sql(), sql);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
+    pw::db::Statement query(connection, sql);
+    query.step();
+    return query.int64(0);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/random.hpp"
+#include "db/statement.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
 #include "queue/clock.hpp"
@@ -97,9 +98,9 @@ struct BatchFixture {
   }
 
   std::int64_t count(const std::string& sql) {
-    SQLite::Statement query(connection.sql(), sql);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
+    pw::db::Statement query(connection, sql);
+    query.step();
+    return query.int64(0);
   }
 };
 
@@ -243,7 +244,7 @@ TEST_CASE("persona.generate: its generation stops counting as pending in the tra
 
   // A generation whose personas exist but whose record is still open (run
   // before the record was kept) is closed by a rerun.
-  SQLite::Statement reopen(f.connection.sql(), "UPDATE persona_generations SET finished_at = NULL");
+  pw::db::Statement reopen(f.connection, "UPDATE persona_generations SET finished_at = NULL");
   reopen.exec();
   CHECK(json::parse(f.run(job, generate))["rerun"] == true);
   CHECK(f.store.pending_generations(world.id).empty());

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "db/connection.hpp"
+#include "db/statement.hpp"
 #include "migrations/migration.hpp"
 #include "migrations/migrator.hpp"
 #include "support/temp_dir.hpp"
@@ -74,12 +75,12 @@ TEST_CASE("migrator: applies pending migrations once, in order, in WAL mode") {
   CHECK_NOTHROW(migrator.require_up_to_date());
   CHECK(migrator.apply_pending().empty());
 
-  SQLite::Statement mode(connection.sql(), "PRAGMA journal_mode");
-  REQUIRE(mode.executeStep());
-  CHECK(mode.getColumn(0).getString() == "wal");
-  SQLite::Statement rows(connection.sql(), "SELECT count(*) FROM a");
-  REQUIRE(rows.executeStep());
-  CHECK(rows.getColumn(0).getInt() == 1);  // the INSERT ran exactly once
+  pw::db::Statement mode(connection, "PRAGMA journal_mode");
+  REQUIRE(mode.step());
+  CHECK(mode.text(0) == "wal");
+  pw::db::Statement rows(connection, "SELECT count(*) FROM a");
+  REQUIRE(rows.step());
+  CHECK(rows.int32(0) == 1);  // the INSERT ran exactly once
 }
 
 TEST_CASE("migrator: a changed migration file is refused by name") {
@@ -87,7 +88,7 @@ TEST_CASE("migrator: a changed migration file is refused by name") {
   pw::db::Connection connection(db_at(dir));
   auto known = two_migrations();
   Migrator(connection, known).apply_pending();
-  connection.sql().exec("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 2");
+  connection.exec("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 2");
   Migrator migrator(connection, known);
   auto status = migrator.status();
   REQUIRE(status.problems.size() == 1);
@@ -102,7 +103,7 @@ TEST_CASE("migrator: a migration unknown to this binary (newer schema) is refuse
   pw::db::Connection connection(db_at(dir));
   auto known = two_migrations();
   Migrator(connection, known).apply_pending();
-  connection.sql().exec(
+  connection.exec(
       "INSERT INTO schema_migrations VALUES (3, '0003_future.sql', 'abc', 0)");
   Migrator migrator(connection, known);
   auto status = migrator.status();
@@ -122,9 +123,9 @@ TEST_CASE("migrator: a failing migration rolls back and leaves nothing recorded"
   auto status = migrator.status();
   CHECK(status.applied.size() == 1);
   CHECK(status.pending.size() == 1);
-  SQLite::Statement half(connection.sql(), "SELECT count(*) FROM sqlite_master WHERE name = 'half'");
-  REQUIRE(half.executeStep());
-  CHECK(half.getColumn(0).getInt() == 0);
+  pw::db::Statement half(connection, "SELECT count(*) FROM sqlite_master WHERE name = 'half'");
+  REQUIRE(half.step());
+  CHECK(half.int32(0) == 0);
 }
 
 TEST_CASE("migrator: concurrent runs apply each migration exactly once") {
@@ -148,7 +149,7 @@ TEST_CASE("migrator: concurrent runs apply each migration exactly once") {
   CHECK(failures == 0);
   CHECK(applied == 2);
   pw::db::Connection connection(db);
-  SQLite::Statement rows(connection.sql(), "SELECT count(*) FROM a");
-  REQUIRE(rows.executeStep());
-  CHECK(rows.getColumn(0).getInt() == 1);
+  pw::db::Statement rows(connection, "SELECT count(*) FROM a");
+  REQUIRE(rows.step());
+  CHECK(rows.int32(0) == 1);
 }

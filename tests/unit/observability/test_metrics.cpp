@@ -23,6 +23,21 @@ TEST_CASE("metrics: known routes and job types exist at zero before any traffic"
   CHECK(has(text, "personaworlds_build_info{service=\"worker\""));
 }
 
+TEST_CASE("metrics: every status the server answers exists at zero for every route before any traffic") {
+  Metrics metrics("api", {});
+  metrics.add_route("/v1/worlds/{id}", "DELETE");
+  auto text = metrics.scrape();
+  for (const char* status : {"200", "201", "202", "204", "400", "401", "404", "405", "409", "413", "415", "422",
+                             "429", "431", "500", "503"}) {
+    CAPTURE(status);
+    CHECK(has(text, std::string("http_requests_total{method=\"DELETE\",route=\"/v1/worlds/{id}\",status=\"") +
+                        status + "\"} 0"));
+    // Refusals before routing are counted under `unmatched`, any method.
+    CHECK(has(text, std::string("http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"") + status +
+                        "\"} 0"));
+  }
+}
+
 TEST_CASE("metrics: requests are counted by route template, method and status") {
   Metrics metrics("api", {});
   auto handle = metrics.add_route("/v1/worlds/{id}", "GET");
@@ -131,6 +146,15 @@ TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown 
   CHECK(has(after, "job_oldest_ready_age_seconds{type=\"unknown\"} 199"));
 }
 
+TEST_CASE("metrics: the api role exports the backlog gauges at zero from the start") {
+  Metrics metrics("api", {"noop"});
+  auto text = metrics.scrape();
+  CHECK(has(text, "queue_depth{type=\"noop\"} 0"));
+  CHECK(has(text, "queue_depth{type=\"unknown\"} 0"));
+  CHECK(has(text, "job_oldest_ready_age_seconds{type=\"noop\"} 0"));
+  CHECK(has(text, "job_oldest_ready_age_seconds{type=\"unknown\"} 0"));
+}
+
 TEST_CASE("metrics: the api role maps queue gauges the same way and exports no job series") {
   Metrics metrics("api", {"noop"});
   metrics.set_queue_depth({{"noop", 1}, {"made\xffup", 2}, {"other", 3}});
@@ -139,4 +163,28 @@ TEST_CASE("metrics: the api role maps queue gauges the same way and exports no j
   CHECK(has(text, "queue_depth{type=\"noop\"} 1"));
   CHECK_FALSE(has(text, "made"));
   CHECK_FALSE(has(text, "jobs_processed_total{"));
+}
+
+TEST_CASE("metrics: lock waits, busy time-outs and database-unavailable reasons, bounded") {
+  Metrics metrics("api", {});
+  const auto before = metrics.scrape();
+  CHECK(has(before, "db_lock_wait_seconds_count 0"));
+  CHECK(has(before, "db_busy_timeouts_total 0"));
+  for (const char* reason : Metrics::kUnavailableReasons) {
+    CAPTURE(reason);
+    CHECK(has(before, std::string("db_unavailable_total{reason=\"") + reason + "\"} 0"));
+  }
+  metrics.observe_lock_wait(0.0002, true);
+  metrics.observe_lock_wait(3.0, false);
+  metrics.count_database_unavailable("busy");
+  metrics.count_database_unavailable("no such reason");
+  const auto after = metrics.scrape();
+  CHECK(has(after, "db_lock_wait_seconds_count 2"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"0.001\"} 1"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"2.5\"} 1"));
+  CHECK(has(after, "db_lock_wait_seconds_bucket{le=\"5\"} 2"));
+  CHECK(has(after, "db_busy_timeouts_total 1"));
+  CHECK(has(after, "db_unavailable_total{reason=\"busy\"} 1"));
+  CHECK(has(after, "db_unavailable_total{reason=\"other\"} 1"));
+  CHECK_FALSE(has(after, "no such reason"));
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "db/statement.hpp"
 #include "migrations/migration.hpp"
 #include "unit/queue/queue_fixture.hpp"
 
@@ -44,7 +45,7 @@ TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budg
   CHECK(result.created);
   auto stored = f.get(result.id);
   CHECK(stored.type == "persona.generate");
-  CHECK(stored.payload == R"({"world_id":7})");
+  CHECK(stored.payload == R"({"world_id":7,"trace_id":"req-1"})");
   CHECK(stored.trace_id == "req-1");
   CHECK(stored.user_id == 42);
   CHECK(stored.state == JobState::queued);
@@ -54,6 +55,37 @@ TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budg
   CHECK(stored.created_at_ms == f.clock.now_ms());
   CHECK_FALSE(stored.lease_owner);
   CHECK_FALSE(stored.finished_at_ms);
+}
+
+TEST_CASE("JobQueue: the trace id is in the payload as trace_id as well as in its column") {
+  QueueFixture f;
+  NewJob job;
+  job.type = "webhook.deliver";
+  job.payload = R"({"url":"http://example.test/hook","body":{"b":1,"a":"\u00e9"},"trace_id":"stale"})";
+  job.trace_id = "req-\"7\"";
+  auto traced = f.get(f.queue->enqueue(job).id);
+  // Keys keep their order; the job's trace id replaces one the payload carried.
+  CHECK(traced.payload == R"({"url":"http://example.test/hook","body":{"b":1,"a":"é"},"trace_id":"req-\"7\""})");
+  CHECK(traced.trace_id == "req-\"7\"");
+
+  // Without a trace id, or with a payload that is not an object, the payload is stored as given.
+  NewJob plain;
+  plain.type = "noop";
+  plain.payload = R"({"b": 2,  "a": 1})";
+  CHECK(f.get(f.queue->enqueue(plain).id).payload == R"({"b": 2,  "a": 1})");
+  NewJob list;
+  list.type = "noop";
+  list.payload = "[1,2]";
+  list.trace_id = "req-8";
+  auto listed = f.get(f.queue->enqueue(list).id);
+  CHECK(listed.payload == "[1,2]");
+  CHECK(listed.trace_id == "req-8");
+
+  NewJob broken;
+  broken.type = "noop";
+  broken.payload = R"({"a":)";
+  broken.trace_id = "req-9";
+  CHECK_THROWS_AS(f.queue->enqueue(broken), std::invalid_argument);
 }
 
 TEST_CASE("JobQueue: an idempotency key returns the existing job instead of a second one") {
@@ -105,7 +137,7 @@ TEST_CASE("JobQueue: a payload that is not JSON is refused") {
 TEST_CASE("JobQueue: the table refuses a state outside the five") {
   QueueFixture f;
   auto id = f.add();
-  CHECK_THROWS(f.connection.sql().exec("UPDATE jobs SET state = 'done' WHERE id = " + std::to_string(id)));
+  CHECK_THROWS(f.connection.exec("UPDATE jobs SET state = 'done' WHERE id = " + std::to_string(id)));
   CHECK(f.get(id).state == JobState::queued);
 }
 
@@ -671,7 +703,7 @@ TEST_CASE("JobQueue: cancel + retry of a running job: the canceled run's outcome
 
 TEST_CASE("JobQueue: the table refuses values of the wrong type in every column the queue relies on") {
   QueueFixture f;
-  auto& db = f.connection.sql();
+  auto& db = f.connection;
   const char* base =
       "INSERT INTO jobs (type, payload, priority, state, attempts, max_attempts, run_at, created_at, updated_at) "
       "VALUES ('noop', '{}', 0, 'queued', 0, 10, 1, 1, 1)";
@@ -688,15 +720,15 @@ TEST_CASE("JobQueue: the table refuses values of the wrong type in every column 
       names += (names.empty() ? "" : ", ") + name;
       literals += (literals.empty() ? "" : ", ") + literal;
     }
-    CHECK_THROWS_AS(db.exec("INSERT INTO jobs (" + names + ") VALUES (" + literals + ")"), SQLite::Exception);
+    CHECK_THROWS_AS(db.exec("INSERT INTO jobs (" + names + ") VALUES (" + literals + ")"), pw::db::Error);
   }
   for (const char* column : {"type", "payload", "state", "trace_id", "lease_owner", "last_error", "result",
                              "idempotency_key"}) {
     INFO(column);
     std::string sql = std::string("UPDATE jobs SET ") + column + " = X'00ff'";
-    CHECK_THROWS_AS(db.exec(sql), SQLite::Exception);
+    CHECK_THROWS_AS(db.exec(sql), pw::db::Error);
   }
-  CHECK_THROWS_AS(db.exec("UPDATE jobs SET run_at = 'later'"), SQLite::Exception);
+  CHECK_THROWS_AS(db.exec("UPDATE jobs SET run_at = 'later'"), pw::db::Error);
 }
 
 TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every index, and mends wrong types") {
@@ -710,7 +742,7 @@ TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every i
     if (migration.version < 3) before_claims.push_back(migration);
   }
   pw::migrations::Migrator(connection, before_claims).apply_pending();
-  auto& db = connection.sql();
+  auto& db = connection;
   // An operator's hand-written row with a text run_at (it made idle workers
   // spin), a running job, and a pruned job that held the highest id.
   db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at) VALUES ('noop', 5, 1, 1)");
@@ -733,13 +765,13 @@ TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every i
   pw::queue::NewJob job;
   job.type = "noop";
   CHECK(queue.enqueue(job).id == 5);  // never 4 again
-  SQLite::Statement indexes(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
+  pw::db::Statement indexes(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
                                 " WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL ORDER BY name)");
-  REQUIRE(indexes.executeStep());
-  CHECK(indexes.getColumn(0).getString() == "jobs_due,jobs_finished,jobs_idempotency_key,jobs_leases,jobs_ready");
-  SQLite::Statement strict(db, "SELECT strict FROM pragma_table_list WHERE name = 'jobs'");
-  REQUIRE(strict.executeStep());
-  CHECK(strict.getColumn(0).getInt() == 1);
+  REQUIRE(indexes.step());
+  CHECK(indexes.text(0) == "jobs_due,jobs_finished,jobs_idempotency_key,jobs_leases,jobs_ready");
+  pw::db::Statement strict(db, "SELECT strict FROM pragma_table_list WHERE name = 'jobs'");
+  REQUIRE(strict.step());
+  CHECK(strict.int32(0) == 1);
 }
 
 TEST_CASE("JobQueue: a lease does not lapse for the time this process could not write, but does once that grace has passed") {

@@ -11,9 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "observability/logger.hpp"
+#include "db/statement.hpp"
 #include "observability/metrics.hpp"
 #include "unit/queue/queue_fixture.hpp"
-#include "worker/builtin.hpp"
+#include "jobs/builtin.hpp"
 #include "worker/worker.hpp"
 
 using pw::queue::JobState;
@@ -74,7 +75,7 @@ struct WorkerFixture : pw::test::QueueFixture {
     return c;
   }();
 
-  WorkerFixture() { pw::worker::register_builtin_handlers(handlers); }
+  WorkerFixture() { pw::jobs::register_builtin_handlers(handlers); }
 
   std::int64_t enqueue(const std::string& type, const std::string& payload = "{}",
                        std::optional<std::string> trace_id = {}) {
@@ -217,7 +218,9 @@ TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a tran
   std::atomic<std::int64_t> most_running{0};
   f.handlers.add("count", [&](JobContext& context) {
     // Seen from the database: every job this worker holds is 'running'.
-    auto running = context.connection.sql().execAndGet("SELECT count(*) FROM jobs WHERE state = 'running'").getInt64();
+    pw::db::Statement query(context.connection, "SELECT count(*) FROM jobs WHERE state = 'running'");
+    query.step();
+    auto running = query.int64(0);
     auto seen = most_running.load();
     while (running > seen && !most_running.compare_exchange_weak(seen, running)) {
     }
@@ -539,7 +542,7 @@ TEST_CASE("Worker: an idle worker never claims in a loop when a due job cannot b
   auto stuck = f.enqueue("noop");
   // A row next_due names as due that no claim can take (as a text run_at
   // did before the table was STRICT): the trigger silently skips its claim.
-  f.connection.sql().exec("CREATE TRIGGER untakable BEFORE UPDATE OF state ON jobs WHEN OLD.id = " +
+  f.connection.exec("CREATE TRIGGER untakable BEFORE UPDATE OF state ON jobs WHEN OLD.id = " +
                           std::to_string(stuck) + " BEGIN SELECT RAISE(IGNORE); END");
   Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
   worker.start();

@@ -1,9 +1,7 @@
-#include "worker/builtin.hpp"
+#include "jobs/builtin.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -11,7 +9,12 @@
 #include <stdexcept>
 #include <thread>
 
-namespace pw::worker {
+#include "jobs/contract.hpp"
+
+namespace pw::jobs {
+
+using worker::JobContext;
+using worker::PermanentFailure;
 namespace {
 
 // The run log of `noop`: a file descriptor shared by every handler thread.
@@ -42,13 +45,14 @@ class RunLog {
 };
 
 std::string sleep_handler(JobContext& context) {
-  auto payload = nlohmann::json::parse(context.job.payload, nullptr, false);
-  if (!payload.is_object() || !payload.contains("ms") || !payload["ms"].is_number_integer()) {
-    throw PermanentFailure("sleep: payload must be {\"ms\": <integer>}");
+  SleepArgs args;
+  try {
+    args = read_args<SleepArgs>(context.job.payload);
+  } catch (const ContractError& e) {
+    throw PermanentFailure(std::string("sleep: ") + e.what());
   }
-  auto ms = payload["ms"].get<std::int64_t>();
-  if (ms < 0 || ms > 3'600'000) throw PermanentFailure("sleep: ms must be in 0..3600000");
-  bool ignore_stop = payload.contains("ignore_stop") && payload["ignore_stop"] == true;
+  const auto ms = args.ms;
+  const bool ignore_stop = args.ignore_stop;
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < until) {
     if (!ignore_stop && context.stop_requested()) throw std::runtime_error("sleep: interrupted (the worker is stopping, or the claim is no longer ours)");
@@ -62,18 +66,18 @@ std::string sleep_handler(JobContext& context) {
 
 }  // namespace
 
-void register_builtin_handlers(HandlerRegistry& registry) {
+void register_builtin_handlers(worker::HandlerRegistry& registry) {
   std::shared_ptr<const RunLog> run_log;
   if (const char* path = std::getenv("PW_NOOP_RUN_LOG"); path && *path) run_log = std::make_shared<RunLog>(path);
   if (run_log) {
-    registry.add("noop", [run_log](JobContext& context) {
+    registry.add(std::string(NoopArgs::kind), [run_log](JobContext& context) {
       run_log->record(context.job.id, context.job.attempts, context.job.claim);
       return std::string("null");
     });
   } else {
-    registry.add("noop", [](JobContext&) { return std::string("null"); });
+    registry.add(std::string(NoopArgs::kind), [](JobContext&) { return std::string("null"); });
   }
-  registry.add("sleep", sleep_handler);
+  registry.add(std::string(SleepArgs::kind), sleep_handler);
 }
 
-}  // namespace pw::worker
+}  // namespace pw::jobs

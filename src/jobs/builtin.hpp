@@ -1,4 +1,5 @@
-// Handlers every worker has, for smoke tests, benchmarks and drills:
+// Handlers every worker has, for smoke tests, benchmarks and drills (their
+// args: NoopArgs and SleepArgs in jobs/contract.hpp):
 //
 //   noop   does nothing and returns null. When the environment variable
 //          PW_NOOP_RUN_LOG names a file, each run also appends one line
@@ -14,8 +15,8 @@
 
 #include "worker/handler.hpp"
 
-namespace pw::worker {
+namespace pw::jobs {
 
-void register_builtin_handlers(HandlerRegistry& registry);
+void register_builtin_handlers(worker::HandlerRegistry& registry);
 
-}  // namespace pw::worker
+}  // namespace pw::jobs

@@ -1,0 +1,22 @@
+// The backlog gauges, queue_depth and job_oldest_ready_age_seconds, read from
+// the job table whenever /metrics is scraped. Both roles export them: the
+// backlog must stay visible when no worker is running, which is exactly when
+// it matters. Every process reads the same table, so rules and panels take
+// `max by (type)` and never sum them.
+#pragma once
+
+#include "config/config.hpp"
+#include "db/connection.hpp"
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+#include "queue/clock.hpp"
+
+namespace pw::app {
+
+// Sets the scrape hook of `metrics`. Every argument must outlive the
+// servers that scrape `metrics`. A reading that fails is logged (warn,
+// `queue_depth_unavailable`) and leaves the gauges as they were.
+void export_backlog(observability::Metrics& metrics, db::ConnectionPool& pool, const queue::Clock& clock,
+                    const config::RetryConfig& retry, const observability::Logger& logger);
+
+}  // namespace pw::app

@@ -1,0 +1,98 @@
+#include "db/statement.hpp"
+
+#include "db/native.hpp"
+
+namespace pw::db {
+
+Statement::Statement(Connection& connection, std::string_view sql) : m_connection(connection) {
+  int rc = sqlite3_prepare_v2(m_connection.m_native->db.getHandle(), sql.data(), static_cast<int>(sql.size()), &m_statement,
+                              nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(m_statement);
+    m_statement = nullptr;
+    native::raise(m_connection.m_native->db.getHandle(), rc);
+  }
+}
+
+Statement::~Statement() { sqlite3_finalize(m_statement); }
+
+namespace {
+
+void check_bind(sqlite3* handle, int rc) {
+  if (rc != SQLITE_OK) native::raise(handle, rc);
+}
+
+}  // namespace
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  check_bind(m_connection.m_native->db.getHandle(), sqlite3_bind_int64(m_statement, index, value));
+  return *this;
+}
+
+Statement& Statement::bind(int index, int value) {
+  check_bind(m_connection.m_native->db.getHandle(), sqlite3_bind_int(m_statement, index, value));
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+  // By pointer and length: embedded NULs and any bytes are kept exactly.
+  check_bind(m_connection.m_native->db.getHandle(),
+             sqlite3_bind_text(m_statement, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+  return *this;
+}
+
+Statement& Statement::bind_unowned(int index, std::string_view text) {
+  check_bind(m_connection.m_native->db.getHandle(),
+             sqlite3_bind_text(m_statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC));
+  return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+  check_bind(m_connection.m_native->db.getHandle(), sqlite3_bind_null(m_statement, index));
+  return *this;
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(m_statement);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  native::raise(m_connection.m_native->db.getHandle(), rc);
+}
+
+int Statement::exec() {
+  while (step()) {
+  }
+  return sqlite3_changes(m_connection.m_native->db.getHandle());
+}
+
+// Neither fails in a way that matters here: sqlite3_reset only repeats the
+// last step's error, which step() already threw.
+void Statement::reset() { sqlite3_reset(m_statement); }
+
+void Statement::clear_bindings() { sqlite3_clear_bindings(m_statement); }
+
+bool Statement::is_null(int column) const { return sqlite3_column_type(m_statement, column) == SQLITE_NULL; }
+
+std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(m_statement, column); }
+
+int Statement::int32(int column) const { return sqlite3_column_int(m_statement, column); }
+
+double Statement::real(int column) const { return sqlite3_column_double(m_statement, column); }
+
+std::string Statement::text(int column) const {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(m_statement, column));
+  if (data == nullptr) return {};
+  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(m_statement, column)));
+}
+
+std::optional<std::int64_t> Statement::optional_int64(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return int64(column);
+}
+
+std::optional<std::string> Statement::optional_text(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return text(column);
+}
+
+}  // namespace pw::db
