@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "config/settings.hpp"
+
 namespace pw::config {
 namespace {
 
@@ -21,100 +23,6 @@ std::optional<std::string> require_range(std::int64_t value, std::int64_t low, s
   return std::nullopt;
 }
 
-}  // namespace
-
-std::optional<std::string> validate(const LogConfig& config) {
-  if (config.level != "debug" && config.level != "info" && config.level != "warn" &&
-      config.level != "error") {
-    return "invalid --log-level / LOG_LEVEL: '" + config.level +
-           "' is not one of debug, info, warn, error";
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> validate(const DatabaseConfig& config) {
-  if (config.path.empty()) return "invalid --db / DATABASE_PATH: empty path";
-  if (config.synchronous != "normal" && config.synchronous != "full") {
-    return "invalid --db-synchronous / DATABASE_SYNCHRONOUS: '" + config.synchronous +
-           "' is not one of normal, full";
-  }
-  if (auto e = require_range(config.busy_timeout_ms, 1, 600000,
-                             "--db-busy-timeout-ms / DATABASE_BUSY_TIMEOUT_MS")) {
-    return e;
-  }
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path file(config.path);
-  if (fs::is_directory(file, ec)) {
-    return "invalid --db / DATABASE_PATH: '" + config.path + "' is a directory";
-  }
-  fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
-  if (!fs::is_directory(folder, ec)) {
-    return "invalid --db / DATABASE_PATH: folder '" + folder.string() + "' does not exist";
-  }
-  // SQLite writes -wal and -shm files beside the database, so the folder
-  // itself must be writable, not only the file.
-  // access() says yes to root everywhere, even on /proc; a probe file asks
-  // the file system itself.
-  fs::path probe = folder / (".personaworlds-write-check-" + std::to_string(::getpid()));
-  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (::access(folder.c_str(), W_OK | X_OK) != 0 || fd < 0) {
-    if (fd >= 0) ::close(fd);
-    return "invalid --db / DATABASE_PATH: folder '" + folder.string() + "' is not writable";
-  }
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return std::nullopt;
-}
-
-std::optional<std::string> validate(const HttpConfig& config, const std::string& port_setting) {
-  if (config.host.empty()) return "invalid host: empty";
-  if (auto e = require_range(config.port, 0, 65535, port_setting)) return e;
-  if (auto e = require_range(config.threads, 1, 1024, "--http-threads / HTTP_THREADS")) return e;
-  if (auto e = require_range(config.max_queued, 0, 1000000, "--http-max-queued / HTTP_MAX_QUEUED")) {
-    return e;
-  }
-  if (auto e = require_range(config.max_body_bytes, 1, 1LL << 30,
-                             "--max-body-bytes / MAX_BODY_BYTES")) {
-    return e;
-  }
-  if (auto e = require_range(config.max_header_bytes, 1024, 1 << 20,
-                             "--http-max-header-bytes / HTTP_MAX_HEADER_BYTES")) {
-    return e;
-  }
-  if (auto e = require_range(config.max_header_count, 8, 10000, "--http-max-headers / HTTP_MAX_HEADERS")) {
-    return e;
-  }
-  if (auto e = require_range(config.max_connections, 16, 1000000,
-                             "--http-max-connections / HTTP_MAX_CONNECTIONS")) {
-    return e;
-  }
-  if (auto e = require_range(config.max_buffered_bytes, config.max_body_bytes, 1LL << 40,
-                             "--http-max-buffered-bytes / HTTP_MAX_BUFFERED_BYTES (at least --max-body-bytes)")) {
-    return e;
-  }
-  if (auto e = require_range(config.read_timeout_s, 1, 3600, "--read-timeout / HTTP_READ_TIMEOUT")) {
-    return e;
-  }
-  if (auto e = require_range(config.write_timeout_s, 1, 3600,
-                             "--write-timeout / HTTP_WRITE_TIMEOUT")) {
-    return e;
-  }
-  return std::nullopt;
-}
-
-namespace {
-std::optional<std::string> validate(const RetryConfig& config) {
-  if (auto e = require_range(config.backoff_base_ms, 1, 86400000,
-                             "--backoff-base-ms / BACKOFF_BASE_MS")) {
-    return e;
-  }
-  if (auto e = require_range(config.backoff_cap_ms, config.backoff_base_ms, 7LL * 86400000,
-                             "--backoff-cap-ms / BACKOFF_CAP_MS")) {
-    return e;
-  }
-  return require_range(config.default_max_attempts, 1, 1000, "--max-attempts / JOB_MAX_ATTEMPTS");
-}
 // "127.0.0.1", "127.0.0.1:5353", "[::1]", "[::1]:5353": what c-ares takes.
 bool is_name_server(std::string_view entry) {
   std::string address(entry);
@@ -144,12 +52,33 @@ bool is_name_server(std::string_view entry) {
   return number >= 1 && number <= 65535;
 }
 
-std::optional<std::string> validate(const WebhookConfig& config) {
-  if (auto e = require_range(config.timeout_ms, 1, 600000, "--webhook-timeout-ms / WEBHOOK_TIMEOUT_MS")) return e;
-  if (auto e = require_range(config.dns_timeout_ms, 1, 60000, "--webhook-dns-timeout-ms / WEBHOOK_DNS_TIMEOUT_MS")) {
-    return e;
+// Ranges and choices come from the settings tables (settings.cpp); what
+// follows here are the rules between settings and about the outside world.
+
+std::optional<std::string> validate_http(const HttpConfig& config, unsigned role) {
+  if (config.host.empty()) {
+    return role == role_worker ? "invalid --observability-host / WORKER_OBSERVABILITY_HOST: empty"
+                               : "invalid --host / HOST: empty";
   }
-  if (auto e = require_range(config.max_lookups, 1, 1024, "--webhook-max-lookups / WEBHOOK_MAX_LOOKUPS")) return e;
+  if (auto e = check_settings(http_settings(), role, config)) return e;
+  if (role == role_api && config.max_buffered_bytes < config.max_body_bytes) {
+    return "invalid --http-max-buffered-bytes / HTTP_MAX_BUFFERED_BYTES: " + std::to_string(config.max_buffered_bytes) +
+           " is less than --max-body-bytes (" + std::to_string(config.max_body_bytes) + ")";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const RetryConfig& config, unsigned role) {
+  if (auto e = check_settings(retry_settings(), role, config)) return e;
+  if (config.backoff_cap_ms < config.backoff_base_ms) {
+    return "invalid --backoff-cap-ms / BACKOFF_CAP_MS: " + std::to_string(config.backoff_cap_ms) +
+           " is less than --backoff-base-ms (" + std::to_string(config.backoff_base_ms) + ")";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const WebhookConfig& config, unsigned role) {
+  if (auto e = check_settings(webhook_settings(), role, config)) return e;
   std::string_view servers = config.dns_servers;
   while (!servers.empty()) {
     const auto comma = servers.find(',');
@@ -164,75 +93,60 @@ std::optional<std::string> validate(const WebhookConfig& config) {
   }
   return std::nullopt;
 }
-std::optional<std::string> validate(const domain::Limits& limits) {
-  if (auto e = require_range(limits.worlds_per_user, 1, 1'000'000, "--max-worlds-per-user / MAX_WORLDS_PER_USER")) {
-    return e;
-  }
-  if (auto e = require_range(limits.simulations_per_world, 1, 1'000'000,
-                             "--max-simulations-per-world / MAX_SIMULATIONS_PER_WORLD")) {
-    return e;
-  }
-  if (auto e = require_range(limits.events_per_world, 1, 1'000'000'000,
-                             "--max-events-per-world / MAX_EVENTS_PER_WORLD")) {
-    return e;
-  }
-  // No run can do more than the engine's largest (max ticks x max personas).
-  if (auto e = require_range(limits.simulation_work, 1,
-                             static_cast<std::int64_t>(domain::max_ticks) * domain::max_world_personas,
-                             "--max-simulation-work / MAX_SIMULATION_WORK")) {
-    return e;
-  }
-  return require_range(limits.pending_simulations_per_user, 1, 1'000'000,
-                       "--max-pending-simulations / MAX_PENDING_SIMULATIONS");
-}
+
 }  // namespace
+
+std::optional<std::string> validate(const LogConfig& config) {
+  return check_settings(log_settings(), role_api | role_worker | role_migrate, config);
+}
+
+std::optional<std::string> validate(const DatabaseConfig& config) {
+  if (config.path.empty()) return "invalid --db / DATABASE_PATH: empty path";
+  if (auto e = check_settings(database_settings(), role_api | role_worker | role_migrate | role_jobs | role_users,
+                              config)) {
+    return e;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path file(config.path);
+  if (fs::is_directory(file, ec)) {
+    return "invalid --db / DATABASE_PATH: '" + config.path + "' is a directory";
+  }
+  fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder, ec)) {
+    return "invalid --db / DATABASE_PATH: folder '" + folder.string() + "' does not exist";
+  }
+  // SQLite writes -wal and -shm files beside the database, so the folder
+  // itself must be writable, not only the file.
+  // access() says yes to root everywhere, even on /proc; a probe file asks
+  // the file system itself.
+  fs::path probe = folder / (".personaworlds-write-check-" + std::to_string(::getpid()));
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (::access(folder.c_str(), W_OK | X_OK) != 0 || fd < 0) {
+    if (fd >= 0) ::close(fd);
+    return "invalid --db / DATABASE_PATH: folder '" + folder.string() + "' is not writable";
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const ApiConfig& config) {
   if (auto e = validate(config.log)) return e;
-  if (auto e = validate(config.http, "--port / PORT")) return e;
-  if (auto e = validate(config.retry)) return e;
-  if (auto e = validate(config.webhook)) return e;
-  if (auto e = validate(config.limits)) return e;
-  if (auto e = require_range(config.shutdown_grace_s, 0, 3600,
-                             "--shutdown-grace / SHUTDOWN_GRACE")) {
-    return e;
-  }
-  if (auto e = require_range(config.shutdown_delay_ms, 0, 600000,
-                             "--shutdown-delay-ms / SHUTDOWN_DELAY_MS")) {
-    return e;
-  }
+  if (auto e = validate_http(config.http, role_api)) return e;
+  if (auto e = validate(config.retry, role_api)) return e;
+  if (auto e = validate(config.webhook, role_api)) return e;
+  if (auto e = check_settings(limit_settings(), role_api, config.limits)) return e;
+  if (auto e = check_settings(api_settings(), role_api, config)) return e;
   return validate(config.db);
 }
 
 std::optional<std::string> validate(const WorkerConfig& config) {
   if (auto e = validate(config.log)) return e;
-  if (auto e = validate(config.observability,
-                        "--observability-port / WORKER_OBSERVABILITY_PORT")) {
-    return e;
-  }
-  if (auto e = validate(config.retry)) return e;
-  if (auto e = validate(config.webhook)) return e;
-  if (auto e = require_range(config.concurrency, 1, 1024, "--concurrency / WORKER_CONCURRENCY")) {
-    return e;
-  }
-  if (auto e = require_range(config.batch_size, 1, 10000, "--batch-size / WORKER_BATCH_SIZE")) return e;
-  if (auto e = require_range(config.lease_ms, 1000, 86400000, "--lease-ms / WORKER_LEASE_MS")) return e;
-  if (auto e = require_range(config.shutdown_grace_ms, 0, 3600000,
-                             "--shutdown-grace-ms / WORKER_SHUTDOWN_GRACE_MS")) {
-    return e;
-  }
-  if (auto e = require_range(config.poll_interval_ms, 1, 60000,
-                             "--poll-interval-ms / WORKER_POLL_INTERVAL_MS")) {
-    return e;
-  }
-  if (auto e = require_range(config.retention_ms, 0, 3650LL * 86400000,
-                             "--retention-ms / JOB_RETENTION_MS")) {
-    return e;
-  }
-  if (auto e = require_range(config.prune_interval_ms, 1000, 86400000,
-                             "--prune-interval-ms / JOB_PRUNE_INTERVAL_MS")) {
-    return e;
-  }
+  if (auto e = validate_http(config.observability, role_worker)) return e;
+  if (auto e = validate(config.retry, role_worker)) return e;
+  if (auto e = validate(config.webhook, role_worker)) return e;
+  if (auto e = check_settings(worker_settings(), role_worker, config)) return e;
   return validate(config.db);
 }
 
@@ -269,6 +183,9 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
 
 std::optional<std::string> validate(const JobsConfig& config) {
   if (auto e = validate(config.log)) return e;
+  if (config.action == JobsConfig::Action::enqueue) {
+    if (auto e = validate(config.retry, role_enqueue)) return e;
+  }
   if (auto e = require_range(config.limit, 1, 10000, "--limit")) return e;
   if (auto e = require_range(config.count, 1, 1000000, "--count")) return e;
   if (config.action == JobsConfig::Action::enqueue && (!config.type || config.type->empty())) {

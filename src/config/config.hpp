@@ -104,7 +104,6 @@ struct MigrateConfig {
 // Each returns the first problem as one line naming the setting, or nothing.
 std::optional<std::string> validate(const LogConfig& config);
 std::optional<std::string> validate(const DatabaseConfig& config);
-std::optional<std::string> validate(const HttpConfig& config, const std::string& port_setting);
 std::optional<std::string> validate(const ApiConfig& config);
 std::optional<std::string> validate(const WorkerConfig& config);
 std::optional<std::string> validate(const MigrateConfig& config);
