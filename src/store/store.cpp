@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "db/statement.hpp"
+#include "store/read_page.hpp"
 
 namespace pw::store {
 namespace {
@@ -74,20 +75,6 @@ Simulation read_simulation(db::Statement& query) {
   simulation.events_written = query.int64(12);
   simulation.max_events = query.int64(13);
   return simulation;
-}
-
-// Runs `query` (already bound, selecting `limit + 1` rows) into a page.
-template <class T, class Read, class IdOf>
-Page<T> read_page(db::Statement& query, int limit, Read read, IdOf id_of) {
-  Page<T> page;
-  while (query.step()) {
-    if (static_cast<int>(page.items.size()) == limit) {
-      page.next_after = id_of(page.items.back());
-      break;
-    }
-    page.items.push_back(read(query));
-  }
-  return page;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/tokens.hpp"
 
 #include "db/statement.hpp"
+#include "store/read_page.hpp"
 
 namespace pw::store {
 namespace {
@@ -41,13 +42,7 @@ Page<Token> Tokens::list(std::int64_t user_id, std::int64_t after_id, int limit)
   query.bind(1, user_id);
   query.bind(2, after_id);
   query.bind(3, limit + 1);
-  Page<Token> page;
-  while (query.step()) page.items.push_back(read_token(query));
-  if (static_cast<int>(page.items.size()) > limit) {
-    page.items.pop_back();
-    page.next_after = page.items.back().id;
-  }
-  return page;
+  return read_page<Token>(query, limit, read_token, [](const Token& t) { return t.id; });
 }
 
 std::int64_t Tokens::count(std::int64_t user_id) {

@@ -29,6 +29,8 @@
 # PromQL and jq are single-quoted on purpose; functions are called through wait_for.
 # shellcheck disable=SC2016,SC2317
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=scene.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scene.sh"
 
 root=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 bin=${1:-$root/build/personaworlds}
@@ -60,27 +62,10 @@ cleanup() {
   for pid in $lock_pid $prom_pid $worker_pid $api_pid; do kill -KILL "$pid" 2>/dev/null; done
   wait 2>/dev/null
   chattr -i "$tmp/personaworlds.db" 2>/dev/null
-  if [[ $failed != 0 ]]; then
-    local f
-    for f in "$tmp"/api.err "$tmp"/worker.err "$tmp"/prometheus.log; do
-      [[ -s $f ]] || continue
-      echo "----- last lines of ${f#"$tmp"/}"
-      tail -n 15 "$f" | cut -c1-400
-    done
-  fi
-  if [[ ${PW_KEEP_TMP:-0} == 1 ]]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
+  end_scene "$failed" "$tmp" "$tmp"/api.err "$tmp"/worker.err "$tmp"/prometheus.log
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_for() { # TIMEOUT_S COMMAND...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.5
-  done
-}
 
 # wait_for_field PID LOG MSG FIELD: the FIELD of the first JSON line with MSG.
 wait_for_field() {

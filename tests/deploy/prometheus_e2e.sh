@@ -21,6 +21,8 @@
 # through check/wait_for.
 # shellcheck disable=SC2016,SC2317
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=scene.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scene.sh"
 
 root=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 bin=${1:-$root/build/personaworlds}
@@ -47,27 +49,10 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null
   done
   wait 2>/dev/null
-  if [[ $failed != 0 ]]; then
-    local f
-    for f in "$tmp/stack.out" "$tmp/traffic.out" "$tmp/stack/api.err" "$tmp/stack/worker.err" "$tmp/stack/prometheus.log"; do
-      [[ -s $f ]] || continue
-      echo "----- last lines of ${f#"$tmp"/}"
-      tail -n 15 "$f" | cut -c1-400
-    done
-  fi
-  if [[ ${PW_KEEP_TMP:-0} == 1 ]]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
+  end_scene "$failed" "$tmp" "$tmp/stack.out" "$tmp/traffic.out" "$tmp/stack/api.err" "$tmp/stack/worker.err" "$tmp/stack/prometheus.log"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_for() { # TIMEOUT_S COMMAND...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.5
-  done
-}
 
 # ---------------------------------------------------------------- the stack
 

@@ -139,7 +139,7 @@ TEST_CASE("cli: every whole-number setting of the api and worker is range-checke
   refuses_out_of_range(webhook_settings(), role_worker, "worker");
 }
 
-TEST_CASE("cli: `jobs enqueue` takes the retry settings and checks them") {
+TEST_CASE("cli: jobs enqueue takes the retry settings and checks them") {
   pw::test::TempDir dir;
   std::string db = dir.file("x.db");
   ScopedEnv db_env("DATABASE_PATH", db.c_str());

@@ -38,7 +38,7 @@ void collect(std::span<const Setting<Group>> table, std::set<std::string>& flags
 
 }  // namespace
 
-TEST_CASE("settings: the README's table is the declared one (regenerate it with `personaworlds settings`)") {
+TEST_CASE("settings: the README table is the declared one, as personaworlds settings prints it") {
   CHECK(readme_table() == settings_markdown());
 }
 
