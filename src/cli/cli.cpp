@@ -81,9 +81,10 @@ Parsed parse(int argc, const char* const* argv) {
   app.set_version_flag("--version", std::string("personaworlds ") + PW_VERSION);
   app.require_subcommand(1);
   app.get_formatter()->column_width(44);
-  const std::vector<Command> commands{add_api_command(app),  add_worker_command(app), add_migrate_command(app),
-                                      add_jobs_command(app), add_users_command(app),  add_probe_command(app),
-                                      add_settings_command(app)};
+  Options root(app);
+  const std::vector<Command> commands{add_api_command(root),  add_worker_command(root), add_migrate_command(root),
+                                      add_jobs_command(root), add_users_command(root),  add_probe_command(root),
+                                      add_settings_command(root)};
 
   if (auto problem = unknown_command(app, argc, argv)) return refuse(*problem);
   try {
@@ -107,7 +108,7 @@ Parsed parse(int argc, const char* const* argv) {
     return Parsed{{}, 2};
   }
   for (const Command& command : commands) {
-    if (command.app->parsed()) return command.parsed();
+    if (command.options.parsed()) return command.parsed();
   }
   return Parsed{{}, 2};
 }

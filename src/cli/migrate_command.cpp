@@ -2,25 +2,24 @@
 #include <memory>
 
 #include "cli/command.hpp"
-#include "cli/flags.hpp"
 
 namespace pw::cli {
 
-Command add_migrate_command(CLI::App& app) {
+Command add_migrate_command(Options& root) {
   auto config = std::make_shared<config::MigrateConfig>();
-  auto* command = app.add_subcommand("migrate", "Apply (up, the default) or list (status) schema migrations");
-  add_settings(*command, config::database_settings(), config::role_migrate, config->db);
-  add_settings(*command, config::log_settings(), config::role_migrate, config->log);
-  auto* up = command->add_subcommand("up", "Apply pending migrations (default)");
-  auto* status = command->add_subcommand("status", "List applied and pending migrations; exit 1 if any is pending");
-  command->require_subcommand(0, 1);
+  Options command = root.subcommand("migrate", "Apply (up, the default) or list (status) schema migrations");
+  command.settings(config::database_settings(), config::role_migrate, config->db);
+  command.settings(config::log_settings(), config::role_migrate, config->log);
+  Options up = command.subcommand("up", "Apply pending migrations (default)");
+  Options status = command.subcommand("status", "List applied and pending migrations; exit 1 if any is pending");
+  command.require_subcommand(0, 1);
   // `migrate status --db X`: options of the parent command are accepted
   // after the sub-subcommand too.
-  up->fallthrough();
-  status->fallthrough();
+  up.fallthrough();
+  status.fallthrough();
   return {command, [config, status] {
             if (auto problem = config::validate(*config)) return refuse(*problem);
-            return Parsed{MigrateCommand{*config, status->parsed()}, 0};
+            return Parsed{MigrateCommand{*config, status.parsed()}, 0};
           }};
 }
 

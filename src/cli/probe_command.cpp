@@ -5,11 +5,11 @@
 
 namespace pw::cli {
 
-Command add_probe_command(CLI::App& app) {
+Command add_probe_command(Options& root) {
   auto probe = std::make_shared<config::ProbeConfig>();
-  auto* command = app.add_subcommand("probe", "Exit 0 when URL answers 2xx (for container health checks)");
-  command->add_option("url", probe->url, "http://host:port/path")->required();
-  command->add_option("--timeout-ms", probe->timeout_ms, "Give up after this long")->capture_default_str();
+  Options command = root.subcommand("probe", "Exit 0 when URL answers 2xx (for container health checks)");
+  command.argument("url", probe->url, "http://host:port/path", true);
+  command.argument("--timeout-ms", probe->timeout_ms, "Give up after this long");
   return {command, [probe] { return Parsed{*probe, 0}; }};
 }
 

@@ -3,13 +3,12 @@
 #include <iostream>
 
 #include "cli/command.hpp"
-#include "config/settings.hpp"
 
 namespace pw::cli {
 
-Command add_settings_command(CLI::App& app) {
-  auto* command = app.add_subcommand("settings", "Print every setting of every role (flag, environment, default) "
-                                                 "as a Markdown table");
+Command add_settings_command(Options& root) {
+  Options command =
+      root.subcommand("settings", "Print every setting of every role (flag, environment, default) as a Markdown table");
   return {command, [] {
             std::cout << config::settings_markdown();
             return Parsed{{}, 0};

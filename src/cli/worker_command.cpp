@@ -2,19 +2,19 @@
 #include <memory>
 
 #include "cli/command.hpp"
-#include "cli/flags.hpp"
 
 namespace pw::cli {
 
-Command add_worker_command(CLI::App& app) {
+Command add_worker_command(Options& root) {
   auto config = std::make_shared<config::WorkerConfig>();
-  auto* command = app.add_subcommand("worker", "Run jobs from the job table, with /healthz and /metrics on :9091");
-  add_settings(*command, config::database_settings(), config::role_worker, config->db);
-  add_settings(*command, config::log_settings(), config::role_worker, config->log);
-  add_settings(*command, config::http_settings(), config::role_worker, config->observability);
-  add_settings(*command, config::worker_settings(), config::role_worker, *config);
-  add_settings(*command, config::retry_settings(), config::role_worker, config->retry);
-  add_settings(*command, config::webhook_settings(), config::role_worker, config->webhook);
+  Options command =
+      root.subcommand("worker", "Run jobs from the job table, with /healthz and /metrics on :9091");
+  command.settings(config::database_settings(), config::role_worker, config->db);
+  command.settings(config::log_settings(), config::role_worker, config->log);
+  command.settings(config::http_settings(), config::role_worker, config->observability);
+  command.settings(config::worker_settings(), config::role_worker, *config);
+  command.settings(config::retry_settings(), config::role_worker, config->retry);
+  command.settings(config::webhook_settings(), config::role_worker, config->webhook);
   return {command, [config] {
             config->db.create_if_missing = false;
             if (auto problem = config::validate(*config)) return refuse(*problem);
