@@ -10,9 +10,9 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Everything building and testing needs, as Debian package names.
 BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libsqlitecpp-dev \
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev \
-                  libcurl4-openssl-dev libc-ares-dev
+                  libcurl4-openssl-dev libc-ares-dev libpq-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy \
-                  python3-yaml python3-jsonschema
+                  python3-yaml python3-jsonschema postgresql
 
 .PHONY: all deps build binary run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 

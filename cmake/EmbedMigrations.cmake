@@ -1,18 +1,21 @@
-# Writes a C++ source holding every migrations/NNNN_*.sql file, sorted by name.
-file(GLOB files ${SRC_DIR}/*.sql)
-list(SORT files)
+# Writes a C++ source holding every migrations/<dialect>/NNNN_*.sql file, per
+# dialect (sqlite, postgres), sorted by name.
 set(body "")
-foreach(f ${files})
-  get_filename_component(name ${f} NAME)
-  file(READ ${f} sql)
-  string(FIND "${sql}" ")pwsql\"" clash)
-  if(NOT clash EQUAL -1)
-    message(FATAL_ERROR "${name} contains the raw-string delimiter")
-  endif()
-  string(APPEND body "    {\"${name}\", R\"pwsql(${sql})pwsql\"},\n")
+foreach(dialect sqlite postgres)
+  file(GLOB files ${SRC_DIR}/${dialect}/*.sql)
+  list(SORT files)
+  foreach(f ${files})
+    get_filename_component(name ${f} NAME)
+    file(READ ${f} sql)
+    string(FIND "${sql}" ")pwsql\"" clash)
+    if(NOT clash EQUAL -1)
+      message(FATAL_ERROR "${dialect}/${name} contains the raw-string delimiter")
+    endif()
+    string(APPEND body "    {\"${name}\", R\"pwsql(${sql})pwsql\", Dialect::${dialect}},\n")
+  endforeach()
 endforeach()
 file(WRITE ${OUT}.tmp
-"// Generated from migrations/*.sql at build time; do not edit.
+"// Generated from migrations/<dialect>/*.sql at build time; do not edit.
 #include \"migrations/embedded.hpp\"
 
 namespace pw::migrations {

@@ -46,6 +46,7 @@ bool is_unavailable(const std::exception& error) {
 std::string_view unavailable_reason(const std::exception& error) {
   const auto* db = dynamic_cast<const Error*>(&error);
   if (db == nullptr) return "other";
+  if (db->reason() != nullptr) return db->reason();
   switch (db->code() & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:

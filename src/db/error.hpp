@@ -28,15 +28,25 @@ Fault classify(int result_code);
 
 class Error : public std::runtime_error {
  public:
+  // An SQLite failure, classified by its result code.
   Error(int result_code, std::string message)
       : std::runtime_error(std::move(message)), m_code(result_code), m_fault(classify(result_code)) {}
-  // The extended SQLite result code (SQLITE_IOERR_WRITE, SQLITE_CONSTRAINT_UNIQUE, ...).
+  // A failure a driver classified itself (PostgreSQL: by SQLSTATE), with the
+  // bounded reason unavailable_reason() reports (a string literal, one of
+  // observability::Metrics::kUnavailableReasons).
+  Error(Fault fault, const char* reason, std::string message)
+      : std::runtime_error(std::move(message)), m_code(0), m_fault(fault), m_reason(reason) {}
+  // The extended SQLite result code (SQLITE_IOERR_WRITE, SQLITE_CONSTRAINT_UNIQUE, ...);
+  // 0 for another driver's error.
   int code() const { return m_code; }
   Fault fault() const { return m_fault; }
+  // The driver's own reason, or nullptr (then it follows from code()).
+  const char* reason() const { return m_reason; }
 
  private:
   int m_code;
   Fault m_fault;
+  const char* m_reason = nullptr;
 };
 
 // The fault `error` reports, or nothing when it is not a database error.

@@ -51,9 +51,22 @@ std::vector<Migration> load(const std::vector<EmbeddedFile>& files) {
   return out;
 }
 
-const std::vector<Migration>& embedded() {
-  static const std::vector<Migration> migrations = load(embedded_files());
-  return migrations;
+namespace {
+
+std::vector<Migration> load_dialect(Dialect dialect) {
+  std::vector<EmbeddedFile> files;
+  for (const auto& file : embedded_files()) {
+    if (file.dialect == dialect) files.push_back(file);
+  }
+  return load(files);
+}
+
+}  // namespace
+
+const std::vector<Migration>& embedded(Dialect dialect) {
+  static const std::vector<Migration> sqlite = load_dialect(Dialect::sqlite);
+  static const std::vector<Migration> postgres = load_dialect(Dialect::postgres);
+  return dialect == Dialect::postgres ? postgres : sqlite;
 }
 
 }  // namespace pw::migrations

@@ -30,7 +30,8 @@ struct Migration {
 // bad name or a duplicate version: the build must not ship either.
 std::vector<Migration> load(const std::vector<EmbeddedFile>& files);
 
-// The migrations compiled into this binary.
-const std::vector<Migration>& embedded();
+// The migrations compiled into this binary for one database driver. Both
+// dialects share one numbering: version N means the same schema on each.
+const std::vector<Migration>& embedded(Dialect dialect = Dialect::sqlite);
 
 }  // namespace pw::migrations

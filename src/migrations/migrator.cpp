@@ -42,30 +42,40 @@ std::vector<AppliedMigration> Migrator::read_applied() {
   return out;
 }
 
-Status Migrator::status() {
+Status compare(std::vector<AppliedMigration> applied, const std::vector<Migration>& known) {
   Status status;
-  status.applied = read_applied();
+  status.applied = std::move(applied);
   std::map<int, const AppliedMigration*> applied_by_version;
   for (const auto& a : status.applied) applied_by_version[a.version] = &a;
   std::map<int, const Migration*> known_by_version;
-  for (const auto& m : m_known) known_by_version[m.version] = &m;
+  for (const auto& m : known) known_by_version[m.version] = &m;
 
   for (const auto& a : status.applied) {
-    auto known = known_by_version.find(a.version);
-    if (known == known_by_version.end()) {
+    auto found = known_by_version.find(a.version);
+    if (found == known_by_version.end()) {
       status.problems.push_back("database has migration " + a.name +
                                 " that this binary does not know (the schema is newer than the binary)");
-    } else if (known->second->checksum != a.checksum) {
+    } else if (found->second->checksum != a.checksum) {
       status.problems.push_back("migration " + a.name +
                                 " was changed after it was applied (checksum " + a.checksum +
-                                " in the database, " + known->second->checksum + " in the binary)");
+                                " in the database, " + found->second->checksum + " in the binary)");
     }
   }
-  for (const auto& m : m_known) {
+  for (const auto& m : known) {
     if (!applied_by_version.contains(m.version)) status.pending.push_back(m);
   }
   return status;
 }
+
+void require_up_to_date(const Status& status) {
+  if (!status.problems.empty()) throw SchemaError(status.problems.front());
+  if (!status.pending.empty()) {
+    throw SchemaError("migration " + status.pending.front().name +
+                      " is not applied; run `personaworlds migrate` first");
+  }
+}
+
+Status Migrator::status() { return compare(read_applied(), m_known); }
 
 std::vector<Migration> Migrator::apply_pending(const std::function<void(const Migration&)>& on_applied) {
   ensure_table();
@@ -96,13 +106,6 @@ std::vector<Migration> Migrator::apply_pending(const std::function<void(const Mi
   return applied;
 }
 
-void Migrator::require_up_to_date() {
-  Status current = status();
-  if (!current.problems.empty()) throw SchemaError(current.problems.front());
-  if (!current.pending.empty()) {
-    throw SchemaError("migration " + current.pending.front().name +
-                      " is not applied; run `personaworlds migrate` first");
-  }
-}
+void Migrator::require_up_to_date() { migrations::require_up_to_date(status()); }
 
 }  // namespace pw::migrations

@@ -36,6 +36,12 @@ class SchemaError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What the database has applied, against what this binary knows.
+Status compare(std::vector<AppliedMigration> applied, const std::vector<Migration>& known);
+// Throws SchemaError naming the first problem or pending migration.
+void require_up_to_date(const Status& status);
+
+// On SQLite.
 class Migrator {
  public:
   Migrator(db::Connection& connection, const std::vector<Migration>& known);

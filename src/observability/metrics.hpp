@@ -68,8 +68,10 @@ class Metrics {
   void observe_lock_wait(double seconds, bool acquired);
   // Why a request was answered 503 because the database could not serve it:
   // one of kUnavailableReasons (anything else counts as "other").
-  static constexpr std::array<const char*, 8> kUnavailableReasons = {"busy",    "readonly", "full",   "io",
-                                                                     "corrupt", "missing",  "schema", "other"};
+  // "connection" and "overloaded" come from a database server (PostgreSQL):
+  // unreachable or lost, and out of connections or resources.
+  static constexpr std::array<const char*, 10> kUnavailableReasons = {
+      "busy", "readonly", "full", "io", "corrupt", "missing", "schema", "connection", "overloaded", "other"};
   void count_database_unavailable(std::string_view reason);
 
   // Called at scrape time to refresh gauges read from the database

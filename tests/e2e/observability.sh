@@ -580,7 +580,7 @@ at_least 'api db_lock_wait_seconds observations longer than 1 s (the busy timeou
                | ([$b[] | select(.labels.le == "+Inf") | .value | tonumber] | add) - ([$b[] | select(.labels.le == "1") | .value | tonumber] | add)' \
      "$tmp/api.metrics.json")"
 check 'api db_unavailable_total has a series at 0 for every bounded reason' \
-  jqt -s '[.[] | select(.name == "db_unavailable_total") | .labels.reason] | sort == ["busy","corrupt","full","io","missing","other","readonly","schema"]' \
+  jqt -s '[.[] | select(.name == "db_unavailable_total") | .labels.reason] | sort == ["busy","connection","corrupt","full","io","missing","other","overloaded","readonly","schema"]' \
     "$tmp/api.metrics.json"
 check 'api http_request_duration_seconds has a bucket at le="0.5" (the latency alert threshold)' \
   jqt -s 'any(.name == "http_request_duration_seconds_bucket" and .labels.le == "0.5")' "$tmp/api.metrics.json"
