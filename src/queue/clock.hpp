@@ -11,11 +11,16 @@ class Clock {
   virtual ~Clock() = default;
   // Milliseconds since the Unix epoch.
   virtual std::int64_t now_ms() const = 0;
+  // True for the real time of day. A database server then keeps the time
+  // itself (PostgreSQL's clock, so hosts whose clocks disagree still agree
+  // on leases and due times); any other clock is sent with each statement.
+  virtual bool is_real() const { return false; }
 };
 
 class SystemClock final : public Clock {
  public:
   std::int64_t now_ms() const override;
+  bool is_real() const override { return true; }
 };
 
 class ManualClock final : public Clock {

@@ -34,8 +34,8 @@ std::vector<std::int64_t> ids_of(const std::vector<ClaimedJob>& claimed) {
 
 }  // namespace
 
-TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budget") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a new job is queued, due now, with the default attempt budget", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   NewJob job;
   job.type = "persona.generate";
   job.payload = R"({"world_id":7})";
@@ -57,8 +57,8 @@ TEST_CASE("JobQueue: a new job is queued, due now, with the default attempt budg
   CHECK_FALSE(stored.finished_at_ms);
 }
 
-TEST_CASE("JobQueue: the trace id is in the payload as trace_id as well as in its column") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: the trace id is in the payload as trace_id as well as in its column", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   NewJob job;
   job.type = "webhook.deliver";
   job.payload = R"({"url":"http://example.test/hook","body":{"b":1,"a":"\u00e9"},"trace_id":"stale"})";
@@ -88,8 +88,8 @@ TEST_CASE("JobQueue: the trace id is in the payload as trace_id as well as in it
   CHECK_THROWS_AS(f.queue->enqueue(broken), std::invalid_argument);
 }
 
-TEST_CASE("JobQueue: an idempotency key returns the existing job instead of a second one") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: an idempotency key returns the existing job instead of a second one", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   NewJob job;
   job.type = "noop";
   job.idempotency_key = "order-17";
@@ -108,8 +108,8 @@ TEST_CASE("JobQueue: an idempotency key returns the existing job instead of a se
   CHECK(f.queue->enqueue(plain).id != f.queue->enqueue(plain).id);
 }
 
-TEST_CASE("JobQueue: enqueue_many is all or nothing") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: enqueue_many is all or nothing", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   std::vector<NewJob> jobs(3);
   for (auto& job : jobs) job.type = "noop";
   auto results = f.queue->enqueue_many(jobs);
@@ -121,8 +121,8 @@ TEST_CASE("JobQueue: enqueue_many is all or nothing") {
   CHECK(f.queue->list({}).size() == 3);
 }
 
-TEST_CASE("JobQueue: a payload that is not JSON is refused") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a payload that is not JSON is refused", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   NewJob job;
   job.type = "noop";
   for (const char* bad : {"", "{", "nope", "{\"a\":}", "\"\xff\""}) {
@@ -159,8 +159,8 @@ TEST_CASE("JobQueue: enqueue_in_transaction commits or rolls back with the calle
   CHECK(f.queue->list({}).size() == 1);
 }
 
-TEST_CASE("JobQueue: claim takes ready jobs by priority, then run_at, then id") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: claim takes ready jobs by priority, then run_at, then id", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto now = f.clock.now_ms();
   auto low = f.add("noop", 5);
   auto late = f.add("noop", 0, now - 10);
@@ -181,11 +181,11 @@ TEST_CASE("JobQueue: claim takes ready jobs by priority, then run_at, then id") 
   CHECK(ids_of(f.queue->claim("w1", 10, kLease).jobs) == std::vector<std::int64_t>{future});
 }
 
-TEST_CASE("JobQueue: claim honours the limit and never hands a job out twice") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: claim honours the limit and never hands a job out twice", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   for (int i = 0; i < 5; ++i) f.add();
-  auto other_connection = f.open();
-  JobQueue other(*other_connection, f.clock, f.retry);
+  auto other_side = f.other();
+  auto& other = *other_side.queue;
   auto a = f.queue->claim("w1", 3, kLease);
   auto b = other.claim("w2", 3, kLease);
   auto c = f.queue->claim("w1", 3, kLease);
@@ -198,8 +198,8 @@ TEST_CASE("JobQueue: claim honours the limit and never hands a job out twice") {
   CHECK(all.size() == 5);
 }
 
-TEST_CASE("JobQueue: a claim marks the job running with a lease and counts the attempt") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a claim marks the job running with a lease and counts the attempt", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   auto claimed = f.queue->claim("w1", 1, kLease);
   REQUIRE(claimed.jobs.size() == 1);
@@ -215,8 +215,8 @@ TEST_CASE("JobQueue: a claim marks the job running with a lease and counts the a
   CHECK(stored.lease_owner == "w1");
 }
 
-TEST_CASE("JobQueue: complete records the result, and a stale owner cannot complete") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: complete records the result, and a stale owner cannot complete", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
   CHECK_FALSE(f.queue->complete("w2", {f.token(id), "1"}));
@@ -234,8 +234,8 @@ TEST_CASE("JobQueue: complete records the result, and a stale owner cannot compl
   CHECK(f.get(id).result == R"({"ok":true})");
 }
 
-TEST_CASE("JobQueue: complete_many reports each completion separately") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: complete_many reports each completion separately", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto a = f.add();
   auto b = f.add();
   f.queue->claim("w1", 2, kLease);
@@ -246,8 +246,8 @@ TEST_CASE("JobQueue: complete_many reports each completion separately") {
   CHECK(f.get(b).state == JobState::canceled);
 }
 
-TEST_CASE("JobQueue: a retryable failure is queued again after a backoff within bounds") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a retryable failure is queued again after a backoff within bounds", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   for (int attempt = 1; attempt <= 4; ++attempt) {
     auto claimed = f.queue->claim("w1", 1, kLease);
@@ -268,8 +268,8 @@ TEST_CASE("JobQueue: a retryable failure is queued again after a backoff within 
   }
 }
 
-TEST_CASE("JobQueue: the last allowed attempt failing sends the job to dead, keeping the error") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: the last allowed attempt failing sends the job to dead, keeping the error", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add("noop", 0, {}, 2);
   f.queue->claim("w1", 1, kLease);
   CHECK(f.queue->fail("w1", {f.token(id), "first"}) == FailureOutcome::requeued);
@@ -285,8 +285,8 @@ TEST_CASE("JobQueue: the last allowed attempt failing sends the job to dead, kee
   CHECK(f.queue->claim("w1", 1, kLease).jobs.empty());
 }
 
-TEST_CASE("JobQueue: a permanent failure goes straight to dead") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a permanent failure goes straight to dead", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
   CHECK(f.queue->fail("w1", {f.token(id), "bad payload", FailureKind::permanent}) == FailureOutcome::dead);
@@ -296,8 +296,8 @@ TEST_CASE("JobQueue: a permanent failure goes straight to dead") {
   CHECK(job.last_error == "bad payload");
 }
 
-TEST_CASE("JobQueue: a stale owner cannot fail, renew or release the job") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: a stale owner cannot fail, renew or release the job", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
   CHECK(f.queue->fail("w2", {f.token(id), "nope"}) == FailureOutcome::lost_lease);
@@ -310,8 +310,8 @@ TEST_CASE("JobQueue: a stale owner cannot fail, renew or release the job") {
   CHECK(job.attempts == 1);
 }
 
-TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: fail_many and settle record mixed outcomes in one go", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto ok = f.add();
   auto flaky = f.add();
   auto broken = f.add();
@@ -332,8 +332,8 @@ TEST_CASE("JobQueue: fail_many and settle record mixed outcomes in one go") {
   CHECK(f.queue->fail_many("w1", {{f.token(flaky), "x"}}) == std::vector<FailureOutcome>{FailureOutcome::lost_lease});
 }
 
-TEST_CASE("JobQueue: settle with a refill claims the next jobs in the same transaction") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: settle with a refill claims the next jobs in the same transaction", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto first = f.add();
   auto low = f.add("noop", 5);
   auto high = f.add("noop", -5);
@@ -362,8 +362,8 @@ TEST_CASE("JobQueue: settle with a refill claims the next jobs in the same trans
   CHECK(f.queue->settle("w1", {}, {}, {}, {.limit = 0, .lease_ms = kLease}).claimed.jobs.empty());
 }
 
-TEST_CASE("JobQueue: renew extends held leases and names the ones lost") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: renew extends held leases and names the ones lost", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto a = f.add();
   auto b = f.add();
   auto c = f.add();
@@ -381,8 +381,8 @@ TEST_CASE("JobQueue: renew extends held leases and names the ones lost") {
   CHECK(claimed.jobs.empty());
 }
 
-TEST_CASE("JobQueue: release hands a job back without charging the attempt") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: release hands a job back without charging the attempt", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   f.queue->claim("w1", 1, kLease);
   CHECK(f.queue->release("w1", {f.token(id)}) == 1);
@@ -394,8 +394,8 @@ TEST_CASE("JobQueue: release hands a job back without charging the attempt") {
   CHECK(ids_of(f.queue->claim("w2", 1, kLease).jobs) == std::vector<std::int64_t>{id});
 }
 
-TEST_CASE("JobQueue: an expired lease is claimed again, counting the lapse as a failed attempt") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: an expired lease is claimed again, counting the lapse as a failed attempt", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   auto first = f.queue->claim("w1", 1, 1000);
   REQUIRE(first.jobs.size() == 1);
@@ -422,8 +422,8 @@ TEST_CASE("JobQueue: an expired lease is claimed again, counting the lapse as a 
   CHECK(f.get(id).result == "\"fresh\"");
 }
 
-TEST_CASE("JobQueue: an expired lease on the last attempt sends the job to dead") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: an expired lease on the last attempt sends the job to dead", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add("noop", 0, {}, 1);
   f.queue->claim("w1", 1, 1000);
   f.clock.advance_ms(1000);
@@ -437,8 +437,8 @@ TEST_CASE("JobQueue: an expired lease on the last attempt sends the job to dead"
   CHECK(job.finished_at_ms == f.clock.now_ms());
 }
 
-TEST_CASE("JobQueue: cancel applies to queued and running jobs only") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: cancel applies to queued and running jobs only", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto queued = f.add();
   auto running = f.add();
   auto finished = f.add();
@@ -461,8 +461,8 @@ TEST_CASE("JobQueue: cancel applies to queued and running jobs only") {
   CHECK(f.queue->claim("w1", 3, kLease).jobs.empty());
 }
 
-TEST_CASE("JobQueue: retry queues a dead or canceled job again with a fresh budget") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: retry queues a dead or canceled job again with a fresh budget", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto dead = f.add("noop", 0, {}, 1);
   auto canceled = f.add();
   auto queued = f.add();
@@ -484,8 +484,8 @@ TEST_CASE("JobQueue: retry queues a dead or canceled job again with a fresh budg
   CHECK(f.queue->claim("w1", 5, kLease).jobs.size() == 3);
 }
 
-TEST_CASE("JobQueue: prune deletes only finished jobs older than the retention") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: prune deletes only finished jobs older than the retention", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   const std::int64_t long_lease = 10LL * 24 * 3600 * 1000;
   auto old_done = f.add();
   auto old_dead = f.add("noop", 0, {}, 1);
@@ -514,8 +514,8 @@ TEST_CASE("JobQueue: prune deletes only finished jobs older than the retention")
   CHECK(f.queue->list({}).size() == 2);
 }
 
-TEST_CASE("JobQueue: the id of a pruned job is never handed out again") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: the id of a pruned job is never handed out again", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto first = f.add();
   REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
   f.queue->complete("w1", {f.token(first), "null"});
@@ -525,8 +525,8 @@ TEST_CASE("JobQueue: the id of a pruned job is never handed out again") {
   CHECK(f.add() > first);
 }
 
-TEST_CASE("JobQueue: counts by type and state, ready counts and the oldest ready age") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: counts by type and state, ready counts and the oldest ready age", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto now = f.clock.now_ms();
   f.add("a", 0, now - 5000);
   f.add("a", 0, now - 1000);
@@ -550,8 +550,8 @@ TEST_CASE("JobQueue: counts by type and state, ready counts and the oldest ready
   CHECK(age["b"] == doctest::Approx(2.5));
 }
 
-TEST_CASE("JobQueue: next_due_ms names the next scheduled job or lease expiry") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: next_due_ms names the next scheduled job or lease expiry", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto now = f.clock.now_ms();
   CHECK_FALSE(f.queue->next_due_ms());
   f.add("noop", 0, now + 5000);
@@ -561,11 +561,11 @@ TEST_CASE("JobQueue: next_due_ms names the next scheduled job or lease expiry") 
   CHECK(f.queue->next_due_ms() == now + 2000);
 }
 
-TEST_CASE("JobQueue: next_due_ms still names a moment that passed after the last claim") {
+TEST_CASE_TEMPLATE("JobQueue: next_due_ms still names a moment that passed after the last claim", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
   // A claim that found nothing due, then time moving on before the idle
   // worker asks what to wait for: the answer must not skip the job that came
   // due in between, or nothing would ever wake the worker for it.
-  QueueFixture f;
+  F f;
   auto now = f.clock.now_ms();
   f.add("noop", 0, now + 500);
   CHECK(f.queue->claim("w1", 4, 30000).jobs.empty());
@@ -590,8 +590,8 @@ TEST_CASE("JobQueue: data_version changes when another connection commits") {
   CHECK(f.queue->data_version() != before);
 }
 
-TEST_CASE("JobQueue: list filters by state, type and user, newest first, with pagination") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: list filters by state, type and user, newest first, with pagination", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   for (int i = 0; i < 4; ++i) f.add(i % 2 ? "a" : "b");
   NewJob mine;
   mine.type = "a";
@@ -654,8 +654,8 @@ TEST_CASE("JobQueue: job states round-trip through text") {
   CHECK_FALSE(pw::queue::parse_job_state("done"));
 }
 
-TEST_CASE("JobQueue: every claim gets its own token, and a superseded claim cannot settle, renew or release, even under the same owner") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: every claim gets its own token, and a superseded claim cannot settle, renew or release, even under the same owner", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   auto first = f.queue->claim("w1", 1, 1000);
   REQUIRE(first.jobs.size() == 1);
@@ -683,8 +683,8 @@ TEST_CASE("JobQueue: every claim gets its own token, and a superseded claim cann
   CHECK(f.get(id).result == R"("fresh")");
 }
 
-TEST_CASE("JobQueue: cancel + retry of a running job: the canceled run's outcome is refused, the new claim's recorded") {
-  QueueFixture f;
+TEST_CASE_TEMPLATE("JobQueue: cancel + retry of a running job: the canceled run's outcome is refused, the new claim's recorded", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
   auto id = f.add();
   auto canceled_run = pw::queue::token_of(f.queue->claim("w1", 1, kLease).jobs.at(0).job);
   REQUIRE(f.queue->cancel(id));

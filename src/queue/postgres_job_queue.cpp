@@ -1,0 +1,500 @@
+#include "queue/postgres_job_queue.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <type_traits>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+namespace pw::queue {
+
+using db::postgres::Params;
+using db::postgres::Rows;
+
+namespace {
+
+// Every statement names its "now" as $1: NULL for the server's clock.
+constexpr const char* kNow = "COALESCE($1::bigint, pw_now_ms())";
+
+constexpr const char* kJobColumns =
+    "j.id, j.type, j.payload, j.trace_id, j.user_id, j.priority, j.state, j.attempts, j.max_attempts, j.run_at, "
+    "j.lease_owner, j.lease_expires_at, j.last_error, j.result, j.idempotency_key, j.created_at, j.updated_at, "
+    "j.started_at, j.finished_at, j.claim";
+
+Job read_job(const Rows& rows, int row) {
+  Job job;
+  job.id = rows.int64(row, 0);
+  job.type = rows.text(row, 1);
+  job.payload = rows.text(row, 2);
+  job.trace_id = rows.optional_text(row, 3);
+  job.user_id = rows.optional_int64(row, 4);
+  job.priority = rows.int32(row, 5);
+  job.state = parse_job_state(rows.view(row, 6)).value_or(JobState::queued);
+  job.attempts = rows.int32(row, 7);
+  job.max_attempts = rows.int32(row, 8);
+  job.run_at_ms = rows.int64(row, 9);
+  job.lease_owner = rows.optional_text(row, 10);
+  job.lease_expires_at_ms = rows.optional_int64(row, 11);
+  job.last_error = rows.optional_text(row, 12);
+  job.result = rows.optional_text(row, 13);
+  job.idempotency_key = rows.optional_text(row, 14);
+  job.created_at_ms = rows.int64(row, 15);
+  job.updated_at_ms = rows.int64(row, 16);
+  job.started_at_ms = rows.optional_int64(row, 17);
+  job.finished_at_ms = rows.optional_int64(row, 18);
+  job.claim = rows.int64(row, 19);
+  return job;
+}
+
+std::string sql(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto part : parts) out += part;
+  return out;
+}
+
+// The same payload rule as the SQLite queue: valid JSON, with the trace id
+// written into an object payload as `trace_id`.
+std::string checked_payload(const NewJob& job) {
+  if (job.trace_id) {
+    auto parsed = nlohmann::ordered_json::parse(job.payload, nullptr, false);
+    if (parsed.is_discarded()) throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
+    if (parsed.is_object()) {
+      parsed["trace_id"] = *job.trace_id;
+      return parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    }
+    return job.payload;
+  }
+  if (!nlohmann::json::accept(job.payload)) {
+    throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
+  }
+  return job.payload;
+}
+
+void sort_in_claim_order(ClaimResult& result) {
+  std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
+    return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) < std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
+  });
+}
+
+// Which of `tokens` the statement's RETURNING id, claim named.
+std::vector<bool> applied(const std::vector<ClaimToken>& tokens, const Rows& rows) {
+  std::vector<ClaimToken> hit;
+  hit.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) hit.push_back({rows.int64(i, 0), rows.int64(i, 1)});
+  std::sort(hit.begin(), hit.end());
+  std::vector<bool> out;
+  out.reserve(tokens.size());
+  for (const auto& token : tokens) out.push_back(std::binary_search(hit.begin(), hit.end(), token));
+  return out;
+}
+
+template <class T, class Get>
+std::vector<T> column(const std::vector<ClaimToken>& tokens, Get get) {
+  std::vector<T> out;
+  out.reserve(tokens.size());
+  for (const auto& token : tokens) out.push_back(get(token));
+  return out;
+}
+
+}  // namespace
+
+PostgresJobQueue::PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock,
+                                   config::RetryConfig retry)
+    : m_connection(connection), m_clock(clock), m_retry(retry) {}
+
+std::optional<std::int64_t> PostgresJobQueue::fixed_now() const {
+  if (m_clock.is_real()) return std::nullopt;
+  return m_clock.now_ms();
+}
+
+template <class Work>
+auto PostgresJobQueue::transact(Work&& work) {
+  // A lost race (40001, 40P01) is safe to run again: the transaction rolled
+  // back whole. A few tries with a short, growing pause, then the caller
+  // hears busy like any other.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      db::postgres::Transaction transaction(m_connection);
+      if constexpr (std::is_void_v<std::invoke_result_t<Work&>>) {
+        work();
+        transaction.commit();
+        return;
+      } else {
+        auto result = work();
+        transaction.commit();
+        return result;
+      }
+    } catch (const db::Error& error) {
+      if (error.fault() != db::Fault::busy || attempt >= 5 || !m_connection.healthy()) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt * attempt));
+    }
+  }
+}
+
+// ---- enqueue -------------------------------------------------------------------
+
+EnqueueResult PostgresJobQueue::enqueue(const NewJob& job) {
+  return transact([&] { return enqueue_in_transaction(job); });
+}
+
+EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
+  std::string payload = checked_payload(job);
+  // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing and
+  // returns no row; the existing job is read below. (A concurrent insert of
+  // the same key makes this one wait for that commit, so the read finds it.)
+  auto inserted = m_connection.prepared(
+      "pw_enqueue",
+      sql({"INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, idempotency_key,"
+           " created_at, updated_at) SELECT $2, $3, $4, $5, $6, $7, COALESCE($8::bigint, n.now), $9, n.now, n.now"
+           " FROM (SELECT ", kNow, " AS now) n"
+           " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"}),
+      Params()
+          .add(fixed_now())
+          .add(job.type)
+          .add(payload)
+          .add(job.trace_id)
+          .add(job.user_id)
+          .add(job.priority)
+          .add(job.max_attempts.value_or(m_retry.default_max_attempts))
+          .add(job.run_at_ms)
+          .add(job.idempotency_key));
+  if (!inserted.empty()) return EnqueueResult{inserted.int64(0, 0), true};
+  auto existing = m_connection.prepared("pw_enqueue_existing",
+                                        "SELECT id FROM jobs WHERE idempotency_key = $1 AND idempotency_key IS NOT NULL",
+                                        Params().add(job.idempotency_key));
+  if (existing.empty()) throw std::logic_error("job insert was skipped but no job holds its idempotency key");
+  return EnqueueResult{existing.int64(0, 0), false};
+}
+
+std::vector<EnqueueResult> PostgresJobQueue::enqueue_many(const std::vector<NewJob>& jobs) {
+  return transact([&] {
+    std::vector<EnqueueResult> results;
+    results.reserve(jobs.size());
+    for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
+    return results;
+  });
+}
+
+// ---- claim and lease -------------------------------------------------------------
+
+ClaimResult PostgresJobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms) {
+  auto result = transact([&] {
+    ClaimResult claimed;
+    claim_in_transaction(owner, limit, lease_ms, claimed);
+    return claimed;
+  });
+  sort_in_claim_order(result);
+  return result;
+}
+
+void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms,
+                                            ClaimResult& result) {
+  // A lapsed lease is a failed attempt: queued again in its place in line,
+  // or dead when out of attempts. SKIP LOCKED: a row another worker is
+  // settling right now is left to it.
+  auto lapsed = m_connection.prepared(
+      "pw_expire",
+      sql({"WITH n AS (SELECT ", kNow, " AS now),"
+           " lapsed AS (SELECT id, lease_owner AS previous_owner FROM jobs"
+           "            WHERE state = 'running' AND lease_expires_at <= (SELECT now FROM n)"
+           "            ORDER BY id FOR UPDATE OF jobs SKIP LOCKED) "
+           "UPDATE jobs j SET"
+           " state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
+           " last_error = $2,"
+           " lease_owner = CASE WHEN j.attempts >= j.max_attempts THEN j.lease_owner ELSE NULL END,"
+           " lease_expires_at = NULL, updated_at = n.now,"
+           " finished_at = CASE WHEN j.attempts >= j.max_attempts THEN n.now ELSE NULL END "
+           "FROM lapsed, n WHERE j.id = lapsed.id "
+           "RETURNING j.id, j.type, j.trace_id, j.attempts, j.max_attempts, lapsed.previous_owner, j.claim"}),
+      Params().add(fixed_now()).add(kLeaseExpiredError));
+  for (int i = 0; i < lapsed.size(); ++i) {
+    ExpiredLease expired;
+    expired.job_id = lapsed.int64(i, 0);
+    expired.type = lapsed.text(i, 1);
+    expired.trace_id = lapsed.optional_text(i, 2);
+    expired.attempts = lapsed.int32(i, 3);
+    expired.max_attempts = lapsed.int32(i, 4);
+    expired.dead = expired.attempts >= expired.max_attempts;
+    expired.previous_owner = lapsed.optional_text(i, 5).value_or("");
+    expired.claim = lapsed.int64(i, 6);
+    result.expired.push_back(std::move(expired));
+  }
+  if (limit <= 0) return;
+  // Walks jobs_ready in claim order; rows other claimers hold are skipped,
+  // so many workers claim side by side without waiting for each other.
+  auto claimed = m_connection.prepared(
+      "pw_claim",
+      sql({"WITH n AS (SELECT ", kNow, " AS now),"
+           " ready AS (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= (SELECT now FROM n)"
+           "           ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED) "
+           "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, claim = j.claim + 1, lease_owner = $2,"
+           " lease_expires_at = n.now + $4, started_at = n.now, updated_at = n.now "
+           "FROM ready, n WHERE j.id = ready.id RETURNING ", kJobColumns}),
+      Params().add(fixed_now()).add(owner).add(limit).add(lease_ms));
+  for (int i = 0; i < claimed.size(); ++i) result.jobs.push_back(ClaimedJob{read_job(claimed, i)});
+}
+
+std::vector<ClaimToken> PostgresJobQueue::renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                                std::int64_t lease_ms) {
+  if (claims.empty()) return {};
+  auto held = transact([&] {
+    return m_connection.prepared(
+        "pw_renew",
+        sql({"WITH n AS (SELECT ", kNow, " AS now) "
+             "UPDATE jobs j SET lease_expires_at = n.now + $4, updated_at = n.now "
+             "FROM unnest($2::bigint[], $3::bigint[]) AS held(id, claim), n "
+             "WHERE j.id = held.id AND j.claim = held.claim AND j.state = 'running' AND j.lease_owner = $5 "
+             "RETURNING j.id, j.claim"}),
+        Params()
+            .add(fixed_now())
+            .add_array(column<std::int64_t>(claims, [](const ClaimToken& t) { return t.job_id; }))
+            .add_array(column<std::int64_t>(claims, [](const ClaimToken& t) { return t.claim; }))
+            .add(lease_ms)
+            .add(owner));
+  });
+  auto kept = applied(claims, held);
+  std::vector<ClaimToken> lost;
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (!kept[i]) lost.push_back(claims[i]);
+  }
+  return lost;
+}
+
+// ---- outcomes ----------------------------------------------------------------------
+
+bool PostgresJobQueue::complete(const std::string& owner, const Completion& completion) {
+  return settle(owner, {completion}, {}, {}, {}).completed.front();
+}
+
+std::vector<bool> PostgresJobQueue::complete_many(const std::string& owner,
+                                                  const std::vector<Completion>& completions) {
+  return settle(owner, completions, {}, {}, {}).completed;
+}
+
+FailureOutcome PostgresJobQueue::fail(const std::string& owner, const Failure& failure) {
+  return settle(owner, {}, {failure}, {}, {}).failed.front();
+}
+
+std::vector<FailureOutcome> PostgresJobQueue::fail_many(const std::string& owner,
+                                                        const std::vector<Failure>& failures) {
+  return settle(owner, {}, failures, {}, {}).failed;
+}
+
+std::size_t PostgresJobQueue::release(const std::string& owner, const std::vector<ClaimToken>& claims) {
+  auto released = settle(owner, {}, {}, claims, {}).released;
+  return static_cast<std::size_t>(std::count(released.begin(), released.end(), true));
+}
+
+JobQueue::Outcomes PostgresJobQueue::settle(const std::string& owner, const std::vector<Completion>& completions,
+                                            const std::vector<Failure>& failures,
+                                            const std::vector<ClaimToken>& releases, const JobQueue::Refill& refill) {
+  JobQueue::Outcomes outcomes;
+  if (completions.empty() && failures.empty() && releases.empty() && refill.limit <= 0) return outcomes;
+  outcomes = transact([&] {
+    JobQueue::Outcomes recorded;
+    if (!completions.empty()) {
+      std::vector<ClaimToken> tokens;
+      std::vector<std::string> results;
+      for (const auto& completion : completions) {
+        tokens.push_back(completion.token);
+        results.push_back(completion.result);
+      }
+      auto rows = m_connection.prepared(
+          "pw_complete",
+          sql({"WITH n AS (SELECT ", kNow, " AS now) "
+               "UPDATE jobs j SET state = 'succeeded', result = done.result, lease_expires_at = NULL,"
+               " updated_at = n.now, finished_at = n.now "
+               "FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS done(id, claim, result), n "
+               "WHERE j.id = done.id AND j.claim = done.claim AND j.state = 'running' AND j.lease_owner = $5 "
+               "RETURNING j.id, j.claim"}),
+          Params()
+              .add(fixed_now())
+              .add_array(column<std::int64_t>(tokens, [](const ClaimToken& t) { return t.job_id; }))
+              .add_array(column<std::int64_t>(tokens, [](const ClaimToken& t) { return t.claim; }))
+              .add_array(results)
+              .add(owner));
+      recorded.completed = applied(tokens, rows);
+    }
+    if (!failures.empty()) {
+      std::vector<ClaimToken> tokens;
+      std::vector<std::string> errors;
+      std::vector<std::string> permanent;
+      for (const auto& failure : failures) {
+        tokens.push_back(failure.token);
+        errors.push_back(failure.error);
+        permanent.push_back(failure.kind == FailureKind::permanent ? "true" : "false");
+      }
+      // The backoff is JobQueue::backoff_ms's full jitter, drawn here per
+      // row: random() * min(cap, base * 2^(attempts - 1)).
+      auto rows = m_connection.prepared(
+          "pw_fail",
+          sql({"WITH n AS (SELECT ", kNow, " AS now),"
+               " f AS (SELECT u.id, u.claim, u.error, (u.permanent OR j.attempts >= j.max_attempts) AS dead"
+               "       FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[])"
+               "            AS u(id, claim, error, permanent) JOIN jobs j ON j.id = u.id"
+               "       WHERE j.claim = u.claim AND j.state = 'running' AND j.lease_owner = $8) "
+               "UPDATE jobs j SET state = CASE WHEN f.dead THEN 'dead' ELSE 'queued' END, last_error = f.error,"
+               " run_at = CASE WHEN f.dead THEN n.now ELSE n.now + floor(random() * least($6::float8,"
+               "   $7::float8 * power(2::float8, least(greatest(j.attempts - 1, 0), 62))))::bigint END,"
+               " updated_at = n.now,"
+               " lease_owner = CASE WHEN f.dead THEN j.lease_owner ELSE NULL END, lease_expires_at = NULL,"
+               " finished_at = CASE WHEN f.dead THEN n.now ELSE NULL END "
+               "FROM f, n WHERE j.id = f.id AND j.claim = f.claim AND j.state = 'running' AND j.lease_owner = $8 "
+               "RETURNING j.id, j.claim, f.dead"}),
+          Params()
+              .add(fixed_now())
+              .add_array(column<std::int64_t>(tokens, [](const ClaimToken& t) { return t.job_id; }))
+              .add_array(column<std::int64_t>(tokens, [](const ClaimToken& t) { return t.claim; }))
+              .add_array(errors)
+              .add_array(permanent)
+              .add(static_cast<double>(m_retry.backoff_cap_ms))
+              .add(static_cast<double>(m_retry.backoff_base_ms))
+              .add(owner));
+      std::map<ClaimToken, bool> dead;
+      for (int i = 0; i < rows.size(); ++i) dead[{rows.int64(i, 0), rows.int64(i, 1)}] = rows.boolean(i, 2);
+      for (const auto& token : tokens) {
+        auto found = dead.find(token);
+        recorded.failed.push_back(found == dead.end() ? FailureOutcome::lost_lease
+                                  : found->second   ? FailureOutcome::dead
+                                                    : FailureOutcome::requeued);
+      }
+    }
+    if (!releases.empty()) {
+      // attempts - 1: a claim handed back is not charged.
+      auto rows = m_connection.prepared(
+          "pw_release",
+          sql({"WITH n AS (SELECT ", kNow, " AS now) "
+               "UPDATE jobs j SET state = 'queued', attempts = j.attempts - 1, lease_owner = NULL,"
+               " lease_expires_at = NULL, updated_at = n.now "
+               "FROM unnest($2::bigint[], $3::bigint[]) AS r(id, claim), n "
+               "WHERE j.id = r.id AND j.claim = r.claim AND j.state = 'running' AND j.lease_owner = $4 "
+               "RETURNING j.id, j.claim"}),
+          Params()
+              .add(fixed_now())
+              .add_array(column<std::int64_t>(releases, [](const ClaimToken& t) { return t.job_id; }))
+              .add_array(column<std::int64_t>(releases, [](const ClaimToken& t) { return t.claim; }))
+              .add(owner));
+      recorded.released = applied(releases, rows);
+    }
+    // After the outcomes, so a job that just failed with no backoff can be
+    // claimed again at once.
+    if (refill.limit > 0) claim_in_transaction(owner, refill.limit, refill.lease_ms, recorded.claimed);
+    return recorded;
+  });
+  sort_in_claim_order(outcomes.claimed);
+  return outcomes;
+}
+
+// ---- operator actions ------------------------------------------------------------
+
+bool PostgresJobQueue::cancel(std::int64_t job_id) {
+  return transact([&] {
+    return m_connection
+               .prepared("pw_cancel",
+                         sql({"UPDATE jobs SET state = 'canceled', lease_expires_at = NULL, updated_at = ", kNow,
+                              ", finished_at = ", kNow, " WHERE id = $2 AND state IN ('queued', 'running')"}),
+                         Params().add(fixed_now()).add(job_id))
+               .affected() == 1;
+  });
+}
+
+bool PostgresJobQueue::retry(std::int64_t job_id) {
+  return transact([&] {
+    return m_connection
+               .prepared("pw_retry",
+                         sql({"UPDATE jobs SET state = 'queued', attempts = 0, run_at = ", kNow,
+                              ", lease_owner = NULL, lease_expires_at = NULL, result = NULL, updated_at = ", kNow,
+                              ", finished_at = NULL WHERE id = $2 AND state IN ('dead', 'canceled')"}),
+                         Params().add(fixed_now()).add(job_id))
+               .affected() == 1;
+  });
+}
+
+// ---- reading -------------------------------------------------------------------------
+
+std::optional<Job> PostgresJobQueue::find(std::int64_t job_id) {
+  auto rows = m_connection.prepared("pw_find", sql({"SELECT ", kJobColumns, " FROM jobs j WHERE j.id = $1"}),
+                                    Params().add(job_id));
+  if (rows.empty()) return std::nullopt;
+  return read_job(rows, 0);
+}
+
+std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
+  // One statement for every filter: an absent one is NULL and matches all.
+  auto rows = m_connection.prepared(
+      "pw_list",
+      sql({"SELECT ", kJobColumns, " FROM jobs j WHERE ($1::text IS NULL OR j.state = $1)"
+           " AND ($2::text IS NULL OR j.type = $2) AND ($3::bigint IS NULL OR j.user_id = $3)"
+           " AND ($4::bigint IS NULL OR j.id < $4) ORDER BY j.id DESC LIMIT $5"}),
+      Params()
+          .add(filter.state ? std::optional<std::string>(std::string(to_string(*filter.state))) : std::nullopt)
+          .add(filter.type)
+          .add(filter.user_id)
+          .add(filter.before_id)
+          .add(std::max(0, filter.limit)));
+  std::vector<Job> jobs;
+  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows, i));
+  return jobs;
+}
+
+std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
+  auto rows = m_connection.prepared("pw_counts", "SELECT type, state, count(*) FROM jobs GROUP BY type, state");
+  std::map<std::string, std::map<std::string, std::int64_t>> out;
+  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] = rows.int64(i, 2);
+  return out;
+}
+
+std::map<std::string, std::int64_t> PostgresJobQueue::ready_counts() {
+  auto rows = m_connection.prepared(
+      "pw_ready_counts",
+      sql({"SELECT type, count(*) FROM jobs WHERE state = 'queued' AND run_at <= ", kNow, " GROUP BY type"}),
+      Params().add(fixed_now()));
+  std::map<std::string, std::int64_t> out;
+  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)] = rows.int64(i, 1);
+  return out;
+}
+
+std::map<std::string, double> PostgresJobQueue::oldest_ready_age_seconds() {
+  auto rows = m_connection.prepared(
+      "pw_oldest_ready",
+      sql({"SELECT type, (", kNow, " - min(run_at))::float8 / 1000 FROM jobs"
+           " WHERE state = 'queued' AND run_at <= ", kNow, " GROUP BY type"}),
+      Params().add(fixed_now()));
+  std::map<std::string, double> out;
+  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)] = rows.real(i, 1);
+  return out;
+}
+
+std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
+  // Each answered from the first entry of a partial index; no "after now"
+  // filter, for the reason given in job_queue.hpp.
+  auto rows = m_connection.prepared(
+      "pw_next_due",
+      "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued'),"
+      " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))");
+  return rows.optional_int64(0, 0);
+}
+
+// ---- housekeeping ----------------------------------------------------------------------
+
+std::int64_t PostgresJobQueue::prune(std::int64_t retention_ms, int batch) {
+  batch = std::max(1, batch);
+  std::int64_t total = 0;
+  for (;;) {
+    auto deleted = transact([&] {
+      return m_connection
+          .prepared("pw_prune",
+                    sql({"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < ", kNow,
+                         " - $2 AND state IN ('succeeded', 'dead', 'canceled') LIMIT $3 FOR UPDATE SKIP LOCKED)"}),
+                    Params().add(fixed_now()).add(retention_ms).add(batch))
+          .affected();
+    });
+    total += deleted;
+    if (deleted < batch) return total;
+  }
+}
+
+}  // namespace pw::queue

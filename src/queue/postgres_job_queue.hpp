@@ -1,0 +1,80 @@
+// The job table's contract (queue/job_queue.hpp) on PostgreSQL: the same
+// states, fencing and outcomes, in PostgreSQL's SQL. Like the SQLite queue it
+// works on one connection owned by one thread; every statement is prepared
+// once per connection.
+//
+// What differs, and why:
+// - Claims take ready rows with FOR UPDATE SKIP LOCKED in one statement:
+//   workers on many hosts claim side by side, never the same row, and never
+//   wait for each other (there is no database-wide write lock to queue on).
+// - Outcomes are settled many at once: each kind is one statement over
+//   arrays (unnest), guarded per row by state, owner and claim token.
+// - "Now" is the server's clock (pw_now_ms(), migrations/postgres/0001) unless
+//   the queue was given a clock that is not the real one (tests): leases and
+//   due times then agree across hosts whose clocks do not.
+// - A transaction that loses a race (serialization failure, deadlock) is run
+//   again, a few times, before its db::Error (busy) reaches the caller.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "db/postgres/connection.hpp"
+#include "queue/clock.hpp"
+#include "queue/job.hpp"
+#include "queue/job_queue.hpp"
+
+namespace pw::queue {
+
+class PostgresJobQueue {
+ public:
+  PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock, config::RetryConfig retry);
+
+  EnqueueResult enqueue(const NewJob& job);
+  // For callers that hold a db::postgres::Transaction on this connection.
+  EnqueueResult enqueue_in_transaction(const NewJob& job);
+  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
+
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
+  std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                std::int64_t lease_ms);
+
+  bool complete(const std::string& owner, const Completion& completion);
+  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
+  FailureOutcome fail(const std::string& owner, const Failure& failure);
+  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
+  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims);
+  JobQueue::Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
+                            const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
+                            const JobQueue::Refill& refill);
+
+  bool cancel(std::int64_t job_id);
+  bool retry(std::int64_t job_id);
+
+  std::optional<Job> find(std::int64_t job_id);
+  std::vector<Job> list(const JobFilter& filter);
+  std::map<std::string, std::map<std::string, std::int64_t>> counts();
+  std::map<std::string, std::int64_t> ready_counts();
+  std::map<std::string, double> oldest_ready_age_seconds();
+  std::optional<std::int64_t> next_due_ms();
+
+  std::int64_t prune(std::int64_t retention_ms, int batch = 1000);
+
+ private:
+  // The clock's time when it is not the real one; nothing (the server's) otherwise.
+  std::optional<std::int64_t> fixed_now() const;
+  void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, ClaimResult& result);
+  // Runs `work` in a transaction, again when it loses a race.
+  template <class Work>
+  auto transact(Work&& work);
+
+  db::postgres::Connection& m_connection;
+  const Clock& m_clock;
+  config::RetryConfig m_retry;
+};
+
+}  // namespace pw::queue
