@@ -101,6 +101,14 @@ std::vector<T> column(const std::vector<ClaimToken>& tokens, Get get) {
 
 }  // namespace
 
+bool NotifyLimiter::admit() {
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto last = m_last.load(std::memory_order_relaxed);
+  // Near the minimum of rep, now - last would overflow: treat it as "never".
+  bool due = last == std::numeric_limits<std::chrono::steady_clock::rep>::min() || now - last >= m_interval.count();
+  return due && m_last.compare_exchange_strong(last, now, std::memory_order_relaxed);
+}
+
 PostgresJobQueue::PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock,
                                    config::RetryConfig retry)
     : m_connection(connection), m_clock(clock), m_retry(retry) {}
@@ -161,7 +169,13 @@ EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
           .add(job.max_attempts.value_or(m_retry.default_max_attempts))
           .add(job.run_at_ms)
           .add(job.idempotency_key));
-  if (!inserted.empty()) return EnqueueResult{inserted.int64(0, 0), true};
+  if (!inserted.empty()) {
+    bool due_now = !job.run_at_ms || *job.run_at_ms <= m_clock.now_ms();
+    if (due_now && (m_notify_limiter == nullptr || m_notify_limiter->admit())) {
+      m_connection.prepared("pw_notify", "SELECT pg_notify($1, '')", Params().add(kJobsChannel));
+    }
+    return EnqueueResult{inserted.int64(0, 0), true};
+  }
   auto existing = m_connection.prepared("pw_enqueue_existing",
                                         "SELECT id FROM jobs WHERE idempotency_key = $1 AND idempotency_key IS NOT NULL",
                                         Params().add(job.idempotency_key));

@@ -16,7 +16,10 @@
 //   again, a few times, before its db::Error (busy) reaches the caller.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,9 +33,31 @@
 
 namespace pw::queue {
 
+// The channel on which a job due now is announced (NOTIFY, sent by the
+// enqueueing transaction, so only on commit); idle workers LISTEN on it.
+inline constexpr const char* kJobsChannel = "pw_jobs";
+
+// At most one notification per `interval` from one process, shared by all
+// its queues: under a stream of enqueues one notification wakes every idle
+// worker, and what is enqueued in between is claimed with the next one (or
+// by the workers' fallback poll when nothing follows).
+class NotifyLimiter {
+ public:
+  explicit NotifyLimiter(std::chrono::milliseconds interval) : m_interval(interval) {}
+  bool admit();
+
+ private:
+  std::chrono::steady_clock::duration m_interval;
+  std::atomic<std::chrono::steady_clock::rep> m_last{std::numeric_limits<std::chrono::steady_clock::rep>::min()};
+};
+
 class PostgresJobQueue {
  public:
   PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock, config::RetryConfig retry);
+
+  // A job due now is announced on kJobsChannel, through `limiter` when set
+  // (otherwise every such enqueue notifies).
+  void notify_through(NotifyLimiter* limiter) { m_notify_limiter = limiter; }
 
   EnqueueResult enqueue(const NewJob& job);
   // For callers that hold a db::postgres::Transaction on this connection.
@@ -75,6 +100,7 @@ class PostgresJobQueue {
   db::postgres::Connection& m_connection;
   const Clock& m_clock;
   config::RetryConfig m_retry;
+  NotifyLimiter* m_notify_limiter = nullptr;
 };
 
 }  // namespace pw::queue
