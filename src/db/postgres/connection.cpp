@@ -142,7 +142,8 @@ std::string password_in(const std::string& url) {
 
 }  // namespace
 
-Connection::Connection(const Settings& settings) : m_native(std::make_unique<Native>()) {
+Connection::Connection(const Settings& settings, StatementObserver observer)
+    : m_native(std::make_unique<Native>()), m_observer(std::move(observer)) {
   std::string timeout = std::to_string(settings.connect_timeout_s);
   std::string options =
       settings.statement_timeout_ms > 0 ? "-c statement_timeout=" + std::to_string(settings.statement_timeout_ms) : "";
@@ -185,6 +186,22 @@ struct ResultGuard {
   PGresult* release() { return std::exchange(result, nullptr); }
 };
 
+// Reports the time from construction to the end of the scope, failures included.
+class StatementTimer {
+ public:
+  explicit StatementTimer(const StatementObserver& observer)
+      : m_observer(observer), m_start(std::chrono::steady_clock::now()) {}
+  ~StatementTimer() {
+    if (m_observer) m_observer(std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count());
+  }
+  StatementTimer(const StatementTimer&) = delete;
+  StatementTimer& operator=(const StatementTimer&) = delete;
+
+ private:
+  const StatementObserver& m_observer;
+  std::chrono::steady_clock::time_point m_start;
+};
+
 bool succeeded(const PGresult* result) {
   if (result == nullptr) return false;
   auto status = PQresultStatus(result);
@@ -203,6 +220,7 @@ std::string_view head_of(std::string_view sql) {
 }  // namespace
 
 void Connection::exec(std::string_view sql) {
+  StatementTimer timer(m_observer);
   std::string text(sql);
   ResultGuard result{PQexec(m_native->connection, text.c_str())};
   if (!succeeded(result.result)) fail(head_of(sql), result.result);
@@ -222,6 +240,7 @@ Rows Connection::prepared(const std::string& name, std::string_view sql, const P
 }
 
 Rows Connection::run(std::string_view sql, const Params& params, const std::string* prepared_name) {
+  StatementTimer timer(m_observer);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& value : params.values()) values.push_back(value ? value->c_str() : nullptr);

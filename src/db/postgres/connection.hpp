@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,12 +68,16 @@ struct Notification {
   int sender_pid = 0;
 };
 
+// Called with the duration of each statement (or script), in seconds: the
+// db_query_duration_seconds histogram, as on SQLite.
+using StatementObserver = std::function<void(double seconds)>;
+
 class Connection {
  public:
   // Connects at once; throws db::Error (unavailable, reason "connection")
   // when the server cannot be reached or refuses us. The message never
   // holds the password.
-  explicit Connection(const Settings& settings);
+  explicit Connection(const Settings& settings, StatementObserver observer = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -118,6 +123,7 @@ class Connection {
   struct Native;  // the libpq connection, in connection.cpp
   std::unique_ptr<Native> m_native;
   std::unordered_set<std::string> m_prepared;
+  StatementObserver m_observer;
 };
 
 // BEGIN now; ROLLBACK on destruction unless committed. On a connection that

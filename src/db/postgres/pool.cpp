@@ -1,9 +1,14 @@
 #include "db/postgres/pool.hpp"
 
+#include <algorithm>
+
 namespace pw::db::postgres {
 
-Pool::Pool(Settings settings, std::size_t max_size, std::chrono::milliseconds wait)
-    : m_settings(std::move(settings)), m_max_size(std::max<std::size_t>(1, max_size)), m_wait(wait) {}
+Pool::Pool(Settings settings, std::size_t max_size, std::chrono::milliseconds wait, StatementObserver observer)
+    : m_settings(std::move(settings)),
+      m_max_size(std::max<std::size_t>(1, max_size)),
+      m_wait(wait),
+      m_observer(std::move(observer)) {}
 
 Pool::Lease::~Lease() {
   if (m_pool != nullptr) m_pool->give_back(std::move(m_connection));
@@ -27,7 +32,7 @@ Pool::Lease Pool::acquire() {
   ++m_open;
   lock.unlock();
   try {
-    return Lease(*this, std::make_unique<Connection>(m_settings));
+    return Lease(*this, std::make_unique<Connection>(m_settings, m_observer));
   } catch (...) {
     lock.lock();
     --m_open;

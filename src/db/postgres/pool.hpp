@@ -21,7 +21,8 @@ class Pool {
   // `wait`: how long acquire() waits for a connection when all are in use
   // before it gives up with db::Error (busy): a caller that cannot get one
   // promptly answers 503 instead of piling up.
-  Pool(Settings settings, std::size_t max_size, std::chrono::milliseconds wait = std::chrono::seconds(5));
+  Pool(Settings settings, std::size_t max_size, std::chrono::milliseconds wait = std::chrono::seconds(5),
+       StatementObserver observer = {});
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -60,6 +61,7 @@ class Pool {
   Settings m_settings;
   std::size_t m_max_size;
   std::chrono::milliseconds m_wait;
+  StatementObserver m_observer;
   mutable std::mutex m_mutex;
   std::condition_variable m_freed;
   std::vector<std::unique_ptr<Connection>> m_idle;

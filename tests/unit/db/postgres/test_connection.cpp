@@ -304,3 +304,18 @@ TEST_CASE("PostgreSQL server restart: statements fail as unavailable while it is
   server->start();
   CHECK(pool.acquire()->query("SELECT 2").int32(0, 0) == 2);
 }
+
+TEST_CASE("PostgreSQL connection: every statement, failed ones too, is timed for db_query_duration_seconds") {
+  auto url = PostgresServer::shared().create_database();
+  std::vector<double> timings;
+  Connection connection({url}, [&](double seconds) { timings.push_back(seconds); });
+  connection.query("SELECT pg_sleep(0.02)");
+  connection.exec("CREATE TABLE t (id bigint)");
+  connection.prepared("one", "SELECT 1");
+  CHECK_THROWS(connection.query("SELECT * FROM missing"));
+  REQUIRE(timings.size() == 4);
+  CHECK(timings[0] >= 0.02);
+  Pool pool({url}, 1, 1s, [&](double seconds) { timings.push_back(seconds); });
+  pool.acquire()->query("SELECT 1");
+  CHECK(timings.size() == 5);
+}
