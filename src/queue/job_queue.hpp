@@ -19,60 +19,13 @@
 #include "db/connection.hpp"
 #include "queue/clock.hpp"
 #include "queue/job.hpp"
+#include "queue/job_table.hpp"
 #include "queue/lock_waits.hpp"
 
 namespace pw::queue {
 
-struct ClaimedJob {
-  Job job;  // state running, attempts already counts this claim
-};
-
-// A running job whose lease lapsed (its worker presumed dead), found and
-// settled by claim(): the lapse counted as a failed attempt.
-struct ExpiredLease {
-  std::int64_t job_id = 0;
-  std::string type;
-  std::optional<std::string> trace_id;
-  std::string previous_owner;
-  std::int64_t claim = 0;  // the lapsed claim
-  int attempts = 0;
-  int max_attempts = 0;
-  bool dead = false;  // out of attempts; otherwise queued again
-};
-
-struct ClaimResult {
-  std::vector<ClaimedJob> jobs;  // in claim order: priority, run_at, id
-  std::vector<ExpiredLease> expired;
-};
-
-enum class FailureKind { retryable, permanent };
-
-// What became of a failed attempt.
-enum class FailureOutcome { requeued, dead, lost_lease };
-
-struct Completion {
-  ClaimToken token;
-  std::string result = "null";  // JSON text
-};
-
-struct Failure {
-  ClaimToken token;
-  std::string error;
-  FailureKind kind = FailureKind::retryable;
-};
-
-struct JobFilter {
-  std::optional<JobState> state;
-  std::optional<std::string> type;
-  std::optional<std::int64_t> user_id;
-  std::optional<std::int64_t> before_id;  // pagination: ids smaller than this
-  int limit = 50;
-};
-
-// The message recorded on a job whose lease expired.
-inline constexpr const char* kLeaseExpiredError = "lease expired (worker presumed dead)";
-
-class JobQueue {
+// The job table on SQLite (see job_table.hpp for the contract both drivers keep).
+class JobQueue final : public JobTable {
  public:
   JobQueue(db::Connection& connection, const Clock& clock, config::RetryConfig retry);
   ~JobQueue();
@@ -81,12 +34,12 @@ class JobQueue {
 
   // Runs in its own write transaction. Throws std::invalid_argument when the
   // payload is not valid JSON (nothing is written).
-  EnqueueResult enqueue(const NewJob& job);
+  EnqueueResult enqueue(const NewJob& job) override;
   // For callers that already hold a db::WriteTransaction on this connection
   // and want the job to commit or roll back with their own writes.
   EnqueueResult enqueue_in_transaction(const NewJob& job);
   // All in one transaction: all or nothing.
-  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
+  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) override;
 
   // In one transaction: first settles running jobs whose lease lapsed (the
   // lapse counts as a failed attempt: queued again, keeping their place in
@@ -100,7 +53,7 @@ class JobQueue {
   // transaction's own wait for the lock included), plus one renewal period
   // (lease_ms / 3), so live owners, whose renewals waited for the same lock,
   // get a full renewal period after the lock frees before anyone judges them.
-  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) override;
 
   // Every write transaction of this queue is then recorded in `waits`, and
   // lapses are judged with its grace (see claim()). Without it, the grace is 0.
@@ -110,64 +63,54 @@ class JobQueue {
   // now + lease_ms, in one statement; returns the claims no longer held
   // (canceled, taken over after a lapse, or superseded by a newer claim).
   std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
-                                std::int64_t lease_ms);
+                                std::int64_t lease_ms) override;
 
   // Each guarded by state = running, the claim token and lease_owner = owner:
   // a run whose claim was superseded (its lease lapsed and the job was
   // claimed again, even by the same worker; or it was canceled and retried)
   // cannot overwrite the outcome of the claim that replaced it.
   // complete: true when applied. complete_many: one flag per completion.
-  bool complete(const std::string& owner, const Completion& completion);
-  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
+  bool complete(const std::string& owner, const Completion& completion) override;
+  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions) override;
   // A retryable failure goes back to queued after backoff_ms(attempts), or to
   // dead once attempts reach max_attempts; a permanent one goes to dead.
-  FailureOutcome fail(const std::string& owner, const Failure& failure);
-  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
+  FailureOutcome fail(const std::string& owner, const Failure& failure) override;
+  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures) override;
   // Hands unfinished jobs back to queued without charging the attempt
   // (shutdown). Returns how many were handed back.
-  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims);
+  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims) override;
 
   // All of a worker's outcomes in one transaction (the worker's batched
   // completer), and optionally a claim of up to `refill.limit` jobs for the
   // room they free, exactly as claim() would: one commit where a busy worker
   // would otherwise need two. Any vector may be empty.
-  struct Refill {
-    int limit = 0;
-    std::int64_t lease_ms = 0;
-  };
-  struct Outcomes {
-    std::vector<bool> completed;
-    std::vector<FailureOutcome> failed;
-    std::vector<bool> released;
-    ClaimResult claimed;
-  };
   Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
                   const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
-                  const Refill& refill);
+                  const Refill& refill) override;
 
   // Operator actions. cancel: queued or running -> canceled. retry: dead or
   // canceled -> queued now, with a fresh attempt budget. Return false when
   // the job is not in a state that allows it (or does not exist).
-  bool cancel(std::int64_t job_id);
-  bool retry(std::int64_t job_id);
+  bool cancel(std::int64_t job_id) override;
+  bool retry(std::int64_t job_id) override;
 
-  std::optional<Job> find(std::int64_t job_id);
+  std::optional<Job> find(std::int64_t job_id) override;
   // Newest first.
-  std::vector<Job> list(const JobFilter& filter);
+  std::vector<Job> list(const JobFilter& filter) override;
 
   // type -> state -> count
-  std::map<std::string, std::map<std::string, std::int64_t>> counts();
+  std::map<std::string, std::map<std::string, std::int64_t>> counts() override;
   // type -> number of ready jobs (queued and due)
-  std::map<std::string, std::int64_t> ready_counts();
+  std::map<std::string, std::int64_t> ready_counts() override;
   // type -> age in seconds of the oldest ready job (how long it has been due)
-  std::map<std::string, double> oldest_ready_age_seconds();
+  std::map<std::string, double> oldest_ready_age_seconds() override;
 
   // The earliest moment something becomes claimable without any commit
   // announcing it: the first queued job's run_at or running job's lease
   // expiry. It may already have passed (it came due after the caller's last
   // claim read the clock); the caller should then claim at once. Nothing
   // when there is neither.
-  std::optional<std::int64_t> next_due_ms();
+  std::optional<std::int64_t> next_due_ms() override;
 
   // SQLite's PRAGMA data_version on this connection: changes whenever another
   // connection commits. A cheap "is there anything new?" check for idle workers.
@@ -176,7 +119,7 @@ class JobQueue {
   // Deletes succeeded/dead/canceled jobs finished before now - retention_ms,
   // in batches of `batch` rows, each its own short transaction, so it never
   // holds the write lock for long. Returns the number deleted.
-  std::int64_t prune(std::int64_t retention_ms, int batch = 1000);
+  std::int64_t prune(std::int64_t retention_ms, int batch = 1000) override;
 
   // Backoff before attempt `attempts + 1`: full jitter over
   // min(cap, base * 2^(attempts-1)). `random01` in [0, 1).

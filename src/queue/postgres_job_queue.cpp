@@ -302,13 +302,13 @@ std::size_t PostgresJobQueue::release(const std::string& owner, const std::vecto
   return static_cast<std::size_t>(std::count(released.begin(), released.end(), true));
 }
 
-JobQueue::Outcomes PostgresJobQueue::settle(const std::string& owner, const std::vector<Completion>& completions,
+JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std::vector<Completion>& completions,
                                             const std::vector<Failure>& failures,
-                                            const std::vector<ClaimToken>& releases, const JobQueue::Refill& refill) {
-  JobQueue::Outcomes outcomes;
+                                            const std::vector<ClaimToken>& releases, const Refill& refill) {
+  Outcomes outcomes;
   if (completions.empty() && failures.empty() && releases.empty() && refill.limit <= 0) return outcomes;
   outcomes = transact([&] {
-    JobQueue::Outcomes recorded;
+    Outcomes recorded;
     if (!completions.empty()) {
       std::vector<ClaimToken> tokens;
       std::vector<std::string> results;

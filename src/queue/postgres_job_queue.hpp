@@ -29,7 +29,7 @@
 #include "db/postgres/connection.hpp"
 #include "queue/clock.hpp"
 #include "queue/job.hpp"
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 
 namespace pw::queue {
 
@@ -51,7 +51,7 @@ class NotifyLimiter {
   std::atomic<std::chrono::steady_clock::rep> m_last{std::numeric_limits<std::chrono::steady_clock::rep>::min()};
 };
 
-class PostgresJobQueue {
+class PostgresJobQueue final : public JobTable {
  public:
   PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock, config::RetryConfig retry);
 
@@ -59,35 +59,35 @@ class PostgresJobQueue {
   // (otherwise every such enqueue notifies).
   void notify_through(NotifyLimiter* limiter) { m_notify_limiter = limiter; }
 
-  EnqueueResult enqueue(const NewJob& job);
+  EnqueueResult enqueue(const NewJob& job) override;
   // For callers that hold a db::postgres::Transaction on this connection.
   EnqueueResult enqueue_in_transaction(const NewJob& job);
-  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs);
+  std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) override;
 
-  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms);
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) override;
   std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
-                                std::int64_t lease_ms);
+                                std::int64_t lease_ms) override;
 
-  bool complete(const std::string& owner, const Completion& completion);
-  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions);
-  FailureOutcome fail(const std::string& owner, const Failure& failure);
-  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures);
-  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims);
-  JobQueue::Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
+  bool complete(const std::string& owner, const Completion& completion) override;
+  std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions) override;
+  FailureOutcome fail(const std::string& owner, const Failure& failure) override;
+  std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures) override;
+  std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims) override;
+  Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
                             const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
-                            const JobQueue::Refill& refill);
+                            const Refill& refill) override;
 
-  bool cancel(std::int64_t job_id);
-  bool retry(std::int64_t job_id);
+  bool cancel(std::int64_t job_id) override;
+  bool retry(std::int64_t job_id) override;
 
-  std::optional<Job> find(std::int64_t job_id);
-  std::vector<Job> list(const JobFilter& filter);
-  std::map<std::string, std::map<std::string, std::int64_t>> counts();
-  std::map<std::string, std::int64_t> ready_counts();
-  std::map<std::string, double> oldest_ready_age_seconds();
-  std::optional<std::int64_t> next_due_ms();
+  std::optional<Job> find(std::int64_t job_id) override;
+  std::vector<Job> list(const JobFilter& filter) override;
+  std::map<std::string, std::map<std::string, std::int64_t>> counts() override;
+  std::map<std::string, std::int64_t> ready_counts() override;
+  std::map<std::string, double> oldest_ready_age_seconds() override;
+  std::optional<std::int64_t> next_due_ms() override;
 
-  std::int64_t prune(std::int64_t retention_ms, int batch = 1000);
+  std::int64_t prune(std::int64_t retention_ms, int batch = 1000) override;
 
  private:
   // The clock's time when it is not the real one; nothing (the server's) otherwise.

@@ -1,0 +1,111 @@
+// The job table's contract, whatever database holds it: what the worker, the
+// API and the operator commands may ask of it. Two implementations, one per
+// driver: queue::JobQueue (SQLite, job_queue.hpp, where each operation's
+// meaning is spelled out) and queue::PostgresJobQueue. The job table's unit
+// tests run every case against both.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "queue/job.hpp"
+
+namespace pw::queue {
+
+struct ClaimedJob {
+  Job job;  // state running, attempts already counts this claim
+};
+
+// A running job whose lease lapsed (its worker presumed dead), found and
+// settled by claim(): the lapse counted as a failed attempt.
+struct ExpiredLease {
+  std::int64_t job_id = 0;
+  std::string type;
+  std::optional<std::string> trace_id;
+  std::string previous_owner;
+  std::int64_t claim = 0;  // the lapsed claim
+  int attempts = 0;
+  int max_attempts = 0;
+  bool dead = false;  // out of attempts; otherwise queued again
+};
+
+struct ClaimResult {
+  std::vector<ClaimedJob> jobs;  // in claim order: priority, run_at, id
+  std::vector<ExpiredLease> expired;
+};
+
+enum class FailureKind { retryable, permanent };
+
+// What became of a failed attempt.
+enum class FailureOutcome { requeued, dead, lost_lease };
+
+struct Completion {
+  ClaimToken token;
+  std::string result = "null";  // JSON text
+};
+
+struct Failure {
+  ClaimToken token;
+  std::string error;
+  FailureKind kind = FailureKind::retryable;
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> type;
+  std::optional<std::int64_t> user_id;
+  std::optional<std::int64_t> before_id;  // pagination: ids smaller than this
+  int limit = 50;
+};
+
+// The message recorded on a job whose lease expired.
+inline constexpr const char* kLeaseExpiredError = "lease expired (worker presumed dead)";
+
+class JobTable {
+ public:
+  virtual ~JobTable() = default;
+
+  virtual EnqueueResult enqueue(const NewJob& job) = 0;
+  virtual std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) = 0;
+
+  virtual ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) = 0;
+  virtual std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
+                                        std::int64_t lease_ms) = 0;
+
+  virtual bool complete(const std::string& owner, const Completion& completion) = 0;
+  virtual std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions) = 0;
+  virtual FailureOutcome fail(const std::string& owner, const Failure& failure) = 0;
+  virtual std::vector<FailureOutcome> fail_many(const std::string& owner, const std::vector<Failure>& failures) = 0;
+  virtual std::size_t release(const std::string& owner, const std::vector<ClaimToken>& claims) = 0;
+
+  struct Refill {
+    int limit = 0;
+    std::int64_t lease_ms = 0;
+  };
+  struct Outcomes {
+    std::vector<bool> completed;
+    std::vector<FailureOutcome> failed;
+    std::vector<bool> released;
+    ClaimResult claimed;
+  };
+  virtual Outcomes settle(const std::string& owner, const std::vector<Completion>& completions,
+                          const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
+                          const Refill& refill) = 0;
+
+  virtual bool cancel(std::int64_t job_id) = 0;
+  virtual bool retry(std::int64_t job_id) = 0;
+
+  virtual std::optional<Job> find(std::int64_t job_id) = 0;
+  virtual std::vector<Job> list(const JobFilter& filter) = 0;
+  virtual std::map<std::string, std::map<std::string, std::int64_t>> counts() = 0;
+  virtual std::map<std::string, std::int64_t> ready_counts() = 0;
+  virtual std::map<std::string, double> oldest_ready_age_seconds() = 0;
+  virtual std::optional<std::int64_t> next_due_ms() = 0;
+
+  virtual std::int64_t prune(std::int64_t retention_ms, int batch = 1000) = 0;
+};
+
+}  // namespace pw::queue
