@@ -23,7 +23,33 @@
 
 namespace pw::test {
 
-struct QueueFixture {
+// What every fixture offers on top of its `queue` (either driver's).
+template <class Fixture>
+struct JobHelpers {
+  std::int64_t add(std::string type = "noop", int priority = 0, std::optional<std::int64_t> run_at = {},
+                   std::optional<int> max_attempts = {}) {
+    queue::NewJob job;
+    job.type = std::move(type);
+    job.priority = priority;
+    job.run_at_ms = run_at;
+    job.max_attempts = max_attempts;
+    return table().enqueue(job).id;
+  }
+
+  // The job's latest claim, as the worker holding it knows it.
+  queue::ClaimToken token(std::int64_t id) { return queue::token_of(get(id)); }
+
+  queue::Job get(std::int64_t id) {
+    auto job = table().find(id);
+    if (!job) throw std::runtime_error("no job " + std::to_string(id));
+    return *job;
+  }
+
+ private:
+  queue::JobTable& table() { return *static_cast<Fixture*>(this)->queue; }
+};
+
+struct QueueFixture : JobHelpers<QueueFixture> {
   TempDir dir;
   config::DatabaseConfig db_config = [this] {
     config::DatabaseConfig config;
@@ -52,27 +78,9 @@ struct QueueFixture {
     return side;
   }
 
-  std::int64_t add(std::string type = "noop", int priority = 0, std::optional<std::int64_t> run_at = {},
-                   std::optional<int> max_attempts = {}) {
-    queue::NewJob job;
-    job.type = std::move(type);
-    job.priority = priority;
-    job.run_at_ms = run_at;
-    job.max_attempts = max_attempts;
-    return queue->enqueue(job).id;
-  }
-
-  // The job's latest claim, as the worker holding it knows it.
-  queue::ClaimToken token(std::int64_t id) { return queue::token_of(get(id)); }
-
-  queue::Job get(std::int64_t id) {
-    auto job = queue->find(id);
-    if (!job) throw std::runtime_error("no job " + std::to_string(id));
-    return *job;
-  }
 };
 
-struct PostgresQueueFixture {
+struct PostgresQueueFixture : JobHelpers<PostgresQueueFixture> {
   std::string url = PostgresServer::shared().create_database();
   config::RetryConfig retry{.backoff_base_ms = 1000, .backoff_cap_ms = 600000, .default_max_attempts = 10};
   queue::ManualClock clock;
@@ -94,23 +102,6 @@ struct PostgresQueueFixture {
     return side;
   }
 
-  std::int64_t add(std::string type = "noop", int priority = 0, std::optional<std::int64_t> run_at = {},
-                   std::optional<int> max_attempts = {}) {
-    queue::NewJob job;
-    job.type = std::move(type);
-    job.priority = priority;
-    job.run_at_ms = run_at;
-    job.max_attempts = max_attempts;
-    return queue->enqueue(job).id;
-  }
-
-  queue::ClaimToken token(std::int64_t id) { return queue::token_of(get(id)); }
-
-  queue::Job get(std::int64_t id) {
-    auto job = queue->find(id);
-    if (!job) throw std::runtime_error("no job " + std::to_string(id));
-    return *job;
-  }
 };
 
 }  // namespace pw::test
