@@ -14,15 +14,6 @@
 namespace pw::config {
 namespace {
 
-std::optional<std::string> require_range(std::int64_t value, std::int64_t low, std::int64_t high,
-                                         const std::string& setting) {
-  if (value < low || value > high) {
-    return "invalid " + setting + ": " + std::to_string(value) + " is not in " +
-           std::to_string(low) + ".." + std::to_string(high);
-  }
-  return std::nullopt;
-}
-
 // "127.0.0.1", "127.0.0.1:5353", "[::1]", "[::1]:5353": what c-ares takes.
 bool is_name_server(std::string_view entry) {
   std::string address(entry);
@@ -186,8 +177,8 @@ std::optional<std::string> validate(const JobsConfig& config) {
   if (config.action == JobsConfig::Action::enqueue) {
     if (auto e = validate(config.retry, role_enqueue)) return e;
   }
-  if (auto e = require_range(config.limit, 1, 10000, "--limit")) return e;
-  if (auto e = require_range(config.count, 1, 1000000, "--count")) return e;
+  if (auto e = out_of_range(config.limit, {1, 10000}, "--limit")) return e;
+  if (auto e = out_of_range(config.count, {1, 1000000}, "--count")) return e;
   if (config.action == JobsConfig::Action::enqueue && (!config.type || config.type->empty())) {
     return "invalid --type: jobs enqueue needs a job type";
   }
@@ -204,7 +195,7 @@ std::optional<std::string> validate(const JobsConfig& config) {
 std::optional<std::string> validate(const UsersConfig& config) {
   if (config.handle.empty()) return "invalid HANDLE: empty";
   if (config.token_name.size() > 100) return "invalid --name: longer than 100 bytes";
-  if (auto e = require_range(config.expires_in_s, 0, 366LL * 24 * 3600, "--expires-in-seconds")) return e;
+  if (auto e = out_of_range(config.expires_in_s, {0, 366LL * 24 * 3600}, "--expires-in-seconds")) return e;
   return validate(config.db);
 }
 

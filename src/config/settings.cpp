@@ -209,6 +209,12 @@ std::span<const Setting<domain::Limits>> limit_settings() { return limits; }
 std::span<const Setting<ApiConfig>> api_settings() { return api; }
 std::span<const Setting<WorkerConfig>> worker_settings() { return worker; }
 
+std::optional<std::string> out_of_range(std::int64_t value, Range range, std::string_view setting) {
+  if (value >= range.low && value <= range.high) return std::nullopt;
+  return "invalid " + std::string(setting) + ": " + std::to_string(value) + " is not in " + std::to_string(range.low) +
+         ".." + std::to_string(range.high);
+}
+
 template <class Group>
 std::optional<std::string> check_settings(std::span<const Setting<Group>> table, unsigned role, const Group& group) {
   for (const auto& setting : table) {
@@ -218,9 +224,8 @@ std::optional<std::string> check_settings(std::span<const Setting<Group>> table,
           const auto& value = group.*member;
           using T = std::decay_t<decltype(value)>;
           if constexpr (std::is_same_v<T, int> || std::is_same_v<T, std::int64_t>) {
-            if (setting.range && (value < setting.range->low || value > setting.range->high)) {
-              return "invalid " + setting_name(setting) + ": " + std::to_string(value) + " is not in " +
-                     std::to_string(setting.range->low) + ".." + std::to_string(setting.range->high);
+            if (setting.range) {
+              if (auto problem = out_of_range(value, *setting.range, setting_name(setting))) return problem;
             }
           } else if constexpr (std::is_same_v<T, std::string>) {
             if (!setting.choices.empty() && !is_one_of(setting.choices, value)) {

@@ -36,6 +36,10 @@ struct Range {
   std::int64_t high;
 };
 
+// "invalid SETTING: VALUE is not in LOW..HIGH", or nothing when it is: the
+// one wording of a range refusal, for the tables and the command arguments.
+std::optional<std::string> out_of_range(std::int64_t value, Range range, std::string_view setting);
+
 template <class Group>
 struct Setting {
   using Field = std::variant<std::string Group::*, int Group::*, std::int64_t Group::*, bool Group::*,

@@ -1,15 +1,17 @@
-# Shared by the black-box scene scripts that run real processes against a
-# real Prometheus (game_day.sh, prometheus_e2e.sh); sourced, not run.
+# Shared by the black-box scene scripts that run real processes (game_day.sh
+# and prometheus_e2e.sh against a real Prometheus, tests/e2e/observability.sh);
+# sourced, not run.
 # shellcheck shell=bash
 
-# wait_for TIMEOUT_S COMMAND...: runs COMMAND every half second until it
-# succeeds; fails once TIMEOUT_S have passed.
+# wait_for TIMEOUT_S COMMAND...: runs COMMAND every WAIT_FOR_INTERVAL
+# seconds (half a second unless set) until it succeeds; fails once TIMEOUT_S
+# have passed.
 wait_for() {
   local deadline=$((SECONDS + $1))
   shift
   until "$@"; do
     ((SECONDS < deadline)) || return 1
-    sleep 0.5
+    sleep "${WAIT_FOR_INTERVAL:-0.5}"
   done
 }
 

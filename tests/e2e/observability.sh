@@ -101,15 +101,10 @@ start() {
   printf -v "${name}_pid" '%s' "$!"
 }
 
-# wait_for TIMEOUT_S COMMAND...: polls until the command succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
+# wait_for TIMEOUT_S COMMAND...: polls (every 0.2 s here) until the command succeeds.
+# shellcheck source-path=SCRIPTDIR source=../deploy/scene.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../deploy/scene.sh"
+WAIT_FOR_INTERVAL=0.2
 
 # log_value FILE JQ_FILTER: the first value the filter gives on any JSON line.
 log_value() { jq -R -r "fromjson? | $2" "$1" 2>/dev/null | head -n 1; }
