@@ -40,8 +40,8 @@ std::string generate_personas(worker::JobContext& context) {
   const auto count = args.count;
   nlohmann::json result = {{"world_id", world_id}, {"generation", generation}};
 
-  store::Store store(context.connection);
-  return db::write(context.connection, [&] {
+  store::Store store(context.sqlite());
+  return db::write(context.sqlite(), [&] {
     auto world = store.find_world(world_id);
     if (!world) return skipped(result, "the world was deleted");
     // A rerun (a crash after commit, a lost lease) finds its generation in place.
@@ -78,7 +78,7 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
                            const WriteBatches& batches) {
   const auto simulation_id = args_of<SimulateWorldArgs>(context.job).simulation_id;
   nlohmann::json result = {{"simulation_id", simulation_id}};
-  store::Store store(context.connection);
+  store::Store store(context.sqlite());
 
   // Read and simulate without the write lock: the run may take a while.
   auto simulation = store.find_simulation(simulation_id);
@@ -110,7 +110,7 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
     WriteBatches::Turn turn(batches);
-    const Batch done = db::write(context.connection, [&] {
+    const Batch done = db::write(context.sqlite(), [&] {
       // The world may have been deleted while the simulation ran, or between batches.
       auto stored = store.find_simulation(simulation_id);
       if (!stored) return Batch::world_deleted;
@@ -139,7 +139,7 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
         job.user_id = simulation->user_id;
         // A rerun of this job finds the webhook job already there.
         job.idempotency_key = webhook_job_key(simulation->id);
-        queue::JobQueue queue(context.connection, context.clock, retry);
+        queue::JobQueue queue(context.sqlite(), context.clock, retry);
         webhook_job_id = queue.enqueue_in_transaction(job).id;
       }
       store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
@@ -171,7 +171,7 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
   if (args.simulation_id) {
     const auto simulation_id = *args.simulation_id;
     nlohmann::json result = {{"simulation_id", simulation_id}};
-    store::Store store(context.connection);
+    store::Store store(context.sqlite());
     auto simulation = store.find_simulation(simulation_id);
     if (!simulation) return skipped(result, "the simulation was deleted with its world");
     if (!store.find_world(simulation->world_id)) return skipped(result, "the world was deleted");

@@ -17,14 +17,14 @@ std::string purge_world(worker::JobContext& context, const WriteBatches& batches
   // invisible, and each step below is one short transaction. A crash or a
   // shutdown between steps leaves a marked world with fewer rows, and the
   // rerun carries on from there.
-  store::Store store(context.connection);
+  store::Store store(context.sqlite());
   std::int64_t rows = 0;
   std::int64_t steps = 0;
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping mid-purge");
     WriteBatches::Turn turn(batches);
     // Nothing when the world is gone already (a rerun after the last step committed).
-    const auto step = db::write(context.connection, [&]() -> std::optional<store::PurgeStep> {
+    const auto step = db::write(context.sqlite(), [&]() -> std::optional<store::PurgeStep> {
       const auto state = store.world_state(world_id);
       if (state == store::WorldState::live) {
         throw worker::PermanentFailure("world " + std::to_string(world_id) + " is not deleted; it is never purged");

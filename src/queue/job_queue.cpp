@@ -96,6 +96,13 @@ JobQueue::JobQueue(db::Connection& connection, const Clock& clock, config::Retry
       m_retry(retry),
       m_statements(std::make_unique<Statements>(connection)) {}
 
+JobQueue::JobQueue(std::unique_ptr<db::Connection> connection, const Clock& clock, config::RetryConfig retry)
+    : m_owned(std::move(connection)),
+      m_connection(*m_owned),
+      m_clock(clock),
+      m_retry(retry),
+      m_statements(std::make_unique<Statements>(*m_owned)) {}
+
 JobQueue::~JobQueue() = default;
 
 // ---- enqueue -------------------------------------------------------------

@@ -28,7 +28,9 @@ namespace pw::queue {
 class JobQueue final : public JobTable {
  public:
   JobQueue(db::Connection& connection, const Clock& clock, config::RetryConfig retry);
-  ~JobQueue();
+  // On a connection of its own, closed with the queue.
+  JobQueue(std::unique_ptr<db::Connection> connection, const Clock& clock, config::RetryConfig retry);
+  ~JobQueue() override;
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
 
@@ -137,6 +139,7 @@ class JobQueue final : public JobTable {
   class WriteStretch;
   static void sort_in_claim_order(ClaimResult& result);
 
+  std::unique_ptr<db::Connection> m_owned;  // before m_connection, which may refer to it
   db::Connection& m_connection;
   const Clock& m_clock;
   config::RetryConfig m_retry;

@@ -113,6 +113,10 @@ PostgresJobQueue::PostgresJobQueue(db::postgres::Connection& connection, const C
                                    config::RetryConfig retry)
     : m_connection(connection), m_clock(clock), m_retry(retry) {}
 
+PostgresJobQueue::PostgresJobQueue(std::unique_ptr<db::postgres::Connection> connection, const Clock& clock,
+                                   config::RetryConfig retry)
+    : m_owned(std::move(connection)), m_connection(*m_owned), m_clock(clock), m_retry(retry) {}
+
 std::optional<std::int64_t> PostgresJobQueue::fixed_now() const {
   if (m_clock.is_real()) return std::nullopt;
   return m_clock.now_ms();

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ class NotifyLimiter {
 class PostgresJobQueue final : public JobTable {
  public:
   PostgresJobQueue(db::postgres::Connection& connection, const Clock& clock, config::RetryConfig retry);
+  // On a connection of its own, closed with the queue.
+  PostgresJobQueue(std::unique_ptr<db::postgres::Connection> connection, const Clock& clock,
+                   config::RetryConfig retry);
 
   // A job due now is announced on kJobsChannel, through `limiter` when set
   // (otherwise every such enqueue notifies).
@@ -97,6 +101,7 @@ class PostgresJobQueue final : public JobTable {
   template <class Work>
   auto transact(Work&& work);
 
+  std::unique_ptr<db::postgres::Connection> m_owned;  // before m_connection, which may refer to it
   db::postgres::Connection& m_connection;
   const Clock& m_clock;
   config::RetryConfig m_retry;

@@ -32,12 +32,12 @@ void Claimer::stop() {
 
 void Claimer::loop(std::stop_token stop) {
   auto stopped = [&] { return stop.stop_requested(); };
-  auto connection = open_guarded(m_context, "claimer", stopped, stop);
-  if (!connection) return;
+  auto table = open_job_table(m_context, "claimer", stopped, stop);
+  if (!table) return;
   const auto& config = m_context.config;
-  queue::JobQueue queue(*connection, m_context.clock, config.retry);
-  queue.observe_lock_waits(m_context.lock_waits);
-  auto wake = m_wake_source(queue);
+  queue::JobTable& queue = *table;
+  auto wake = open_guarded(m_context, "claimer", stopped, stop, [&] { return m_context.seams.wake_source(queue); });
+  if (!wake) return;
   std::optional<std::int64_t> next_due;
   const auto poll = std::chrono::milliseconds(config.poll_interval_ms);
   // A due time that a claim could not act on (a row no claim can take, a

@@ -9,7 +9,7 @@
 #include <stop_token>
 #include <thread>
 
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 #include "worker/context.hpp"
 #include "worker/in_hand.hpp"
 #include "worker/outcome.hpp"
@@ -27,8 +27,8 @@ void accept_claimed(WorkerContext& context, InHand& in_hand, Outbox& outbox, que
 
 class Claimer {
  public:
-  Claimer(WorkerContext& context, InHand& in_hand, Outbox& outbox, WakeSourceFactory wake_source)
-      : m_context(context), m_in_hand(in_hand), m_outbox(outbox), m_wake_source(std::move(wake_source)) {}
+  Claimer(WorkerContext& context, InHand& in_hand, Outbox& outbox)
+      : m_context(context), m_in_hand(in_hand), m_outbox(outbox) {}
 
   void start();
   // Returns once the thread has ended (a claim in flight is finished first).
@@ -40,7 +40,6 @@ class Claimer {
   WorkerContext& m_context;
   InHand& m_in_hand;
   Outbox& m_outbox;
-  WakeSourceFactory m_wake_source;
   std::jthread m_thread;
 };
 

@@ -17,10 +17,9 @@ void Completer::stop() {
 }
 
 void Completer::loop(std::stop_token stop) {
-  auto connection = open_guarded(m_context, "completer", [&] { return stop.stop_requested(); }, stop);
-  if (!connection) return;
-  queue::JobQueue queue(*connection, m_context.clock, m_context.config.retry);
-  queue.observe_lock_waits(m_context.lock_waits);
+  auto table = open_job_table(m_context, "completer", [&] { return stop.stop_requested(); }, stop);
+  if (!table) return;
+  queue::JobTable& queue = *table;
   for (;;) {
     auto batch = m_outbox.take_all(stop);
     if (batch.empty()) break;
@@ -32,7 +31,7 @@ void Completer::loop(std::stop_token stop) {
   if (!last.empty()) settle(queue, last, stop);
 }
 
-void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std::stop_token stop) {
+void Completer::settle(queue::JobTable& queue, std::vector<Outcome>& batch, std::stop_token stop) {
   std::vector<queue::Completion> completions;
   std::vector<queue::Failure> failures;
   std::vector<queue::ClaimToken> releases;
@@ -60,8 +59,8 @@ void Completer::settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std:
     }
   }
   const auto& config = m_context.config;
-  queue::JobQueue::Refill refill{m_in_hand.refill_limit(reserved, config.batch_size), config.lease_ms};
-  queue::JobQueue::Outcomes recorded;
+  queue::JobTable::Refill refill{m_in_hand.refill_limit(reserved, config.batch_size), config.lease_ms};
+  queue::JobTable::Outcomes recorded;
   // Retried until it works or the worker gives up at exit: the outcome of
   // work already done must not be dropped for a passing database error.
   int attempts = 0;

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 #include "worker/context.hpp"
 #include "worker/in_hand.hpp"
 #include "worker/outcome.hpp"
@@ -27,7 +27,7 @@ class Completer {
 
  private:
   void loop(std::stop_token stop);
-  void settle(queue::JobQueue& queue, std::vector<Outcome>& batch, std::stop_token stop);
+  void settle(queue::JobTable& queue, std::vector<Outcome>& batch, std::stop_token stop);
 
   WorkerContext& m_context;
   InHand& m_in_hand;

@@ -36,17 +36,6 @@ bool run_guarded(WorkerContext& context, const char* loop, const std::function<v
   return false;
 }
 
-std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char* loop,
-                                             const std::function<bool()>& give_up, std::stop_token stop,
-                                             bool autocheckpoint) {
-  std::unique_ptr<db::Connection> connection;
-  run_guarded(context, loop, [&] {
-    connection = std::make_unique<db::Connection>(context.config.db, context.observer(), context.lock_observer());
-    if (!autocheckpoint) connection->set_autocheckpoint(0);
-  }, give_up, stop);
-  return connection;
-}
-
 std::jthread spawn(WorkerContext& context, const char* name, std::function<void(std::stop_token)> body) {
   return std::jthread([&context, name, body = std::move(body)](std::stop_token stop) {
     try {

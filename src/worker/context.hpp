@@ -19,6 +19,7 @@
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
 #include "queue/lock_waits.hpp"
+#include "worker/driver_seams.hpp"
 #include "worker/handler.hpp"
 #include "worker/reporter.hpp"
 #include "worker/thread_safety.hpp"
@@ -34,7 +35,7 @@ struct Totals {
 struct WorkerContext {
   WorkerContext(const config::WorkerConfig& config, const HandlerRegistry& handlers,
                 const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock,
-                std::string id)
+                std::string id, DriverSeams seams)
       : config(config),
         handlers(handlers),
         logger(logger),
@@ -42,7 +43,8 @@ struct WorkerContext {
         clock(clock),
         id(std::move(id)),
         reporter(handlers, logger, metrics),
-        lock_waits(std::max<std::int64_t>(1, config.lease_ms / 10)) {}
+        lock_waits(std::max<std::int64_t>(1, config.lease_ms / 10)),
+        seams(std::move(seams)) {}
 
   const config::WorkerConfig& config;
   const HandlerRegistry& handlers;
@@ -58,6 +60,8 @@ struct WorkerContext {
   // Stretches this process could not write (every JobQueue of the worker's
   // own threads records into it): lapses are judged net of them.
   queue::LockWaits lock_waits;
+  // The database driver's parts (job tables, handler connections, wake-ups, care).
+  const DriverSeams seams;
   Totals totals;
   // JobContext::stop_requested for every handler: the worker is shutting down.
   std::atomic<bool> stopping{false};
@@ -81,12 +85,21 @@ bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause)
 bool run_guarded(WorkerContext& context, const char* loop, const std::function<void()>& body,
                  const std::function<bool()>& give_up, std::stop_token stop);
 
-// Opens a connection for a worker thread, retrying as run_guarded() does;
-// nothing once `give_up` holds. Without `autocheckpoint` the connection
-// leaves WAL checkpoints to the checkpointer.
-std::unique_ptr<db::Connection> open_guarded(WorkerContext& context, const char* loop,
-                                             const std::function<bool()>& give_up, std::stop_token stop,
-                                             bool autocheckpoint = false);
+// Opens what a worker thread works on (`open()`: a job table, a connection),
+// retrying as run_guarded() does; nothing once `give_up` holds.
+template <class Open>
+auto open_guarded(WorkerContext& context, const char* loop, const std::function<bool()>& give_up,
+                  std::stop_token stop, Open&& open) -> decltype(open()) {
+  decltype(open()) opened{};
+  run_guarded(context, loop, [&] { opened = open(); }, give_up, stop);
+  return opened;
+}
+
+// A job table for a worker thread, through the driver's seam.
+inline std::unique_ptr<queue::JobTable> open_job_table(WorkerContext& context, const char* loop,
+                                                       const std::function<bool()>& give_up, std::stop_token stop) {
+  return open_guarded(context, loop, give_up, stop, [&] { return context.seams.job_table(context, false); });
+}
 
 // A thread for one part. An exception escaping `body` (a connection that
 // cannot be opened, say) marks the worker unhealthy instead of ending the process.

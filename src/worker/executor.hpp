@@ -19,7 +19,7 @@ namespace pw::worker {
 
 // Never throws: a handler's exception is a failed attempt, or a hand-back
 // when the worker is stopping.
-Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::Connection& connection);
+Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::Connection* connection);
 
 class Executors {
  public:

@@ -17,14 +17,18 @@ namespace pw::worker {
 
 struct JobContext {
   const queue::Job& job;
-  // This handler thread's own connection (never shared between threads).
-  db::Connection& connection;
+  // This handler thread's own SQLite connection (never shared between
+  // threads); none when the worker runs on PostgreSQL, whose store is not
+  // built yet: sqlite() then refuses the job for good.
+  db::Connection* connection;
   const queue::Clock& clock;
   // Log through this: it adds job_id, type, attempt, trace_id and request_id.
   std::function<void(observability::LogLevel, std::string_view msg, observability::LogFields)> log;
   // True once the worker is shutting down: long handlers should return early
   // by throwing (the job is then handed back, not charged).
   std::function<bool()> stop_requested;
+
+  db::Connection& sqlite() const;
 };
 
 // Thrown by a handler for a failure that retrying cannot fix: the job goes
@@ -34,6 +38,13 @@ class PermanentFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+inline db::Connection& JobContext::sqlite() const {
+  if (connection == nullptr) {
+    throw PermanentFailure("job type " + job.type + " needs the SQLite store; on PostgreSQL it is not available yet");
+  }
+  return *connection;
+}
 
 // Returns the job's result as JSON text ("null" when there is nothing to say).
 using Handler = std::function<std::string(JobContext&)>;

@@ -1,31 +1,26 @@
 #include "worker/housekeeping.hpp"
 
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 
 namespace pw::worker {
 
 void WalCheckpoints::run_once() {
   using Mode = db::Connection::Checkpoint;
-  auto copied = m_connection.try_checkpoint(Mode::passive);
+  auto copied = m_connection->try_checkpoint(Mode::passive);
   // Past 64 MiB (4 KiB pages), reset the WAL once nothing in it is still
   // needed by a reader: nothing is left to copy, so the TRUNCATE holds the
   // write lock for a moment only.
   if (copied.wal_frames >= 16384 && !copied.busy && copied.copied_frames == copied.wal_frames) {
-    m_connection.try_checkpoint(Mode::truncate);
+    m_connection->try_checkpoint(Mode::truncate);
   }
 }
 
-StorageCareFactory sqlite_storage_care() {
-  return [](db::Connection& connection) { return std::make_unique<WalCheckpoints>(connection); };
-}
-
-void Housekeeper::start(std::function<Chore(db::Connection&)> make_chore) {
+void Housekeeper::start(std::function<Chore()> make_chore) {
   m_thread = spawn(m_context, m_name, [this, make_chore = std::move(make_chore)](std::stop_token stop) {
     auto stopped = [&] { return stop.stop_requested(); };
-    auto connection = open_guarded(m_context, m_name, stopped, stop, true);
-    if (!connection) return;
-    Chore chore = make_chore(*connection);
-    while (pause_unless_stopped(stop, chore.period)) run_guarded(m_context, m_name, chore.round, stopped, stop);
+    auto chore = open_guarded(m_context, m_name, stopped, stop, [&] { return std::optional<Chore>(make_chore()); });
+    if (!chore || !chore->round) return;
+    while (pause_unless_stopped(stop, chore->period)) run_guarded(m_context, m_name, chore->round, stopped, stop);
   });
 }
 
@@ -36,9 +31,8 @@ void Housekeeper::stop() {
 }
 
 void start_pruner(Housekeeper& pruner, WorkerContext& context) {
-  pruner.start([&context](db::Connection& connection) {
-    auto queue = std::make_shared<queue::JobQueue>(connection, context.clock, context.config.retry);
-    queue->observe_lock_waits(context.lock_waits);
+  pruner.start([&context] {
+    std::shared_ptr<queue::JobTable> queue = context.seams.job_table(context, true);
     auto round = [&context, queue] {
       // No write gate: pruning runs many short transactions and must not
       // hold up claims between them.
@@ -52,9 +46,11 @@ void start_pruner(Housekeeper& pruner, WorkerContext& context) {
   });
 }
 
-void start_storage_care(Housekeeper& keeper, const StorageCareFactory& factory) {
-  keeper.start([factory](db::Connection& connection) {
-    std::shared_ptr<StorageCare> care = factory(connection);
+void start_storage_care(Housekeeper& keeper, WorkerContext& context) {
+  if (!context.seams.storage_care) return;
+  keeper.start([&context] {
+    std::shared_ptr<StorageCare> care = context.seams.storage_care(context);
+    if (!care) return Chore{};
     return Chore{[care] { care->run_once(); }, care->period()};
   });
 }

@@ -12,19 +12,9 @@
 
 #include "db/connection.hpp"
 #include "worker/context.hpp"
+#include "worker/driver_seams.hpp"
 
 namespace pw::worker {
-
-class StorageCare {
- public:
-  virtual ~StorageCare() = default;
-  virtual std::chrono::milliseconds period() const = 0;
-  // One round; may throw (logged, retried with backoff).
-  virtual void run_once() = 0;
-};
-
-// Builds the storage care on its thread's own connection (autocheckpoint on).
-using StorageCareFactory = std::function<std::unique_ptr<StorageCare>(db::Connection&)>;
 
 // Every 100 ms copies the WAL back into the database (PASSIVE), and empties
 // it once past 64 MiB (TRUNCATE: busy streams never leave the WAL idle long
@@ -40,15 +30,15 @@ using StorageCareFactory = std::function<std::unique_ptr<StorageCare>(db::Connec
 // megabytes, and a claim stalled that way delays every job it holds.
 class WalCheckpoints final : public StorageCare {
  public:
-  explicit WalCheckpoints(db::Connection& connection) : m_connection(connection) {}
+  // On a connection of its own (automatic checkpoints on).
+  explicit WalCheckpoints(std::unique_ptr<db::Connection> connection) : m_connection(std::move(connection)) {}
   std::chrono::milliseconds period() const override { return std::chrono::milliseconds(100); }
   void run_once() override;
 
  private:
-  db::Connection& m_connection;
+  std::unique_ptr<db::Connection> m_connection;
 };
 
-StorageCareFactory sqlite_storage_care();
 
 // One periodic task: what to do each round, and how often.
 struct Chore {
@@ -61,8 +51,10 @@ class Housekeeper {
  public:
   Housekeeper(WorkerContext& context, const char* name) : m_context(context), m_name(name) {}
 
-  // `make_chore` is called on the thread, with the thread's connection.
-  void start(std::function<Chore(db::Connection&)> make_chore);
+  // `make_chore` is called on the thread, and again after a failure until
+  // it succeeds (it opens what the chore works on); nothing to do when it
+  // returns a chore without a round.
+  void start(std::function<Chore()> make_chore);
   void stop();
 
  private:
@@ -73,6 +65,7 @@ class Housekeeper {
 
 // Deletes finished jobs older than --retention-ms every --prune-interval-ms.
 void start_pruner(Housekeeper& pruner, WorkerContext& context);
-void start_storage_care(Housekeeper& keeper, const StorageCareFactory& factory);
+// The driver's storage care, if it has one.
+void start_storage_care(Housekeeper& keeper, WorkerContext& context);
 
 }  // namespace pw::worker

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 
 namespace pw::worker {
 
@@ -18,11 +18,10 @@ void LeaseKeeper::stop() {
 
 void LeaseKeeper::loop(std::stop_token stop) {
   auto stopped = [&] { return stop.stop_requested(); };
-  auto connection = open_guarded(m_context, "renewer", stopped, stop);
-  if (!connection) return;
+  auto table = open_job_table(m_context, "renewer", stopped, stop);
+  if (!table) return;
   const auto& config = m_context.config;
-  queue::JobQueue queue(*connection, m_context.clock, config.retry);
-  queue.observe_lock_waits(m_context.lock_waits);
+  queue::JobTable& queue = *table;
   const auto period = std::chrono::milliseconds(std::max<std::int64_t>(1, config.lease_ms / 3));
   while (pause_unless_stopped(stop, period)) {
     std::vector<queue::ClaimToken> claims;

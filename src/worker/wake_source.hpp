@@ -8,7 +8,7 @@
 #include <functional>
 #include <memory>
 
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 
 namespace pw::worker {
 
@@ -23,22 +23,7 @@ class WakeSource {
   virtual bool news() = 0;
 };
 
-// Builds the wake source on the claimer's own queue (and so its connection).
-using WakeSourceFactory = std::function<std::unique_ptr<WakeSource>(queue::JobQueue&)>;
-
-class DataVersionWakeSource final : public WakeSource {
- public:
-  explicit DataVersionWakeSource(queue::JobQueue& queue) : m_queue(queue) {}
-  void mark() override { m_seen = m_queue.data_version(); }
-  bool news() override { return m_queue.data_version() != m_seen; }
-
- private:
-  queue::JobQueue& m_queue;
-  std::int64_t m_seen = -1;  // nothing seen yet: the first check claims
-};
-
-inline WakeSourceFactory sqlite_wake_source() {
-  return [](queue::JobQueue& queue) { return std::make_unique<DataVersionWakeSource>(queue); };
-}
+// Builds the wake source on the claimer's own job table (and so its connection).
+using WakeSourceFactory = std::function<std::unique_ptr<WakeSource>(queue::JobTable&)>;
 
 }  // namespace pw::worker

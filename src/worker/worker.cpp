@@ -10,6 +10,7 @@
 #include "worker/completer.hpp"
 #include "worker/context.hpp"
 #include "worker/executor.hpp"
+#include "worker/housekeeping.hpp"
 #include "worker/in_hand.hpp"
 #include "worker/lease_keeper.hpp"
 #include "worker/outcome.hpp"
@@ -36,12 +37,10 @@ struct Worker::Parts {
   Parts(const config::WorkerConfig& config, const HandlerRegistry& handlers, const observability::Logger& logger,
         observability::Metrics& metrics, const queue::Clock& clock, DriverSeams seams)
       : context(config, handlers, logger, metrics, clock,
-                config.worker_id.empty() ? make_worker_id() : config.worker_id),
-        seams(std::move(seams)),
+                config.worker_id.empty() ? make_worker_id() : config.worker_id, std::move(seams)),
         in_hand(config.concurrency, claim_threshold(config)) {}
 
   WorkerContext context;
-  DriverSeams seams;
   InHand in_hand;
   Outbox outbox;
   Executors executors{context, in_hand, outbox};
@@ -49,7 +48,7 @@ struct Worker::Parts {
   LeaseKeeper lease_keeper{context, in_hand};
   Housekeeper pruner{context, "pruner"};
   Housekeeper storage_care{context, "checkpointer"};
-  Claimer claimer{context, in_hand, outbox, seams.wake_source};
+  Claimer claimer{context, in_hand, outbox};
   bool started = false;
   bool shut_down = false;
   std::atomic<int> abandoned_runs{0};
@@ -63,7 +62,7 @@ struct Worker::Parts {
     completer.start();
     lease_keeper.start();
     start_pruner(pruner, context);
-    start_storage_care(storage_care, seams.storage_care);
+    start_storage_care(storage_care, context);
     claimer.start();
   }
 

@@ -18,22 +18,15 @@
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
 #include "worker/handler.hpp"
-#include "worker/housekeeping.hpp"
-#include "worker/wake_source.hpp"
+#include "worker/driver_seams.hpp"
 
 namespace pw::worker {
-
-// What a database driver plugs in; SQLite's by default.
-struct DriverSeams {
-  WakeSourceFactory wake_source = sqlite_wake_source();
-  StorageCareFactory storage_care = sqlite_storage_care();
-};
 
 class Worker {
  public:
   Worker(const config::WorkerConfig& config, const HandlerRegistry& handlers,
          const observability::Logger& logger, observability::Metrics& metrics, const queue::Clock& clock,
-         DriverSeams seams = {});
+         DriverSeams seams = sqlite_seams());
   ~Worker();  // shutdown() if still running; waits for abandoned handlers
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

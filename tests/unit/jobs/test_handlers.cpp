@@ -47,7 +47,7 @@ struct JobsFixture {
   }
 
   std::string run(const queue::Job& job, const std::function<std::string(worker::JobContext&)>& handler) {
-    worker::JobContext context{job, connection, clock,
+    worker::JobContext context{job, &connection, clock,
                                [](observability::LogLevel, std::string_view, observability::LogFields) {},
                                [] { return false; }};
     return handler(context);

@@ -50,7 +50,7 @@ struct BatchFixture {
   // Runs `handler`; `stop` is asked before each step, as the worker's stop flag would be.
   std::string run(const queue::Job& job, const std::function<std::string(worker::JobContext&)>& handler,
                   std::function<bool()> stop = [] { return false; }) {
-    worker::JobContext context{job, connection, clock,
+    worker::JobContext context{job, &connection, clock,
                                [this](observability::LogLevel, std::string_view msg, observability::LogFields fields) {
                                  logged.emplace_back(std::string(msg), std::move(fields));
                                },

@@ -15,6 +15,7 @@
 #include "observability/metrics.hpp"
 #include "unit/queue/queue_fixture.hpp"
 #include "jobs/builtin.hpp"
+#include "worker/postgres_seams.hpp"
 #include "worker/worker.hpp"
 
 using pw::queue::JobState;
@@ -58,7 +59,11 @@ class CapturedLogs {
   std::vector<nlohmann::json> m_lines;
 };
 
-struct WorkerFixture : pw::test::QueueFixture {
+// The worker on either driver: Base is the job table fixture (SQLite or
+// PostgreSQL), and seams() the matching driver parts.
+template <class Base>
+struct WorkerFixture : Base {
+  static constexpr bool kPostgres = std::is_same_v<Base, pw::test::PostgresQueueFixture>;
   CapturedLogs logs;
   pw::observability::Logger logger{"worker", pw::observability::LogLevel::debug, pw::config::LogFormat::json,
                                    logs.sink()};
@@ -67,8 +72,8 @@ struct WorkerFixture : pw::test::QueueFixture {
   HandlerRegistry handlers;
   pw::config::WorkerConfig config = [this] {
     pw::config::WorkerConfig c;
-    c.db = db_config;
-    c.retry = retry;
+    if constexpr (!kPostgres) c.db = this->db_config;
+    c.retry = this->retry;
     c.concurrency = 2;
     c.worker_id = "test-worker";
     c.shutdown_grace_ms = 10000;
@@ -77,25 +82,41 @@ struct WorkerFixture : pw::test::QueueFixture {
 
   WorkerFixture() { pw::jobs::register_builtin_handlers(handlers); }
 
+  pw::worker::DriverSeams seams() {
+    if constexpr (kPostgres) {
+      return pw::worker::postgres_seams({this->url}, logger);
+    } else {
+      return pw::worker::sqlite_seams();
+    }
+  }
+
   std::int64_t enqueue(const std::string& type, const std::string& payload = "{}",
                        std::optional<std::string> trace_id = {}) {
     NewJob job;
     job.type = type;
     job.payload = payload;
     job.trace_id = std::move(trace_id);
-    return queue->enqueue(job).id;
+    return this->queue->enqueue(job).id;
   }
 
-  std::int64_t count(const std::string& type, const std::string& state) { return queue->counts()[type][state]; }
+  std::int64_t count(const std::string& type, const std::string& state) {
+    return this->queue->counts()[type][state];
+  }
 };
+
+using SqliteWorker = WorkerFixture<pw::test::QueueFixture>;
+using PostgresWorker = WorkerFixture<pw::test::PostgresQueueFixture>;
 
 }  // namespace
 
-TEST_CASE("Worker: runs ready jobs and logs each success with the job's fields") {
-  WorkerFixture f;
+TYPE_TO_STRING_AS("SQLite", SqliteWorker);
+TYPE_TO_STRING_AS("PostgreSQL", PostgresWorker);
+
+TEST_CASE_TEMPLATE("Worker: runs ready jobs and logs each success with the job's fields", F, SqliteWorker, PostgresWorker) {
+  F f;
   for (int i = 0; i < 40; ++i) f.enqueue("noop");
   auto traced = f.enqueue("noop", "{}", "req-abc");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.count("noop", "succeeded") == 41; }));
   worker.shutdown();
@@ -126,10 +147,10 @@ TEST_CASE("Worker: runs ready jobs and logs each success with the job's fields")
   CHECK(job.lease_owner == "test-worker");
 }
 
-TEST_CASE("Worker: an unknown job type goes to dead with a clear error, counted as type unknown") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: an unknown job type goes to dead with a clear error, counted as type unknown", F, SqliteWorker, PostgresWorker) {
+  F f;
   auto id = f.enqueue("mystery.type");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
   worker.shutdown();
@@ -145,8 +166,8 @@ TEST_CASE("Worker: an unknown job type goes to dead with a clear error, counted 
   CHECK(scrape.find("mystery.type") == std::string::npos);
 }
 
-TEST_CASE("Worker: a handler exception is a failed attempt, run again after the backoff") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a handler exception is a failed attempt, run again after the backoff", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.retry.backoff_base_ms = 1000;
   f.config.retry.backoff_cap_ms = 1000;
   std::atomic<int> calls{0};
@@ -155,7 +176,7 @@ TEST_CASE("Worker: a handler exception is a failed attempt, run again after the 
     return R"({"ok":true})";
   });
   auto id = f.enqueue("flaky");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return !f.logs.with_msg("job_failed").empty(); }));
   // The backoff is at most the 1 s cap; the worker notices the due time by itself.
@@ -175,11 +196,11 @@ TEST_CASE("Worker: a handler exception is a failed attempt, run again after the 
   CHECK(scrape.find(R"(jobs_processed_total{status="failed",type="flaky"} 1)") != std::string::npos);
 }
 
-TEST_CASE("Worker: a permanent failure goes straight to dead") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a permanent failure goes straight to dead", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.handlers.add("strict", [](JobContext&) -> std::string { throw pw::worker::PermanentFailure("payload has no world_id"); });
   auto id = f.enqueue("strict");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
   worker.shutdown();
@@ -190,8 +211,8 @@ TEST_CASE("Worker: a permanent failure goes straight to dead") {
   CHECK(dead[0]["permanent"] == true);
 }
 
-TEST_CASE("Worker: never holds more jobs than its concurrency") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: never holds more jobs than its concurrency", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.concurrency = 3;
   std::atomic<int> waiting{0};
   std::atomic<bool> open{false};
@@ -202,7 +223,7 @@ TEST_CASE("Worker: never holds more jobs than its concurrency") {
     return std::string("null");
   });
   for (int i = 0; i < 10; ++i) f.enqueue("gate");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return waiting == 3; }));
   CHECK(f.count("gate", "running") == 3);
@@ -213,12 +234,12 @@ TEST_CASE("Worker: never holds more jobs than its concurrency") {
 }
 
 TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a transaction, within the concurrency") {
-  WorkerFixture f;
+  SqliteWorker f;
   f.config.concurrency = 3;
   std::atomic<std::int64_t> most_running{0};
   f.handlers.add("count", [&](JobContext& context) {
     // Seen from the database: every job this worker holds is 'running'.
-    pw::db::Statement query(context.connection, "SELECT count(*) FROM jobs WHERE state = 'running'");
+    pw::db::Statement query(context.sqlite(), "SELECT count(*) FROM jobs WHERE state = 'running'");
     query.step();
     auto running = query.int64(0);
     auto seen = most_running.load();
@@ -230,7 +251,7 @@ TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a tran
   std::vector<NewJob> jobs(kJobs);
   for (auto& job : jobs) job.type = "count";
   f.queue->enqueue_many(jobs);
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.count("count", "succeeded") == kJobs; }));
   worker.shutdown();
@@ -247,11 +268,11 @@ TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a tran
   CHECK(totals[0]["claim_transactions"].get<int>() <= 10);
 }
 
-TEST_CASE("Worker: lease renewals racing the recording of outcomes report no lease as lost") {
+TEST_CASE_TEMPLATE("Worker: lease renewals racing the recording of outcomes report no lease as lost", F, SqliteWorker, PostgresWorker) {
   // Renewals every 200 ms while jobs finish without pause: many renewals wait
   // for the write gate while a batch of outcomes is being recorded, then
   // find those jobs finished. That is not a lost lease.
-  WorkerFixture f;
+  F f;
   f.config.lease_ms = 600;
   f.config.concurrency = 4;
   constexpr int kJobs = 8000;
@@ -259,7 +280,7 @@ TEST_CASE("Worker: lease renewals racing the recording of outcomes report no lea
   for (auto& job : jobs) job.type = "noop";
   f.queue->enqueue_many(jobs);
   pw::queue::SystemClock real_clock;  // leases must lapse only if renewals really stop
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, real_clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, real_clock, f.seams());
   worker.start();
   // About 1 s here; many times that under ThreadSanitizer.
   REQUIRE(eventually([&] { return f.count("noop", "succeeded") == kJobs; }, std::chrono::seconds(180)));
@@ -269,8 +290,8 @@ TEST_CASE("Worker: lease renewals racing the recording of outcomes report no lea
   CHECK(f.logs.with_msg("job_lease_expired").empty());
 }
 
-TEST_CASE("Worker: shutdown hands back running and unstarted jobs without charging an attempt") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: shutdown hands back running and unstarted jobs without charging an attempt", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.concurrency = 2;
   std::atomic<int> running{0};
   f.handlers.add("long", [&](JobContext& context) -> std::string {
@@ -279,7 +300,7 @@ TEST_CASE("Worker: shutdown hands back running and unstarted jobs without chargi
     throw std::runtime_error("stopping");
   });
   for (int i = 0; i < 5; ++i) f.enqueue("long");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return running == 2; }));
   worker.shutdown();
@@ -293,8 +314,8 @@ TEST_CASE("Worker: shutdown hands back running and unstarted jobs without chargi
   worker.shutdown();  // idempotent
 }
 
-TEST_CASE("Worker: shutdown lets a running job finish within the grace period") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: shutdown lets a running job finish within the grace period", F, SqliteWorker, PostgresWorker) {
+  F f;
   std::atomic<bool> started{false};
   std::atomic<bool> finish{false};
   f.handlers.add("steady", [&](JobContext&) {
@@ -303,7 +324,7 @@ TEST_CASE("Worker: shutdown lets a running job finish within the grace period") 
     return std::string("\"done\"");
   });
   auto id = f.enqueue("steady");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return started.load(); }));
   std::thread stopper([&] { worker.shutdown(); });
@@ -314,8 +335,8 @@ TEST_CASE("Worker: shutdown lets a running job finish within the grace period") 
   CHECK(f.get(id).result == "\"done\"");
 }
 
-TEST_CASE("Worker: after the grace period, shutdown returns without handing back a job whose handler still runs") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: after the grace period, shutdown returns without handing back a job whose handler still runs", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.shutdown_grace_ms = 0;
   std::atomic<bool> started{false};
   std::atomic<bool> finish{false};
@@ -326,7 +347,7 @@ TEST_CASE("Worker: after the grace period, shutdown returns without handing back
   });
   auto id = f.enqueue("stubborn");
   {
-    Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+    Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
     worker.start();
     REQUIRE(eventually([&] { return started.load(); }));
     worker.shutdown();  // returns although the handler is still running
@@ -345,8 +366,8 @@ TEST_CASE("Worker: after the grace period, shutdown returns without handing back
   CHECK(f.logs.with_msg("job_released").empty());
 }
 
-TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome is discarded") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop and its outcome is discarded", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.lease_ms = 300;  // renewals every 100 ms
   std::atomic<bool> started{false};
   std::atomic<bool> told{false};
@@ -357,7 +378,7 @@ TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome 
     return std::string("null");
   });
   auto id = f.enqueue("watch");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return started.load(); }));
   REQUIRE(f.queue->cancel(id));
@@ -369,11 +390,11 @@ TEST_CASE("Worker: a job canceled while it runs is told to stop and its outcome 
   CHECK(f.logs.with_msg("job_succeeded").empty());
 }
 
-TEST_CASE("Worker: a job whose worker died is reclaimed once its lease expires") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a job whose worker died is reclaimed once its lease expires", F, SqliteWorker, PostgresWorker) {
+  F f;
   auto id = f.enqueue("noop", "{}", "req-9");
   REQUIRE(f.queue->claim("ghost", 1, 5000).jobs.size() == 1);
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   f.clock.advance_ms(5000);
   REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
@@ -389,14 +410,14 @@ TEST_CASE("Worker: a job whose worker died is reclaimed once its lease expires")
   CHECK(f.metrics.scrape().find(R"(job_retries_total{type="noop"} 1)") != std::string::npos);
 }
 
-TEST_CASE("Worker: an idle worker picks up a newly enqueued job") {
-  WorkerFixture f;
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+TEST_CASE_TEMPLATE("Worker: an idle worker picks up a newly enqueued job", F, SqliteWorker, PostgresWorker) {
+  F f;
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   // Give the claimer time to go idle first; any duration works.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  auto other_connection = f.open();
-  pw::queue::JobQueue other(*other_connection, f.clock, f.retry);
+  auto other_side = f.other();
+  auto& other = *other_side.queue;
   NewJob job;
   job.type = "noop";
   auto id = other.enqueue(job).id;
@@ -404,15 +425,15 @@ TEST_CASE("Worker: an idle worker picks up a newly enqueued job") {
   worker.shutdown();
 }
 
-TEST_CASE("Worker: prunes finished jobs past the retention") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: prunes finished jobs past the retention", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.retention_ms = 1000;
   f.config.prune_interval_ms = 5;
   auto old_id = f.enqueue("noop");
   f.queue->claim("earlier", 1, 1000);
   f.queue->complete("earlier", {f.token(old_id), "null"});
   f.clock.advance_ms(1001);
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return !f.queue->find(old_id); }));
   worker.shutdown();
@@ -421,10 +442,10 @@ TEST_CASE("Worker: prunes finished jobs past the retention") {
   CHECK(pruned[0]["deleted"] == 1);
 }
 
-TEST_CASE("Worker: the sleep job stops early when the worker stops") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: the sleep job stops early when the worker stops", F, SqliteWorker, PostgresWorker) {
+  F f;
   auto id = f.enqueue("sleep", R"({"ms":600000})");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.get(id).state == JobState::running; }));
   worker.shutdown();
@@ -432,18 +453,18 @@ TEST_CASE("Worker: the sleep job stops early when the worker stops") {
   CHECK(f.get(id).attempts == 0);
 }
 
-TEST_CASE("Worker: the sleep job refuses a bad payload for good") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: the sleep job refuses a bad payload for good", F, SqliteWorker, PostgresWorker) {
+  F f;
   auto id = f.enqueue("sleep", R"({"ms":"soon"})");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return f.get(id).state == JobState::dead; }));
   worker.shutdown();
   CHECK(f.get(id).last_error->find("sleep: payload") == 0);
 }
 
-TEST_CASE("Worker: shutdown runs its steps in order, each once") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: shutdown runs its steps in order, each once", F, SqliteWorker, PostgresWorker) {
+  F f;
   std::atomic<bool> started{false};
   f.handlers.add("long", [&](JobContext& context) -> std::string {
     started = true;
@@ -451,7 +472,7 @@ TEST_CASE("Worker: shutdown runs its steps in order, each once") {
     throw std::runtime_error("stopping");
   });
   f.enqueue("long");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return started.load(); }));
   worker.shutdown();
@@ -467,8 +488,8 @@ TEST_CASE("Worker: shutdown runs its steps in order, each once") {
   CHECK(f.logs.with_msg("worker_totals").size() == 1);
 }
 
-TEST_CASE("Worker: a worker that retakes its own lapsed job stops the old run and records only the new run's outcome") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a worker that retakes its own lapsed job stops the old run and records only the new run's outcome", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.lease_ms = 60000;  // renewals every 20 s of real time: none comes before the lapse
   std::atomic<int> runs{0};
   std::atomic<bool> old_run_told{false};
@@ -484,7 +505,7 @@ TEST_CASE("Worker: a worker that retakes its own lapsed job stops the old run an
     return R"("second run")";
   });
   auto id = f.enqueue("twice");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return runs == 1; }));
   // The lease lapses before any renewal, and this same worker claims the job again.
@@ -506,8 +527,8 @@ TEST_CASE("Worker: a worker that retakes its own lapsed job stops the old run an
   CHECK(f.logs.with_msg("job_lease_expired").size() == 1);
 }
 
-TEST_CASE("Worker: a running job canceled and retried: the canceled run is told to stop, the new run's outcome is recorded") {
-  WorkerFixture f;
+TEST_CASE_TEMPLATE("Worker: a running job canceled and retried: the canceled run is told to stop, the new run's outcome is recorded", F, SqliteWorker, PostgresWorker) {
+  F f;
   f.config.lease_ms = 300;  // renewals every 100 ms
   std::atomic<int> runs{0};
   std::atomic<bool> release_second{false};
@@ -521,7 +542,7 @@ TEST_CASE("Worker: a running job canceled and retried: the canceled run is told 
     return R"("retried run")";
   });
   auto id = f.enqueue("watched");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   REQUIRE(eventually([&] { return runs == 1; }));
   REQUIRE(f.queue->cancel(id));
@@ -538,13 +559,13 @@ TEST_CASE("Worker: a running job canceled and retried: the canceled run is told 
 }
 
 TEST_CASE("Worker: an idle worker never claims in a loop when a due job cannot be taken") {
-  WorkerFixture f;
+  SqliteWorker f;
   auto stuck = f.enqueue("noop");
   // A row next_due names as due that no claim can take (as a text run_at
   // did before the table was STRICT): the trigger silently skips its claim.
   f.connection.exec("CREATE TRIGGER untakable BEFORE UPDATE OF state ON jobs WHEN OLD.id = " +
                           std::to_string(stuck) + " BEGIN SELECT RAISE(IGNORE); END");
-  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
   // One second of real time: before the fix, a claim every poll interval
   // (thousands); with it, a doubling pause up to 1 s (about 10).

@@ -1,0 +1,43 @@
+// What a database driver plugs into the worker: how each of its threads gets
+// a job table, what a handler thread hands its jobs, how an idle claimer
+// learns of new work, and what keeps the database healthy. SQLite's set is
+// sqlite_seams() (the default); PostgreSQL's is postgres_seams().
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "db/connection.hpp"
+#include "queue/job_table.hpp"
+#include "worker/wake_source.hpp"
+
+namespace pw::worker {
+
+struct WorkerContext;
+
+class StorageCare {
+ public:
+  virtual ~StorageCare() = default;
+  virtual std::chrono::milliseconds period() const = 0;
+  // One round; may throw (logged, retried with backoff).
+  virtual void run_once() = 0;
+};
+
+struct DriverSeams {
+  // A job table on a connection of its own, for one worker thread. With
+  // `autocheckpoint` off, an SQLite connection leaves WAL checkpoints to
+  // the storage care.
+  std::function<std::unique_ptr<queue::JobTable>(WorkerContext&, bool autocheckpoint)> job_table;
+  // What a handler thread passes its jobs as JobContext::connection; none
+  // where the driver has no SQLite store.
+  std::function<std::unique_ptr<db::Connection>(WorkerContext&)> handler_connection;
+  // Built on the claimer's own job table.
+  WakeSourceFactory wake_source;
+  // Nothing when the driver needs no care from the worker.
+  std::function<std::unique_ptr<StorageCare>(WorkerContext&)> storage_care;
+};
+
+DriverSeams sqlite_seams();
+
+}  // namespace pw::worker

@@ -1,0 +1,18 @@
+// The worker on PostgreSQL: each of its threads a connection of its own,
+// wake-ups from notifications (NotificationWakeSource), no storage care
+// (autovacuum's, tuned on the jobs table by its migration), and no SQLite
+// connection for handlers: the domain handlers, which need the store, refuse
+// their jobs there until the store runs on PostgreSQL.
+#pragma once
+
+#include "db/postgres/connection.hpp"
+#include "observability/logger.hpp"
+#include "worker/driver_seams.hpp"
+#include "worker/notification_wake_source.hpp"
+
+namespace pw::worker {
+
+DriverSeams postgres_seams(const db::postgres::Settings& database, const observability::Logger& logger,
+                           NotificationWakeSource::Options wake = {});
+
+}  // namespace pw::worker
