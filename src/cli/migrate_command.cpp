@@ -18,6 +18,7 @@ Command add_migrate_command(Options& root) {
   up.fallthrough();
   status.fallthrough();
   return {command, [config, status] {
+            if (auto problem = config::resolve_database_url(config->db)) return refuse(*problem);
             if (auto problem = config::validate(*config)) return refuse(*problem);
             return Parsed{MigrateCommand{*config, status.parsed()}, 0};
           }};

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "config/settings.hpp"
+#include "db/postgres/connection.hpp"
 
 namespace pw::config {
 namespace {
@@ -91,7 +92,29 @@ std::optional<std::string> validate(const LogConfig& config) {
   return check_settings(log_settings(), role_api | role_worker | role_migrate, config);
 }
 
+std::optional<std::string> resolve_database_url(DatabaseConfig& config) {
+  const std::string& url = config.url;
+  if (url.empty() || url.starts_with("postgresql://") || url.starts_with("postgres://")) return std::nullopt;
+  if (url.starts_with("sqlite:")) {
+    config.path = url.substr(std::string_view("sqlite:").size());
+  } else if (url.find("://") == std::string::npos) {
+    config.path = url;
+  } else {
+    return "invalid --database-url / DATABASE_URL: '" + db::postgres::Connection::redact(url) +
+           "' is neither a PostgreSQL URL (postgresql://...) nor an SQLite path (sqlite:PATH)";
+  }
+  config.url.clear();
+  return std::nullopt;
+}
+
 std::optional<std::string> validate(const DatabaseConfig& config) {
+  if (uses_postgres(config)) {
+    if (auto problem = db::postgres::Connection::check_url(config.url)) {
+      return "invalid --database-url / DATABASE_URL: '" + db::postgres::Connection::redact(config.url) + "': " +
+             *problem;
+    }
+    return check_settings(database_settings(), role_migrate, config);
+  }
   if (config.path.empty()) return "invalid --db / DATABASE_PATH: empty path";
   if (auto e = check_settings(database_settings(), role_api | role_worker | role_migrate | role_jobs | role_users,
                               config)) {

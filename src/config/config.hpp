@@ -23,6 +23,11 @@ struct LogConfig {
 };
 
 struct DatabaseConfig {
+  // postgresql://... (or postgres://...) selects PostgreSQL; empty: SQLite
+  // at `path`. (resolve_database_url() turns sqlite:PATH or a bare path into `path`.)
+  std::string url;
+  // PostgreSQL: how long a role keeps trying to reach the server at start.
+  int connect_wait_s = 30;
   std::string path = "./personaworlds.db";
   std::string synchronous = "normal";  // normal | full
   int busy_timeout_ms = 10000;
@@ -100,6 +105,11 @@ struct MigrateConfig {
   DatabaseConfig db;
   LogConfig log;
 };
+
+// --database-url / DATABASE_URL: sqlite:PATH or a bare path becomes `path`
+// (url cleared); a PostgreSQL URL stays. The problem with any other value.
+std::optional<std::string> resolve_database_url(DatabaseConfig& config);
+inline bool uses_postgres(const DatabaseConfig& config) { return !config.url.empty(); }
 
 // Each returns the first problem as one line naming the setting, or nothing.
 std::optional<std::string> validate(const LogConfig& config);

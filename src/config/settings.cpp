@@ -11,6 +11,12 @@ constexpr unsigned every_role = role_api | role_worker | role_migrate | role_job
 constexpr unsigned serving_roles = role_api | role_worker | role_migrate;
 
 const auto database = std::to_array<Setting<DatabaseConfig>>({
+    {"--database-url", "DATABASE_URL", &DatabaseConfig::url, role_migrate,
+     "postgresql://USER:PASSWORD@HOST:PORT/DB selects PostgreSQL; sqlite:PATH or a path selects SQLite (--db). "
+     "Only `migrate` runs on PostgreSQL so far",
+     std::nullopt, "", "none: SQLite at `--db`"},
+    {"--database-connect-wait-s", "DATABASE_CONNECT_WAIT_S", &DatabaseConfig::connect_wait_s, role_migrate,
+     "PostgreSQL: seconds to keep trying to reach the server at start, with backoff", Range{0, 3600}},
     {"--db", "DATABASE_PATH", &DatabaseConfig::path, every_role, "SQLite database file (WAL mode)"},
     {"--db-synchronous", "DATABASE_SYNCHRONOUS", &DatabaseConfig::synchronous, every_role,
      "SQLite synchronous level: normal (fast, durable across process crashes) or full (also across power loss)",

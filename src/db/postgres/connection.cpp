@@ -310,8 +310,26 @@ std::optional<std::string> Connection::check_url(std::string_view url) {
     if (error != nullptr) PQfreemem(error);
     return message;
   }
+  // libpq checks the port only when it connects; a typo there would then
+  // look like an unreachable server and be waited for.
+  std::optional<std::string> problem;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr || std::strcmp(option->keyword, "port") != 0) continue;
+    std::string_view ports(option->val);
+    while (!problem) {
+      auto comma = ports.find(',');
+      std::string_view port = ports.substr(0, comma);
+      int value = 0;
+      auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+      if (!port.empty() && (error != std::errc() || end != port.data() + port.size() || value < 1 || value > 65535)) {
+        problem = "port '" + std::string(port) + "' is not a number from 1 to 65535";
+      }
+      if (comma == std::string_view::npos) break;
+      ports.remove_prefix(comma + 1);
+    }
+  }
   PQconninfoFree(options);
-  return std::nullopt;
+  return problem;
 }
 
 std::string Connection::redact(std::string_view url) {

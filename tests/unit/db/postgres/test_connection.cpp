@@ -183,6 +183,9 @@ TEST_CASE("PostgreSQL URL: redaction masks every password form and check_url nam
   CHECK_FALSE(Connection::check_url("postgres:///app?host=/run/postgresql").has_value());
   CHECK(Connection::check_url("mysql://localhost/app").has_value());
   CHECK(Connection::check_url("postgresql://localhost/app?nosuchoption=1").has_value());
+  CHECK(Connection::check_url("postgresql://localhost:notaport/app").has_value());
+  CHECK(Connection::check_url("postgresql://localhost:70000/app").has_value());
+  CHECK_FALSE(Connection::check_url("postgresql://a:5432,b:5433/app").has_value());
   auto bad = Connection::check_url("postgresql://user:SeCrEt@localhost:notaport/app?sslmode=bogus&password=SeCrEt");
   if (bad) CHECK(bad->find("SeCrEt") == std::string::npos);
 }
