@@ -1,7 +1,5 @@
 #include "queue/job_queue.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -115,26 +113,8 @@ EnqueueResult JobQueue::enqueue(const NewJob& job) {
 EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
   // Checked here rather than by a CHECK (json_valid(...)) in the table: the
   // same guarantee at a fraction of SQLite's cost per row.
-  const std::string* payload = &job.payload;
-  std::string traced_payload;
-  if (job.trace_id) {
-    // The contract: the request id travels in the payload as `trace_id`, so
-    // whoever reads a job's payload (a handler, an operator's
-    // `jq .payload.trace_id`) sees it. The column stays, for indexing. Set
-    // here, the one place every job is written, so it always agrees with the
-    // column. Key order is kept; a payload that is not an object is left as is.
-    auto parsed = nlohmann::ordered_json::parse(job.payload, nullptr, false);
-    if (parsed.is_discarded()) {
-      throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
-    }
-    if (parsed.is_object()) {
-      parsed["trace_id"] = *job.trace_id;
-      traced_payload = parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-      payload = &traced_payload;
-    }
-  } else if (!nlohmann::json::accept(job.payload)) {
-    throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
-  }
+  const std::optional<std::string> rewritten = payload_to_store(job);
+  const std::string* payload = rewritten ? &*rewritten : &job.payload;
   std::int64_t now = m_clock.now_ms();
   {
     // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing
@@ -215,14 +195,6 @@ ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t le
             [&] { claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result); });
   sort_in_claim_order(result);
   return result;
-}
-
-void JobQueue::sort_in_claim_order(ClaimResult& result) {
-  // RETURNING gives rows in no promised order; hand them out in claim order.
-  std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
-    return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) <
-           std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
-  });
 }
 
 void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,

@@ -137,7 +137,6 @@ class JobQueue final : public JobTable {
                              const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes);
   std::int64_t lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const;
   class WriteStretch;
-  static void sort_in_claim_order(ClaimResult& result);
 
   std::unique_ptr<db::Connection> m_owned;  // before m_connection, which may refer to it
   db::Connection& m_connection;

@@ -64,6 +64,16 @@ struct JobFilter {
 // The message recorded on a job whose lease expired.
 inline constexpr const char* kLeaseExpiredError = "lease expired (worker presumed dead)";
 
+// The payload a job is stored with, the same on every driver: it must be
+// JSON (std::invalid_argument otherwise), and the request id travels in it as
+// `trace_id`. Nothing when the payload goes in as given (no trace id, or not
+// an object), so the common case copies nothing.
+std::optional<std::string> payload_to_store(const NewJob& job);
+
+// RETURNING gives rows in no promised order; jobs are handed out in claim
+// order (priority, run_at, id).
+void sort_in_claim_order(ClaimResult& result);
+
 class JobTable {
  public:
   virtual ~JobTable() = default;

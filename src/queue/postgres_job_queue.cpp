@@ -1,7 +1,5 @@
 #include "queue/postgres_job_queue.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <map>
 #include <type_traits>
@@ -53,30 +51,6 @@ std::string sql(std::initializer_list<std::string_view> parts) {
   std::string out;
   for (auto part : parts) out += part;
   return out;
-}
-
-// The same payload rule as the SQLite queue: valid JSON, with the trace id
-// written into an object payload as `trace_id`.
-std::string checked_payload(const NewJob& job) {
-  if (job.trace_id) {
-    auto parsed = nlohmann::ordered_json::parse(job.payload, nullptr, false);
-    if (parsed.is_discarded()) throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
-    if (parsed.is_object()) {
-      parsed["trace_id"] = *job.trace_id;
-      return parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-    }
-    return job.payload;
-  }
-  if (!nlohmann::json::accept(job.payload)) {
-    throw std::invalid_argument("job payload is not valid JSON (type " + job.type + ")");
-  }
-  return job.payload;
-}
-
-void sort_in_claim_order(ClaimResult& result) {
-  std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
-    return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) < std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
-  });
 }
 
 // Which of `tokens` the statement's RETURNING id, claim named.
@@ -153,7 +127,8 @@ EnqueueResult PostgresJobQueue::enqueue(const NewJob& job) {
 }
 
 EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
-  std::string payload = checked_payload(job);
+  const std::optional<std::string> rewritten = payload_to_store(job);
+  const std::string& payload = rewritten ? *rewritten : job.payload;
   // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing and
   // returns no row; the existing job is read below. (A concurrent insert of
   // the same key makes this one wait for that commit, so the read finds it.)
