@@ -1,5 +1,6 @@
-// A user's bearer tokens: every SQL statement about the tokens table. Like
-// Store, no method opens a transaction; SQLite errors propagate.
+// A user's bearer tokens: what the product stores about them, one driver
+// each like Store (store/sqlite/, store/postgres/). Like Store, no method
+// opens a transaction; database errors propagate as db::Error.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,6 @@
 #include <string>
 #include <string_view>
 
-#include "db/connection.hpp"
 #include "store/records.hpp"
 
 namespace pw::store {
@@ -35,21 +35,18 @@ inline constexpr std::int64_t token_use_resolution_ms = 60 * 1000;
 
 class Tokens {
  public:
-  explicit Tokens(db::Connection& connection) : m_connection(connection) {}
+  virtual ~Tokens() = default;
 
-  Token create(const NewToken& token, std::int64_t now_ms);
+  virtual Token create(const NewToken& token, std::int64_t now_ms) = 0;
   // The user's tokens, expired ones included, in id order.
-  Page<Token> list(std::int64_t user_id, std::int64_t after_id, int limit);
-  std::int64_t count(std::int64_t user_id);
+  virtual Page<Token> list(std::int64_t user_id, std::int64_t after_id, int limit) = 0;
+  virtual std::int64_t count(std::int64_t user_id) = 0;
   // Deletes the user's token: false when the user has no such token
   // (another user's token included).
-  bool revoke(std::int64_t user_id, std::int64_t token_id);
+  virtual bool revoke(std::int64_t user_id, std::int64_t token_id) = 0;
   // Records a use at now_ms unless one within token_use_resolution_ms is
   // recorded already; writes nothing then.
-  void record_use(const Token& token, std::int64_t now_ms);
-
- private:
-  db::Connection& m_connection;
+  virtual void record_use(const Token& token, std::int64_t now_ms) = 0;
 };
 
 }  // namespace pw::store

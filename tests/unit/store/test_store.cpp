@@ -1,7 +1,11 @@
+// The domain store's contract, on both drivers: every case runs once on
+// SQLite and once on PostgreSQL. What only PostgreSQL has to show (sessions
+// writing at once) is in test_postgres_store.cpp.
 #include <doctest/doctest.h>
 
 #include <map>
 #include <span>
+#include <stdexcept>
 
 #include "domain/simulation.hpp"
 #include "store/store.hpp"
@@ -26,10 +30,10 @@ domain::NewPersona persona(std::string name, int sociability = 50) {
 
 }  // namespace
 
-TEST_CASE("Store: a user is found by the hash of its token, not by anything else") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: a user is found by the hash of its token, not by anything else",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "hash-a", 1000);
   CHECK(user.id > 0);
   CHECK(store.handle_exists("alice"));
@@ -43,10 +47,10 @@ TEST_CASE("Store: a user is found by the hash of its token, not by anything else
   CHECK_FALSE(store.find_credential(""));
 }
 
-TEST_CASE("Store: a world belongs to its user, another user sees nothing") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: a world belongs to its user, another user sees nothing",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto alice = store.create_user("alice", "a", 1);
   auto bob = store.create_user("bob", "b", 1);
   auto world = store.create_world(alice.id, {"Eden", "a garden", 42}, 5);
@@ -60,10 +64,10 @@ TEST_CASE("Store: a world belongs to its user, another user sees nothing") {
   CHECK_FALSE(page.next_after);
 }
 
-TEST_CASE("Store: strings are stored verbatim, SQL metacharacters and all") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: strings are stored verbatim, SQL metacharacters and all",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   const std::string name = "Robert'); DROP TABLE worlds;--";
   const std::string description = "50% \"quoted\" \\ back\nslash _ % \xC3\xA9";
@@ -75,10 +79,9 @@ TEST_CASE("Store: strings are stored verbatim, SQL metacharacters and all") {
   CHECK(counts(store)["worlds"] == 1);
 }
 
-TEST_CASE("Store: worlds page in id order with a cursor") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: worlds page in id order with a cursor", F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(store.create_world(user.id, {"w" + std::to_string(i), "", 1}, 1).id);
@@ -99,10 +102,10 @@ TEST_CASE("Store: worlds page in id order with a cursor") {
   CHECK_FALSE(all.next_after);
 }
 
-TEST_CASE("Store: a deleted world vanishes from every read at once: purging removes its rows in bounded steps") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: a deleted world vanishes from every read at once: purging removes its rows in bounded steps",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto other = store.create_world(user.id, {"Other", "", 42}, 1);
@@ -160,10 +163,10 @@ TEST_CASE("Store: a deleted world vanishes from every read at once: purging remo
   CHECK(store.find_world(other.id));
 }
 
-TEST_CASE("Store: a simulation is numbered within its world and bounded to the personas of its time") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: a simulation is numbered within its world and bounded to the personas of its time",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto a = store.add_persona(world.id, persona("A"), store::PersonaOrigin{}, 1);
@@ -183,10 +186,10 @@ TEST_CASE("Store: a simulation is numbered within its world and bounded to the p
   CHECK(store.find_world(user.id, world.id)->simulations == 2);
 }
 
-TEST_CASE("Store: events are appended in order and counted as written") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: events are appended in order and counted as written",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt, 10}, 1);
@@ -211,10 +214,10 @@ TEST_CASE("Store: events are appended in order and counted as written") {
   CHECK(store.list_events(world.id, 0, 100, simulation.id + 1).items.empty());
 }
 
-TEST_CASE("Store: pending work is what is accepted and not yet done, with its job") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: pending work is what is accepted and not yet done, with its job",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto bob = store.create_user("bob", "b", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
@@ -252,10 +255,9 @@ TEST_CASE("Store: pending work is what is accepted and not yet done, with its jo
   CHECK(store.world_events(other.id) == 0);
 }
 
-TEST_CASE("Store: generation numbers count up per world") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: generation numbers count up per world", F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto other = store.create_world(user.id, {"Other", "", 42}, 1);
@@ -265,10 +267,10 @@ TEST_CASE("Store: generation numbers count up per world") {
   CHECK_THROWS(store.next_generation(999));
 }
 
-TEST_CASE("Store: generated personas are counted by their world's generation") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: generated personas are counted by their world's generation",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto other = store.create_world(user.id, {"Other", "", 42}, 1);
@@ -291,10 +293,10 @@ TEST_CASE("Store: generated personas are counted by their world's generation") {
   CHECK_FALSE(page.items[2].generation);
 }
 
-TEST_CASE("Store: ids of deleted worlds are never handed out again") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: ids of deleted worlds are never handed out again",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   auto user = store.create_user("alice", "a", 1);
   auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
   auto simulation = store.create_simulation({world.id, user.id, 5, std::nullopt}, 1);
@@ -307,10 +309,10 @@ TEST_CASE("Store: ids of deleted worlds are never handed out again") {
   CHECK(store.create_simulation({next.id, user.id, 5, std::nullopt}, 1).id > simulation.id);
 }
 
-TEST_CASE("Store: idempotency records are scoped per user and expire") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: idempotency records are scoped per user and expire",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   store::IdempotencyRecord record{"POST", "/v1/worlds", "h1", 201, "{\"id\":1}", 1000};
   store.save_idempotency({1, "key"}, record, 0);
   auto found = store.find_idempotency({1, "key"}, 0);
@@ -330,10 +332,10 @@ TEST_CASE("Store: idempotency records are scoped per user and expire") {
   CHECK(renewed->request_hash == "h2");
 }
 
-TEST_CASE("Store: a broken rule or a missing table is no outage: neither counts as unavailable") {
-  test::MigratedDatabase database;
-  db::Connection connection(database.config);
-  store::Store store(connection);
+TEST_CASE_TEMPLATE("Store: a broken rule or a missing table is no outage: neither counts as unavailable",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
   store.create_user("alice", "a", 1);
   try {
     store.create_user("alice", "b", 1);  // UNIQUE(handle)
@@ -342,8 +344,9 @@ TEST_CASE("Store: a broken rule or a missing table is no outage: neither counts 
     CHECK(db::fault_of(e) == db::Fault::constraint);
     CHECK_FALSE(db::is_unavailable(e));
   }
-  // SQLITE_ERROR, which a SQL bug raises too: an internal error, not "retry shortly".
-  connection.exec("DROP TABLE events");
+  // A missing table (SQLITE_ERROR, SQLSTATE 42P01), which a SQL bug raises
+  // too: an internal error, not "retry shortly".
+  f.connection.exec("DROP TABLE events");
   try {
     store.list_events(1, 0, 10, std::nullopt);
     FAIL("expected an error");
@@ -351,4 +354,228 @@ TEST_CASE("Store: a broken rule or a missing table is no outage: neither counts 
     CHECK(db::fault_of(e) == db::Fault::other);
     CHECK_FALSE(db::is_unavailable(e));
   }
+}
+
+TEST_CASE_TEMPLATE("Store: users are found by id and by handle", F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto alice = store.create_user("alice", "a", 1234);
+  auto by_id = store.find_user(alice.id);
+  REQUIRE(by_id);
+  CHECK(by_id->handle == "alice");
+  CHECK(by_id->created_at_ms == 1234);
+  auto by_handle = store.find_user(std::string_view("alice"));
+  REQUIRE(by_handle);
+  CHECK(by_handle->id == alice.id);
+  CHECK_FALSE(store.find_user(alice.id + 1));
+  CHECK_FALSE(store.find_user(std::string_view("Alice")));
+  auto credential = store.find_credential("a");
+  REQUIRE(credential);
+  CHECK(credential->token.name == "sign-up");
+  CHECK(credential->token.user_id == alice.id);
+  CHECK(credential->token.created_at_ms == 1234);
+  CHECK_FALSE(credential->token.expires_at_ms);
+}
+
+TEST_CASE_TEMPLATE("Store: a write transaction keeps all of its writes or none", F, test::StoreFixture,
+                   test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto user = store.create_user("alice", "a", 1);
+  CHECK_THROWS_AS(f.write([&] {
+    auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
+    store.add_persona(world.id, persona("A"), store::PersonaOrigin{}, 1);
+    throw std::runtime_error("the request failed after its writes");
+  }),
+                  std::runtime_error);
+  CHECK(store.count_worlds(user.id) == 0);
+  CHECK(counts(store)["personas"] == 0);
+  auto world = f.write([&] {
+    auto created = store.create_world(user.id, {"Eden", "", 42}, 1);
+    store.add_persona(created.id, persona("A"), store::PersonaOrigin{}, 1);
+    return created;
+  });
+  REQUIRE(store.find_world(user.id, world.id));
+  CHECK(store.find_world(user.id, world.id)->persona_count == 1);
+}
+
+TEST_CASE_TEMPLATE("Store: simulations page in id order, and a simulation's events are listed apart", F,
+                   test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto user = store.create_user("alice", "a", 1);
+  auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
+  auto other = store.create_world(user.id, {"Other", "", 42}, 1);
+  auto first = store.create_simulation({world.id, user.id, 5, std::nullopt, 10}, 1);
+  auto second = store.create_simulation({world.id, user.id, 6, std::nullopt, 10}, 2);
+  store.create_simulation({other.id, user.id, 5, std::nullopt, 10}, 1);
+  auto third = store.create_simulation({world.id, user.id, 7, std::nullopt, 10}, 3);
+  store.set_simulation_job(second.id, 21);
+
+  auto page = store.list_simulations(world.id, 0, 2);
+  REQUIRE(page.items.size() == 2);
+  CHECK(page.items[0].id == first.id);
+  CHECK(page.items[1].id == second.id);
+  CHECK(page.items[1].ticks == 6);
+  CHECK(page.items[1].number == 2);
+  CHECK(page.items[1].job_id == std::optional<std::int64_t>(21));
+  CHECK(page.items[1].created_at_ms == 2);
+  REQUIRE(page.next_after);
+  auto rest = store.list_simulations(world.id, *page.next_after, 2);
+  REQUIRE(rest.items.size() == 1);
+  CHECK(rest.items[0].id == third.id);
+  CHECK(rest.items[0].number == 3);
+  CHECK_FALSE(rest.next_after);
+
+  std::vector<domain::Event> events = {{1, "meet", {1, 2}, "A meets B"}, {1, "talk", {2, 1}, "B talks to A"}};
+  store.append_events(first, events);
+  store.append_events(second, std::span(events).first(1));
+  store.append_events(first, std::span(events).first(1));
+  auto of_first = store.list_events(world.id, 0, 2, first.id);
+  REQUIRE(of_first.items.size() == 2);
+  CHECK(of_first.items[0].simulation_id == first.id);
+  CHECK(of_first.items[1].kind == "talk");
+  REQUIRE(of_first.next_after);
+  auto of_first_rest = store.list_events(world.id, *of_first.next_after, 2, first.id);
+  REQUIRE(of_first_rest.items.size() == 1);
+  CHECK(of_first_rest.items[0].kind == "meet");
+  CHECK(of_first_rest.items[0].world_id == world.id);
+  CHECK_FALSE(of_first_rest.next_after);
+  auto of_second = store.list_events(world.id, 0, 10, second.id);
+  REQUIRE(of_second.items.size() == 1);
+  CHECK(of_second.items[0].simulation_id == second.id);
+  CHECK(store.list_events(world.id, 0, 10, std::nullopt).items.size() == 4);
+  CHECK(store.list_events(other.id, 0, 10, std::nullopt).items.empty());
+  CHECK(store.world_events(world.id) == 4);
+
+  store.finish_simulation(first.id, 3, 99, 50);
+  auto finished = store.find_simulation(first.id);
+  REQUIRE(finished);
+  CHECK(finished->event_count == std::optional<std::int64_t>(3));
+  CHECK(finished->webhook_job_id == std::optional<std::int64_t>(99));
+  CHECK(finished->completed_at_ms == std::optional<std::int64_t>(50));
+  // A later finish without a webhook job keeps the one recorded.
+  store.finish_simulation(first.id, 3, std::nullopt, 60);
+  CHECK(store.find_simulation(first.id)->webhook_job_id == std::optional<std::int64_t>(99));
+}
+
+TEST_CASE_TEMPLATE("Store: a persona or a simulation for a missing world is refused", F, test::StoreFixture,
+                   test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto user = store.create_user("alice", "a", 1);
+  try {
+    store.add_persona(999, persona("A"), store::PersonaOrigin{}, 1);
+    FAIL("expected a constraint error");
+  } catch (const std::exception& e) {
+    CHECK(db::fault_of(e) == db::Fault::constraint);
+  }
+  CHECK_THROWS(store.create_simulation({999, user.id, 5, std::nullopt, 10}, 1));
+  CHECK(counts(store)["personas"] == 0);
+  CHECK(counts(store)["simulations"] == 0);
+}
+
+TEST_CASE_TEMPLATE("Store: a live idempotency key is saved once, and saves expire old records 100 at a time", F,
+                   test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  store::IdempotencyRecord record{"POST", "/v1/worlds", "h1", 201, "{}", 1000};
+  store.save_idempotency({1, "key"}, record, 0);
+  try {
+    store.save_idempotency({1, "key"}, record, 0);
+    FAIL("expected a constraint error");
+  } catch (const std::exception& e) {
+    CHECK(db::fault_of(e) == db::Fault::constraint);
+  }
+  // The same key without a user is another scope.
+  store.save_idempotency({std::nullopt, "key"}, record, 0);
+  CHECK(store.find_idempotency({std::nullopt, "key"}, 0));
+
+  for (int i = 0; i < 150; ++i) {
+    record.created_at_ms = i;
+    store.save_idempotency({2, "old-" + std::to_string(i)}, record, 0);
+  }
+  CHECK(counts(store)["idempotency_keys"] == 152);
+  record.created_at_ms = 1000;
+  store.save_idempotency({3, "new"}, record, 500);
+  CHECK(counts(store)["idempotency_keys"] == 53);  // the 100 oldest gone
+  CHECK_FALSE(store.find_idempotency({2, "old-99"}, 0));
+  CHECK(store.find_idempotency({2, "old-100"}, 0));
+  store.save_idempotency({3, "newer"}, record, 500);
+  CHECK(counts(store)["idempotency_keys"] == 4);
+  CHECK(store.find_idempotency({1, "key"}, 500));
+}
+
+TEST_CASE_TEMPLATE("Tokens: a user's tokens are listed in id order, counted, and revoked by their owner only", F,
+                   test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto& tokens = f.tokens();
+  auto alice = store.create_user("alice", "hash-a", 1);
+  auto bob = store.create_user("bob", "hash-b", 1);
+  auto ci = tokens.create({alice.id, "ci", "hash-ci", 5000}, 10);
+  CHECK(ci.id > 0);
+  CHECK(ci.user_id == alice.id);
+  CHECK(ci.name == "ci");
+  CHECK(ci.created_at_ms == 10);
+  CHECK(ci.expires_at_ms == std::optional<std::int64_t>(5000));
+  CHECK_FALSE(ci.last_used_at_ms);
+  auto laptop = tokens.create({alice.id, "laptop", "hash-laptop", std::nullopt}, 20);
+  CHECK(laptop.id > ci.id);
+  CHECK(tokens.count(alice.id) == 3);
+  CHECK(tokens.count(bob.id) == 1);
+
+  auto first = tokens.list(alice.id, 0, 2);
+  REQUIRE(first.items.size() == 2);
+  CHECK(first.items[0].name == "sign-up");
+  CHECK(first.items[1].id == ci.id);
+  CHECK(first.items[1].expires_at_ms == std::optional<std::int64_t>(5000));
+  CHECK(first.items[1].created_at_ms == 10);
+  REQUIRE(first.next_after);
+  auto second = tokens.list(alice.id, *first.next_after, 2);
+  REQUIRE(second.items.size() == 1);
+  CHECK(second.items[0].id == laptop.id);
+  CHECK_FALSE(second.items[0].expires_at_ms);
+  CHECK_FALSE(second.next_after);
+
+  auto credential = store.find_credential("hash-ci");
+  REQUIRE(credential);
+  CHECK(credential->user.id == alice.id);
+  CHECK(credential->token.id == ci.id);
+  CHECK(credential->token.expires_at_ms == std::optional<std::int64_t>(5000));
+
+  CHECK_FALSE(tokens.revoke(bob.id, ci.id));
+  CHECK(tokens.revoke(alice.id, ci.id));
+  CHECK_FALSE(tokens.revoke(alice.id, ci.id));
+  CHECK_FALSE(store.find_credential("hash-ci"));
+  CHECK(tokens.count(alice.id) == 2);
+  CHECK(store.find_credential("hash-laptop"));
+
+  try {
+    tokens.create({bob.id, "copy", "hash-laptop", std::nullopt}, 30);
+    FAIL("expected a constraint error");
+  } catch (const std::exception& e) {
+    CHECK(db::fault_of(e) == db::Fault::constraint);
+  }
+}
+
+TEST_CASE_TEMPLATE("Tokens: a use is recorded at most once per resolution window, judged on the token as read", F,
+                   test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  auto& tokens = f.tokens();
+  store.create_user("alice", "hash-a", 1);
+  auto last_used = [&] { return store.find_credential("hash-a")->token.last_used_at_ms; };
+  const auto unused = store.find_credential("hash-a")->token;
+  CHECK_FALSE(unused.last_used_at_ms);
+  tokens.record_use(unused, 1000);
+  CHECK(last_used() == std::optional<std::int64_t>(1000));
+  const auto used = store.find_credential("hash-a")->token;
+  tokens.record_use(used, 1000 + store::token_use_resolution_ms - 1);
+  CHECK(last_used() == std::optional<std::int64_t>(1000));
+  tokens.record_use(used, 1000 + store::token_use_resolution_ms);
+  CHECK(last_used() == std::optional<std::int64_t>(1000 + store::token_use_resolution_ms));
+  // The caller's copy decides, not the row: a copy read before any use writes.
+  tokens.record_use(unused, 2000);
+  CHECK(last_used() == std::optional<std::int64_t>(2000));
 }

@@ -1,4 +1,4 @@
-#include "store/store.hpp"
+#include "store/sqlite/store.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "db/statement.hpp"
-#include "store/read_page.hpp"
+#include "store/sqlite/read_page.hpp"
 
 namespace pw::store {
 namespace {
@@ -85,7 +85,7 @@ std::string_view to_string(PersonaSource source) {
 
 // ---- users ----
 
-std::optional<Store::Credential> Store::find_credential(std::string_view token_hash) {
+std::optional<Store::Credential> SqliteStore::find_credential(std::string_view token_hash) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection,
                       "SELECT u.id, u.handle, u.created_at, t.token_hash, t.id, t.name, t.created_at, "
@@ -107,7 +107,7 @@ std::optional<Store::Credential> Store::find_credential(std::string_view token_h
   return credential;
 }
 
-std::optional<User> Store::find_user(std::string_view handle) {
+std::optional<User> SqliteStore::find_user(std::string_view handle) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT id, handle, created_at FROM users WHERE handle = ?");
   query.bind(1, handle);
@@ -115,7 +115,7 @@ std::optional<User> Store::find_user(std::string_view handle) {
   return User{query.int64(0), query.text(1), query.int64(2)};
 }
 
-std::optional<User> Store::find_user(std::int64_t user_id) {
+std::optional<User> SqliteStore::find_user(std::int64_t user_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT id, handle, created_at FROM users WHERE id = ?");
   query.bind(1, user_id);
@@ -123,27 +123,27 @@ std::optional<User> Store::find_user(std::int64_t user_id) {
   return User{query.int64(0), query.text(1), query.int64(2)};
 }
 
-bool Store::handle_exists(std::string_view handle) {
+bool SqliteStore::handle_exists(std::string_view handle) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT 1 FROM users WHERE handle = ?");
   query.bind(1, handle);
   return query.step();
 }
 
-User Store::create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms) {
+User SqliteStore::create_user(std::string_view handle, std::string_view token_hash, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection, "INSERT INTO users (handle, created_at) VALUES (?, ?)");
   insert.bind(1, handle);
   insert.bind(2, now_ms);
   insert.exec();
   User user{m_connection.last_insert_rowid(), std::string(handle), now_ms};
-  Tokens(m_connection).create(NewToken{user.id, "sign-up", std::string(token_hash), std::nullopt}, now_ms);
+  SqliteTokens(m_connection).create(NewToken{user.id, "sign-up", std::string(token_hash), std::nullopt}, now_ms);
   return user;
 }
 
 // ---- worlds ----
 
-World Store::create_world(std::int64_t user_id, const NewWorld& world, std::int64_t now_ms) {
+World SqliteStore::create_world(std::int64_t user_id, const NewWorld& world, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection, "INSERT INTO worlds (user_id, name, description, seed, created_at) "
                            "VALUES (?, ?, ?, ?, ?)");
@@ -163,7 +163,7 @@ World Store::create_world(std::int64_t user_id, const NewWorld& world, std::int6
   return created;
 }
 
-std::optional<World> Store::find_world(std::int64_t user_id, std::int64_t world_id) {
+std::optional<World> SqliteStore::find_world(std::int64_t user_id, std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kWorldColumns +
                                                   " FROM worlds w WHERE w.id = ? AND w.user_id = ? AND w.deleted_at IS NULL");
@@ -173,7 +173,7 @@ std::optional<World> Store::find_world(std::int64_t user_id, std::int64_t world_
   return read_world(query);
 }
 
-std::optional<World> Store::find_world(std::int64_t world_id) {
+std::optional<World> SqliteStore::find_world(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kWorldColumns + " FROM worlds w WHERE w.id = ? AND w.deleted_at IS NULL");
   query.bind(1, world_id);
@@ -181,7 +181,7 @@ std::optional<World> Store::find_world(std::int64_t world_id) {
   return read_world(query);
 }
 
-Page<World> Store::list_worlds(std::int64_t user_id, std::int64_t after_id, int limit) {
+Page<World> SqliteStore::list_worlds(std::int64_t user_id, std::int64_t after_id, int limit) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kWorldColumns +
                               " FROM worlds w WHERE w.user_id = ? AND w.id > ? AND w.deleted_at IS NULL ORDER BY w.id LIMIT ?");
@@ -191,7 +191,7 @@ Page<World> Store::list_worlds(std::int64_t user_id, std::int64_t after_id, int 
   return read_page<World>(query, limit, read_world, [](const World& w) { return w.id; });
 }
 
-std::int64_t Store::next_generation(std::int64_t world_id) {
+std::int64_t SqliteStore::next_generation(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement update(m_connection, "UPDATE worlds SET generations = generations + 1 WHERE id = ? RETURNING generations");
   update.bind(1, world_id);
@@ -204,7 +204,7 @@ std::int64_t Store::next_generation(std::int64_t world_id) {
 
 // ---- personas ----
 
-std::int64_t Store::count_personas(std::int64_t world_id) {
+std::int64_t SqliteStore::count_personas(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT COUNT(*) FROM personas WHERE world_id = ?");
   query.bind(1, world_id);
@@ -212,7 +212,7 @@ std::int64_t Store::count_personas(std::int64_t world_id) {
   return query.int64(0);
 }
 
-StoredPersona Store::add_persona(std::int64_t world_id, const domain::NewPersona& persona,
+StoredPersona SqliteStore::add_persona(std::int64_t world_id, const domain::NewPersona& persona,
                                  const PersonaOrigin& origin, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection, "INSERT INTO personas (world_id, name, sociability, generosity, aggression, curiosity, "
@@ -239,7 +239,7 @@ StoredPersona Store::add_persona(std::int64_t world_id, const domain::NewPersona
                        now_ms};
 }
 
-Page<StoredPersona> Store::list_personas(std::int64_t world_id, std::int64_t after_id, int limit) {
+Page<StoredPersona> SqliteStore::list_personas(std::int64_t world_id, std::int64_t after_id, int limit) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kPersonaColumns +
                                                   " FROM personas WHERE world_id = ? AND id > ? ORDER BY id LIMIT ?");
@@ -249,7 +249,7 @@ Page<StoredPersona> Store::list_personas(std::int64_t world_id, std::int64_t aft
   return read_page<StoredPersona>(query, limit, read_persona, [](const StoredPersona& p) { return p.id; });
 }
 
-std::int64_t Store::count_generation(std::int64_t world_id, std::int64_t generation) {
+std::int64_t SqliteStore::count_generation(std::int64_t world_id, std::int64_t generation) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT COUNT(*) FROM personas WHERE world_id = ? AND generation = ?");
   query.bind(1, world_id);
@@ -258,7 +258,7 @@ std::int64_t Store::count_generation(std::int64_t world_id, std::int64_t generat
   return query.int64(0);
 }
 
-std::vector<domain::Persona> Store::personas_up_to(std::int64_t world_id, std::int64_t bound) {
+std::vector<domain::Persona> SqliteStore::personas_up_to(std::int64_t world_id, std::int64_t bound) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kPersonaColumns +
                                                   " FROM personas WHERE world_id = ? AND id <= ? ORDER BY id");
@@ -274,7 +274,7 @@ std::vector<domain::Persona> Store::personas_up_to(std::int64_t world_id, std::i
 
 // ---- simulations ----
 
-Simulation Store::create_simulation(const NewSimulation& simulation, std::int64_t now_ms) {
+Simulation SqliteStore::create_simulation(const NewSimulation& simulation, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   std::int64_t number = 0;
   {
@@ -318,7 +318,7 @@ Simulation Store::create_simulation(const NewSimulation& simulation, std::int64_
   return created;
 }
 
-void Store::set_simulation_job(std::int64_t simulation_id, std::int64_t job_id) {
+void SqliteStore::set_simulation_job(std::int64_t simulation_id, std::int64_t job_id) {
   auto timer = m_connection.time_query();
   db::Statement update(m_connection, "UPDATE simulations SET job_id = ? WHERE id = ?");
   update.bind(1, job_id);
@@ -326,7 +326,7 @@ void Store::set_simulation_job(std::int64_t simulation_id, std::int64_t job_id) 
   update.exec();
 }
 
-std::optional<Simulation> Store::find_simulation(std::int64_t simulation_id) {
+std::optional<Simulation> SqliteStore::find_simulation(std::int64_t simulation_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kSimulationColumns + " FROM simulations WHERE id = ?" + kLiveWorld);
   query.bind(1, simulation_id);
@@ -334,7 +334,7 @@ std::optional<Simulation> Store::find_simulation(std::int64_t simulation_id) {
   return read_simulation(query);
 }
 
-std::optional<Simulation> Store::find_simulation(std::int64_t world_id, std::int64_t simulation_id) {
+std::optional<Simulation> SqliteStore::find_simulation(std::int64_t world_id, std::int64_t simulation_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kSimulationColumns +
                                                   " FROM simulations WHERE id = ? AND world_id = ?" + kLiveWorld);
@@ -344,7 +344,7 @@ std::optional<Simulation> Store::find_simulation(std::int64_t world_id, std::int
   return read_simulation(query);
 }
 
-Page<Simulation> Store::list_simulations(std::int64_t world_id, std::int64_t after_id, int limit) {
+Page<Simulation> SqliteStore::list_simulations(std::int64_t world_id, std::int64_t after_id, int limit) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kSimulationColumns +
                               " FROM simulations WHERE world_id = ? AND id > ? ORDER BY id LIMIT ?");
@@ -354,7 +354,7 @@ Page<Simulation> Store::list_simulations(std::int64_t world_id, std::int64_t aft
   return read_page<Simulation>(query, limit, read_simulation, [](const Simulation& s) { return s.id; });
 }
 
-void Store::append_events(const Simulation& simulation, std::span<const domain::Event> events) {
+void SqliteStore::append_events(const Simulation& simulation, std::span<const domain::Event> events) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection, "INSERT INTO events (world_id, simulation_id, tick, kind, actors, text) "
                            "VALUES (?, ?, ?, ?, ?, ?)");
@@ -374,7 +374,7 @@ void Store::append_events(const Simulation& simulation, std::span<const domain::
   count.exec();
 }
 
-void Store::finish_simulation(std::int64_t simulation_id, std::int64_t event_count,
+void SqliteStore::finish_simulation(std::int64_t simulation_id, std::int64_t event_count,
                               std::optional<std::int64_t> webhook_job_id, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement update(m_connection, "UPDATE simulations SET event_count = ?, webhook_job_id = COALESCE(?, webhook_job_id), "
@@ -388,7 +388,7 @@ void Store::finish_simulation(std::int64_t simulation_id, std::int64_t event_cou
 
 // ---- events ----
 
-Page<StoredEvent> Store::list_events(std::int64_t world_id, std::int64_t after_id, int limit,
+Page<StoredEvent> SqliteStore::list_events(std::int64_t world_id, std::int64_t after_id, int limit,
                                      std::optional<std::int64_t> simulation_id) {
   auto timer = m_connection.time_query();
   std::string sql =
@@ -422,7 +422,7 @@ Page<StoredEvent> Store::list_events(std::int64_t world_id, std::int64_t after_i
 
 // ---- idempotency ----
 
-std::optional<IdempotencyRecord> Store::find_idempotency(const IdempotencyScope& scope,
+std::optional<IdempotencyRecord> SqliteStore::find_idempotency(const IdempotencyScope& scope,
                                                          std::int64_t not_before_ms) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT method, route, request_hash, status, response, created_at FROM idempotency_keys "
@@ -441,7 +441,7 @@ std::optional<IdempotencyRecord> Store::find_idempotency(const IdempotencyScope&
   return record;
 }
 
-void Store::save_idempotency(const IdempotencyScope& scope, const IdempotencyRecord& record,
+void SqliteStore::save_idempotency(const IdempotencyScope& scope, const IdempotencyRecord& record,
                              std::int64_t not_before_ms) {
   auto timer = m_connection.time_query();
   // Expire a bounded number of old records on each save, so the table stays
@@ -473,7 +473,7 @@ void Store::save_idempotency(const IdempotencyScope& scope, const IdempotencyRec
   insert.exec();
 }
 
-std::vector<std::pair<std::string, std::int64_t>> Store::table_counts() {
+std::vector<std::pair<std::string, std::int64_t>> SqliteStore::table_counts() {
   static constexpr std::array<const char*, 6> tables{"users",       "worlds", "personas",
                                                      "simulations", "events", "idempotency_keys"};
   std::vector<std::pair<std::string, std::int64_t>> counts;

@@ -1,7 +1,7 @@
-#include "store/tokens.hpp"
+#include "store/sqlite/store.hpp"
 
 #include "db/statement.hpp"
-#include "store/read_page.hpp"
+#include "store/sqlite/read_page.hpp"
 
 namespace pw::store {
 namespace {
@@ -21,7 +21,7 @@ Token read_token(const db::Statement& query) {
 
 }  // namespace
 
-Token Tokens::create(const NewToken& token, std::int64_t now_ms) {
+Token SqliteTokens::create(const NewToken& token, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection,
                        "INSERT INTO tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)");
@@ -35,7 +35,7 @@ Token Tokens::create(const NewToken& token, std::int64_t now_ms) {
                token.expires_at_ms};
 }
 
-Page<Token> Tokens::list(std::int64_t user_id, std::int64_t after_id, int limit) {
+Page<Token> SqliteTokens::list(std::int64_t user_id, std::int64_t after_id, int limit) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, std::string("SELECT ") + kTokenColumns +
                                         " FROM tokens WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?");
@@ -45,7 +45,7 @@ Page<Token> Tokens::list(std::int64_t user_id, std::int64_t after_id, int limit)
   return read_page<Token>(query, limit, read_token, [](const Token& t) { return t.id; });
 }
 
-std::int64_t Tokens::count(std::int64_t user_id) {
+std::int64_t SqliteTokens::count(std::int64_t user_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT COUNT(*) FROM tokens WHERE user_id = ?");
   query.bind(1, user_id);
@@ -53,7 +53,7 @@ std::int64_t Tokens::count(std::int64_t user_id) {
   return query.int64(0);
 }
 
-bool Tokens::revoke(std::int64_t user_id, std::int64_t token_id) {
+bool SqliteTokens::revoke(std::int64_t user_id, std::int64_t token_id) {
   auto timer = m_connection.time_query();
   db::Statement remove(m_connection, "DELETE FROM tokens WHERE id = ? AND user_id = ?");
   remove.bind(1, token_id);
@@ -61,7 +61,7 @@ bool Tokens::revoke(std::int64_t user_id, std::int64_t token_id) {
   return remove.exec() > 0;
 }
 
-void Tokens::record_use(const Token& token, std::int64_t now_ms) {
+void SqliteTokens::record_use(const Token& token, std::int64_t now_ms) {
   // Decided on the row as read, not by the UPDATE's WHERE: an UPDATE takes
   // the write lock even when it changes nothing.
   if (token.last_used_at_ms && now_ms - *token.last_used_at_ms < token_use_resolution_ms) return;

@@ -2,7 +2,7 @@
 // done (generations not yet run, simulations not yet completed).
 #include <algorithm>
 
-#include "store/store.hpp"
+#include "store/sqlite/store.hpp"
 
 #include "db/statement.hpp"
 
@@ -22,7 +22,7 @@ std::vector<PendingWork> read_pending(db::Statement& query) {
 
 }  // namespace
 
-std::vector<PendingWork> Store::pending_simulations_of_user(std::int64_t user_id) {
+std::vector<PendingWork> SqliteStore::pending_simulations_of_user(std::int64_t user_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
                           "simulations_pending_user WHERE user_id = ? AND completed_at IS NULL");
@@ -30,7 +30,7 @@ std::vector<PendingWork> Store::pending_simulations_of_user(std::int64_t user_id
   return read_pending(query);
 }
 
-std::vector<PendingWork> Store::pending_simulations_of_world(std::int64_t world_id) {
+std::vector<PendingWork> SqliteStore::pending_simulations_of_world(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT job_id, max_events - events_written FROM simulations INDEXED BY "
                           "simulations_pending_world WHERE world_id = ? AND completed_at IS NULL");
@@ -38,7 +38,7 @@ std::vector<PendingWork> Store::pending_simulations_of_world(std::int64_t world_
   return read_pending(query);
 }
 
-std::int64_t Store::world_events(std::int64_t world_id) {
+std::int64_t SqliteStore::world_events(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT COALESCE(SUM(events_written), 0) FROM simulations WHERE world_id = ?");
   query.bind(1, world_id);
@@ -46,7 +46,7 @@ std::int64_t Store::world_events(std::int64_t world_id) {
   return query.int64(0);
 }
 
-std::int64_t Store::count_worlds(std::int64_t user_id) {
+std::int64_t SqliteStore::count_worlds(std::int64_t user_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT COUNT(*) FROM worlds WHERE user_id = ? AND deleted_at IS NULL");
   query.bind(1, user_id);
@@ -54,7 +54,7 @@ std::int64_t Store::count_worlds(std::int64_t user_id) {
   return query.int64(0);
 }
 
-void Store::record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,
+void SqliteStore::record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,
                               std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement insert(m_connection, "INSERT INTO persona_generations (world_id, number, count, job_id, created_at) "
@@ -67,7 +67,7 @@ void Store::record_generation(std::int64_t world_id, std::int64_t number, std::i
   insert.exec();
 }
 
-std::vector<PendingWork> Store::pending_generations(std::int64_t world_id) {
+std::vector<PendingWork> SqliteStore::pending_generations(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT job_id, count FROM persona_generations WHERE world_id = ? AND finished_at IS NULL");
   query.bind(1, world_id);
@@ -78,7 +78,7 @@ std::vector<PendingWork> Store::pending_generations(std::int64_t world_id) {
   return pending;
 }
 
-void Store::finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms) {
+void SqliteStore::finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement update(m_connection, "UPDATE persona_generations SET finished_at = COALESCE(finished_at, ?) "
                            "WHERE world_id = ? AND number = ?");

@@ -2,13 +2,13 @@
 // marked deleted in one row, then purged a bounded batch at a time.
 #include <array>
 
-#include "store/store.hpp"
+#include "store/sqlite/store.hpp"
 
 #include "db/statement.hpp"
 
 namespace pw::store {
 
-bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
+bool SqliteStore::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
   auto timer = m_connection.time_query();
   db::Statement update(m_connection, "UPDATE worlds SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL");
   update.bind(1, now_ms);
@@ -17,7 +17,7 @@ bool Store::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std:
   return update.exec() > 0;
 }
 
-WorldState Store::world_state(std::int64_t world_id) {
+WorldState SqliteStore::world_state(std::int64_t world_id) {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, "SELECT deleted_at IS NULL FROM worlds WHERE id = ?");
   query.bind(1, world_id);
@@ -25,7 +25,7 @@ WorldState Store::world_state(std::int64_t world_id) {
   return query.int32(0) != 0 ? WorldState::live : WorldState::deleted;
 }
 
-PurgeStep Store::purge_world_step(std::int64_t world_id, int batch) {
+PurgeStep SqliteStore::purge_world_step(std::int64_t world_id, int batch) {
   auto timer = m_connection.time_query();
   if (const auto state = world_state(world_id); state != WorldState::deleted) {
     return PurgeStep{0, state == WorldState::absent};
