@@ -1,7 +1,6 @@
 #include "api/api.hpp"
 
 #include <chrono>
-#include <filesystem>
 #include <limits>
 
 #include "api/auth.hpp"
@@ -12,7 +11,6 @@
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/contract.hpp"
-#include "queue/job_queue.hpp"
 #include "webhook/destination.hpp"
 
 namespace pw::api {
@@ -29,7 +27,7 @@ const TextRule kDescriptionRule{0, 2000, false, false};
 const TextRule kPersonaNameRule{1, domain::max_persona_name_bytes, true, true};
 const TextRule kCallbackRule{1, webhook::max_url_bytes, true, true};
 
-nlohmann::json job_json(queue::JobQueue& queue, std::int64_t job_id) {
+nlohmann::json job_json(queue::JobTable& queue, std::int64_t job_id) {
   auto job = queue.find(job_id);
   if (!job) throw std::runtime_error("job " + std::to_string(job_id) + " vanished after enqueue");
   return render(*job);
@@ -65,32 +63,14 @@ domain::Traits read_traits(const nlohmann::json* object) {
 
 std::int64_t Api::now_ms() const { return m_deps.clock.now_ms(); }
 
-http::Response Api::with_store(const Work& work) {
-  auto lease = m_deps.pool.acquire();
-  // An open connection keeps working on a database file that was deleted
-  // under it, and what it writes then is lost: refuse instead.
-  std::error_code error;
-  if (!std::filesystem::exists(m_deps.config.db.path, error)) {
-    lease.discard();
-    m_deps.metrics.count_database_unavailable("missing");
-    throw Refusal(503, "unavailable", "the database is unavailable; retry shortly");
-  }
-  try {
-    store::Store store(*lease);
-    return work(*lease, store);
-  } catch (const Refusal&) {
-    throw;
-  } catch (const std::exception& e) {
-    // A connection that met a broken file (I/O, read-only, deleted) is not
-    // trusted again: the pool opens a fresh one.
-    if (db::is_unavailable(e)) lease.discard();
-    throw;
-  }
+http::Response Api::with_session(const Work& work) {
+  return m_deps.storage.with_session([&](storage::Session& session) { return work(session); });
 }
 
 http::Response Api::run_post(const http::Request& request, const nlohmann::json& body,
-                             std::optional<std::int64_t> user_id, db::Connection& connection, store::Store& store,
+                             std::optional<std::int64_t> user_id, storage::Session& session,
                              const Effect& effect) {
+  auto& store = session.store();
   auto key = idempotency_key(request);
   const std::int64_t now = now_ms();
   const std::int64_t not_before = now - idempotency_ttl_ms;
@@ -99,7 +79,7 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  return db::write(connection, [&] {
+  return session.write([&] {
     if (key) {
       if (auto record = store.find_idempotency(scope, not_before)) {
         if (record->request_hash != request_hash) {
@@ -142,8 +122,9 @@ http::Response Api::create_user(const http::Request& request) {
   std::string handle = reader.required_text("handle", kHandleRule);
   reader.refuse_unknown_fields();
   if (!is_valid_handle(handle)) refuse_field("handle", "must be 3 to 32 characters of a-z, 0-9 and _");
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    return run_post(request, body, std::nullopt, connection, store, [&] {
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    return run_post(request, body, std::nullopt, session, [&] {
       if (store.handle_exists(handle)) throw Refusal(409, "handle_taken", "handle '" + handle + "' is taken");
       const std::string token = new_token();
       auto user = store.create_user(handle, token_hash(token), now_ms());
@@ -156,16 +137,17 @@ http::Response Api::create_user(const http::Request& request) {
 }
 
 http::Response Api::get_me(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    return http::Response::json(200, render(authenticate(request, store, now_ms())));
+  return with_session([&](storage::Session& session) {
+    return http::Response::json(200, render(authenticate(request, session, now_ms())));
   });
 }
 
 // ---- worlds ----
 
 http::Response Api::create_world(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     auto body = parse_json_object(request);
     ObjectReader reader(body);
     store::NewWorld world;
@@ -174,7 +156,7 @@ http::Response Api::create_world(const http::Request& request) {
     auto seed = reader.optional_integer("seed", 0, max_seed);
     reader.refuse_unknown_fields();
     world.seed = seed ? static_cast<std::uint64_t>(*seed) : random_seed();
-    return run_post(request, body, user.id, connection, store, [&] {
+    return run_post(request, body, user.id, session, [&] {
       admit_world(m_deps.config.limits, store, user.id);
       auto created = store.create_world(user.id, world, now_ms());
       return Created{201, render(created), std::nullopt};
@@ -183,8 +165,9 @@ http::Response Api::create_world(const http::Request& request) {
 }
 
 http::Response Api::list_worlds(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
     return http::Response::json(200, render_page(store.list_worlds(user.id, after, limit)));
@@ -192,24 +175,26 @@ http::Response Api::list_worlds(const http::Request& request) {
 }
 
 http::Response Api::get_world(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     return http::Response::json(200, render(owned_world(store, user.id, world_id)));
   });
 }
 
 http::Response Api::delete_world(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     // The world is marked deleted at once, so it vanishes from every read
     // and route, and a world.purge job deletes its rows in short batches:
     // deleting them here would hold the write lock for as long as the world
     // is large, and every other user's writes would wait.
-    db::write(connection, [&] {
+    session.write([&] {
       if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
-      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto& queue = session.jobs();
       auto job = jobs::new_job(jobs::PurgeWorldArgs{world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
@@ -222,8 +207,9 @@ http::Response Api::delete_world(const http::Request& request) {
 // ---- personas ----
 
 http::Response Api::create_persona(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -232,9 +218,9 @@ http::Response Api::create_persona(const http::Request& request) {
     if (auto problem = domain::validate_persona_name(persona.name)) refuse_field("name", *problem);
     persona.traits = read_traits(reader.optional_object("traits"));
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, connection, store, [&] {
+    return run_post(request, body, user.id, session, [&] {
       owned_world(store, user.id, world_id);
-      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto& queue = session.jobs();
       admit_personas(store, queue, world_id, 1);
       auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
       return Created{201, render(created), std::nullopt};
@@ -243,18 +229,19 @@ http::Response Api::create_persona(const http::Request& request) {
 }
 
 http::Response Api::generate_personas(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
     const auto count = reader.required_integer("count", 1, max_generate_per_request);
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, connection, store, [&] {
+    return run_post(request, body, user.id, session, [&] {
       owned_world(store, user.id, world_id);
       // Generations accepted but not yet run count against the cap too, so
       // a request past it is refused here rather than left to go dead.
-      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto& queue = session.jobs();
       admit_personas(store, queue, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
       auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
@@ -268,8 +255,9 @@ http::Response Api::generate_personas(const http::Request& request) {
 }
 
 http::Response Api::list_personas(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -304,8 +292,9 @@ void Api::check_callback(const std::string& url) {
 }
 
 http::Response Api::create_simulation(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -322,9 +311,9 @@ http::Response Api::create_simulation(const http::Request& request) {
       owned_world(store, user.id, world_id);
       check_callback(*simulation.callback_url);
     }
-    return run_post(request, body, user.id, connection, store, [&] {
+    return run_post(request, body, user.id, session, [&] {
       auto world = owned_world(store, user.id, world_id);
-      queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+      auto& queue = session.jobs();
       simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
       auto created = store.create_simulation(simulation, now_ms());
       auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
@@ -339,8 +328,9 @@ http::Response Api::create_simulation(const http::Request& request) {
 }
 
 http::Response Api::list_simulations(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
@@ -350,8 +340,9 @@ http::Response Api::list_simulations(const http::Request& request) {
 }
 
 http::Response Api::get_simulation(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const auto simulation_id = path_id(request, "simulation_id", "simulation");
     owned_world(store, user.id, world_id);
@@ -362,8 +353,9 @@ http::Response Api::get_simulation(const http::Request& request) {
 }
 
 http::Response Api::list_events(const http::Request& request) {
-  return with_store([&](db::Connection&, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "after");
@@ -376,10 +368,10 @@ http::Response Api::list_events(const http::Request& request) {
 // ---- jobs ----
 
 http::Response Api::get_job(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto user = authenticate(request, session, now_ms());
     const auto job_id = path_id(request, "id", "job");
-    queue::JobQueue queue(connection, m_deps.clock, m_deps.config.retry);
+    auto& queue = session.jobs();
     auto job = queue.find(job_id);
     // Jobs without an owner (operator jobs) and other users' jobs alike: 404.
     if (!job || job->user_id != user.id) refuse_not_found("job");

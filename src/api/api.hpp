@@ -1,6 +1,7 @@
 // The /v1 handlers. Each one parses the request, calls the store and the job
-// queue on one pooled connection, and renders the result; writes happen in
-// one db::WriteTransaction per request, so a failure leaves nothing behind.
+// table on one pooled session (storage/storage.hpp), and renders the result;
+// writes happen in one write transaction per request, so a failure leaves
+// nothing behind.
 //
 // Handlers throw Refusal for anything the caller must fix (4xx); the route
 // boundary in routes.cpp renders it. A database that cannot serve becomes a
@@ -16,7 +17,7 @@
 
 #include "api/routes.hpp"
 #include "http/message.hpp"
-#include "store/store.hpp"
+#include "storage/storage.hpp"
 #include "webhook/lookup_limit.hpp"
 
 namespace pw::api {
@@ -62,17 +63,16 @@ class Api {
   };
   using Effect = std::function<Created()>;
 
-  // Runs `work` with a pooled connection and a Store on it. A connection
-  // that failed with a database error is dropped, not returned to the pool.
-  using Work = std::function<http::Response(db::Connection&, store::Store&)>;
-  http::Response with_store(const Work& work);
+  // Runs `work` on a pooled session. A session that met an unavailable
+  // database is dropped, not returned to the pool.
+  using Work = std::function<http::Response(storage::Session&)>;
+  http::Response with_session(const Work& work);
 
   // One write transaction around `effect`, with Idempotency-Key handling:
   // a key seen before with the same request replays the stored response; with
   // a different request it is 422. The record commits with the effect.
   http::Response run_post(const http::Request& request, const nlohmann::json& body,
-                          std::optional<std::int64_t> user_id, db::Connection& connection, store::Store& store,
-                          const Effect& effect);
+                          std::optional<std::int64_t> user_id, storage::Session& session, const Effect& effect);
 
   // The caller's world, or a 404 Refusal (also for another user's world).
   store::World owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id);

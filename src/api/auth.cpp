@@ -38,7 +38,8 @@ std::optional<std::string> bearer_token(std::string_view authorization) {
   return std::string(token);
 }
 
-store::Store::Credential authenticate_token(const http::Request& request, store::Store& store, std::int64_t now_ms) {
+store::Store::Credential authenticate_token(const http::Request& request, storage::Session& session,
+                                            std::int64_t now_ms) {
   if (!request.has_header("authorization")) {
     throw Refusal(401, "unauthorized", "missing Authorization: Bearer <token>");
   }
@@ -47,7 +48,7 @@ store::Store::Credential authenticate_token(const http::Request& request, store:
     throw Refusal(401, "invalid_token", "the Authorization header does not carry a valid bearer token");
   }
   const std::string hash = token_hash(*token);
-  auto credential = store.find_credential(hash);
+  auto credential = session.store().find_credential(hash);
   // The lookup goes through an index on the hash; the final comparison is in
   // constant time all the same, so no timing depends on a stored secret.
   if (!credential || !crypto::constant_time_equal(credential->token_hash, hash)) {
@@ -58,7 +59,7 @@ store::Store::Credential authenticate_token(const http::Request& request, store:
   }
   request.user_id = credential->user.id;
   try {
-    store::Tokens(store.connection()).record_use(credential->token, now_ms);
+    session.tokens().record_use(credential->token, now_ms);
   } catch (const std::exception& e) {
     // The last-use time is advice to the user, not a condition of the
     // request: a database that cannot take the write now (busy, read-only,
@@ -68,8 +69,8 @@ store::Store::Credential authenticate_token(const http::Request& request, store:
   return *credential;
 }
 
-store::User authenticate(const http::Request& request, store::Store& store, std::int64_t now_ms) {
-  return authenticate_token(request, store, now_ms).user;
+store::User authenticate(const http::Request& request, storage::Session& session, std::int64_t now_ms) {
+  return authenticate_token(request, session, now_ms).user;
 }
 
 }  // namespace pw::api

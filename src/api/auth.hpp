@@ -10,6 +10,7 @@
 
 #include "http/message.hpp"
 #include "store/records.hpp"
+#include "storage/storage.hpp"
 #include "store/store.hpp"
 
 namespace pw::api {
@@ -30,7 +31,8 @@ std::optional<std::string> bearer_token(std::string_view authorization);
 // token's use (at most once a minute). Looked up in the database on every
 // request, never cached: a revoked token is refused by every API process on
 // its next request.
-store::Store::Credential authenticate_token(const http::Request& request, store::Store& store, std::int64_t now_ms);
-store::User authenticate(const http::Request& request, store::Store& store, std::int64_t now_ms);
+store::Store::Credential authenticate_token(const http::Request& request, storage::Session& session,
+                                            std::int64_t now_ms);
+store::User authenticate(const http::Request& request, storage::Session& session, std::int64_t now_ms);
 
 }  // namespace pw::api

@@ -7,7 +7,7 @@
 namespace pw::api {
 namespace {
 
-bool job_can_run(queue::JobQueue& queue, const std::optional<std::int64_t>& job_id) {
+bool job_can_run(queue::JobTable& queue, const std::optional<std::int64_t>& job_id) {
   if (!job_id) return false;
   const auto job = queue.find(*job_id);
   return job && (job->state == queue::JobState::queued || job->state == queue::JobState::running);
@@ -18,7 +18,7 @@ struct Pending {
   std::int64_t amount = 0;  // what they will still create
 };
 
-Pending still_pending(queue::JobQueue& queue, const std::vector<store::PendingWork>& work) {
+Pending still_pending(queue::JobTable& queue, const std::vector<store::PendingWork>& work) {
   Pending pending;
   for (const auto& piece : work) {
     if (!job_can_run(queue, piece.job_id)) continue;
@@ -53,14 +53,14 @@ void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t
   if (auto breach = domain::check_new_world(limits, store.count_worlds(user_id))) refuse_limit(*breach);
 }
 
-void admit_personas(store::Store& store, queue::JobQueue& queue, std::int64_t world_id, std::int64_t adding) {
+void admit_personas(store::Store& store, queue::JobTable& queue, std::int64_t world_id, std::int64_t adding) {
   const auto reserved = still_pending(queue, store.pending_generations(world_id));
   if (auto breach = domain::check_new_personas(store.count_personas(world_id), reserved.amount, adding)) {
     refuse_limit(*breach);
   }
 }
 
-std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobQueue& queue,
+std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobTable& queue,
                               std::int64_t user_id, const store::World& world, int ticks) {
   domain::SimulationDemand demand;
   demand.ticks = ticks;

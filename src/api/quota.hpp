@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "domain/limits.hpp"
-#include "queue/job_queue.hpp"
+#include "queue/job_table.hpp"
 #include "store/store.hpp"
 
 namespace pw::api {
@@ -28,10 +28,10 @@ namespace pw::api {
 
 // Each throws the Refusal above when the request would break a limit.
 void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t user_id);
-void admit_personas(store::Store& store, queue::JobQueue& queue, std::int64_t world_id, std::int64_t adding);
+void admit_personas(store::Store& store, queue::JobTable& queue, std::int64_t world_id, std::int64_t adding);
 // Returns the most events the new simulation can write, which it reserves
 // of its world's events until it completes.
-std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobQueue& queue,
+std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobTable& queue,
                               std::int64_t user_id, const store::World& world, int ticks);
 
 }  // namespace pw::api

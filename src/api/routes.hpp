@@ -2,7 +2,7 @@
 #pragma once
 
 #include "config/config.hpp"
-#include "db/connection.hpp"
+#include "storage/storage.hpp"
 #include "http/server.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
@@ -12,7 +12,7 @@ namespace pw::api {
 
 struct Dependencies {
   const config::ApiConfig& config;
-  db::ConnectionPool& pool;
+  storage::Storage& storage;
   const queue::Clock& clock;
   const observability::Logger& logger;
   observability::Metrics& metrics;  // db_unavailable_total

@@ -26,8 +26,8 @@ nlohmann::json optional_json_object(const http::Request& request) {
 }  // namespace
 
 http::Response Api::create_token(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto user = authenticate(request, session, now_ms());
     auto body = optional_json_object(request);
     ObjectReader reader(body);
     store::NewToken token;
@@ -35,8 +35,8 @@ http::Response Api::create_token(const http::Request& request) {
     token.name = reader.optional_text("name", kTokenNameRule).value_or("");
     auto lifetime_s = reader.optional_integer("expires_in_seconds", 1, max_token_lifetime_s);
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, connection, store, [&] {
-      store::Tokens tokens(connection);
+    return run_post(request, body, user.id, session, [&] {
+      auto& tokens = session.tokens();
       if (tokens.count(user.id) >= max_tokens_per_user) {
         throw Refusal(409, "too_many_tokens",
                       "a user holds at most " + std::to_string(max_tokens_per_user) +
@@ -58,11 +58,11 @@ http::Response Api::create_token(const http::Request& request) {
 }
 
 http::Response Api::list_tokens(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto credential = authenticate_token(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto credential = authenticate_token(request, session, now_ms());
     const int limit = page_limit(request);
     const std::int64_t after = query_id(request, "cursor");
-    auto page = render_page(store::Tokens(connection).list(credential.user.id, after, limit));
+    auto page = render_page(session.tokens().list(credential.user.id, after, limit));
     // Which of them the caller is using, so a client can rotate away from it.
     for (auto& item : page["items"]) item["current"] = item["id"] == credential.token.id;
     return http::Response::json(200, page);
@@ -70,10 +70,10 @@ http::Response Api::list_tokens(const http::Request& request) {
 }
 
 http::Response Api::delete_token(const http::Request& request) {
-  return with_store([&](db::Connection& connection, store::Store& store) {
-    auto user = authenticate(request, store, now_ms());
+  return with_session([&](storage::Session& session) {
+    auto user = authenticate(request, session, now_ms());
     const auto token_id = path_id(request, "id", "token");
-    if (!store::Tokens(connection).revoke(user.id, token_id)) refuse_not_found("token");
+    if (!session.tokens().revoke(user.id, token_id)) refuse_not_found("token");
     return http::Response::text(204, "", "application/json");
   });
 }

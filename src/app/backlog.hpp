@@ -6,17 +6,15 @@
 #pragma once
 
 #include "config/config.hpp"
-#include "db/connection.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
-#include "queue/clock.hpp"
+#include "storage/storage.hpp"
 
 namespace pw::app {
 
 // Sets the scrape hook of `metrics`. Every argument must outlive the
 // servers that scrape `metrics`. A reading that fails is logged (warn,
 // `queue_depth_unavailable`) and leaves the gauges as they were.
-void export_backlog(observability::Metrics& metrics, db::ConnectionPool& pool, const queue::Clock& clock,
-                    const config::RetryConfig& retry, const observability::Logger& logger);
+void export_backlog(observability::Metrics& metrics, storage::Storage& storage, const observability::Logger& logger);
 
 }  // namespace pw::app

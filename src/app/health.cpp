@@ -20,7 +20,7 @@ void register_health_routes(http::Server& server, HealthRoutes routes) {
                    : http::Response::failure(503, "unhealthy", "a worker thread stopped unexpectedly");
   });
   server.route("GET", "/readyz", [routes](const http::Request&) {
-    return readiness(routes.db, routes.pool, routes.shutting_down);
+    return readiness(routes.db, routes.storage, routes.shutting_down);
   });
   server.route("GET", "/metrics", [&metrics = routes.metrics](const http::Request&) {
     return http::Response::text(200, metrics.scrape(), observability::Metrics::kContentType);
@@ -80,7 +80,7 @@ nlohmann::json write_check(const config::DatabaseConfig& db) {
 
 }  // namespace
 
-http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& pool,
+http::Response readiness(const config::DatabaseConfig& db, storage::Storage& storage,
                          const std::atomic<bool>& shutting_down) {
   nlohmann::json checks = nlohmann::json::object();
   bool ok = true;
@@ -92,15 +92,14 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
     // An open connection keeps working on a file that was deleted or replaced
     // under it; check the path too, or readiness would lie.
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(db.path, ec)) {
+    if (!storage.is_postgres() && !std::filesystem::is_regular_file(db.path, ec)) {
       throw std::runtime_error("database file " + db.path + " is missing or not a regular file");
     }
-    auto connection = pool.acquire();
+    auto session = storage.acquire();
     try {
-      connection->exec("SELECT 1 FROM sqlite_master LIMIT 1");
+      // Reading the applied migrations proves the database answers.
+      auto status = session->schema_status();
       checks["database"] = {{"ok", true}};
-      migrations::Migrator migrator(*connection, migrations::embedded());
-      auto status = migrator.status();
       nlohmann::json pending = nlohmann::json::array();
       for (const auto& m : status.pending) pending.push_back(m.name);
       if (status.up_to_date()) {
@@ -109,14 +108,18 @@ http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& p
         ok = false;
         checks["migrations"] = {{"ok", false}, {"pending", pending}, {"problems", status.problems}};
       }
+      if (storage.is_postgres()) {
+        auto problem = session->write_problem();
+        checks["writes"] = problem ? nlohmann::json{{"ok", false}, {"error", *problem}} : nlohmann::json{{"ok", true}};
+      }
     } catch (...) {
-      connection.discard();
+      session.discard();
       throw;
     }
     // A file that can no longer be written (read-only mount, immutable flag,
     // permissions) still answers the read above, and so does a database
     // whose write lock another process holds: check writing on its own.
-    checks["writes"] = write_check(db);
+    if (!storage.is_postgres()) checks["writes"] = write_check(db);
     if (!checks["writes"]["ok"].get<bool>()) ok = false;
   } catch (const std::exception& e) {
     ok = false;

@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "config/config.hpp"
-#include "db/connection.hpp"
+#include "storage/storage.hpp"
 #include "http/message.hpp"
 #include "http/server.hpp"
 #include "observability/metrics.hpp"
@@ -14,9 +14,10 @@
 namespace pw::app {
 
 // 200 when the database answers, every embedded migration is applied, writes
-// can go through (the WAL is writable and the write lock is free within half
-// a second) and the process is not shutting down, else 503. Never throws.
-http::Response readiness(const config::DatabaseConfig& db, db::ConnectionPool& pool,
+// can go through (SQLite: the WAL is writable and the write lock is free
+// within half a second; PostgreSQL: the server is not a standby) and the
+// process is not shutting down, else 503. Never throws.
+http::Response readiness(const config::DatabaseConfig& db, storage::Storage& storage,
                          const std::atomic<bool>& shutting_down);
 
 http::Response liveness();
@@ -26,7 +27,7 @@ http::Response liveness();
 // /healthz and /metrics are answered even while the server sheds load.
 struct HealthRoutes {
   const config::DatabaseConfig& db;
-  db::ConnectionPool& pool;
+  storage::Storage& storage;
   observability::Metrics& metrics;
   const std::atomic<bool>& shutting_down;
   std::function<bool()> alive = [] { return true; };

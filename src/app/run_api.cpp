@@ -21,23 +21,25 @@ int run_api(const config::ApiConfig& config) {
   try {
     // Before any thread that delivers or resolves: their global set-up is not thread-safe.
     webhook::NetworkLibraries network_libraries;
-    if (!schema_allows_start(config.db, logger)) return 1;
     observability::Metrics metrics("api", jobs::job_kinds());
-    db::ConnectionPool pool(config.db, static_cast<std::size_t>(config.http.threads) + 2,
-                            [&metrics](double seconds) { metrics.observe_db_query(seconds); },
-                            [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
+    auto storage = storage::open_storage(
+        config.db, request_sessions(config.db, config.http.threads),
+        {clock, config.retry,
+         {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
+          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}});
+    if (!schema_allows_start(*storage, logger)) return 1;
     std::atomic<bool> shutting_down{false};
-    export_backlog(metrics, pool, clock, config.retry, logger);
+    export_backlog(metrics, *storage, logger);
 
     http::Server server(config.http, logger, metrics);
-    register_health_routes(server, {config.db, pool, metrics, shutting_down});
-    api::register_routes(server, api::Dependencies{config, pool, clock, logger, metrics});
+    register_health_routes(server, {config.db, *storage, metrics, shutting_down});
+    api::register_routes(server, api::Dependencies{config, *storage, clock, logger, metrics});
 
     int port = server.start();
     logger.info("api_started", {{"host", config.http.host},
                                 {"port", port},
-                                {"db", config.db.path},
+                                {"db", storage->location()},
                                 {"version", PW_VERSION},
                                 {"threads", config.http.threads}});
     int signal = signals.wait();

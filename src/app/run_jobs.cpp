@@ -12,7 +12,7 @@
 #include "app/roles.hpp"
 #include "db/connection.hpp"
 #include "observability/log_line.hpp"
-#include "queue/job_queue.hpp"
+#include "storage/storage.hpp"
 
 namespace pw::app {
 namespace {
@@ -118,7 +118,8 @@ struct Refusal : std::runtime_error {
 
 std::string not_found(std::int64_t id) { return "job " + std::to_string(id) + " not found"; }
 
-int run_action(const config::JobsConfig& config, db::Connection& connection, queue::JobQueue& queue) {
+int run_action(const config::JobsConfig& config, storage::Session& session) {
+  queue::JobTable& queue = session.jobs();
   switch (config.action) {
     case Action::list: {
       queue::JobFilter filter;
@@ -156,7 +157,7 @@ int run_action(const config::JobsConfig& config, db::Connection& connection, que
       // One transaction for all: a million jobs appear at once or not at all.
       std::int64_t first = 0;
       std::int64_t last = 0;
-      db::write(connection, [&] {
+      session.write([&] {
         for (int i = 0; i < config.count; ++i) {
           last = queue.enqueue_in_transaction(job).id;
           if (i == 0) first = last;
@@ -208,20 +209,23 @@ int run_action(const config::JobsConfig& config, db::Connection& connection, que
 
 int run_jobs(const config::JobsConfig& config) {
   try {
+    const bool postgres = config::uses_postgres(config.db);
     // Opening would create an empty file: a typo in --db must not look like an empty queue.
     std::error_code ec;
-    if (!std::filesystem::exists(config.db.path, ec)) {
+    if (!postgres && !std::filesystem::exists(config.db.path, ec)) {
       throw Refusal("database " + config.db.path + " does not exist (run `personaworlds migrate --db " +
                     config.db.path + "` first)");
     }
-    db::Connection connection(config.db);
-    if (!connection.table_exists("jobs")) {
-      throw Refusal("database " + config.db.path + " has no job table (run `personaworlds migrate --db " +
-                    config.db.path + "` first)");
-    }
     queue::SystemClock clock;
-    queue::JobQueue queue(connection, clock, config.retry);
-    return run_action(config, connection, queue);
+    auto storage = storage::open_storage(config.db, 1, {clock, config.retry, {}});
+    return storage->with_session([&](storage::Session& session) {
+      auto schema = session.schema_status();
+      if (schema.applied.empty()) {
+        throw Refusal("database " + storage->location() + " has no job table (run `personaworlds migrate " +
+                      (postgres ? std::string("--database-url ...") : "--db " + config.db.path) + "` first)");
+      }
+      return run_action(config, session);
+    });
   } catch (const Refusal& e) {
     std::cerr << "personaworlds jobs: " << e.what() << "\n";
     return 1;

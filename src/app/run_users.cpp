@@ -8,34 +8,35 @@
 
 #include "api/auth.hpp"
 #include "app/roles.hpp"
-#include "db/connection.hpp"
 #include "migrations/migrator.hpp"
-#include "store/store.hpp"
-#include "store/tokens.hpp"
+#include "queue/clock.hpp"
+#include "storage/storage.hpp"
 
 namespace pw::app {
 
 int run_users(const config::UsersConfig& config) {
   try {
-    db::Connection connection(config.db);
-    migrations::Migrator(connection, migrations::embedded()).require_up_to_date();
-    store::Store store(connection);
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-    db::WriteTransaction transaction(connection);
-    auto user = store.find_user(config.handle);
-    if (!user) {
-      std::cerr << "personaworlds users token: no user has the handle '" << config.handle << "'\n";
-      return 1;
-    }
-    const std::string secret = api::new_token();
-    store::NewToken token{user->id, config.token_name, api::token_hash(secret), std::nullopt};
-    if (config.expires_in_s > 0) token.expires_at_ms = now + config.expires_in_s * 1000;
-    store::Tokens(connection).create(token, now);
-    transaction.commit();
-    std::cout << secret << "\n";
-    return 0;
+    queue::SystemClock clock;
+    auto storage = storage::open_storage(config.db, 1, {clock, {}, {}});
+    return storage->with_session([&](storage::Session& session) {
+      migrations::require_up_to_date(session.schema_status());
+      const std::int64_t now = clock.now_ms();
+      const auto secret = session.write([&]() -> std::optional<std::string> {
+        auto user = session.store().find_user(config.handle);
+        if (!user) return std::nullopt;
+        std::string secret = api::new_token();
+        store::NewToken token{user->id, config.token_name, api::token_hash(secret), std::nullopt};
+        if (config.expires_in_s > 0) token.expires_at_ms = now + config.expires_in_s * 1000;
+        session.tokens().create(token, now);
+        return secret;
+      });
+      if (!secret) {
+        std::cerr << "personaworlds users token: no user has the handle '" << config.handle << "'\n";
+        return 1;
+      }
+      std::cout << *secret << "\n";
+      return 0;
+    });
   } catch (const std::exception& e) {
     std::cerr << "personaworlds users token: " << e.what() << "\n";
     return 1;

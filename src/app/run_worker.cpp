@@ -14,8 +14,9 @@
 #include "jobs/handlers.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
-#include "queue/job_queue.hpp"
 #include "webhook/network_libraries.hpp"
+#include "storage/drivers.hpp"
+#include "worker/postgres_seams.hpp"
 #include "worker/worker.hpp"
 
 namespace pw::app {
@@ -26,23 +27,31 @@ int run_worker(const config::WorkerConfig& config) {
   try {
     // Before any thread that delivers or resolves: their global set-up is not thread-safe.
     webhook::NetworkLibraries network_libraries;
-    if (!schema_allows_start(config.db, logger)) return 1;
     worker::HandlerRegistry handlers;
     jobs::register_builtin_handlers(handlers);
     jobs::register_handlers(handlers, config);
 
     observability::Metrics metrics("worker", jobs::job_kinds());
-    db::ConnectionPool pool(
-        config.db, 2, [&metrics](double seconds) { metrics.observe_db_query(seconds); },
-        [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); });
     queue::SystemClock clock;
+    // For the health checks and the backlog gauges; the worker's own
+    // threads and handlers have theirs (see worker/driver_seams.hpp).
+    auto storage = storage::open_storage(
+        config.db, 2,
+        {clock, config.retry,
+         {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
+          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}});
+    if (!schema_allows_start(*storage, logger)) return 1;
     std::atomic<bool> shutting_down{false};
 
-    export_backlog(metrics, pool, clock, config.retry, logger);
+    export_backlog(metrics, *storage, logger);
 
-    worker::Worker runner(config, handlers, logger, metrics, clock);
+    worker::Worker runner(config, handlers, logger, metrics, clock,
+                          config::uses_postgres(config.db)
+                              ? worker::postgres_seams(storage::postgres_settings(config.db), logger)
+                              : worker::sqlite_seams());
     http::Server server(config.observability, logger, metrics);
-    register_health_routes(server, {config.db, pool, metrics, shutting_down, [&runner] { return runner.healthy(); }});
+    register_health_routes(server,
+                           {config.db, *storage, metrics, shutting_down, [&runner] { return runner.healthy(); }});
 
     // The observability server is up from the moment the worker starts until
     // it has shut down.
@@ -51,7 +60,7 @@ int run_worker(const config::WorkerConfig& config) {
     logger.info("worker_started", {{"worker_id", runner.id()},
                                    {"observability_port", port},
                                    {"concurrency", config.concurrency},
-                                   {"db", config.db.path},
+                                   {"db", storage->location()},
                                    {"version", PW_VERSION},
                                    {"types", [&] {
                                       std::string all;

@@ -2,18 +2,15 @@
 
 #include <iostream>
 
-#include "db/connection.hpp"
 #include "migrations/migrator.hpp"
 
 namespace pw::app {
 
-bool schema_allows_start(const config::DatabaseConfig& db, const observability::Logger& logger) {
+bool schema_allows_start(storage::Storage& storage, const observability::Logger& logger) {
   try {
-    db::Connection connection(db);
-    migrations::Migrator migrator(connection, migrations::embedded());
-    auto status = migrator.status();
+    auto status = storage.with_session([](storage::Session& session) { return session.schema_status(); });
     if (!status.problems.empty()) {
-      logger.error("schema_refused", {{"error", status.problems.front()}, {"db", db.path}});
+      logger.error("schema_refused", {{"error", status.problems.front()}, {"db", storage.location()}});
       std::cerr << "personaworlds: refusing to start: " << status.problems.front() << "\n";
       return false;
     }
@@ -23,9 +20,14 @@ bool schema_allows_start(const config::DatabaseConfig& db, const observability::
                                          {"hint", "run `personaworlds migrate`"}});
     }
   } catch (const std::exception& e) {
-    logger.warn("database_unavailable", {{"error", e.what()}, {"db", db.path}});
+    logger.warn("database_unavailable", {{"error", e.what()}, {"db", storage.location()}});
   }
   return true;
+}
+
+std::size_t request_sessions(const config::DatabaseConfig& db, int request_threads) {
+  if (config::uses_postgres(db)) return static_cast<std::size_t>(db.pool_size);
+  return static_cast<std::size_t>(request_threads) + 2;
 }
 
 }  // namespace pw::app

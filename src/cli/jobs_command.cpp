@@ -53,6 +53,7 @@ Command add_jobs_command(Options& root) {
             }
             jobs->db.create_if_missing = false;
             jobs->log.format = config::LogFormat::text;
+            if (auto problem = config::resolve_database_url(jobs->db)) return refuse(*problem);
             if (auto problem = config::validate(*jobs)) return refuse(*problem);
             return Parsed{*jobs, 0};
           }};

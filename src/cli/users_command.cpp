@@ -19,6 +19,7 @@ Command add_users_command(Options& root) {
   token.fallthrough();
   return {command, [users] {
             users->db.create_if_missing = false;
+            if (auto problem = config::resolve_database_url(users->db)) return refuse(*problem);
             if (auto problem = config::validate(*users)) return refuse(*problem);
             return Parsed{*users, 0};
           }};

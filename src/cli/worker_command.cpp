@@ -17,6 +17,7 @@ Command add_worker_command(Options& root) {
   command.settings(config::webhook_settings(), config::role_worker, config->webhook);
   return {command, [config] {
             config->db.create_if_missing = false;
+            if (auto problem = config::resolve_database_url(config->db)) return refuse(*problem);
             if (auto problem = config::validate(*config)) return refuse(*problem);
             return Parsed{*config, 0};
           }};

@@ -113,7 +113,8 @@ std::optional<std::string> validate(const DatabaseConfig& config) {
       return "invalid --database-url / DATABASE_URL: '" + db::postgres::Connection::redact(config.url) + "': " +
              *problem;
     }
-    return check_settings(database_settings(), role_migrate, config);
+    return check_settings(database_settings(), role_api | role_worker | role_migrate | role_jobs | role_users,
+                          config);
   }
   if (config.path.empty()) return "invalid --db / DATABASE_PATH: empty path";
   if (auto e = check_settings(database_settings(), role_api | role_worker | role_migrate | role_jobs | role_users,

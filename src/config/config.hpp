@@ -28,6 +28,11 @@ struct DatabaseConfig {
   std::string url;
   // PostgreSQL: how long a role keeps trying to reach the server at start.
   int connect_wait_s = 30;
+  // PostgreSQL: server connections one process opens for requests and job
+  // handlers (the worker's claim, lease and listener connections come on top).
+  int pool_size = 10;
+  // PostgreSQL: the server cancels any statement running longer (0: never).
+  int statement_timeout_ms = 30000;
   std::string path = "./personaworlds.db";
   std::string synchronous = "normal";  // normal | full
   int busy_timeout_ms = 10000;

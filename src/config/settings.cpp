@@ -11,12 +11,17 @@ constexpr unsigned every_role = role_api | role_worker | role_migrate | role_job
 constexpr unsigned serving_roles = role_api | role_worker | role_migrate;
 
 const auto database = std::to_array<Setting<DatabaseConfig>>({
-    {"--database-url", "DATABASE_URL", &DatabaseConfig::url, role_migrate,
-     "postgresql://USER:PASSWORD@HOST:PORT/DB selects PostgreSQL; sqlite:PATH or a path selects SQLite (--db). "
-     "Only `migrate` runs on PostgreSQL so far",
+    {"--database-url", "DATABASE_URL", &DatabaseConfig::url, every_role,
+     "postgresql://USER:PASSWORD@HOST:PORT/DB selects PostgreSQL; sqlite:PATH or a path selects SQLite (--db)",
      std::nullopt, "", "none: SQLite at `--db`"},
     {"--database-connect-wait-s", "DATABASE_CONNECT_WAIT_S", &DatabaseConfig::connect_wait_s, role_migrate,
-     "PostgreSQL: seconds to keep trying to reach the server at start, with backoff", Range{0, 3600}},
+     "PostgreSQL: seconds to keep trying to reach the server at start, with backoff (api and worker keep "
+     "trying for as long as they run, answering 503 meanwhile)",
+     Range{0, 3600}},
+    {"--database-pool-size", "DATABASE_POOL_SIZE", &DatabaseConfig::pool_size, role_api | role_worker,
+     "PostgreSQL: connections for requests and job handlers, per process", Range{1, 1000}},
+    {"--database-statement-timeout-ms", "DATABASE_STATEMENT_TIMEOUT_MS", &DatabaseConfig::statement_timeout_ms,
+     every_role, "PostgreSQL: the server cancels a statement running longer (0: never)", Range{0, 3600000}},
     {"--db", "DATABASE_PATH", &DatabaseConfig::path, every_role, "SQLite database file (WAL mode)"},
     {"--db-synchronous", "DATABASE_SYNCHRONOUS", &DatabaseConfig::synchronous, every_role,
      "SQLite synchronous level: normal (fast, durable across process crashes) or full (also across power loss)",

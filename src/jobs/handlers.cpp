@@ -6,15 +6,13 @@
 #include <span>
 #include <stdexcept>
 
-#include "db/connection.hpp"
 #include "domain/limits.hpp"
 #include "jobs/contract.hpp"
 #include "domain/persona.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
 #include "observability/log_line.hpp"
-#include "queue/job_queue.hpp"
-#include "store/store.hpp"
+#include "storage/storage.hpp"
 #include "webhook/client.hpp"
 
 namespace pw::jobs {
@@ -40,54 +38,63 @@ std::string generate_personas(worker::JobContext& context) {
   const auto count = args.count;
   nlohmann::json result = {{"world_id", world_id}, {"generation", generation}};
 
-  store::Store store(context.sqlite());
-  return db::write(context.sqlite(), [&] {
-    auto world = store.find_world(world_id);
-    if (!world) return skipped(result, "the world was deleted");
-    // A rerun (a crash after commit, a lost lease) finds its generation in place.
-    if (auto existing = store.count_generation(world_id, generation); existing > 0) {
-      store.finish_generation(world_id, generation, context.clock.now_ms());
-      result["created"] = existing;
-      result["rerun"] = true;
+  return context.database().with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    return session.write([&] {
+      // A second run of this job waits here until the first one ends.
+      store.lock_generation(world_id, generation);
+      auto world = store.find_world(world_id);
+      if (!world) return skipped(result, "the world was deleted");
+      // A rerun (a crash after commit, a lost lease) finds its generation in place.
+      if (auto existing = store.count_generation(world_id, generation); existing > 0) {
+        store.finish_generation(world_id, generation, context.clock.now_ms());
+        result["created"] = existing;
+        result["rerun"] = true;
+        return result.dump();
+      }
+      // The API refuses generations past the cap up front (pending ones count);
+      // this guards against one that was re-queued by hand after its room went.
+      if (auto breach = domain::check_new_personas(world->persona_count, 0, count)) {
+        throw worker::PermanentFailure(breach->message);
+      }
+      const auto personas = domain::generate_personas(world->seed, generation, count);
+      const std::int64_t now = context.clock.now_ms();
+      nlohmann::json ids = nlohmann::json::array();
+      for (const auto& persona : personas) {
+        const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
+        ids.push_back(store.add_persona(world_id, persona, origin, now).id);
+      }
+      // In the same transaction: the cap never counts these personas twice, as
+      // created and as still pending.
+      store.finish_generation(world_id, generation, now);
+      result["created"] = personas.size();
+      result["persona_ids"] = std::move(ids);
+      context.log(LogLevel::info, "personas_generated",
+                  {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
       return result.dump();
-    }
-    // The API refuses generations past the cap up front (pending ones count);
-    // this guards against one that was re-queued by hand after its room went.
-    if (auto breach = domain::check_new_personas(world->persona_count, 0, count)) {
-      throw worker::PermanentFailure(breach->message);
-    }
-    const auto personas = domain::generate_personas(world->seed, generation, count);
-    const std::int64_t now = context.clock.now_ms();
-    nlohmann::json ids = nlohmann::json::array();
-    for (const auto& persona : personas) {
-      const store::PersonaOrigin origin{store::PersonaSource::generated, generation, context.job.id};
-      ids.push_back(store.add_persona(world_id, persona, origin, now).id);
-    }
-    // In the same transaction: the cap never counts these personas twice, as
-    // created and as still pending.
-    store.finish_generation(world_id, generation, now);
-    result["created"] = personas.size();
-    result["persona_ids"] = std::move(ids);
-    context.log(LogLevel::info, "personas_generated",
-                {{"world_id", world_id}, {"count", static_cast<std::int64_t>(personas.size())}});
-    return result.dump();
+    });
   });
 }
 
-std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry,
-                           const WriteBatches& batches) {
+std::string simulate_world(worker::JobContext& context, const WriteBatches& batches) {
   const auto simulation_id = args_of<SimulateWorldArgs>(context.job).simulation_id;
   nlohmann::json result = {{"simulation_id", simulation_id}};
-  store::Store store(context.sqlite());
+  storage::Storage& database = context.database();
 
-  // Read and simulate without the write lock: the run may take a while.
-  auto simulation = store.find_simulation(simulation_id);
-  if (!simulation) return skipped(result, "the simulation was deleted with its world");
-  auto world = store.find_world(simulation->world_id);
-  if (!world) return skipped(result, "the world was deleted");
+  // Read, then simulate holding neither the write lock nor a session: the
+  // run may take a while.
+  std::optional<store::Simulation> simulation;
+  std::optional<store::World> world;
   domain::SimulationInput input;
+  database.with_session([&](storage::Session& session) {
+    auto& store = session.store();
+    simulation = store.find_simulation(simulation_id);
+    if (simulation) world = store.find_world(simulation->world_id);
+    if (world) input.personas = store.personas_up_to(world->id, simulation->persona_bound);
+  });
+  if (!simulation) return skipped(result, "the simulation was deleted with its world");
+  if (!world) return skipped(result, "the world was deleted");
   input.seed = domain::derive_seed(world->seed, simulation->number);
-  input.personas = store.personas_up_to(world->id, simulation->persona_bound);
   input.ticks = simulation->ticks;
   if (auto problem = domain::validate_simulation_input(input)) throw worker::PermanentFailure(*problem);
   if (context.stop_requested()) throw std::runtime_error("stopping before the simulation ran");
@@ -110,40 +117,44 @@ std::string simulate_world(worker::JobContext& context, const config::RetryConfi
   for (;;) {
     if (context.stop_requested()) throw std::runtime_error("stopping while the events were written");
     WriteBatches::Turn turn(batches);
-    const Batch done = db::write(context.sqlite(), [&] {
-      // The world may have been deleted while the simulation ran, or between batches.
-      auto stored = store.find_simulation(simulation_id);
-      if (!stored) return Batch::world_deleted;
-      const auto written = static_cast<std::size_t>(stored->events_written);
-      if (written > events.size()) {
-        throw worker::PermanentFailure("the simulation has " + std::to_string(written) +
-                                       " events stored but produces " + std::to_string(events.size()));
-      }
-      const auto batch = std::min(events.size() - written, batches.rows);
-      store.append_events(*stored, events.subspan(written, batch));
-      ++batch_count;
-      if (written + batch < events.size()) return Batch::more;
-      if (simulation->callback_url) {
-        nlohmann::json summary = {{"type", "simulation.completed"},
-                                  {"simulation_id", simulation->id},
-                                  {"world_id", simulation->world_id},
-                                  {"number", simulation->number},
-                                  {"ticks", simulation->ticks},
-                                  {"personas", static_cast<std::int64_t>(input.personas.size())},
-                                  {"events", event_count},
-                                  {"counts", counts},
-                                  {"job_id", context.job.id},
-                                  {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
-        auto job = new_job(DeliverWebhookArgs{simulation->id, *simulation->callback_url, std::move(summary)});
-        job.trace_id = context.job.trace_id;
-        job.user_id = simulation->user_id;
-        // A rerun of this job finds the webhook job already there.
-        job.idempotency_key = webhook_job_key(simulation->id);
-        queue::JobQueue queue(context.sqlite(), context.clock, retry);
-        webhook_job_id = queue.enqueue_in_transaction(job).id;
-      }
-      store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
-      return Batch::last;
+    const Batch done = database.with_session([&](storage::Session& session) {
+      auto& store = session.store();
+      return session.write([&] {
+        // The world may have been deleted while the simulation ran, or
+        // between batches. A second run of this job (a lapsed lease) waits
+        // here for the first one's batch and continues after it.
+        auto stored = store.lock_simulation(simulation_id);
+        if (!stored) return Batch::world_deleted;
+        const auto written = static_cast<std::size_t>(stored->events_written);
+        if (written > events.size()) {
+          throw worker::PermanentFailure("the simulation has " + std::to_string(written) +
+                                         " events stored but produces " + std::to_string(events.size()));
+        }
+        const auto batch = std::min(events.size() - written, batches.rows);
+        store.append_events(*stored, events.subspan(written, batch));
+        ++batch_count;
+        if (written + batch < events.size()) return Batch::more;
+        if (simulation->callback_url) {
+          nlohmann::json summary = {{"type", "simulation.completed"},
+                                    {"simulation_id", simulation->id},
+                                    {"world_id", simulation->world_id},
+                                    {"number", simulation->number},
+                                    {"ticks", simulation->ticks},
+                                    {"personas", static_cast<std::int64_t>(input.personas.size())},
+                                    {"events", event_count},
+                                    {"counts", counts},
+                                    {"job_id", context.job.id},
+                                    {"trace_id", context.job.trace_id ? nlohmann::json(*context.job.trace_id) : nullptr}};
+          auto job = new_job(DeliverWebhookArgs{simulation->id, *simulation->callback_url, std::move(summary)});
+          job.trace_id = context.job.trace_id;
+          job.user_id = simulation->user_id;
+          // A rerun of this job finds the webhook job already there.
+          job.idempotency_key = webhook_job_key(simulation->id);
+          webhook_job_id = session.jobs().enqueue_in_transaction(job).id;
+        }
+        store.finish_simulation(simulation->id, event_count, webhook_job_id, context.clock.now_ms());
+        return Batch::last;
+      });
     });
     if (done == Batch::world_deleted) return skipped(result, "the world was deleted");
     if (done == Batch::last) break;
@@ -171,10 +182,14 @@ std::string deliver_webhook(worker::JobContext& context, const config::WebhookCo
   if (args.simulation_id) {
     const auto simulation_id = *args.simulation_id;
     nlohmann::json result = {{"simulation_id", simulation_id}};
-    store::Store store(context.sqlite());
-    auto simulation = store.find_simulation(simulation_id);
-    if (!simulation) return skipped(result, "the simulation was deleted with its world");
-    if (!store.find_world(simulation->world_id)) return skipped(result, "the world was deleted");
+    const auto gone = context.database().with_session([&](storage::Session& session) -> const char* {
+      auto& store = session.store();
+      auto simulation = store.find_simulation(simulation_id);
+      if (!simulation) return "the simulation was deleted with its world";
+      if (!store.find_world(simulation->world_id)) return "the world was deleted";
+      return nullptr;
+    });
+    if (gone != nullptr) return skipped(result, gone);
   }
 
   webhook::Delivery delivery;
@@ -208,9 +223,8 @@ void register_handlers(worker::HandlerRegistry& registry, const config::WorkerCo
   batches.gate = std::make_shared<std::mutex>();
   registry.add(std::string(GeneratePersonasArgs::kind),
                [](worker::JobContext& context) { return generate_personas(context); });
-  registry.add(std::string(SimulateWorldArgs::kind), [retry = config.retry, batches](worker::JobContext& context) {
-    return simulate_world(context, retry, batches);
-  });
+  registry.add(std::string(SimulateWorldArgs::kind),
+               [batches](worker::JobContext& context) { return simulate_world(context, batches); });
   registry.add(std::string(DeliverWebhookArgs::kind), [webhook = config.webhook](worker::JobContext& context) {
     return deliver_webhook(context, webhook);
   });

@@ -38,8 +38,7 @@ Args args_of(const queue::Job& job) {
 
 // The handlers one by one (for tests). Each returns the job's result JSON.
 std::string generate_personas(worker::JobContext& context);
-std::string simulate_world(worker::JobContext& context, const config::RetryConfig& retry,
-                           const WriteBatches& batches = {});
+std::string simulate_world(worker::JobContext& context, const WriteBatches& batches = {});
 std::string purge_world(worker::JobContext& context, const WriteBatches& batches = {});
 std::string deliver_webhook(worker::JobContext& context, const config::WebhookConfig& webhook);
 

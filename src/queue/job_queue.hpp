@@ -39,7 +39,7 @@ class JobQueue final : public JobTable {
   EnqueueResult enqueue(const NewJob& job) override;
   // For callers that already hold a db::WriteTransaction on this connection
   // and want the job to commit or roll back with their own writes.
-  EnqueueResult enqueue_in_transaction(const NewJob& job);
+  EnqueueResult enqueue_in_transaction(const NewJob& job) override;
   // All in one transaction: all or nothing.
   std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) override;
 

@@ -79,6 +79,9 @@ class JobTable {
   virtual ~JobTable() = default;
 
   virtual EnqueueResult enqueue(const NewJob& job) = 0;
+  // For callers that hold a write transaction on the same connection (a
+  // storage::Session's): the job commits, or vanishes, with their rows.
+  virtual EnqueueResult enqueue_in_transaction(const NewJob& job) = 0;
   virtual std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) = 0;
 
   virtual ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) = 0;

@@ -65,7 +65,7 @@ class PostgresJobQueue final : public JobTable {
 
   EnqueueResult enqueue(const NewJob& job) override;
   // For callers that hold a db::postgres::Transaction on this connection.
-  EnqueueResult enqueue_in_transaction(const NewJob& job);
+  EnqueueResult enqueue_in_transaction(const NewJob& job) override;
   std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) override;
 
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) override;

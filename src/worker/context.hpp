@@ -60,7 +60,7 @@ struct WorkerContext {
   // Stretches this process could not write (every JobQueue of the worker's
   // own threads records into it): lapses are judged net of them.
   queue::LockWaits lock_waits;
-  // The database driver's parts (job tables, handler connections, wake-ups, care).
+  // The database driver's parts (job tables, handler sessions, wake-ups, care).
   const DriverSeams seams;
   Totals totals;
   // JobContext::stop_requested for every handler: the worker is shutting down.
@@ -72,6 +72,10 @@ struct WorkerContext {
   }
   db::LockObserver lock_observer() {
     return [this](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); };
+  }
+  // What the handlers' sessions are built with.
+  storage::SessionSettings session_settings() {
+    return storage::SessionSettings{clock, config.retry, storage::Observers{observer(), lock_observer()}};
   }
 };
 

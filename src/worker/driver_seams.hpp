@@ -10,6 +10,7 @@
 
 #include "db/connection.hpp"
 #include "queue/job_table.hpp"
+#include "storage/storage.hpp"
 #include "worker/wake_source.hpp"
 
 namespace pw::worker {
@@ -29,9 +30,10 @@ struct DriverSeams {
   // `autocheckpoint` off, an SQLite connection leaves WAL checkpoints to
   // the storage care.
   std::function<std::unique_ptr<queue::JobTable>(WorkerContext&, bool autocheckpoint)> job_table;
-  // What a handler thread passes its jobs as JobContext::connection; none
-  // where the driver has no SQLite store.
-  std::function<std::unique_ptr<db::Connection>(WorkerContext&)> handler_connection;
+  // The sessions every handler thread leases from (JobContext::storage), one
+  // bounded pool for them all; none for a worker whose handlers need no
+  // database.
+  std::function<std::unique_ptr<storage::Storage>(WorkerContext&)> handler_storage;
   // Built on the claimer's own job table.
   WakeSourceFactory wake_source;
   // Nothing when the driver needs no care from the worker.

@@ -9,7 +9,7 @@ namespace pw::worker {
 using observability::LogFields;
 using observability::LogLevel;
 
-Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::Connection* connection) {
+Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, storage::Storage* storage) {
   const queue::Job& job = held->job;
   Outcome outcome;
   outcome.held = held;
@@ -23,7 +23,7 @@ Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::C
   }
   Held& entry = *held;
   JobContext job_context{
-      job, connection, context.clock,
+      job, storage, context.clock,
       [&context, &job](LogLevel level, std::string_view msg, LogFields fields) {
         if (!context.logger.enabled(level)) return;
         LogFields all = Reporter::job_fields(job);
@@ -59,6 +59,7 @@ Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::C
 }
 
 void Executors::start(int threads) {
+  if (m_context.seams.handler_storage) m_storage = m_context.seams.handler_storage(m_context);
   m_threads.reserve(static_cast<std::size_t>(threads));
   {
     Lock lock(m_mutex);
@@ -92,21 +93,13 @@ void Executors::join() {
 }
 
 void Executors::loop(std::stop_token stop) {
-  // Handlers' own writes keep automatic checkpoints: they are not on the
-  // claim path, and a handler-heavy workload must not grow the WAL unchecked.
-  std::unique_ptr<db::Connection> connection;
-  if (m_context.seams.handler_connection) {
-    connection = open_guarded(m_context, "handler", [&] { return stop.stop_requested(); }, stop,
-                              [&] { return m_context.seams.handler_connection(m_context); });
-    if (!connection) return;
-  }
   for (;;) {
     auto held = m_in_hand.next(stop);
     if (!held) return;
     // Claimed is not started: a job still waiting for a handler thread is
     // handed back untouched at shutdown. This line tells the two apart.
     if (m_context.logger.enabled(LogLevel::debug)) m_context.logger.debug("job_started", Reporter::job_fields(held->job));
-    Outcome outcome = run_job(m_context, held, connection.get());
+    Outcome outcome = run_job(m_context, held, m_storage.get());
     outcome.refill = m_in_hand.finish(*held);
     if (!m_outbox.push(std::move(outcome))) {
       // The worker shut down while this handler ignored stop past the grace period.

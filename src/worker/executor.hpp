@@ -19,7 +19,7 @@ namespace pw::worker {
 
 // Never throws: a handler's exception is a failed attempt, or a hand-back
 // when the worker is stopping.
-Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, db::Connection* connection);
+Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, storage::Storage* storage);
 
 class Executors {
  public:
@@ -39,6 +39,8 @@ class Executors {
   void loop(std::stop_token stop);
 
   WorkerContext& m_context;
+  // Shared by every handler thread; opened with them (it connects lazily).
+  std::unique_ptr<storage::Storage> m_storage;
   InHand& m_in_hand;
   Outbox& m_outbox;
   std::vector<std::jthread> m_threads;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "db/connection.hpp"
+#include "storage/storage.hpp"
 #include "observability/logger.hpp"
 #include "queue/clock.hpp"
 #include "queue/job.hpp"
@@ -17,10 +17,11 @@ namespace pw::worker {
 
 struct JobContext {
   const queue::Job& job;
-  // This handler thread's own SQLite connection (never shared between
-  // threads); none when the worker runs on PostgreSQL, whose store is not
-  // built yet: sqlite() then refuses the job for good.
-  db::Connection* connection;
+  // The database, for handlers that read or write the domain: lease a
+  // session for each transaction (or read) and let it go before anything
+  // slow, so handler threads share a bounded pool. None for a worker whose
+  // handlers need no database: database() then refuses the job for good.
+  storage::Storage* storage;
   const queue::Clock& clock;
   // Log through this: it adds job_id, type, attempt, trace_id and request_id.
   std::function<void(observability::LogLevel, std::string_view msg, observability::LogFields)> log;
@@ -28,7 +29,7 @@ struct JobContext {
   // by throwing (the job is then handed back, not charged).
   std::function<bool()> stop_requested;
 
-  db::Connection& sqlite() const;
+  storage::Storage& database() const;
 };
 
 // Thrown by a handler for a failure that retrying cannot fix: the job goes
@@ -39,11 +40,9 @@ class PermanentFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline db::Connection& JobContext::sqlite() const {
-  if (connection == nullptr) {
-    throw PermanentFailure("job type " + job.type + " needs the SQLite store; on PostgreSQL it is not available yet");
-  }
-  return *connection;
+inline storage::Storage& JobContext::database() const {
+  if (storage == nullptr) throw PermanentFailure("job type " + job.type + " needs a database this worker has not");
+  return *storage;
 }
 
 // Returns the job's result as JSON text ("null" when there is nothing to say).

@@ -1,8 +1,7 @@
 // The worker on PostgreSQL: each of its threads a connection of its own,
-// wake-ups from notifications (NotificationWakeSource), no storage care
-// (autovacuum's, tuned on the jobs table by its migration), and no SQLite
-// connection for handlers: the domain handlers, which need the store, refuse
-// their jobs there until the store runs on PostgreSQL.
+// handlers sharing a pool of DATABASE_POOL_SIZE sessions, wake-ups from
+// notifications (NotificationWakeSource), and no storage care (autovacuum's,
+// tuned on the jobs table by its migration).
 #pragma once
 
 #include "db/postgres/connection.hpp"

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "queue/job_queue.hpp"
+#include "storage/drivers.hpp"
 #include "worker/context.hpp"
 #include "worker/driver_seams.hpp"
 #include "worker/housekeeping.hpp"
@@ -41,7 +42,11 @@ DriverSeams sqlite_seams() {
   };
   // Handlers' own writes keep automatic checkpoints: they are not on the
   // claim path, and a handler-heavy workload must not grow the WAL unchecked.
-  seams.handler_connection = [](WorkerContext& context) { return open_connection(context, true); };
+  // A session per handler thread at most: they are local and cheap.
+  seams.handler_storage = [](WorkerContext& context) {
+    return storage::open_sqlite_storage(context.config.db, static_cast<std::size_t>(context.config.concurrency),
+                                        context.session_settings());
+  };
   seams.wake_source = [](queue::JobTable& table) -> std::unique_ptr<WakeSource> {
     // The seams come as one set: the claimer's table is the one job_table made.
     auto* queue = dynamic_cast<queue::JobQueue*>(&table);

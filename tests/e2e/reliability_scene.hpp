@@ -1,6 +1,7 @@
-// What the reliability tests share: a migrated database, `api` and `worker`
-// processes of the real binary (restartable, killable) on 127.0.0.1, a
-// client that speaks the /v1 contract, and read-only looks at the file.
+// What the reliability tests share: a migrated database (SQLite, or
+// PostgreSQL under PW_TEST_DRIVER=postgres), `api` and `worker` processes of
+// the real binary (restartable, killable) on 127.0.0.1, a client that speaks
+// the /v1 contract, and read-only looks at the database.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -19,7 +20,7 @@
 #include <vector>
 
 #include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "support/test_database.hpp"
 
 namespace pw::test::reliability {
 
@@ -59,20 +60,29 @@ inline std::vector<std::string> error_events(const Process& process) {
 
 class Scene {
  public:
-  // `db_dir`: where the database lives (a mount made by the test, say);
-  // the scene's own temporary folder otherwise.
+  // `db_dir`: where an SQLite database lives (a mount made by the test,
+  // say); without one, the suite's driver's database.
   explicit Scene(std::string db_dir = {}) {
-    m_db = (db_dir.empty() ? m_dir.path().string() : db_dir) + "/reliability.db";
-    auto migrated = run(kBinary, {"migrate", "--db", m_db});
+    if (!db_dir.empty()) {
+      m_database.config.url.clear();
+      m_database.config.path = db_dir + "/reliability.db";
+    }
+    m_db = m_database.config.path;
+    auto migrated = run(kBinary, {"migrate", flag()});
     REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
   }
 
+  // The SQLite file (for tests of SQLite alone).
   const std::string& db() const { return m_db; }
-  const TempDir& dir() const { return m_dir; }
+  // How a role is told where the database is: --db=PATH or --database-url=URL.
+  std::string flag() const { return m_database.flag(); }
+  bool postgres() const { return !m_database.config.url.empty(); }
+  const TempDir& dir() const { return m_database.dir; }
+  DatabaseProbe probe() const { return DatabaseProbe(m_database.config); }
 
   // Starts (or restarts) the API; returns its port.
   int start_api(std::vector<std::string> extra = {}, Environment env = {}) {
-    std::vector<std::string> args = {"api", "--db", m_db, "--host", "127.0.0.1", "--port", "0"};
+    std::vector<std::string> args = {"api", flag(), "--host", "127.0.0.1", "--port", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     m_api = std::make_unique<Process>(kBinary, args, env);
     auto started = m_api->wait_for_json("api_started", 60s);
@@ -85,7 +95,7 @@ class Scene {
 
   // Starts a worker; returns it with its observability port.
   std::pair<std::unique_ptr<Process>, int> start_worker(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"worker", "--db", m_db, "--observability-host", "127.0.0.1",
+    std::vector<std::string> args = {"worker", flag(), "--observability-host", "127.0.0.1",
                                      "--observability-port", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto worker = std::make_unique<Process>(kBinary, args);
@@ -122,31 +132,26 @@ class Scene {
     return id;
   }
 
-  // ---- read-only looks at the file, for assertions ----
+  // ---- read-only looks at the database, for assertions ----
 
+  // An SQLite connection to the file (for tests of SQLite alone).
   std::unique_ptr<SQLite::Database> open_readonly() const {
     auto database = std::make_unique<SQLite::Database>(m_db, SQLite::OPEN_READONLY);
     database->setBusyTimeout(10000);
     return database;
   }
 
-  std::int64_t count(const std::string& sql) const {
-    auto database = open_readonly();
-    SQLite::Statement query(*database, sql);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
-  }
+  std::int64_t count(const std::string& sql) const { return probe().scalar(sql); }
 
   // id -> number of rows with that id (a job counted twice would show here).
   std::map<std::int64_t, int> job_ids(const std::string& type) const {
-    auto database = open_readonly();
-    SQLite::Statement query(*database, "SELECT id FROM jobs WHERE type = ?");
-    query.bind(1, type);
     std::map<std::int64_t, int> out;
-    while (query.executeStep()) ++out[query.getColumn(0).getInt64()];
+    for (const auto& row : probe().rows("SELECT id FROM jobs WHERE type = ?", 1, {type})) ++out[std::stoll(row[0])];
     return out;
   }
 
+  // SQLite's own check of the file (PostgreSQL has none to ask for: its
+  // crash safety is the server's write-ahead log).
   std::string integrity() const {
     auto database = open_readonly();
     SQLite::Statement query(*database, "PRAGMA integrity_check");
@@ -156,10 +161,10 @@ class Scene {
   }
 
   std::map<std::string, std::int64_t> job_states() const {
-    auto database = open_readonly();
-    SQLite::Statement query(*database, "SELECT state, count(*) FROM jobs GROUP BY state");
     std::map<std::string, std::int64_t> out;
-    while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+    for (const auto& row : probe().rows("SELECT state, count(*) FROM jobs GROUP BY state", 2)) {
+      out[row[0]] = std::stoll(row[1]);
+    }
     return out;
   }
 
@@ -167,7 +172,7 @@ class Scene {
   std::string output() const { return m_api ? "--- api ---\n" + tail(*m_api) : std::string("(no api)"); }
 
  private:
-  TempDir m_dir;
+  TestDatabase m_database{false};
   std::string m_db;
   std::unique_ptr<Process> m_api;
   int m_port = 0;

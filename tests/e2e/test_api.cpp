@@ -1,10 +1,10 @@
 // Black-box: the real `api` and `worker` processes on 127.0.0.1 over one
-// database file, driven as a client would drive them. Conditions are awaited
+// database (SQLite, or PostgreSQL under PW_TEST_DRIVER=postgres), driven as
+// a client would drive them. Conditions are awaited
 // with generous deadlines; nothing here asserts speed.
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "support/test_database.hpp"
 
 using pw::test::HttpResponse;
 using pw::test::Process;
@@ -30,11 +30,11 @@ using Headers = std::multimap<std::string, std::string>;
 class Stack {
  public:
   explicit Stack(bool allow_private, bool with_worker = true) {
-    auto migrated = pw::test::run(kBinary, {"migrate", "--db", m_db});
+    auto migrated = pw::test::run(kBinary, {"migrate", m_database.flag()});
     REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
     pw::test::Environment env{{"ALLOW_PRIVATE_WEBHOOKS", allow_private ? "true" : "false"}};
     m_api = std::make_unique<Process>(
-        kBinary, std::vector<std::string>{"api", "--db", m_db, "--host", "127.0.0.1", "--port", "0",
+        kBinary, std::vector<std::string>{"api", m_database.flag(), "--host", "127.0.0.1", "--port", "0",
                                           "--http-threads", "4", "--shutdown-delay-ms", "0"},
         env);
     auto started = m_api->wait_for_json("api_started", 60s);
@@ -43,7 +43,7 @@ class Stack {
     if (with_worker) {
       m_worker = std::make_unique<Process>(
           kBinary,
-          std::vector<std::string>{"worker", "--db", m_db, "--observability-host", "127.0.0.1",
+          std::vector<std::string>{"worker", m_database.flag(), "--observability-host", "127.0.0.1",
                                    "--observability-port", "0", "--backoff-base-ms", "50", "--backoff-cap-ms",
                                    "500", "--webhook-timeout-ms", "10000", "--concurrency", "2"},
           env);
@@ -102,15 +102,12 @@ class Stack {
     }
   }
 
-  // Rows per table, read straight from the file.
+  // Rows per table, read straight from the database.
   std::map<std::string, std::int64_t> table_counts() {
-    SQLite::Database database(m_db, SQLite::OPEN_READONLY);
-    database.setBusyTimeout(10000);
+    pw::test::DatabaseProbe database(m_database.config);
     std::map<std::string, std::int64_t> counts;
     for (const char* table : {"users", "worlds", "personas", "simulations", "events", "idempotency_keys", "jobs"}) {
-      SQLite::Statement query(database, std::string("SELECT COUNT(*) FROM ") + table);
-      query.executeStep();
-      counts[table] = query.getColumn(0).getInt64();
+      counts[table] = database.scalar(std::string("SELECT COUNT(*) FROM ") + table);
     }
     return counts;
   }
@@ -123,8 +120,7 @@ class Stack {
   int port() const { return m_port; }
 
  private:
-  pw::test::TempDir m_dir;
-  std::string m_db = m_dir.file("api.db");
+  pw::test::TestDatabase m_database{false};
   std::unique_ptr<Process> m_api;
   std::unique_ptr<Process> m_worker;
   int m_port = 0;

@@ -32,25 +32,22 @@ json get_json(const Scene& scene, const std::string& path, const std::string& to
 // What the simulation must have written: the deterministic run over the
 // world's personas of its time, read back from the file.
 std::vector<EventRow> expected_events(const Scene& scene, std::uint64_t world_seed, std::int64_t simulation_id) {
-  auto database = scene.open_readonly();
-  SQLite::Statement simulation(*database,
-                               "SELECT world_id, number, ticks, persona_bound FROM simulations WHERE id = ?");
-  simulation.bind(1, simulation_id);
-  REQUIRE(simulation.executeStep());
+  auto database = scene.probe();
+  const auto simulation = database.rows("SELECT world_id, number, ticks, persona_bound FROM simulations WHERE id = ?",
+                                        4, {std::to_string(simulation_id)});
+  REQUIRE(simulation.size() == 1);
   pw::domain::SimulationInput input;
-  input.seed = pw::domain::derive_seed(world_seed, simulation.getColumn(1).getInt64());
-  input.ticks = simulation.getColumn(2).getInt();
-  SQLite::Statement personas(*database,
-                             "SELECT id, name, sociability, generosity, aggression, curiosity, loyalty FROM personas "
-                             "WHERE world_id = ? AND id <= ? ORDER BY id");
-  personas.bind(1, simulation.getColumn(0).getInt64());
-  personas.bind(2, simulation.getColumn(3).getInt64());
-  while (personas.executeStep()) {
+  input.seed = pw::domain::derive_seed(world_seed, std::stoll(simulation[0][1]));
+  input.ticks = std::stoi(simulation[0][2]);
+  const auto personas = database.rows(
+      "SELECT id, name, sociability, generosity, aggression, curiosity, loyalty FROM personas "
+      "WHERE world_id = ? AND id <= ? ORDER BY id",
+      7, {simulation[0][0], simulation[0][3]});
+  for (const auto& row : personas) {
     pw::domain::Persona persona;
-    persona.id = personas.getColumn(0).getInt64();
-    persona.name = personas.getColumn(1).getString();
-    persona.traits = {personas.getColumn(2).getInt(), personas.getColumn(3).getInt(), personas.getColumn(4).getInt(),
-                      personas.getColumn(5).getInt(), personas.getColumn(6).getInt()};
+    persona.id = std::stoll(row[0]);
+    persona.name = row[1];
+    persona.traits = {std::stoi(row[2]), std::stoi(row[3]), std::stoi(row[4]), std::stoi(row[5]), std::stoi(row[6])};
     input.personas.push_back(std::move(persona));
   }
   std::vector<EventRow> out;
@@ -61,16 +58,13 @@ std::vector<EventRow> expected_events(const Scene& scene, std::uint64_t world_se
 }
 
 std::vector<EventRow> stored_events(const Scene& scene, std::int64_t simulation_id) {
-  auto database = scene.open_readonly();
-  SQLite::Statement query(*database,
-                          "SELECT tick, kind, actors, text FROM events WHERE simulation_id = ? ORDER BY id");
-  query.bind(1, simulation_id);
+  const auto rows = scene.probe().rows("SELECT tick, kind, actors, text FROM events WHERE simulation_id = ? ORDER BY id",
+                                       4, {std::to_string(simulation_id)});
   std::vector<EventRow> out;
-  while (query.executeStep()) {
+  for (const auto& row : rows) {
     std::vector<std::int64_t> actors;
-    for (const auto& actor : json::parse(query.getColumn(2).getString())) actors.push_back(actor.get<std::int64_t>());
-    out.emplace_back(query.getColumn(0).getInt(), query.getColumn(1).getString(), std::move(actors),
-                     query.getColumn(3).getString());
+    for (const auto& actor : json::parse(row[2])) actors.push_back(actor.get<std::int64_t>());
+    out.emplace_back(std::stoi(row[0]), row[1], std::move(actors), row[3]);
   }
   return out;
 }
@@ -99,7 +93,7 @@ TEST_CASE("fair share (binary): a 10,000-tick simulation killed mid-write is rer
   const auto written_at_kill = scene.count(written_sql);
   const std::string stored_sql = "SELECT count(*) FROM events WHERE simulation_id = " + std::to_string(simulation_id);
   CHECK(scene.count(stored_sql) == written_at_kill);
-  REQUIRE_MESSAGE(scene.count("SELECT completed_at IS NULL FROM simulations WHERE id = " +
+  REQUIRE_MESSAGE(scene.count("SELECT count(*) FROM simulations WHERE completed_at IS NULL AND id = " +
                               std::to_string(simulation_id)) == 1,
                   "the worker was killed after the last batch; the test proves nothing");
   const auto expected = expected_events(scene, 11, simulation_id);
@@ -134,13 +128,7 @@ TEST_CASE("fair share (binary): a 10,000-tick simulation killed mid-write is rer
       "SELECT (SELECT count(*) FROM events WHERE world_id = ?1) + (SELECT count(*) FROM simulations WHERE world_id = "
       "?1) + (SELECT count(*) FROM personas WHERE world_id = ?1) + (SELECT count(*) FROM persona_generations WHERE "
       "world_id = ?1) + (SELECT count(*) FROM worlds WHERE id = ?1)";
-  auto rows_left = [&] {
-    auto database = scene.open_readonly();
-    SQLite::Statement query(*database, world_rows);
-    query.bind(1, world_id);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
-  };
+  auto rows_left = [&] { return scene.probe().scalar(world_rows, {std::to_string(world_id)}); };
   REQUIRE(pw::test::eventually([&] { return rows_left() == 0; }, 120s));
   // The purge job's success is recorded after its last batch commits.
   CHECK(pw::test::eventually(

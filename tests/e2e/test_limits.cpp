@@ -91,10 +91,10 @@ TEST_CASE("limits (binary): the default limits are in force and a bad limit sett
   refused(scene.post(base + "/simulations", {{"ticks", 1}}, token), 429, "too_many_pending_simulations");
 
   auto bad = pw::test::run(pw::test::reliability::kBinary,
-                           {"api", "--db", scene.db(), "--max-simulation-work", "10000001"});
+                           {"api", scene.flag(), "--max-simulation-work", "10000001"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("--max-simulation-work / MAX_SIMULATION_WORK") != std::string::npos);
-  auto zero = pw::test::run(pw::test::reliability::kBinary, {"api", "--db", scene.db()},
+  auto zero = pw::test::run(pw::test::reliability::kBinary, {"api", scene.flag()},
                             {{"MAX_WORLDS_PER_USER", "0"}});
   CHECK(zero.exit_code == 2);
   CHECK(zero.err.find("MAX_WORLDS_PER_USER") != std::string::npos);
@@ -115,11 +115,11 @@ TEST_CASE("limits (binary): generate requests past the persona cap are 409 world
 
   // An operator cancels one: its room is free again.
   auto listed = pw::test::run(pw::test::reliability::kBinary,
-                              {"jobs", "list", "--db", scene.db(), "--type", "persona.generate", "--json"});
+                              {"jobs", "list", scene.flag(), "--type", "persona.generate", "--json"});
   REQUIRE(listed.exit_code == 0);
   const auto first = json::parse(listed.out).at(0)["id"].get<std::int64_t>();
   auto canceled = pw::test::run(pw::test::reliability::kBinary,
-                                {"jobs", "cancel", std::to_string(first), "--db", scene.db()});
+                                {"jobs", "cancel", std::to_string(first), scene.flag()});
   REQUIRE_MESSAGE(canceled.exit_code == 0, canceled.err);
   CHECK(scene.post(base + "/personas:generate", {{"count", 100}}, token).status == 202);
   refused(scene.post(base + "/personas:generate", {{"count", 1}}, token), 409, "world_full");

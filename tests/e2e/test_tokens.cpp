@@ -1,12 +1,12 @@
 // Black-box: token revocation across API processes. Two `api` processes on
-// one database stand for two replicas; a token revoked through one is
+// one database (either driver) stand for two replicas; a token revoked through one is
 // refused by the other on its very next request.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "support/test_database.hpp"
 
 using namespace pw::test;
 using namespace std::chrono_literals;
@@ -27,10 +27,10 @@ HttpResponse with_token(const std::string& method, int port, const std::string& 
 }  // namespace
 
 TEST_CASE("tokens (binary): a token revoked through one API process is refused by another at once") {
-  TempDir dir;
-  const std::string db = dir.file("replicas.db");
-  REQUIRE(run(PW_BINARY, {"migrate", "--db", db}).exit_code == 0);
-  const std::vector<std::string> args{"api", "--db", db, "--host", "127.0.0.1", "--port", "0", "--shutdown-delay-ms", "0"};
+  TestDatabase database(false);
+  const std::string db = database.flag();
+  REQUIRE(run(PW_BINARY, {"migrate", db}).exit_code == 0);
+  const std::vector<std::string> args{"api", db, "--host", "127.0.0.1", "--port", "0", "--shutdown-delay-ms", "0"};
   Process first(PW_BINARY, args);
   Process second(PW_BINARY, args);
   const int a = start_api(first);
@@ -55,12 +55,12 @@ TEST_CASE("tokens (binary): a token revoked through one API process is refused b
   CHECK(with_token("GET", b, "/v1/me", owner).status == 200);
 
   // The operator command gives the user a token again, which both accept.
-  auto recovered = run(PW_BINARY, {"users", "token", "ada", "--db", db, "--name", "recovery"});
+  auto recovered = run(PW_BINARY, {"users", "token", "ada", db, "--name", "recovery"});
   REQUIRE(recovered.exit_code == 0);
   const std::string again = recovered.out.substr(0, recovered.out.find('\n'));
   CHECK(with_token("GET", a, "/v1/me", again).status == 200);
   CHECK(with_token("GET", b, "/v1/me", again).status == 200);
-  auto unknown = run(PW_BINARY, {"users", "token", "nobody", "--db", db});
+  auto unknown = run(PW_BINARY, {"users", "token", "nobody", db});
   CHECK(unknown.exit_code == 1);
   CHECK(unknown.err.find("no user has the handle 'nobody'") != std::string::npos);
 }

@@ -1,12 +1,11 @@
 // Black-box: the real binary's `worker` and `jobs` commands against one
-// database file, as an operator would run them: several worker processes,
+// database (SQLite, or PostgreSQL under PW_TEST_DRIVER=postgres), as an
+// operator would run them: several worker processes,
 // kill -9, SIGTERM. Conditions are awaited with generous deadlines; nothing
 // here asserts speed.
 #include <doctest/doctest.h>
 
 #include <signal.h>
-
-#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <fstream>
 #include <map>
@@ -15,7 +14,7 @@
 #include <sstream>
 
 #include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "support/test_database.hpp"
 
 using pw::test::Process;
 using pw::test::RunResult;
@@ -26,18 +25,18 @@ namespace {
 const std::string kBinary = PW_BINARY;
 
 struct Scene {
-  pw::test::TempDir dir;
-  std::string db = dir.file("jobs.db");
+  pw::test::TestDatabase database{false};
+  pw::test::TempDir& dir = database.dir;
   std::string run_log = dir.file("runs.log");
 
   Scene() {
-    auto migrated = pw::test::run(kBinary, {"migrate", "--db", db});
+    auto migrated = pw::test::run(kBinary, {"migrate", database.flag()});
     REQUIRE_MESSAGE(migrated.exit_code == 0, migrated.err);
   }
 
   RunResult jobs(std::vector<std::string> args) {
     args.insert(args.begin(), "jobs");
-    args.insert(args.end(), {"--db", db});
+    args.push_back(database.flag());
     return pw::test::run(kBinary, args);
   }
 
@@ -47,7 +46,7 @@ struct Scene {
   }
 
   std::unique_ptr<Process> worker(std::vector<std::string> args = {}) {
-    std::vector<std::string> all = {"worker", "--db", db, "--observability-port", "0", "--observability-host",
+    std::vector<std::string> all = {"worker", database.flag(), "--observability-port", "0", "--observability-host",
                                     "127.0.0.1"};
     all.insert(all.end(), args.begin(), args.end());
     return std::make_unique<Process>(kBinary, all, pw::test::Environment{{"PW_NOOP_RUN_LOG", run_log}});
@@ -55,21 +54,17 @@ struct Scene {
 
   // Read-only look at the table, for assertions only.
   std::map<std::string, std::int64_t> state_counts() {
-    SQLite::Database database(db, SQLite::OPEN_READONLY);
-    database.setBusyTimeout(10000);
-    SQLite::Statement query(database, "SELECT state, count(*) FROM jobs GROUP BY state");
+    pw::test::DatabaseProbe probe(database.config);
     std::map<std::string, std::int64_t> out;
-    while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+    for (const auto& row : probe.rows("SELECT state, count(*) FROM jobs GROUP BY state", 2)) {
+      out[row[0]] = std::stoll(row[1]);
+    }
     return out;
   }
 
   std::int64_t running_held_by(const std::string& owner) {
-    SQLite::Database database(db, SQLite::OPEN_READONLY);
-    database.setBusyTimeout(10000);
-    SQLite::Statement query(database, "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner = ?");
-    query.bind(1, owner);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
+    pw::test::DatabaseProbe probe(database.config);
+    return probe.scalar("SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner = ?", {owner});
   }
 
   nlohmann::json list(const std::string& state) {

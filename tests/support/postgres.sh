@@ -44,8 +44,10 @@ free_port() {
 }
 
 start_server() {
+  # 9>&-: the server must not inherit `ensure`'s lock, or it holds it for
+  # life and every later `ensure` waits forever.
   pg_ctl -l "$dir/server.log" -w -t 30 \
-    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
+    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1" start >/dev/null 9>&- ||
     { echo "postgres.sh: the server did not start; its log:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
 }
 

@@ -1,5 +1,6 @@
 // The /v1 routes in process: a real http::Server whose router dispatches
-// requests built by the test, over a migrated temporary database. No socket.
+// requests built by the test, over a migrated database of the suite's driver
+// (support/test_database.hpp). No socket.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,14 +11,13 @@
 #include <vector>
 
 #include "api/routes.hpp"
-#include "db/statement.hpp"
 #include "jobs/contract.hpp"
 #include "http/server.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
-#include "store/store.hpp"
-#include "unit/store/store_fixture.hpp"
+#include "storage/storage.hpp"
+#include "support/test_database.hpp"
 
 namespace pw::test {
 
@@ -50,9 +50,9 @@ class ApiFixture {
     m_config.db.busy_timeout_ms = busy_timeout_ms;
     // As the api role opens it (cli.cpp): never creating the file.
     m_config.db.create_if_missing = false;
-    m_pool = std::make_unique<db::ConnectionPool>(m_config.db, 4);
+    m_storage = storage::open_storage(m_config.db, 4, {m_clock, m_config.retry, {}});
     m_server = std::make_unique<http::Server>(m_config.http, m_logger, m_metrics);
-    api::register_routes(*m_server, api::Dependencies{m_config, *m_pool, m_clock, m_logger, m_metrics});
+    api::register_routes(*m_server, api::Dependencies{m_config, *m_storage, m_clock, m_logger, m_metrics});
   }
 
   ApiResult call(const std::string& method, const std::string& target, const std::string& body = {},
@@ -119,32 +119,32 @@ class ApiFixture {
   }
 
   std::map<std::string, std::int64_t> table_counts() {
-    db::Connection connection(m_config.db);
-    store::Store store(connection);
     std::map<std::string, std::int64_t> counts;
-    for (const auto& [table, n] : store.table_counts()) counts[table] = n;
-    pw::db::Statement jobs(connection, "SELECT COUNT(*) FROM jobs");
-    jobs.step();
-    counts["jobs"] = jobs.int64(0);
+    auto session = m_storage->acquire();
+    for (const auto& [table, n] : session->store().table_counts()) counts[table] = n;
+    counts["jobs"] = probe().scalar("SELECT COUNT(*) FROM jobs");
     return counts;
   }
+
+  // A look into the database of the test's own.
+  DatabaseProbe probe() const { return DatabaseProbe(m_config.db); }
 
   const config::ApiConfig& config() const { return m_config; }
   const config::DatabaseConfig& db() const { return m_config.db; }
   http::Server& server() { return *m_server; }
-  db::ConnectionPool& pool() { return *m_pool; }
+  storage::Storage& storage() { return *m_storage; }
   observability::Metrics& metrics() { return m_metrics; }
   queue::ManualClock& clock() { return m_clock; }
 
   std::optional<std::int64_t> last_user_id;
 
  private:
-  MigratedDatabase m_database;
+  TestDatabase m_database;
   config::ApiConfig m_config;
   observability::Logger m_logger;
   observability::Metrics m_metrics;
   queue::ManualClock m_clock;
-  std::unique_ptr<db::ConnectionPool> m_pool;
+  std::unique_ptr<storage::Storage> m_storage;
   std::unique_ptr<http::Server> m_server;
   int m_requests = 0;
 };

@@ -29,11 +29,10 @@ TEST_CASE("API: sign-up shows a token once, the token authenticates, the handle 
   CHECK(taken.error_code() == "handle_taken");
 
   // The database holds the hash, never the token.
-  db::Connection connection(api.db());
-  pw::db::Statement query(connection, "SELECT token_hash FROM tokens");
-  REQUIRE(query.step());
-  CHECK(query.text(0) != token);
-  CHECK(query.text(0).size() == 64);
+  const auto hashes = api.probe().rows("SELECT token_hash FROM tokens", 1);
+  REQUIRE(!hashes.empty());
+  CHECK(hashes[0][0] != token);
+  CHECK(hashes[0][0].size() == 64);
 }
 
 TEST_CASE("API: a missing or wrong token is 401 with WWW-Authenticate") {
@@ -195,11 +194,8 @@ TEST_CASE("API: a replayed sign-up returns the user without the token, which is 
   CHECK(replay.header("Idempotent-Replayed") == "true");
   CHECK(replay.json()["user"] == first.json()["user"]);
   CHECK(replay.json()["token"].is_null());
-  db::Connection connection(api.db());
-  pw::db::Statement query(connection, "SELECT COUNT(*) FROM idempotency_keys WHERE instr(response, ?) > 0");
-  query.bind(1, token);
-  query.step();
-  CHECK(query.int32(0) == 0);
+  CHECK(api.probe().scalar("SELECT COUNT(*) FROM idempotency_keys WHERE response LIKE '%' || ? || '%'", {token}) ==
+        0);
 }
 
 TEST_CASE("API: a failed request stores no idempotency record, so its key can be retried") {
@@ -340,10 +336,7 @@ TEST_CASE("API: a SQL error (here a lost table) is not 'unavailable': it goes on
   auto token = api.sign_up("alice");
   auto world = api.post("/v1/worlds", {{"name", "Eden"}}, token);
   REQUIRE(world.status == 201);
-  {
-    db::Connection connection(api.db());
-    connection.exec("DROP TABLE events");
-  }
+  api.probe().exec("DROP TABLE events");
   const auto events = "/v1/worlds/" + std::to_string(world.json()["id"].get<std::int64_t>()) + "/events";
   // The route boundary lets it through; the server's boundary answers 500 and logs it at error.
   try {
@@ -355,7 +348,7 @@ TEST_CASE("API: a SQL error (here a lost table) is not 'unavailable': it goes on
   CHECK(api.get("/v1/worlds", token).status == 200);
 }
 
-TEST_CASE("API: a locked or broken database is 503 with Retry-After, and the API recovers") {
+TEST_CASE("API on SQLite: a locked or broken database is 503 with Retry-After, and the API recovers") {
   test::ApiFixture api(config::ApiConfig{}, 50);
   auto token = api.sign_up("alice");
   {
@@ -382,8 +375,8 @@ TEST_CASE("API: a job that succeeded after failed attempts shows no error, and t
   test::ApiFixture api;
   auto token = api.sign_up("alice");
   const auto user_id = api.get("/v1/me", token).json()["id"].get<std::int64_t>();
-  db::Connection connection(api.db());
-  queue::JobQueue queue(connection, api.clock(), api.config().retry);
+  auto session = api.storage().acquire();
+  queue::JobTable& queue = session->jobs();
   queue::NewJob new_job;
   new_job.type = "webhook.deliver";
   new_job.user_id = user_id;

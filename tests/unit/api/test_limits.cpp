@@ -23,9 +23,9 @@ std::string world_path(const test::ApiResult& created) {
 
 // The operator's view of the job table, on a connection of its own.
 struct Operator {
-  explicit Operator(test::ApiFixture& api) : connection(api.db()), queue(connection, api.clock(), {}) {}
-  db::Connection connection;
-  queue::JobQueue queue;
+  explicit Operator(test::ApiFixture& api) : session(api.storage().acquire()), queue(session->jobs()) {}
+  storage::Storage::Lease session;
+  queue::JobTable& queue;
 
   // Claims the next ready job and fails it permanently (it goes dead).
   std::int64_t kill_next() {

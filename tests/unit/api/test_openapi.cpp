@@ -58,7 +58,7 @@ RouteSet server_routes() {
   // run_api registers the health routes beside the /v1 routes, as here.
   auto& server = api.server();
   static const std::atomic<bool> not_shutting_down{false};
-  app::register_health_routes(server, {api.db(), api.pool(), api.metrics(), not_shutting_down});
+  app::register_health_routes(server, {api.db(), api.storage(), api.metrics(), not_shutting_down});
   RouteSet routes;
   for (const auto& route : server.router().routes()) routes.insert(route.method + " " + route.pattern);
   return routes;

@@ -68,11 +68,9 @@ TEST_CASE("API tokens: a new token works, the list never shows a secret, a revok
   CHECK(api.get("/v1/tokens", first).status == 401);
 
   // The database holds hashes, never the secrets.
-  pw::db::Connection connection(api.db());
-  pw::db::Statement query(connection, "SELECT token_hash FROM tokens");
-  while (query.step()) {
-    CHECK(query.text(0) != first);
-    CHECK(query.text(0) != second);
+  for (const auto& row : api.probe().rows("SELECT token_hash FROM tokens", 1)) {
+    CHECK(row[0] != first);
+    CHECK(row[0] != second);
   }
 }
 

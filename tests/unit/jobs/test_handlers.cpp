@@ -14,7 +14,8 @@
 #include "jobs/handlers.hpp"
 #include "queue/clock.hpp"
 #include "queue/job_queue.hpp"
-#include "store/store.hpp"
+#include "storage/drivers.hpp"
+#include "store/sqlite/store.hpp"
 #include "unit/store/store_fixture.hpp"
 #include "webhook/client.hpp"
 #include "webhook/network_libraries.hpp"
@@ -28,10 +29,11 @@ struct JobsFixture {
   webhook::NetworkLibraries network_libraries;
   test::MigratedDatabase database;
   db::Connection connection{database.config};
-  store::Store store{connection};
+  store::SqliteStore store{connection};
   queue::ManualClock clock;
   config::RetryConfig retry;
   store::User user = store.create_user("alice", "hash", 1);
+  std::unique_ptr<storage::Storage> storage = storage::open_sqlite_storage(database.config, 2, {clock, retry, {}});
 
   store::World world(std::uint64_t seed = 42) { return store.create_world(user.id, {"Eden", "", seed}, 1); }
 
@@ -47,7 +49,7 @@ struct JobsFixture {
   }
 
   std::string run(const queue::Job& job, const std::function<std::string(worker::JobContext&)>& handler) {
-    worker::JobContext context{job, &connection, clock,
+    worker::JobContext context{job, storage.get(), clock,
                                [](observability::LogLevel, std::string_view, observability::LogFields) {},
                                [] { return false; }};
     return handler(context);
@@ -122,7 +124,7 @@ TEST_CASE("world.simulate: writes the domain's events once, however often it run
   f.run(f.job(1, "persona.generate", {{"world_id", world.id}, {"generation", 1}, {"count", 6}}), generate);
   auto simulation = f.store.create_simulation({world.id, f.user.id, 50, std::string("http://127.0.0.1:9/hook")}, 1);
   auto job = f.job(2, "world.simulate", {{"simulation_id", simulation.id}});
-  auto simulate = [&](worker::JobContext& context) { return jobs::simulate_world(context, f.retry); };
+  auto simulate = [&](worker::JobContext& context) { return jobs::simulate_world(context); };
 
   auto result = json::parse(f.run(job, simulate));
   domain::SimulationInput input{domain::derive_seed(7, 1), f.store.personas_up_to(world.id, simulation.persona_bound),
@@ -167,7 +169,7 @@ TEST_CASE("world.simulate: without a callback there is no webhook, a deleted wor
   auto world = f.world(7);
   f.run(f.job(1, "persona.generate", {{"world_id", world.id}, {"generation", 1}, {"count", 3}}), generate);
   auto simulation = f.store.create_simulation({world.id, f.user.id, 5, std::nullopt}, 1);
-  auto simulate = [&](worker::JobContext& context) { return jobs::simulate_world(context, f.retry); };
+  auto simulate = [&](worker::JobContext& context) { return jobs::simulate_world(context); };
   auto result = json::parse(f.run(f.job(2, "world.simulate", {{"simulation_id", simulation.id}}), simulate));
   CHECK(result["webhook_job_id"].is_null());
   CHECK(f.count("SELECT COUNT(*) FROM jobs") == 0);

@@ -18,7 +18,8 @@
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
 #include "queue/clock.hpp"
-#include "store/store.hpp"
+#include "storage/drivers.hpp"
+#include "store/sqlite/store.hpp"
 #include "unit/store/store_fixture.hpp"
 
 using namespace pw;
@@ -29,9 +30,10 @@ namespace {
 struct BatchFixture {
   test::MigratedDatabase database;
   db::Connection connection{database.config};
-  store::Store store{connection};
+  store::SqliteStore store{connection};
   queue::ManualClock clock;
   config::RetryConfig retry;
+  std::unique_ptr<storage::Storage> storage = storage::open_sqlite_storage(database.config, 4, {clock, retry, {}});
   store::User user = store.create_user("alice", "hash", 1);
   // Small batches and no pause, so a short run takes many transactions.
   jobs::WriteBatches batches{100, std::chrono::microseconds(0), nullptr};
@@ -50,7 +52,7 @@ struct BatchFixture {
   // Runs `handler`; `stop` is asked before each step, as the worker's stop flag would be.
   std::string run(const queue::Job& job, const std::function<std::string(worker::JobContext&)>& handler,
                   std::function<bool()> stop = [] { return false; }) {
-    worker::JobContext context{job, &connection, clock,
+    worker::JobContext context{job, storage.get(), clock,
                                [this](observability::LogLevel, std::string_view msg, observability::LogFields fields) {
                                  logged.emplace_back(std::string(msg), std::move(fields));
                                },
@@ -59,7 +61,7 @@ struct BatchFixture {
   }
 
   std::string simulate(const queue::Job& job, std::function<bool()> stop = [] { return false; }) {
-    return run(job, [this](worker::JobContext& context) { return jobs::simulate_world(context, retry, batches); },
+    return run(job, [this](worker::JobContext& context) { return jobs::simulate_world(context, batches); },
                std::move(stop));
   }
   std::string purge(const queue::Job& job, std::function<bool()> stop = [] { return false; }) {

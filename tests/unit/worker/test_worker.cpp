@@ -239,9 +239,8 @@ TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a tran
   std::atomic<std::int64_t> most_running{0};
   f.handlers.add("count", [&](JobContext& context) {
     // Seen from the database: every job this worker holds is 'running'.
-    pw::db::Statement query(context.sqlite(), "SELECT count(*) FROM jobs WHERE state = 'running'");
-    query.step();
-    auto running = query.int64(0);
+    auto running = context.database().with_session(
+        [](pw::storage::Session& session) { return session.jobs().counts()["count"]["running"]; });
     auto seen = most_running.load();
     while (running > seen && !most_running.compare_exchange_weak(seen, running)) {
     }

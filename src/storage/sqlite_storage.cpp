@@ -1,0 +1,91 @@
+// Sessions on the SQLite file: one db::Connection each, with the store, the
+// tokens and the job table on it, writes under BEGIN IMMEDIATE.
+#include <filesystem>
+
+#include "db/connection.hpp"
+#include "db/error.hpp"
+#include "migrations/migration.hpp"
+#include "queue/job_queue.hpp"
+#include "storage/drivers.hpp"
+#include "store/sqlite/store.hpp"
+
+namespace pw::storage {
+namespace {
+
+class SqliteSession final : public Session {
+ public:
+  SqliteSession(const config::DatabaseConfig& config, const SessionSettings& settings)
+      : m_connection(config, settings.observers.query, settings.observers.lock),
+        m_store(m_connection),
+        m_tokens(m_connection),
+        m_jobs(m_connection, settings.clock, settings.retry) {}
+
+  store::Store& store() override { return m_store; }
+  store::Tokens& tokens() override { return m_tokens; }
+  queue::JobTable& jobs() override { return m_jobs; }
+
+  std::unique_ptr<WriteScope> begin_write() override { return std::make_unique<Scope>(m_connection); }
+
+  migrations::Status schema_status() override {
+    migrations::Migrator migrator(m_connection, migrations::embedded());
+    return migrator.status();
+  }
+  std::optional<std::string> write_problem() override { return std::nullopt; }
+
+  // A connection keeps working on a file that was deleted or replaced under
+  // it, and what it writes then is lost: such a session never serves again.
+  bool reusable() override { return m_connection.refers_to_current_file(); }
+
+ private:
+  class Scope final : public WriteScope {
+   public:
+    explicit Scope(db::Connection& connection) : m_transaction(connection) {}
+    void commit() override { m_transaction.commit(); }
+
+   private:
+    db::WriteTransaction m_transaction;
+  };
+
+  db::Connection m_connection;
+  store::SqliteStore m_store;
+  store::SqliteTokens m_tokens;
+  queue::JobQueue m_jobs;
+};
+
+class SqliteStorage final : public Storage {
+ public:
+  SqliteStorage(const config::DatabaseConfig& config, std::size_t max_sessions, const SessionSettings& settings)
+      // Sessions are cheap and local: a request waits for one only when every
+      // one is in use, as long as a writer would wait for the lock.
+      : Storage(max_sessions, std::chrono::milliseconds(config.busy_timeout_ms)),
+        m_config(config),
+        m_settings(settings) {}
+
+  std::string location() const override { return m_config.path; }
+  bool is_postgres() const override { return false; }
+
+ protected:
+  std::unique_ptr<Session> open_session() override { return std::make_unique<SqliteSession>(m_config, m_settings); }
+
+  // A session opened now would create an empty file, or (already open) keep
+  // writing to a deleted one: refuse while the file is gone.
+  void check_available() override {
+    std::error_code error;
+    if (!std::filesystem::exists(m_config.path, error)) {
+      throw db::Error(db::Fault::unavailable, "missing", "the database file " + m_config.path + " is missing");
+    }
+  }
+
+ private:
+  config::DatabaseConfig m_config;
+  SessionSettings m_settings;
+};
+
+}  // namespace
+
+std::unique_ptr<Storage> open_sqlite_storage(const config::DatabaseConfig& config, std::size_t max_sessions,
+                                             const SessionSettings& settings) {
+  return std::make_unique<SqliteStorage>(config, max_sessions, settings);
+}
+
+}  // namespace pw::storage

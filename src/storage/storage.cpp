@@ -1,0 +1,95 @@
+#include "storage/storage.hpp"
+
+#include <algorithm>
+
+#include "db/error.hpp"
+#include "storage/drivers.hpp"
+
+namespace pw::storage {
+
+Storage::Storage(std::size_t max_sessions, std::chrono::milliseconds wait)
+    : m_max_sessions(max_sessions == 0 ? 1 : max_sessions), m_wait(wait) {}
+
+Storage::~Storage() = default;
+
+Storage::Lease::~Lease() {
+  if (m_storage != nullptr) m_storage->release(std::move(m_session));
+}
+
+Storage::Lease Storage::acquire() {
+  check_available();
+  std::unique_lock lock(m_mutex);
+  const auto deadline = std::chrono::steady_clock::now() + m_wait;
+  for (;;) {
+    if (!m_idle.empty()) {
+      auto session = std::move(m_idle.back());
+      m_idle.pop_back();
+      return Lease(*this, std::move(session));
+    }
+    if (m_open < m_max_sessions) break;
+    if (!m_returned.wait_until(lock, deadline, [&] { return !m_idle.empty() || m_open < m_max_sessions; })) {
+      throw db::Error(db::Fault::busy, "overloaded",
+                      "every one of the " + std::to_string(m_max_sessions) +
+                          " database sessions stayed busy for " + std::to_string(m_wait.count()) + " ms");
+    }
+  }
+  // Connecting may take a while (a server far away, or down): not under the lock.
+  ++m_open;
+  lock.unlock();
+  try {
+    return Lease(*this, open_or_refuse());
+  } catch (...) {
+    lock.lock();
+    --m_open;
+    m_returned.notify_one();
+    throw;
+  }
+}
+
+std::unique_ptr<Session> Storage::open_or_refuse() {
+  using namespace std::chrono;
+  constexpr milliseconds kFirstPause{250};
+  constexpr milliseconds kLongestPause{4000};
+  {
+    std::lock_guard lock(m_failure_mutex);
+    if (m_failure && steady_clock::now() < m_retry_at) throw *m_failure;
+  }
+  try {
+    auto session = open_session();
+    std::lock_guard lock(m_failure_mutex);
+    m_failure.reset();
+    m_backoff = milliseconds(0);
+    return session;
+  } catch (const db::Error& error) {
+    if (error.fault() == db::Fault::unavailable) {
+      std::lock_guard lock(m_failure_mutex);
+      m_backoff = std::clamp(m_backoff * 2, kFirstPause, kLongestPause);
+      m_retry_at = steady_clock::now() + m_backoff;
+      m_failure = error;
+    }
+    throw;
+  }
+}
+
+void Storage::release(std::unique_ptr<Session> session) {
+  // Asked without the lock: on SQLite it looks at the file system.
+  const bool keep = session && session->reusable();
+  {
+    std::lock_guard lock(m_mutex);
+    if (keep) {
+      m_idle.push_back(std::move(session));
+    } else {
+      --m_open;
+    }
+  }
+  m_returned.notify_one();
+  // A session not kept closes here, outside the lock: closing may talk to a server.
+}
+
+std::unique_ptr<Storage> open_storage(const config::DatabaseConfig& config, std::size_t max_sessions,
+                                      const SessionSettings& settings) {
+  return config::uses_postgres(config) ? open_postgres_storage(config, max_sessions, settings)
+                                       : open_sqlite_storage(config, max_sessions, settings);
+}
+
+}  // namespace pw::storage
