@@ -20,7 +20,13 @@ bool schema_allows_start(storage::Storage& storage, const observability::Logger&
                                          {"hint", "run `personaworlds migrate`"}});
     }
   } catch (const std::exception& e) {
-    logger.warn("database_unavailable", {{"error", e.what()}, {"db", storage.location()}});
+    observability::LogFields fields{{"error", e.what()}, {"db", storage.location()}};
+    if (storage.is_postgres()) {
+      fields.emplace_back("hint",
+                          "check --database-url / DATABASE_URL; meanwhile requests get 503 and the connection is "
+                          "retried with a growing pause");
+    }
+    logger.warn("database_unavailable", fields);
   }
   return true;
 }
