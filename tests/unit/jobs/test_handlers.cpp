@@ -8,15 +8,12 @@
 #include <thread>
 
 #include "domain/persona.hpp"
-#include "db/statement.hpp"
 #include "domain/random.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/handlers.hpp"
 #include "queue/clock.hpp"
-#include "queue/job_queue.hpp"
 #include "storage/drivers.hpp"
-#include "store/sqlite/store.hpp"
-#include "unit/store/store_fixture.hpp"
+#include "support/test_database.hpp"
 #include "webhook/client.hpp"
 #include "webhook/network_libraries.hpp"
 
@@ -27,13 +24,16 @@ namespace {
 
 struct JobsFixture {
   webhook::NetworkLibraries network_libraries;
-  test::MigratedDatabase database;
-  db::Connection connection{database.config};
-  store::SqliteStore store{connection};
+  // The suite's driver (support/test_database.hpp): the handlers' tests run
+  // on SQLite and again on PostgreSQL.
+  test::TestDatabase database;
   queue::ManualClock clock;
   config::RetryConfig retry;
+  std::unique_ptr<storage::Storage> storage = storage::open_storage(database.config, 4, {clock, retry, {}});
+  // The test's own session, beside the handlers'.
+  storage::Storage::Lease session = storage->acquire();
+  store::Store& store = session->store();
   store::User user = store.create_user("alice", "hash", 1);
-  std::unique_ptr<storage::Storage> storage = storage::open_sqlite_storage(database.config, 2, {clock, retry, {}});
 
   store::World world(std::uint64_t seed = 42) { return store.create_world(user.id, {"Eden", "", seed}, 1); }
 
@@ -56,9 +56,7 @@ struct JobsFixture {
   }
 
   std::int64_t count(const std::string& sql) {
-    pw::db::Statement query(connection, sql);
-    query.step();
-    return query.int64(0);
+    return test::DatabaseProbe(database.config).scalar(sql);
   }
 };
 
@@ -147,7 +145,7 @@ TEST_CASE("world.simulate: writes the domain's events once, however often it run
   CHECK(f.count("SELECT COUNT(*) FROM events") == static_cast<std::int64_t>(expected.events.size()));
   CHECK(f.count("SELECT COUNT(*) FROM jobs WHERE type = 'webhook.deliver'") == 1);
 
-  queue::JobQueue queue(f.connection, f.clock, f.retry);
+  queue::JobTable& queue = f.session->jobs();
   auto webhook = queue.find(result["webhook_job_id"].get<std::int64_t>());
   REQUIRE(webhook);
   CHECK(webhook->trace_id == std::optional<std::string>("trace-2"));
