@@ -163,10 +163,68 @@ EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
 }
 
 std::vector<EnqueueResult> PostgresJobQueue::enqueue_many(const std::vector<NewJob>& jobs) {
+  const bool keyed = std::any_of(jobs.begin(), jobs.end(), [](const NewJob& job) { return job.idempotency_key; });
   return transact([&] {
     std::vector<EnqueueResult> results;
     results.reserve(jobs.size());
-    for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
+    // A job with an idempotency key may meet one already there (or its twin
+    // in the batch): those go one by one, each finding its existing job.
+    if (keyed || jobs.empty()) {
+      for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
+      return results;
+    }
+    std::vector<std::string> types;
+    std::vector<std::string> payloads;
+    std::vector<std::optional<std::string>> trace_ids;
+    std::vector<std::optional<std::string>> user_ids;
+    std::vector<std::int64_t> priorities;
+    std::vector<std::int64_t> max_attempts;
+    std::vector<std::optional<std::string>> run_ats;
+    bool due_now = false;
+    const std::int64_t now = m_clock.now_ms();
+    for (const auto& job : jobs) {
+      auto rewritten = payload_to_store(job);
+      types.push_back(job.type);
+      payloads.push_back(rewritten ? std::move(*rewritten) : job.payload);
+      trace_ids.push_back(job.trace_id);
+      user_ids.push_back(job.user_id ? std::optional<std::string>(std::to_string(*job.user_id)) : std::nullopt);
+      priorities.push_back(job.priority);
+      max_attempts.push_back(job.max_attempts.value_or(m_retry.default_max_attempts));
+      run_ats.push_back(job.run_at_ms ? std::optional<std::string>(std::to_string(*job.run_at_ms)) : std::nullopt);
+      due_now = due_now || !job.run_at_ms || *job.run_at_ms <= now;
+    }
+    // The whole batch in one statement. Identity values are drawn as the
+    // rows are inserted, in the batch's order, so the ids sorted are the
+    // jobs' ids in the order given.
+    auto inserted = m_connection.prepared(
+        "pw_enqueue_many",
+        sql({"INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, created_at,"
+             " updated_at) SELECT j.type, j.payload, j.trace_id, j.user_id, j.priority, j.max_attempts,"
+             " COALESCE(j.run_at, n.now), n.now, n.now FROM (SELECT ", kNow, " AS now) n,"
+             " unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[])"
+             " WITH ORDINALITY AS j (type, payload, trace_id, user_id, priority, max_attempts, run_at, position)"
+             " ORDER BY j.position RETURNING id"}),
+        Params()
+            .add(fixed_now())
+            .add_array(types)
+            .add_array(payloads)
+            .add_array(trace_ids)
+            .add_array(user_ids)
+            .add_array(priorities)
+            .add_array(max_attempts)
+            .add_array(run_ats));
+    if (static_cast<std::size_t>(inserted.size()) != jobs.size()) {
+      throw std::logic_error("a batch enqueue inserted " + std::to_string(inserted.size()) + " of " +
+                             std::to_string(jobs.size()) + " jobs");
+    }
+    std::vector<std::int64_t> ids;
+    ids.reserve(jobs.size());
+    for (int row = 0; row < inserted.size(); ++row) ids.push_back(inserted.int64(row, 0));
+    std::sort(ids.begin(), ids.end());
+    for (auto id : ids) results.push_back(EnqueueResult{id, true});
+    if (due_now && (m_notify_limiter == nullptr || m_notify_limiter->admit())) {
+      m_connection.prepared("pw_notify", "SELECT pg_notify($1, '')", Params().add(kJobsChannel));
+    }
     return results;
   });
 }

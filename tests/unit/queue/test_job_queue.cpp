@@ -121,6 +121,38 @@ TEST_CASE_TEMPLATE("JobQueue: enqueue_many is all or nothing", F, pw::test::Queu
   CHECK(f.queue->list({}).size() == 3);
 }
 
+TEST_CASE_TEMPLATE("JobQueue: enqueue_many gives each job its own fields and returns the ids in the order given", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  std::vector<NewJob> jobs(4);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].type = "kind-" + std::to_string(i);
+    jobs[i].payload = R"({"n":)" + std::to_string(i) + "}";
+    jobs[i].priority = static_cast<int>(3 - i);
+  }
+  jobs[1].trace_id = "trace-1";
+  jobs[1].user_id = 42;
+  jobs[2].run_at_ms = f.clock.now_ms() + 60000;
+  jobs[3].max_attempts = 2;
+  auto results = f.queue->enqueue_many(jobs);
+  REQUIRE(results.size() == jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    CAPTURE(i);
+    CHECK(results[i].created);
+    auto stored = f.get(results[i].id);
+    CHECK(stored.type == jobs[i].type);
+    CHECK(nlohmann::json::parse(stored.payload)["n"] == i);
+    CHECK(stored.priority == jobs[i].priority);
+    if (i > 0) CHECK(results[i].id > results[i - 1].id);
+  }
+  CHECK(f.get(results[1].id).trace_id == std::optional<std::string>("trace-1"));
+  CHECK(f.get(results[1].id).user_id == std::optional<std::int64_t>(42));
+  CHECK(f.get(results[0].id).user_id == std::nullopt);
+  CHECK(f.get(results[2].id).run_at_ms == f.clock.now_ms() + 60000);
+  CHECK(f.get(results[0].id).run_at_ms == f.clock.now_ms());
+  CHECK(f.get(results[3].id).max_attempts == 2);
+  CHECK(f.get(results[0].id).max_attempts == f.retry.default_max_attempts);
+}
+
 TEST_CASE_TEMPLATE("JobQueue: a payload that is not JSON is refused", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
   F f;
   NewJob job;
