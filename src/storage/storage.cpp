@@ -17,27 +17,37 @@ Storage::Lease::~Lease() {
 }
 
 Storage::Lease Storage::acquire() {
+  using std::chrono::steady_clock;
   check_available();
   std::unique_lock lock(m_mutex);
-  const auto deadline = std::chrono::steady_clock::now() + m_wait;
+  const auto deadline = steady_clock::now() + m_wait;
   for (;;) {
     if (!m_idle.empty()) {
       auto session = std::move(m_idle.back());
       m_idle.pop_back();
       return Lease(*this, std::move(session));
     }
-    if (m_open < m_max_sessions) break;
-    if (!m_returned.wait_until(lock, deadline, [&] { return !m_idle.empty() || m_open < m_max_sessions; })) {
+    const auto refused = last_failure();
+    if (m_open < m_max_sessions && !refused) break;
+    // A new session would be refused (the server was unreachable or full a
+    // moment ago): with none open, nothing will come back, so say so now;
+    // otherwise wait for one of those that work.
+    if (refused && m_open == 0) throw refused->error;
+    if (steady_clock::now() >= deadline) {
+      if (refused) throw refused->error;
       throw db::Error(db::Fault::busy, "overloaded",
                       "every one of the " + std::to_string(m_max_sessions) +
                           " database sessions stayed busy for " + std::to_string(m_wait.count()) + " ms");
     }
+    const auto until = refused ? std::min(deadline, refused->until) : deadline;
+    m_returned.wait_until(lock, until,
+                          [&] { return !m_idle.empty() || (m_open < m_max_sessions && !last_failure()); });
   }
   // Connecting may take a while (a server far away, or down): not under the lock.
   ++m_open;
   lock.unlock();
   try {
-    return Lease(*this, open_or_refuse());
+    return Lease(*this, open_session_or_note_failure());
   } catch (...) {
     lock.lock();
     --m_open;
@@ -46,14 +56,16 @@ Storage::Lease Storage::acquire() {
   }
 }
 
-std::unique_ptr<Session> Storage::open_or_refuse() {
+std::optional<Storage::Refusal> Storage::last_failure() {
+  std::lock_guard lock(m_failure_mutex);
+  if (!m_failure || std::chrono::steady_clock::now() >= m_retry_at) return std::nullopt;
+  return Refusal{*m_failure, m_retry_at};
+}
+
+std::unique_ptr<Session> Storage::open_session_or_note_failure() {
   using namespace std::chrono;
   constexpr milliseconds kFirstPause{250};
   constexpr milliseconds kLongestPause{4000};
-  {
-    std::lock_guard lock(m_failure_mutex);
-    if (m_failure && steady_clock::now() < m_retry_at) throw *m_failure;
-  }
   try {
     auto session = open_session();
     std::lock_guard lock(m_failure_mutex);

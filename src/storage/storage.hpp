@@ -112,8 +112,9 @@ class Storage {
   // construction, then throws db::Error (busy, reason "overloaded"). Throws
   // db::Error (unavailable) when the database cannot be reached; after such
   // a failure, new sessions are tried again only after a pause that grows
-  // while the database stays unreachable (so a server that is down is not
-  // hammered by every request, and requests fail fast meanwhile).
+  // while the database stays unreachable (so a server that is down or full
+  // is not hammered by every request): meanwhile a caller waits for one of
+  // the sessions already open, or hears the failure at once when none is.
   Lease acquire();
 
   // Runs `work` on a leased session; a session that met an unavailable
@@ -142,7 +143,13 @@ class Storage {
 
  private:
   void release(std::unique_ptr<Session> session);
-  std::unique_ptr<Session> open_or_refuse();
+  std::unique_ptr<Session> open_session_or_note_failure();
+  struct Refusal {
+    db::Error error;
+    std::chrono::steady_clock::time_point until;
+  };
+  // The last failure to open a session while it still stands.
+  std::optional<Refusal> last_failure();
 
   std::size_t m_max_sessions;
   std::chrono::milliseconds m_wait;

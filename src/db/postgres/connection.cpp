@@ -154,11 +154,35 @@ Connection::Connection(const Settings& settings, StatementObserver observer)
                           options.empty() ? nullptr : options.c_str(), nullptr};
   m_native->connection = PQconnectdbParams(keywords, values, 1);
   if (m_native->connection == nullptr) throw Error(Fault::unavailable, "connection", "PostgreSQL: out of memory");
-  if (PQstatus(m_native->connection) != CONNECTION_OK) {
-    std::string message = without(tidy(PQerrorMessage(m_native->connection)), password_in(settings.url));
-    throw Error(Fault::unavailable, "connection",
-                "cannot connect to PostgreSQL at " + redact(settings.url) + ": " + message);
-  }
+  m_redacted_url = redact(settings.url);
+  m_password = password_in(settings.url);
+  if (PQstatus(m_native->connection) != CONNECTION_OK) refuse_connection();
+  quiet_notices();
+}
+
+void Connection::quiet_notices() {
+  // The server's notices (NOTICE: relation already exists, skipping; the
+  // FATAL of a shutdown) would otherwise go to stderr as bare text lines,
+  // between the process's JSON log lines. Errors reach the caller anyway.
+  PQsetNoticeProcessor(m_native->connection, [](void*, const char*) {}, nullptr);
+}
+
+void Connection::refuse_connection() const {
+  std::string message = without(tidy(PQerrorMessage(m_native->connection)), m_password);
+  // libpq gives a failed connection no SQLSTATE, only the server's text:
+  // a server out of connection slots (53300) says so in these words (in an
+  // English lc_messages; any other wording counts as "connection").
+  const bool full = message.find("too many connections") != std::string::npos ||
+                    message.find("connection slots are reserved") != std::string::npos;
+  throw Error(Fault::unavailable, full ? "overloaded" : "connection",
+              "cannot connect to PostgreSQL at " + m_redacted_url + ": " + message);
+}
+
+void Connection::reconnect() {
+  PQreset(m_native->connection);
+  // The new session has none of the old one's prepared statements.
+  m_prepared.clear();
+  if (PQstatus(m_native->connection) != CONNECTION_OK) refuse_connection();
 }
 
 Connection::~Connection() = default;
@@ -361,6 +385,10 @@ std::string Connection::redact(std::string_view url) {
 // ---- Transaction -----------------------------------------------------------------
 
 Transaction::Transaction(Connection& connection, std::string_view begin) : m_connection(connection) {
+  // A session the server ended (a restart, a terminated backend) is opened
+  // again here, where nothing is in flight: a long-lived connection (a
+  // worker thread's) outlives server restarts by itself.
+  if (!m_connection.healthy()) m_connection.reconnect();
   m_connection.exec(begin);
 }
 

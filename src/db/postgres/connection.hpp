@@ -5,7 +5,7 @@
 //
 // Values travel as text in both directions (libpq's text format): one code
 // path for every type, and the server parses numbers exactly. A Connection
-// belongs to one thread at a time; share the pool, not the connection.
+// belongs to one thread at a time; share a storage::Storage (its pool of sessions), not the connection.
 #pragma once
 
 #include <chrono>
@@ -95,6 +95,10 @@ class Connection {
   // False once the session is gone (server restart, terminated backend,
   // network cut): the pool drops such a connection instead of reusing it.
   bool healthy() const;
+  // Opens the session again with the same settings (libpq's PQreset);
+  // throws db::Error (unavailable) while the server cannot be reached. A
+  // Transaction does this by itself on a session that is gone.
+  void reconnect();
   // The server's process id for this session.
   int backend_pid() const;
   // Whether a transaction is open (or failed and not yet rolled back).
@@ -119,10 +123,14 @@ class Connection {
  private:
   Rows run(std::string_view sql, const Params& params, const std::string* prepared_name);
   [[noreturn]] void fail(std::string_view what, const void* result) const;
+  [[noreturn]] void refuse_connection() const;
+  void quiet_notices();
 
   struct Native;  // the libpq connection, in connection.cpp
   std::unique_ptr<Native> m_native;
   std::unordered_set<std::string> m_prepared;
+  std::string m_redacted_url;
+  std::string m_password;  // kept to mask it in libpq's own messages
   StatementObserver m_observer;
 };
 

@@ -1,5 +1,5 @@
 // The PostgreSQL client layer against a real server (tests/support/postgres.sh):
-// values, arrays, errors by SQLSTATE, secrets kept out of messages, the pool,
+// values, arrays, errors by SQLSTATE, secrets kept out of messages,
 // transactions, notifications, and a server that goes away.
 #include <doctest/doctest.h>
 
@@ -12,13 +12,11 @@
 #include "db/error.hpp"
 #include "db/postgres/connection.hpp"
 #include "db/postgres/error.hpp"
-#include "db/postgres/pool.hpp"
 #include "support/postgres_server.hpp"
 
 using pw::db::Fault;
 using pw::db::postgres::Connection;
 using pw::db::postgres::Params;
-using pw::db::postgres::Pool;
 using pw::db::postgres::Transaction;
 using pw::test::PostgresServer;
 using namespace std::chrono_literals;
@@ -237,75 +235,24 @@ TEST_CASE("PostgreSQL notifications: a committed NOTIFY arrives, a rolled-back o
   CHECK_FALSE(listener.wait_for_notification(50ms).has_value());
 }
 
-TEST_CASE("PostgreSQL pool: never opens more than its size, and a waiter gives up with busy") {
-  auto url = PostgresServer::shared().create_database();
-  Pool pool({url}, 2, 100ms);
-  auto first = pool.acquire();
-  auto second = pool.acquire();
-  CHECK(pool.open() == 2);
-  auto started = std::chrono::steady_clock::now();
-  auto error = error_from([&] { (void)pool.acquire(); });
-  CHECK(error->fault() == Fault::busy);
-  CHECK(std::chrono::steady_clock::now() - started >= 100ms);
-
-  // A connection given back is reused, not reopened.
-  int pid = first->backend_pid();
-  { auto moved = std::move(first); }
-  auto again = pool.acquire();
-  CHECK(again->backend_pid() == pid);
-  CHECK(pool.open() == 2);
-
-  // A waiter gets the connection the moment one comes back.
-  Pool patient({url}, 1, 5s);
-  auto held = patient.acquire();
-  int held_pid = held->backend_pid();
-  int waited_pid = 0;
-  std::thread waiter([&] { waited_pid = patient.acquire()->backend_pid(); });
-  std::this_thread::sleep_for(30ms);
-  { auto released = std::move(held); }
-  waiter.join();
-  CHECK(waited_pid == held_pid);
-  CHECK(patient.open() == 1);
-}
-
-TEST_CASE("PostgreSQL pool: a session the server ended is not reused, and the next lease is a new session") {
-  auto url = PostgresServer::shared().create_database();
-  Pool pool({url}, 2);
-  int victim = 0;
-  {
-    auto lease = pool.acquire();
-    victim = lease->backend_pid();
-  }
-  Connection admin({url});
-  CHECK(admin.query("SELECT pg_terminate_backend($1)", Params().add(victim)).boolean(0, 0));
-  {
-    auto lease = pool.acquire();
-    CHECK(lease->backend_pid() == victim);  // the pool cannot know yet
-    auto error = error_from([&] { lease->query("SELECT 1"); });
-    CHECK(error->fault() == Fault::unavailable);
-    CHECK_FALSE(lease->healthy());
-  }
-  CHECK(pool.open() == 0);
-  auto fresh = pool.acquire();
-  CHECK(fresh->backend_pid() != victim);
-  CHECK(fresh->query("SELECT 1").int32(0, 0) == 1);
-}
-
-TEST_CASE("PostgreSQL server restart: statements fail as unavailable while it is down, new connections work after") {
+TEST_CASE("PostgreSQL server restart: a transaction on a session the restart ended opens it again") {
   auto server = PostgresServer::start_private();
-  Pool pool({server->url(), 2}, 2);
-  { CHECK(pool.acquire()->query("SELECT 1").int32(0, 0) == 1); }
+  Connection connection({server->url(), 2});
+  connection.prepared("two", "SELECT 2");
+  const int before = connection.backend_pid();
   server->stop();
-  {
-    auto lease = pool.acquire();
-    auto error = error_from([&] { lease->query("SELECT 1"); });
-    CHECK(error->fault() == Fault::unavailable);
-  }
-  auto refused = error_from([&] { (void)pool.acquire(); });
-  CHECK(refused->fault() == Fault::unavailable);
-  CHECK(pool.open() == 0);
+  auto down = error_from([&] { Transaction transaction(connection); });
+  CHECK(down->fault() == Fault::unavailable);
+  CHECK_FALSE(connection.healthy());
   server->start();
-  CHECK(pool.acquire()->query("SELECT 2").int32(0, 0) == 2);
+  {
+    Transaction transaction(connection);
+    // A new session, whose prepared statements start from none.
+    CHECK(connection.prepared("two", "SELECT 2").int32(0, 0) == 2);
+    transaction.commit();
+  }
+  CHECK(connection.healthy());
+  CHECK(connection.backend_pid() != before);
 }
 
 TEST_CASE("PostgreSQL connection: every statement, failed ones too, is timed for db_query_duration_seconds") {
@@ -318,7 +265,4 @@ TEST_CASE("PostgreSQL connection: every statement, failed ones too, is timed for
   CHECK_THROWS(connection.query("SELECT * FROM missing"));
   REQUIRE(timings.size() == 4);
   CHECK(timings[0] >= 0.02);
-  Pool pool({url}, 1, 1s, [&](double seconds) { timings.push_back(seconds); });
-  pool.acquire()->query("SELECT 1");
-  CHECK(timings.size() == 5);
 }

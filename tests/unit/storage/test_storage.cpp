@@ -1,0 +1,182 @@
+// The storage seam on both drivers: a bounded pool of sessions whose write
+// transactions span the store and the job table, and, on PostgreSQL, what a
+// server that goes away or fills up does to it.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "db/error.hpp"
+#include "jobs/contract.hpp"
+#include "queue/clock.hpp"
+#include "storage/drivers.hpp"
+#include "support/postgres_server.hpp"
+#include "support/test_database.hpp"
+
+using pw::db::Fault;
+using pw::storage::Session;
+using pw::storage::Storage;
+using pw::test::PostgresServer;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class Work>
+std::optional<pw::db::Error> error_from(Work&& work) {
+  try {
+    work();
+  } catch (const pw::db::Error& e) {
+    return e;
+  }
+  FAIL("expected a db::Error");
+  return std::nullopt;
+}
+
+struct SqliteStorage {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config = [this] {
+    pw::config::DatabaseConfig c;
+    c.path = dir.file("pw.db");
+    c.busy_timeout_ms = 200;  // also how long a lease waits for a session
+    return c;
+  }();
+  pw::queue::ManualClock clock;
+  std::unique_ptr<Storage> storage;
+
+  explicit SqliteStorage(std::size_t sessions = 2) {
+    pw::db::Connection connection(config);
+    pw::migrations::Migrator(connection, pw::migrations::embedded()).apply_pending();
+    storage = pw::storage::open_storage(config, sessions, {clock, {}, {}});
+  }
+};
+
+struct PostgresStorage {
+  pw::config::DatabaseConfig config = [] {
+    pw::config::DatabaseConfig c;
+    c.url = PostgresServer::shared().create_database();
+    return c;
+  }();
+  pw::queue::ManualClock clock;
+  std::unique_ptr<Storage> storage;
+
+  explicit PostgresStorage(std::size_t sessions = 2) {
+    pw::db::postgres::Connection connection({config.url});
+    pw::migrations::PostgresMigrator(connection, pw::migrations::embedded(pw::migrations::Dialect::postgres))
+        .apply_pending();
+    storage = pw::storage::open_storage(config, sessions, {clock, {}, {}});
+  }
+};
+
+}  // namespace
+
+TYPE_TO_STRING_AS("SQLite", SqliteStorage);
+TYPE_TO_STRING_AS("PostgreSQL", PostgresStorage);
+
+TEST_CASE_TEMPLATE("Storage: a write spans the store and the job table: all of it commits, or none", F, SqliteStorage,
+                   PostgresStorage) {
+  F f;
+  auto session = f.storage->acquire();
+  auto user = session->store().create_user("alice", "hash", 1);
+  CHECK_THROWS_AS(session->write([&] {
+    session->store().create_world(user.id, {"Eden", "", 1}, 1);
+    session->jobs().enqueue_in_transaction(pw::jobs::new_job(pw::jobs::PurgeWorldArgs{1}));
+    throw std::runtime_error("the request failed after both writes");
+  }),
+                  std::runtime_error);
+  CHECK(session->store().count_worlds(user.id) == 0);
+  CHECK(session->jobs().list({}).empty());
+
+  session->write([&] {
+    session->store().create_world(user.id, {"Eden", "", 1}, 1);
+    session->jobs().enqueue_in_transaction(pw::jobs::new_job(pw::jobs::PurgeWorldArgs{1}));
+  });
+  CHECK(session->store().count_worlds(user.id) == 1);
+  CHECK(session->jobs().list({}).size() == 1);
+  CHECK(session->schema_status().up_to_date());
+  CHECK_FALSE(session->write_problem());
+}
+
+TEST_CASE_TEMPLATE("Storage: never opens more sessions than its size, a waiter gets one back, past the wait busy", F,
+                   SqliteStorage, PostgresStorage) {
+  F f(2);
+  auto first = f.storage->acquire();
+  std::optional<Storage::Lease> second(f.storage->acquire());
+  auto full = error_from([&] { (void)f.storage->acquire(); });
+  CHECK(full->fault() == Fault::busy);
+  CHECK(std::string(full->reason()) == "overloaded");
+
+  Session* handed_back = &**second;
+  std::thread returner([&] {
+    std::this_thread::sleep_for(50ms);
+    second.reset();
+  });
+  auto third = f.storage->acquire();
+  returner.join();
+  CHECK(&*third == handed_back);  // the same session, not a new one
+}
+
+TEST_CASE("Storage on PostgreSQL: a session the server ended is dropped, the next lease is a new one") {
+  PostgresStorage f(2);
+  int victim = 0;
+  {
+    auto lease = f.storage->acquire();
+    CHECK_FALSE(lease->store().find_user(1));
+    // The probe's own session is told apart by pg_backend_pid().
+    victim = pw::test::DatabaseProbe(f.config).scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND application_name = 'personaworlds'");
+  }
+  REQUIRE(victim != 0);
+  pw::test::DatabaseProbe(f.config).scalar("SELECT count(*) FROM (SELECT pg_terminate_backend(?)) t",
+                                           {std::to_string(victim)});
+  {
+    auto lease = f.storage->acquire();
+    auto lost = error_from([&] { lease->store().find_user(1); });
+    CHECK(lost->fault() == Fault::unavailable);
+    CHECK_FALSE(lease->reusable());
+  }
+  auto fresh = f.storage->acquire();
+  CHECK_FALSE(fresh->store().find_user(1));
+}
+
+TEST_CASE("Storage on PostgreSQL: while the server is down leases fail at once, and it serves again by itself") {
+  auto server = PostgresServer::start_private();
+  pw::config::DatabaseConfig config;
+  config.url = server->url();
+  pw::queue::ManualClock clock;
+  auto storage = pw::storage::open_storage(config, 2, {clock, {}, {}});
+  storage->with_session([](Session& session) { (void)session.schema_status(); });
+  server->stop();
+  auto lost = error_from([&] { storage->with_session([](Session& session) { (void)session.schema_status(); }); });
+  CHECK(lost->fault() == Fault::unavailable);
+  // No session is open now: the next lease tries the server and fails; the
+  // ones after it hear that failure at once instead of each trying again.
+  auto refused = error_from([&] { (void)storage->acquire(); });
+  CHECK(refused->fault() == Fault::unavailable);
+  CHECK(std::string(refused->reason()) == "connection");
+  CHECK(error_from([&] { (void)storage->acquire(); })->fault() == Fault::unavailable);
+  server->start();
+  // Back within the longest pause between attempts (4 s), give or take.
+  bool served = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 15s; !served && std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    try {
+      storage->with_session([](Session& session) { (void)session.schema_status(); });
+      served = true;
+    } catch (const pw::db::Error& e) {
+      CHECK(e.fault() == Fault::unavailable);
+    }
+  }
+  CHECK(served);
+}
+
+TEST_CASE_TEMPLATE("Storage: every session reports its statements for db_query_duration_seconds", F, SqliteStorage,
+                   PostgresStorage) {
+  F f;
+  int timed = 0;
+  auto storage = pw::storage::open_storage(f.config, 1, {f.clock, {}, {[&](double) { ++timed; }, {}}});
+  storage->with_session([](Session& session) { (void)session.store().find_user(1); });
+  CHECK(timed >= 1);
+}
