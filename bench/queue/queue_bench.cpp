@@ -1,21 +1,30 @@
 // The job queue benchmark driver for our side of `make bench-queue`
-// (bench/queue/run.sh runs it, and plainjob_bench.mjs for plainjob). Each
-// command prints one JSON line with its result:
+// (bench/queue/run.sh runs it, plainjob_bench.mjs for plainjob on SQLite and
+// graphile_bench.mjs for graphile-worker on PostgreSQL). Every command but
+// `report` works on either database, named by --db FILE (SQLite) or
+// --database-url URL (PostgreSQL; the database must exist, its public
+// schema is dropped and migrated again); each prints one JSON line with its
+// result, `driver` saying which database it ran on:
 //
-//   pw_queue_bench enqueue --db F --count N --batch B
-//       enqueue rate through JobQueue, B jobs per transaction (1: enqueue()).
-//   pw_queue_bench process --binary P --db F --count N --workers K --log-dir D [-- worker flags]
+//   pw_queue_bench enqueue --db F | --database-url U --count N --batch B
+//       enqueue rate through the job table, B jobs per transaction (1: enqueue()).
+//   pw_queue_bench process --binary P --db F | --database-url U --count N --workers K --log-dir D [-- worker flags]
 //       N noop jobs enqueued up front (untimed), then K `personaworlds worker`
 //       processes started; jobs/s from their start until no job is queued or
 //       running. Worker logs go to files in D, as they would to a log pipe.
-//   pw_queue_bench latency --binary P --db F --rate R --seconds T --log-dir D [-- worker flags]
+//   pw_queue_bench latency --binary P --db F | --database-url U --rate R --seconds T [--enqueuers E] --log-dir D
+//                          [--dump FILE] [-- worker flags]
 //       one worker idling, then noop jobs enqueued one per transaction at a
-//       steady R per second; enqueue-to-start latency per job from the time
+//       steady R per second (--enqueuers E: by E threads, a connection each,
+//       taking turns; 1 by default); enqueue-to-start latency per job from the time
 //       just before each enqueue to the time its handler started (the noop
-//       run log, PW_NOOP_RUN_LOG, CLOCK_MONOTONIC on both sides).
-//   pw_queue_bench report --results F --markdown OUT --machine TEXT
-//       medians over the runs in F (JSON lines of the above plus plainjob's),
-//       printed as one table and written as the "Queue" section of OUT.
+//       run log, PW_NOOP_RUN_LOG, CLOCK_MONOTONIC on both sides: the client
+//       clocks of one machine, never the database server's).
+//   pw_queue_bench report --results F[,F...] --markdown OUT --machine TEXT [--machine-postgres TEXT]
+//       medians over the runs in the files (JSON lines of the above plus the
+//       peers'), printed as one table per database and written as the
+//       "Queue" section of OUT: SQLite first, PostgreSQL under "### PostgreSQL".
+//       A database without results keeps its part of the section as it was.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -32,7 +41,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -40,9 +51,12 @@
 #include <vector>
 
 #include "db/connection.hpp"
+#include "db/postgres/connection.hpp"
 #include "migrations/migrator.hpp"
+#include "migrations/postgres_migrator.hpp"
 #include "queue/clock.hpp"
 #include "queue/job_queue.hpp"
+#include "queue/postgres_job_queue.hpp"
 
 extern char** environ;
 
@@ -92,29 +106,139 @@ pw::config::DatabaseConfig database(const std::string& path) {
   return config;
 }
 
-// A fresh, migrated database file.
-void create_database(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  pw::db::Connection connection(database(path));
+// Where the jobs live: a SQLite file (--db) or a PostgreSQL database
+// (--database-url). Only Target, QueueSession and Watch know which; the
+// commands are the same for both.
+struct Target {
+  std::string path;  // SQLite
+  std::string url;   // PostgreSQL
+
+  bool postgres() const { return !url.empty(); }
+  const char* driver() const { return postgres() ? "postgres" : "sqlite"; }
+  pw::db::postgres::Settings server() const { return pw::db::postgres::Settings{url}; }
+};
+
+Target target_of(const Args& args) {
+  Target target{args.get("db"), args.get("database-url")};
+  if (target.path.empty() == target.url.empty()) {
+    throw std::invalid_argument("give one of --db FILE (SQLite) or --database-url URL (PostgreSQL)");
+  }
+  return target;
+}
+
+// A fresh, migrated database: the SQLite file created again, or on
+// PostgreSQL the public schema (jobs and every other table) dropped and
+// migrated again.
+void create_database(const Target& target) {
+  if (target.postgres()) {
+    pw::db::postgres::Connection connection(target.server());
+    connection.exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+    pw::migrations::PostgresMigrator(connection, pw::migrations::embedded(pw::migrations::Dialect::postgres))
+        .apply_pending();
+    return;
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(target.path + suffix);
+  pw::db::Connection connection(database(target.path));
   pw::migrations::Migrator(connection, pw::migrations::embedded()).apply_pending();
 }
 
-void enqueue_noops(const std::string& path, std::int64_t count) {
-  pw::db::Connection connection(database(path));
-  pw::queue::SystemClock clock;
-  pw::queue::JobQueue queue(connection, clock, {});
+// Our job table on its own connection, as the API or `jobs enqueue` holds one.
+class QueueSession {
+ public:
+  explicit QueueSession(const Target& target) {
+    if (target.postgres()) {
+      m_postgres = std::make_unique<pw::db::postgres::Connection>(target.server());
+      m_queue = std::make_unique<pw::queue::PostgresJobQueue>(*m_postgres, m_clock, pw::config::RetryConfig{});
+    } else {
+      m_sqlite = std::make_unique<pw::db::Connection>(database(target.path));
+      m_queue = std::make_unique<pw::queue::JobQueue>(*m_sqlite, m_clock, pw::config::RetryConfig{});
+    }
+  }
+
+  pw::queue::JobTable& queue() { return *m_queue; }
+
+  // After the untimed bulk load, so that every measurement starts alike:
+  // SQLite from an empty WAL; PostgreSQL from a vacuumed, analyzed job table
+  // and a checkpoint (graphile_bench.mjs does the same to its table).
+  void settle() {
+    if (m_postgres) {
+      m_postgres->exec("VACUUM (ANALYZE) jobs");
+      m_postgres->exec("CHECKPOINT");
+    } else {
+      m_sqlite->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+  }
+
+ private:
+  pw::queue::SystemClock m_clock;  // before the queue, which refers to it
+  std::unique_ptr<pw::db::Connection> m_sqlite;
+  std::unique_ptr<pw::db::postgres::Connection> m_postgres;
+  std::unique_ptr<pw::queue::JobTable> m_queue;
+};
+
+void enqueue_noops(const Target& target, std::int64_t count) {
+  QueueSession session(target);
   pw::queue::NewJob job;
   job.type = "noop";
   std::vector<pw::queue::NewJob> batch(1000, job);
   for (std::int64_t done = 0; done < count;) {
     std::int64_t n = std::min<std::int64_t>(1000, count - done);
     batch.resize(static_cast<std::size_t>(n), job);
-    queue.enqueue_many(batch);
+    session.queue().enqueue_many(batch);
     done += n;
   }
-  // Start every measurement from an empty WAL.
-  connection.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  session.settle();
 }
+
+// The driver's own view of the job table while workers run: whether any job
+// is queued or running (two index probes), how many reached a state.
+class Watch {
+ public:
+  explicit Watch(const Target& target) {
+    if (target.postgres()) {
+      m_postgres = std::make_unique<pw::db::postgres::Connection>(target.server());
+    } else {
+      m_sqlite = std::make_unique<SQLite::Database>(target.path, SQLite::OPEN_READONLY);
+      m_sqlite->setBusyTimeout(10000);
+    }
+  }
+
+  bool busy() {
+    if (m_postgres) {
+      // The first entry of the partial indexes jobs_ready and jobs_leases,
+      // in their order, so that the planner walks them. (EXISTS drops the
+      // ORDER BY, and its sequential scan then reads every finished row
+      // before the first queued one: close to 1 ms a probe by the end of a
+      // run, taken from the workers.)
+      return m_postgres
+          ->prepared("bench_busy",
+                     "SELECT (SELECT id FROM jobs WHERE state = 'queued' ORDER BY priority, run_at, id LIMIT 1) "
+                     "IS NOT NULL OR (SELECT id FROM jobs WHERE state = 'running' ORDER BY lease_expires_at LIMIT 1) "
+                     "IS NOT NULL")
+          .boolean(0, 0);
+    }
+    SQLite::Statement query(*m_sqlite,
+                            "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready WHERE state = 'queued') OR "
+                            "EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases WHERE state = 'running')");
+    query.executeStep();
+    return query.getColumn(0).getInt() != 0;
+  }
+
+  std::int64_t count_state(const char* state) {
+    if (m_postgres) {
+      return m_postgres->query("SELECT count(*) FROM jobs WHERE state = $1", pw::db::postgres::Params().add(state))
+          .int64(0, 0);
+    }
+    SQLite::Statement query(*m_sqlite, "SELECT count(*) FROM jobs WHERE state = ?");
+    query.bind(1, state);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  }
+
+ private:
+  std::unique_ptr<SQLite::Database> m_sqlite;
+  std::unique_ptr<pw::db::postgres::Connection> m_postgres;
+};
 
 class Child {
  public:
@@ -168,22 +292,6 @@ class Child {
   pid_t m_pid = -1;
 };
 
-// True while any job is queued or running (two index probes).
-bool busy(SQLite::Database& db) {
-  SQLite::Statement query(db,
-                          "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready WHERE state = 'queued') OR "
-                          "EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases WHERE state = 'running')");
-  query.executeStep();
-  return query.getColumn(0).getInt() != 0;
-}
-
-std::int64_t count_state(SQLite::Database& db, const char* state) {
-  SQLite::Statement query(db, "SELECT count(*) FROM jobs WHERE state = ?");
-  query.bind(1, state);
-  query.executeStep();
-  return query.getColumn(0).getInt64();
-}
-
 std::int64_t lines_containing(const std::string& path, const std::vector<std::string>& needles) {
   std::ifstream in(path);
   std::int64_t found = 0;
@@ -198,9 +306,14 @@ std::int64_t lines_containing(const std::string& path, const std::vector<std::st
   return found;
 }
 
-std::vector<std::string> worker_args(const std::string& db, const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"worker", "--db", db, "--observability-port", "0",
-                                   "--observability-host", "127.0.0.1"};
+std::vector<std::string> worker_args(const Target& target, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"worker"};
+  if (target.postgres()) {
+    args.insert(args.end(), {"--database-url", target.url});
+  } else {
+    args.insert(args.end(), {"--db", target.path});
+  }
+  args.insert(args.end(), {"--observability-port", "0", "--observability-host", "127.0.0.1"});
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -231,13 +344,12 @@ double load_average() {
 // ---- commands ------------------------------------------------------------
 
 json enqueue_command(const Args& args) {
-  std::string path = args.get("db");
+  Target target = target_of(args);
   std::int64_t count = args.number("count", 50000);
   std::int64_t batch = args.number("batch", 1);
-  create_database(path);
-  pw::db::Connection connection(database(path));
-  pw::queue::SystemClock clock;
-  pw::queue::JobQueue queue(connection, clock, {});
+  create_database(target);
+  QueueSession session(target);
+  pw::queue::JobTable& queue = session.queue();
   pw::queue::NewJob job;
   job.type = "noop";
   std::vector<pw::queue::NewJob> jobs(static_cast<std::size_t>(std::max<std::int64_t>(1, batch)), job);
@@ -254,29 +366,36 @@ json enqueue_command(const Args& args) {
     }
   }
   double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  return {{"impl", "personaworlds"}, {"metric", batch <= 1 ? "enqueue_single" : "enqueue_batch"},
-          {"count", count}, {"batch", batch}, {"seconds", seconds}, {"value", count / seconds}};
+  return {{"impl", "personaworlds"}, {"driver", target.driver()},
+          {"metric", batch <= 1 ? "enqueue_single" : "enqueue_batch"}, {"count", count}, {"batch", batch},
+          {"seconds", seconds}, {"value", count / seconds}};
+}
+
+// Log lines that tell of contention: SQLite's busy errors; on PostgreSQL any
+// warning or error (lost races, lost connections, listener trouble).
+std::vector<std::string> trouble_needles(const Target& target) {
+  if (target.postgres()) return {"\"level\":\"warn\"", "\"level\":\"error\""};
+  return {"SQLITE_BUSY", "database is locked"};
 }
 
 json process_command(const Args& args) {
   std::string binary = args.get("binary");
-  std::string path = args.get("db");
+  Target target = target_of(args);
   std::string log_dir = args.get("log-dir", ".");
   std::int64_t count = args.number("count", 50000);
   int workers = static_cast<int>(args.number("workers", 1));
-  create_database(path);
-  enqueue_noops(path, count);
+  create_database(target);
+  enqueue_noops(target, count);
 
-  SQLite::Database db(path, SQLite::OPEN_READONLY);
-  db.setBusyTimeout(10000);
+  Watch watch(target);
   std::vector<std::unique_ptr<Child>> children;
   std::vector<std::string> logs;
   auto start = SteadyClock::now();
   for (int i = 0; i < workers; ++i) {
     logs.push_back(log_dir + "/worker-" + std::to_string(i) + ".log");
-    children.push_back(std::make_unique<Child>(binary, worker_args(path, args.passthrough), logs.back()));
+    children.push_back(std::make_unique<Child>(binary, worker_args(target, args.passthrough), logs.back()));
   }
-  while (busy(db)) {
+  while (watch.busy()) {
     for (std::size_t i = 0; i < children.size(); ++i) {
       if (children[i]->exited()) throw std::runtime_error("worker exited early; see " + logs[i]);
     }
@@ -285,11 +404,11 @@ json process_command(const Args& args) {
   double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   int exit_codes = 0;
   for (auto& child : children) exit_codes |= child->stop();
-  std::int64_t succeeded = count_state(db, "succeeded");
+  std::int64_t succeeded = watch.count_state("succeeded");
   std::int64_t busy_lines = 0;
-  for (const auto& log : logs) busy_lines += lines_containing(log, {"SQLITE_BUSY", "database is locked"});
+  for (const auto& log : logs) busy_lines += lines_containing(log, trouble_needles(target));
   if (succeeded != count) throw std::runtime_error("only " + std::to_string(succeeded) + " jobs succeeded");
-  return {{"impl", "personaworlds"}, {"metric", "process"}, {"workers", workers},
+  return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "process"}, {"workers", workers},
           {"flags", joined(args.passthrough)}, {"count", count}, {"seconds", seconds},
           {"value", count / seconds}, {"busy_log_lines", busy_lines}, {"exit_codes", exit_codes}};
 }
@@ -303,43 +422,66 @@ double percentile(std::vector<double> values, double p) {
 
 json latency_command(const Args& args) {
   std::string binary = args.get("binary");
-  std::string path = args.get("db");
+  Target target = target_of(args);
   std::string log_dir = args.get("log-dir", ".");
   std::int64_t rate = args.number("rate", 1000);
   std::int64_t seconds = args.number("seconds", 10);
-  create_database(path);
+  create_database(target);
   std::string run_log = log_dir + "/runs.log";
   std::string worker_log = log_dir + "/worker-latency.log";
   std::filesystem::remove(run_log);
-  Child worker(binary, worker_args(path, args.passthrough), worker_log, {{"PW_NOOP_RUN_LOG", run_log}});
+  Child worker(binary, worker_args(target, args.passthrough), worker_log, {{"PW_NOOP_RUN_LOG", run_log}});
   wait_for_line(worker_log, "worker_started");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it go idle
 
-  pw::db::Connection connection(database(path));
-  pw::queue::SystemClock clock;
-  pw::queue::JobQueue queue(connection, clock, {});
-  pw::queue::NewJob job;
-  job.type = "noop";
-  std::unordered_map<std::int64_t, std::int64_t> enqueued_at;
-  std::int64_t total = rate * seconds;
-  enqueued_at.reserve(static_cast<std::size_t>(total));
+  // The schedule is fixed: job i is due at start + i / rate, whatever the
+  // enqueues before it took. E enqueuers (threads, a connection each) take
+  // every E-th job, so a slow enqueue delays the next one only once E are
+  // in flight. Per job: the time just before the enqueue call, and just
+  // after it returned (committed), for the dump.
+  using Times = std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>>;
+  const std::int64_t total = rate * seconds;
+  const auto enqueuers = static_cast<std::size_t>(std::max<std::int64_t>(1, args.number("enqueuers", 1)));
+  std::vector<std::unique_ptr<QueueSession>> sessions;
+  for (std::size_t k = 0; k < enqueuers; ++k) sessions.push_back(std::make_unique<QueueSession>(target));
+  std::vector<Times> times(enqueuers);
+  std::vector<std::exception_ptr> errors(enqueuers);
+  std::vector<std::thread> threads;
   auto start = SteadyClock::now();
-  for (std::int64_t i = 0; i < total; ++i) {
-    std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / rate));
-    std::int64_t before = monotonic_us();
-    enqueued_at[queue.enqueue(job).id] = before;
+  for (std::size_t k = 0; k < enqueuers; ++k) {
+    threads.emplace_back([&, k] {
+      try {
+        pw::queue::NewJob job;
+        job.type = "noop";
+        for (auto i = static_cast<std::int64_t>(k); i < total; i += static_cast<std::int64_t>(enqueuers)) {
+          std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / rate));
+          std::int64_t before = monotonic_us();
+          std::int64_t id = sessions[k]->queue().enqueue(job).id;
+          times[k][id] = {before, monotonic_us()};
+        }
+      } catch (...) {
+        errors[k] = std::current_exception();
+      }
+    });
   }
+  for (auto& thread : threads) thread.join();
   double achieved = total / std::chrono::duration<double>(SteadyClock::now() - start).count();
-  SQLite::Database db(path, SQLite::OPEN_READONLY);
-  db.setBusyTimeout(10000);
-  while (busy(db)) {
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  Times enqueued_at;
+  for (auto& part : times) enqueued_at.merge(part);
+  Watch watch(target);
+  while (watch.busy()) {
     if (worker.exited()) throw std::runtime_error("worker exited early; see " + worker_log);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   int exit_code = worker.stop();
 
   std::vector<double> latencies_ms;
-  std::optional<std::ofstream> dump;  // --dump FILE: "<id> <enqueued us> <started us>" per job
+  // --dump FILE: "<id> <enqueued us> <started us> <committed us>" per job
+  // (enqueued: before the enqueue call; committed: when it returned).
+  std::optional<std::ofstream> dump;
   if (!args.get("dump").empty()) dump.emplace(args.get("dump"));
   std::ifstream runs(run_log);
   for (std::string line; std::getline(runs, line);) {
@@ -348,14 +490,15 @@ json latency_command(const Args& args) {
     fields >> id >> attempt >> started_us;
     auto found = enqueued_at.find(id);
     if (found != enqueued_at.end()) {
-      latencies_ms.push_back((started_us - found->second) / 1000.0);
-      if (dump) *dump << id << ' ' << found->second << ' ' << started_us << '\n';
+      latencies_ms.push_back((started_us - found->second.first) / 1000.0);
+      if (dump) *dump << id << ' ' << found->second.first << ' ' << started_us << ' ' << found->second.second << '\n';
     }
   }
   if (static_cast<std::int64_t>(latencies_ms.size()) != total) {
     throw std::runtime_error("expected " + std::to_string(total) + " runs, saw " + std::to_string(latencies_ms.size()));
   }
-  return {{"impl", "personaworlds"}, {"metric", "latency"}, {"rate", rate}, {"achieved_rate", achieved},
+  return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "latency"}, {"rate", rate},
+          {"enqueuers", enqueuers}, {"achieved_rate", achieved},
           {"count", total}, {"flags", joined(args.passthrough)}, {"p50_ms", percentile(latencies_ms, 0.50)},
           {"p99_ms", percentile(latencies_ms, 0.99)}, {"max_ms", percentile(latencies_ms, 1.0)},
           {"exit_code", exit_code}};
@@ -387,43 +530,140 @@ std::string thousands(double value) {
   return out;
 }
 
-json report_command(const Args& args) {
-  // key -> impl -> values
-  std::map<std::string, std::map<std::string, std::vector<double>>> values;
-  std::map<std::string, std::string> flags;
+// One database's results, as the report needs them.
+struct Measurements {
+  std::map<std::string, std::map<std::string, std::vector<double>>> values;  // key -> impl -> values
+  std::map<std::string, std::string> flags;                                  // key + impl -> worker flags
+  std::map<std::string, std::set<int>> concurrency;  // key -> graphile-worker's concurrency in its runs
+  std::map<int, std::map<int, std::vector<double>>> probes;  // workers -> concurrency -> jobs/s (pre-run)
+  std::int64_t probe_count = 0;
   std::int64_t count = 0;
   std::int64_t busy_lines = 0;
   int runs = 0;
   std::vector<double> loads;
-  std::ifstream in(args.get("results"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    auto r = json::parse(line);
-    std::string impl = r["impl"];
-    std::string metric = r["metric"];
-    if (r.contains("run")) runs = std::max(runs, r["run"].get<int>());
-    if (r.contains("load1")) loads.push_back(r["load1"]);
-    if (metric == "process") {
-      std::string key = "process_" + std::to_string(r["workers"].get<int>()) + (r.contains("variant") ? "_" + r["variant"].get<std::string>() : "");
-      values[key][impl].push_back(r["value"]);
-      if (r.contains("flags")) flags[key + impl] = r["flags"];
-      count = r["count"];
-      busy_lines += r.value("busy_log_lines", 0);
-    } else if (metric == "latency") {
-      values["latency_p50"][impl].push_back(r["p50_ms"]);
-      values["latency_p99"][impl].push_back(r["p99_ms"]);
-      if (r.contains("flags")) flags["latency" + impl] = r["flags"];
-    } else {
-      values[metric][impl].push_back(r["value"]);
+};
+
+// Every line of every file (comma-separated names), by driver ("sqlite" when
+// a line names none: results written before there was a PostgreSQL column).
+std::map<std::string, Measurements> read_results(const std::string& files) {
+  std::map<std::string, Measurements> by_driver;
+  std::stringstream names(files);
+  for (std::string name; std::getline(names, name, ',');) {
+    if (name.empty()) continue;
+    std::ifstream in(name);
+    if (!in) throw std::runtime_error("cannot read " + name);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      auto r = json::parse(line);
+      Measurements& m = by_driver[r.value("driver", std::string("sqlite"))];
+      std::string impl = r["impl"];
+      std::string metric = r["metric"];
+      if (r.contains("run")) m.runs = std::max(m.runs, r["run"].get<int>());
+      if (r.contains("load1")) m.loads.push_back(r["load1"]);
+      if (metric == "concurrency_probe") {
+        m.probes[r["workers"].get<int>()][r["concurrency"].get<int>()].push_back(r["value"]);
+        m.probe_count = r["count"];
+      } else if (metric == "process") {
+        std::string key = "process_" + std::to_string(r["workers"].get<int>()) +
+                          (r.contains("variant") ? "_" + r["variant"].get<std::string>() : "");
+        m.values[key][impl].push_back(r["value"]);
+        if (r.contains("flags")) m.flags[key + impl] = r["flags"];
+        if (r.contains("concurrency")) m.concurrency[key].insert(r["concurrency"].get<int>());
+        m.count = r["count"];
+        m.busy_lines += r.value("busy_log_lines", 0);
+      } else if (metric == "latency") {
+        m.values["latency_p50"][impl].push_back(r["p50_ms"]);
+        m.values["latency_p99"][impl].push_back(r["p99_ms"]);
+        if (r.contains("achieved_rate")) m.values["latency_achieved"][impl].push_back(r["achieved_rate"]);
+        m.concurrency["enqueuers"].insert(r.value("enqueuers", 1));
+        if (r.contains("flags")) m.flags["latency" + impl] = r["flags"];
+        if (r.contains("concurrency")) m.concurrency["latency"].insert(r["concurrency"].get<int>());
+      } else {
+        m.values[metric][impl].push_back(r["value"]);
+      }
     }
   }
-  // Each row compares one of our measurements with one of plainjob's.
-  struct Row {
-    std::string ours;    // key of our value
-    std::string theirs;  // key of plainjob's value ("" for none)
-    std::string label;
-    bool lower_is_better = false;
-  };
+  return by_driver;
+}
+
+// Each row compares one of our measurements with one of the peer's.
+struct Row {
+  std::string ours;    // key of our value
+  std::string theirs;  // key of the peer's value ("" for none)
+  std::string label;
+  bool lower_is_better = false;
+};
+
+// Medians of both sides and their ratio ("" when either is missing).
+struct Compared {
+  double ours = 0;
+  double theirs = 0;
+  bool both = false;
+  double ratio = 0;  // how many times better ours is
+};
+
+Compared compare(Measurements& m, const Row& row, const std::string& peer) {
+  Compared c;
+  auto ours = m.values[row.ours]["personaworlds"];
+  auto theirs = row.theirs.empty() ? std::vector<double>{} : m.values[row.theirs][peer];
+  c.ours = median(ours);
+  c.theirs = median(theirs);
+  c.both = c.ours > 0 && c.theirs > 0;
+  if (c.both) c.ratio = row.lower_is_better ? c.theirs / c.ours : c.ours / c.theirs;
+  return c;
+}
+
+// A worker that cannot keep up with the latency run's 1,000 jobs/s builds a
+// backlog for the whole run; its "latency" is then that backlog's age.
+constexpr double kFellBehindMs = 100;
+
+bool fell_behind(Measurements& m, const std::string& impl) {
+  auto& p50 = m.values["latency_p50"][impl];
+  return !p50.empty() && median(p50) > kFellBehindMs;
+}
+
+std::string table(Measurements& m, const std::vector<Row>& rows, const std::string& peer) {
+  std::ostringstream out;
+  out << "| Measure | personaworlds | " << peer << " | personaworlds vs " << peer << " |\n";
+  out << "|---|---:|---:|---:|\n";
+  for (const auto& row : rows) {
+    bool have_ours = !m.values[row.ours]["personaworlds"].empty();
+    bool have_theirs = !row.theirs.empty() && !m.values[row.theirs][peer].empty();
+    if (!have_ours && !have_theirs) continue;
+    Compared c = compare(m, row, peer);
+    auto show = [&](double v) { return row.lower_is_better ? fixed(v, 2) : thousands(v); };
+    std::string ratio = "-";
+    if (c.both) ratio = fixed(c.ratio, 1) + (row.lower_is_better ? "x lower" : "x");
+    if (c.both && row.ours.rfind("latency", 0) == 0) {
+      // No ratio against a backlog: it says nothing about either wake-up path.
+      if (fell_behind(m, "personaworlds")) ratio = "- (personaworlds fell behind)";
+      if (fell_behind(m, peer)) ratio = "- (" + peer + " fell behind)";
+    }
+    out << "| " << row.label << " | " << (have_ours ? show(c.ours) : "-") << " | "
+        << (have_theirs ? show(c.theirs) : "-") << " | " << ratio << " |\n";
+  }
+  return out.str();
+}
+
+std::string load_text(const std::vector<double>& loads) {
+  return "Load: 1-minute load average at the end of each measurement (the benchmark's own processes "
+         "included; the machine is shared, so other work shows here too) " +
+         fixed(median(loads), 1) + " (median), " +
+         fixed(loads.empty() ? 0 : *std::max_element(loads.begin(), loads.end()), 1) + " (highest) over the measurements, on " +
+         std::to_string(std::thread::hardware_concurrency()) + " cores.";
+}
+
+std::string joined_set(const std::set<int>& values) {
+  std::string out;
+  for (int v : values) {
+    if (!out.empty()) out += '/';
+    out += std::to_string(v);
+  }
+  return out.empty() ? "?" : out;
+}
+
+// The SQLite part: the section's head, ours against plainjob.
+std::string sqlite_part(Measurements& m, const std::string& machine, std::string& printed) {
   const std::vector<Row> rows = {
       {"enqueue_single", "enqueue_single", "Enqueue, 1 job per transaction (jobs/s)"},
       {"enqueue_batch", "enqueue_batch", "Enqueue, 1,000 jobs per transaction (jobs/s)"},
@@ -435,39 +675,21 @@ json report_command(const Args& args) {
       {"latency_p50", "latency_p50", "Enqueue-to-start p50 at 1,000 jobs/s (ms)", true},
       {"latency_p99", "latency_p99", "Enqueue-to-start p99 at 1,000 jobs/s (ms)", true},
   };
-  std::ostringstream table;
-  table << "| Measure | personaworlds | plainjob | personaworlds vs plainjob |\n";
-  table << "|---|---:|---:|---:|\n";
-  for (const auto& row : rows) {
-    auto ours_values = values[row.ours]["personaworlds"];
-    auto theirs_values = row.theirs.empty() ? std::vector<double>{} : values[row.theirs]["plainjob"];
-    if (ours_values.empty() && theirs_values.empty()) continue;
-    double ours = median(ours_values);
-    double theirs = median(theirs_values);
-    auto show = [&](double v) { return row.lower_is_better ? fixed(v, 2) : thousands(v); };
-    std::string ratio = "-";
-    if (ours > 0 && theirs > 0) {
-      ratio = row.lower_is_better ? fixed(theirs / ours, 1) + "x lower" : fixed(ours / theirs, 1) + "x";
-    }
-    table << "| " << row.label << " | " << (ours_values.empty() ? "-" : show(ours)) << " | "
-          << (theirs_values.empty() ? "-" : show(theirs)) << " | " << ratio << " |\n";
-  }
+  std::string results = table(m, rows, "plainjob");
+  printed += "\nSQLite\n" + results;
   std::ostringstream section;
   section << "## Queue\n\n"
-          << "`make bench-queue` (bench/queue/), medians of " << runs << " runs, " << thousands(static_cast<double>(count))
+          << "`make bench-queue` (bench/queue/), medians of " << m.runs << " runs, " << thousands(static_cast<double>(m.count))
           << " jobs per processing run; plainjob ran on the same machine in the same run.\n\n"
-          << "Machine: " << args.get("machine") << "\n\n"
-          << "Load: 1-minute load average at the end of each measurement (the benchmark's own processes "
-             "included; the machine is shared, so other work shows here too) " << fixed(median(loads), 1) << " (median), "
-          << fixed(loads.empty() ? 0 : *std::max_element(loads.begin(), loads.end()), 1)
-          << " (highest) over the measurements, on " << std::thread::hardware_concurrency() << " cores.\n\n"
-          << table.str() << "\n"
+          << "Machine: " << machine << "\n\n"
+          << load_text(m.loads) << "\n\n"
+          << results << "\n"
           << "How it was measured:\n\n"
           << "- Enqueue: one process, `JobQueue::enqueue` (one transaction each) or `enqueue_many` "
              "(1,000 per transaction); plainjob `queue.add` / `queue.addMany` with the same batches.\n"
           << "- Process: the jobs are enqueued first (untimed); the clock runs from starting the worker "
              "processes (process start-up included) until no job is queued or running. personaworlds workers "
-             "run with `" << flags["process_2personaworlds"] << "` and write one JSON log line per job (info "
+             "run with `" << m.flags["process_2personaworlds"] << "` and write one JSON log line per job (info "
              "level) to a file; the `log line off` row runs them at `--log-level warn`, the `default "
              "--concurrency` row with no flags at all (2 handler threads here). plainjob workers are "
              "`defineWorker` processes (one job at a time each, `pollIntervall: 1`) with debug logging off, "
@@ -476,12 +698,134 @@ json report_command(const Args& args) {
           << "- Latency: one idle worker process, jobs enqueued one per transaction at a steady 1,000/s for "
              "10 s by another process; latency runs from just before each enqueue call to the start of its "
              "handler (CLOCK_MONOTONIC in both processes). personaworlds worker flags: "
-          << (flags["latencypersonaworlds"].empty() ? std::string("none (defaults: 1 ms idle poll)")
-                                                    : "`" + flags["latencypersonaworlds"] + "`")
+          << (m.flags["latencypersonaworlds"].empty() ? std::string("none (defaults: 1 ms idle poll)")
+                                                      : "`" + m.flags["latencypersonaworlds"] + "`")
           << "; plainjob with `pollIntervall: 1`.\n"
-          << "- `SQLITE_BUSY` / `database is locked` lines in all personaworlds worker logs: " << busy_lines << ".\n";
+          << "- `SQLITE_BUSY` / `database is locked` lines in all personaworlds worker logs: " << m.busy_lines << ".\n";
+  return section.str();
+}
 
-  std::cout << "\n" << table.str() << std::endl;
+// The PostgreSQL part: ours against graphile-worker on one server.
+std::string postgres_part(Measurements& m, const std::string& machine, std::string& printed) {
+  const std::string peer = "graphile-worker";
+  const std::vector<Row> rows = {
+      {"enqueue_single", "enqueue_single", "Enqueue, 1 job per transaction (jobs/s)"},
+      {"enqueue_batch", "enqueue_batch", "Enqueue, 1,000 jobs per transaction (jobs/s)"},
+      {"process_1", "process_1", "Process noop, 1 worker process, our tuned flags (jobs/s)"},
+      {"process_2", "process_2", "Process noop, 2 worker processes, our tuned flags (jobs/s)"},
+      {"process_1_default", "process_1", "Process noop, 1 worker process, our defaults (jobs/s)"},
+      {"process_2_default", "process_2", "Process noop, 2 worker processes, our defaults (jobs/s)"},
+      {"latency_p50", "latency_p50", "Enqueue-to-start p50 at 1,000 jobs/s (ms)", true},
+      {"latency_p99", "latency_p99", "Enqueue-to-start p99 at 1,000 jobs/s (ms)", true},
+  };
+  std::string results = table(m, rows, peer);
+  printed += "\nPostgreSQL\n" + results;
+
+  // The goal, judged on this run's medians.
+  Compared tuned1 = compare(m, rows[2], peer), tuned2 = compare(m, rows[3], peer);
+  Compared default1 = compare(m, rows[4], peer), default2 = compare(m, rows[5], peer);
+  double p99 = median(m.values["latency_p99"]["personaworlds"]);
+  bool throughput_met = tuned1.both && tuned2.both && tuned1.ratio >= 1.5 && tuned2.ratio >= 1.5;
+  bool defaults_met = default1.both && default2.both && default1.ratio >= 1.5 && default2.ratio >= 1.5;
+  bool latency_met = !m.values["latency_p99"]["personaworlds"].empty() && p99 < 10.0;
+  std::ostringstream goal;
+  goal << "Goal: at least 1.5x graphile-worker's best-concurrency throughput, and p99 enqueue-to-start under "
+          "10 ms at 1,000 jobs/s. This run: "
+       << fixed(tuned1.ratio, 2) << "x (1 process) and " << fixed(tuned2.ratio, 2) << "x (2 processes) with our tuned flags, "
+       << fixed(default1.ratio, 2) << "x and " << fixed(default2.ratio, 2) << "x with our defaults: throughput goal "
+       << (throughput_met ? "met" : "**not met**") << " with the tuned flags, "
+       << (defaults_met ? "met" : "**not met**") << " with the defaults; p99 " << fixed(p99, 2) << " ms: latency goal "
+       << (latency_met ? "met" : "**not met**") << ".";
+  std::string behind;
+  for (const std::string impl : {"personaworlds", "graphile-worker"}) {
+    if (fell_behind(m, impl)) {
+      behind += " " + impl + " did not keep up with 1,000 jobs/s on this machine (median wait " +
+                fixed(median(m.values["latency_p50"][impl]), 0) +
+                " ms): its jobs queued behind a backlog that grew through the run, so its latency figures are "
+                "that backlog's age, not its wake-up path.";
+    }
+  }
+  goal << behind;
+  printed += goal.str() + "\n";
+
+  std::ostringstream probe;
+  if (!m.probes.empty()) {
+    probe << "graphile-worker's concurrency was the best of a pre-run of "
+          << thousands(static_cast<double>(m.probe_count)) << " jobs per setting:";
+    for (auto& [workers, by_concurrency] : m.probes) {
+      std::string settings, rates;
+      for (auto& [concurrency, values] : by_concurrency) {
+        settings += (settings.empty() ? "" : " / ") + std::to_string(concurrency);
+        rates += (rates.empty() ? "" : " / ") + thousands(median(values));
+      }
+      probe << (workers == m.probes.begin()->first ? " " : "; ") << workers << (workers == 1 ? " process" : " processes")
+            << " at concurrency " << settings << ": " << rates << " jobs/s";
+    }
+    probe << ".";
+  }
+  std::ostringstream section;
+  section << "### PostgreSQL\n\n"
+          << "The same measurements on PostgreSQL (`--database-url`), medians of " << m.runs << " runs, "
+          << thousands(static_cast<double>(m.count))
+          << " jobs per processing run; graphile-worker ran against the same PostgreSQL server (a database of its "
+             "own on it) on the same machine in the same run, each measurement of ours followed by the same one of "
+             "graphile-worker's.\n\n"
+          << "Server: started for the run by tests/support/postgres.sh, both peers over its Unix socket, with "
+             "`fsync = off`, `full_page_writes = off` and `synchronous_commit = off` for both: no commit waits "
+             "for a disk, so the figures are the queues' own costs (CPU, round trips), not a durable set-up's.\n\n"
+          << "Machine: " << machine << "\n\n"
+          << load_text(m.loads) << "\n\n"
+          << results << "\n"
+          << goal.str() << "\n\n"
+          << "How it was measured:\n\n"
+          << "- Every measurement starts from fresh tables: our public schema dropped and migrated again, "
+             "graphile-worker's schema dropped and installed again (`runMigrations`). After an untimed bulk "
+             "load both job tables are vacuumed and analyzed (`VACUUM (ANALYZE)`) and the server checkpoints.\n"
+          << "- Enqueue: one process, `PostgresJobQueue::enqueue` (one transaction each) or `enqueue_many` "
+             "(1,000 per transaction); graphile-worker `addJob` (one `graphile_worker.add_job` call in its own "
+             "transaction) or `addJobs` with the same batches of 1,000. Both notify their idle workers.\n"
+          << "- Process: the jobs are enqueued first (untimed); the clock runs from starting the worker processes "
+             "(process start-up included) until no job is queued or running. personaworlds workers run with `"
+          << m.flags["process_2personaworlds"] << "` (tuned rows) or no flags (defaults rows: `--concurrency` is "
+             "the number of cores, " << std::thread::hardware_concurrency() << " here), and write one "
+             "JSON log line per job (info level) to a file. graphile-worker: that many Node processes, each one "
+             "`run()` with a no-op task, `concurrency` "
+          << joined_set(m.concurrency["process_1"]) << " (1 process) and " << joined_set(m.concurrency["process_2"])
+          << " (2 processes), `maxPoolSize` the larger of 10 and concurrency + 2 (its documentation's advice; "
+             "it warns when the pool is smaller than the concurrency), everything else at its defaults: "
+             "LISTEN/NOTIFY with a 2 s `pollInterval`, no local queue (one job fetched per statement), no batched "
+             "completions; its default logger writes one `Completed task` line per job to a file, as ours does. "
+          << probe.str() << "\n"
+          << "- Latency: one idle worker process, jobs enqueued one per transaction at a steady 1,000/s for 10 s "
+             "by another process on a fixed schedule (job i due at i ms), its "
+          << joined_set(m.concurrency["enqueuers"])
+          << " threads (a connection each) taking turns, so that one slow enqueue does not hold back the ones "
+             "after it; enqueues achieved (median) "
+          << thousands(median(m.values["latency_achieved"]["personaworlds"])) << "/s ours, "
+          << thousands(median(m.values["latency_achieved"][peer])) << "/s graphile-worker's. Latency runs from just "
+             "before each enqueue call to the start of its handler, both read from CLOCK_MONOTONIC on this machine "
+             "(the client clocks, not the server's). personaworlds worker flags: "
+          << (m.flags["latencypersonaworlds"].empty() ? std::string("none (defaults)")
+                                                      : "`" + m.flags["latencypersonaworlds"] + "`")
+          << "; graphile-worker with `concurrency` " << joined_set(m.concurrency["latency"]) << ".\n"
+          << "- Warning and error lines in all personaworlds worker logs: " << m.busy_lines << ".\n";
+  return section.str();
+}
+
+std::string trimmed_end(std::string text) {
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+json report_command(const Args& args) {
+  auto by_driver = read_results(args.get("results"));
+  std::string printed;
+  std::string sqlite_new, postgres_new;
+  if (by_driver.contains("sqlite")) sqlite_new = sqlite_part(by_driver["sqlite"], args.get("machine"), printed);
+  if (by_driver.contains("postgres")) {
+    postgres_new = postgres_part(by_driver["postgres"], args.get("machine-postgres", args.get("machine")), printed);
+  }
+  std::cout << printed << std::endl;
   std::string out_path = args.get("markdown");
   if (!out_path.empty()) {
     std::string existing;
@@ -492,14 +836,26 @@ json report_command(const Args& args) {
     }
     if (existing.empty()) existing = "# Benchmarks\n\n";
     // Replace our section only; other sections belong to other benchmarks.
+    // Within it, a database without results keeps its part as it was.
     auto begin = existing.find("## Queue\n");
+    std::string::size_type end = std::string::npos;
+    std::string old_section;
+    if (begin != std::string::npos) {
+      end = existing.find("\n## ", begin + 1);
+      old_section = existing.substr(begin, end == std::string::npos ? std::string::npos : end - begin + 1);
+    }
+    auto split = old_section.find("### PostgreSQL\n");
+    std::string sqlite_old = split == std::string::npos ? old_section : old_section.substr(0, split);
+    std::string postgres_old = split == std::string::npos ? "" : old_section.substr(split);
+    std::string sqlite_text = trimmed_end(!sqlite_new.empty() ? sqlite_new : sqlite_old);
+    std::string postgres_text = trimmed_end(!postgres_new.empty() ? postgres_new : postgres_old);
+    if (sqlite_text.empty()) sqlite_text = "## Queue";
+    std::string section = sqlite_text + "\n" + (postgres_text.empty() ? "" : "\n" + postgres_text + "\n");
     std::string updated;
     if (begin == std::string::npos) {
-      updated = existing + (existing.ends_with("\n\n") ? "" : "\n") + section.str();
+      updated = existing + (existing.ends_with("\n\n") ? "" : "\n") + section;
     } else {
-      auto end = existing.find("\n## ", begin + 1);
-      updated = existing.substr(0, begin) + section.str() +
-                (end == std::string::npos ? "" : existing.substr(end));
+      updated = existing.substr(0, begin) + section + (end == std::string::npos ? "" : existing.substr(end));
     }
     std::ofstream(out_path) << updated;
   }
