@@ -75,15 +75,17 @@ void Claimer::loop(std::stop_token stop) {
     if (!ok) return;
     m_context.totals.claim_transactions++;
     bool backlog = static_cast<int>(claimed.jobs.size()) == limit;
-    if (!backlog) run_guarded(m_context, "claimer", [&] { next_due = queue.next_due_ms(); }, stopped, stop);
     bool idle_claim = claimed.jobs.empty() && claimed.expired.empty();
+    // Handlers get the jobs before the next due time is asked for: that
+    // query is one more round trip they need not wait on.
+    accept_claimed(m_context, m_in_hand, m_outbox, claimed, backlog, 0);
+    if (!backlog) run_guarded(m_context, "claimer", [&] { next_due = queue.next_due_ms(); }, stopped, stop);
     if (idle_claim && next_due && *next_due <= m_context.clock.now_ms()) {
       due_pause = std::clamp(due_pause * 2, std::max(poll, std::chrono::milliseconds(1)), std::chrono::milliseconds(1000));
       due_quiet_until = Steady::now() + due_pause;
     } else {
       due_pause = std::chrono::milliseconds(0);
     }
-    accept_claimed(m_context, m_in_hand, m_outbox, claimed, backlog, 0);
   }
 }
 
