@@ -59,7 +59,7 @@ struct Harness {
                                [](std::string_view) {}};
   observability::Metrics metrics{"api", jobs::job_kinds()};
   queue::ManualClock clock;
-  std::unique_ptr<db::ConnectionPool> pool;
+  std::unique_ptr<storage::Storage> storage;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<db::Connection> inspector;
   std::string token;
@@ -77,9 +77,9 @@ struct Harness {
     config.webhook.allow_private = false;
     inspector = std::make_unique<db::Connection>(config.db);
     migrations::Migrator(*inspector, migrations::embedded()).apply_pending();
-    pool = std::make_unique<db::ConnectionPool>(config.db, 1);
+    storage = storage::open_storage(config.db, 1, {clock, config.retry, {}});
     server = std::make_unique<http::Server>(config.http, logger, metrics);
-    api::register_routes(*server, api::Dependencies{config, *pool, clock, logger, metrics});
+    api::register_routes(*server, api::Dependencies{config, *storage, clock, logger, metrics});
 
     auto user = call("POST", "/v1/users", R"({"handle":"fuzzer"})", {{"content-type", "application/json"}});
     if (user.status != 201) fail("setup: sign-up answered " + std::to_string(user.status));
@@ -94,7 +94,7 @@ struct Harness {
 
   ~Harness() {
     server.reset();
-    pool.reset();
+    storage.reset();
     inspector.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
