@@ -279,6 +279,11 @@ class Poller {
     std::lock_guard lock(m_mutex);
     return m_statuses;
   }
+  // The latest status, -1 before the first.
+  int last() const {
+    std::lock_guard lock(m_mutex);
+    return m_statuses.empty() ? -1 : m_statuses.back();
+  }
 
  private:
   std::atomic<bool> m_stop{false};

@@ -28,6 +28,7 @@
 #include "db/postgres/connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
+#include "e2e/reliability_scene.hpp"
 #include "support/temp_dir.hpp"
 
 using nlohmann::json;
@@ -42,15 +43,6 @@ namespace {
 const std::string kBinary = PW_BINARY;
 using Headers = std::multimap<std::string, std::string>;
 
-// The last `count` lines of a process, for a failure message.
-std::string tail(const Process& process, std::size_t count = 30) {
-  auto lines = process.lines(pw::test::Stream::both);
-  std::string out;
-  for (std::size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i) {
-    out += lines[i].substr(0, 500) + "\n";
-  }
-  return out;
-}
 
 // The database name in a URL from PostgresServer::create_database().
 std::string database_name(const std::string& url) {
@@ -150,54 +142,9 @@ std::int64_t scalar(const std::string& url, const std::string& sql) {
   return connection.query(sql).int64(0, 0);
 }
 
-// Polls GET `path` on a port and keeps the statuses in order (0 = no answer
-// within 10 s, which a process under a database outage must never cause).
-class Poller {
- public:
-  Poller(int port, std::string path) {
-    m_thread = std::thread([this, port, path = std::move(path)] {
-      while (!m_stop) {
-        auto response = pw::test::http_get(port, path, 10s);
-        {
-          std::lock_guard lock(m_mutex);
-          m_statuses.push_back(response.status);
-        }
-        std::this_thread::sleep_for(20ms);
-      }
-    });
-  }
-  ~Poller() { stop(); }
-  void stop() {
-    m_stop = true;
-    if (m_thread.joinable()) m_thread.join();
-  }
-  std::vector<int> statuses() const {
-    std::lock_guard lock(m_mutex);
-    return m_statuses;
-  }
-  int last() const {
-    std::lock_guard lock(m_mutex);
-    return m_statuses.empty() ? -1 : m_statuses.back();
-  }
-
- private:
-  std::atomic<bool> m_stop{false};
-  mutable std::mutex m_mutex;
-  std::vector<int> m_statuses;
-  std::thread m_thread;
-};
-
-// 200 200 503 503 200 -> "200 503 200".
-std::string transitions(const std::vector<int>& statuses) {
-  std::string out;
-  int last = -1;
-  for (int status : statuses) {
-    if (status == last) continue;
-    out += (out.empty() ? "" : " ") + std::to_string(status);
-    last = status;
-  }
-  return out;
-}
+using pw::test::reliability::Poller;
+using pw::test::reliability::tail;
+using pw::test::reliability::transitions;
 
 // ---- the write storm ----
 

@@ -29,6 +29,7 @@
 #include "db/postgres/connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
+#include "e2e/reliability_scene.hpp"
 #include "support/temp_dir.hpp"
 
 using nlohmann::json;
@@ -41,14 +42,7 @@ namespace {
 const std::string kBinary = PW_BINARY;
 using Headers = std::multimap<std::string, std::string>;
 
-std::string tail(const Process& process, std::size_t count = 20) {
-  auto lines = process.lines(pw::test::Stream::both);
-  std::string out;
-  for (std::size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i) {
-    out += lines[i].substr(0, 400) + "\n";
-  }
-  return out;
-}
+using pw::test::reliability::tail;
 
 struct Api {
   std::unique_ptr<Process> process;

@@ -12,6 +12,7 @@
 #include "jobs/contract.hpp"
 #include "queue/clock.hpp"
 #include "storage/drivers.hpp"
+#include "support/db_errors.hpp"
 #include "support/postgres_server.hpp"
 #include "support/test_database.hpp"
 
@@ -19,20 +20,10 @@ using pw::db::Fault;
 using pw::storage::Session;
 using pw::storage::Storage;
 using pw::test::PostgresServer;
+using pw::test::error_from;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class Work>
-std::optional<pw::db::Error> error_from(Work&& work) {
-  try {
-    work();
-  } catch (const pw::db::Error& e) {
-    return e;
-  }
-  FAIL("expected a db::Error");
-  return std::nullopt;
-}
 
 struct SqliteStorage {
   pw::test::TempDir dir;

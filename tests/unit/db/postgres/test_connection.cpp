@@ -12,6 +12,7 @@
 #include "db/error.hpp"
 #include "db/postgres/connection.hpp"
 #include "db/postgres/error.hpp"
+#include "support/db_errors.hpp"
 #include "support/postgres_server.hpp"
 
 using pw::db::Fault;
@@ -19,21 +20,10 @@ using pw::db::postgres::Connection;
 using pw::db::postgres::Params;
 using pw::db::postgres::Transaction;
 using pw::test::PostgresServer;
+using pw::test::error_from;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The db::Error `work` throws; fails the test when it throws none.
-template <class Work>
-std::optional<pw::db::Error> error_from(Work&& work) {
-  try {
-    work();
-  } catch (const pw::db::Error& e) {
-    return e;
-  }
-  FAIL("expected a db::Error");
-  return std::nullopt;
-}
 
 struct Database {
   std::string url = PostgresServer::shared().create_database();
