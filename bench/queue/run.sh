@@ -45,17 +45,8 @@ for tool in node npm; do
 done
 [[ -x "$binary" && -x "$driver" ]] || { echo "bench-queue: build $binary and $driver first" >&2; exit 1; }
 
-# A peer's npm packages in a scratch folder, installed once: DIR CHECK PACKAGES...
-install_peer() {
-  local dir="$1" check="$2"
-  shift 2
-  if ! (cd "$dir" 2>/dev/null && node -e "$check" 2>/dev/null); then
-    echo "bench-queue: installing $* into $dir"
-    mkdir -p "$dir"
-    (cd "$dir" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
-       npm install --no-audit --no-fund "$@" >/dev/null)
-  fi
-}
+# A peer's npm packages in a scratch folder, installed once (install_peer).
+source "$root/bench/lib/npm_peer.sh"
 
 mkdir -p "$scratch"
 results_files=()
