@@ -31,6 +31,30 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, length);
 }
 
+struct Sha256::Context {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  ~Context() { EVP_MD_CTX_free(context); }
+};
+
+Sha256::Sha256() : m_context(std::make_unique<Context>()) {
+  if (m_context->context == nullptr || EVP_DigestInit_ex(m_context->context, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view data) {
+  if (EVP_DigestUpdate(m_context->context, data.data(), data.size()) != 1) throw std::runtime_error("SHA-256 failed");
+}
+
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(m_context->context, digest, &length) != 1) throw std::runtime_error("SHA-256 failed");
+  return to_hex(digest, length);
+}
+
 std::string random_hex(std::size_t n_bytes) {
   std::vector<unsigned char> bytes(n_bytes);
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {

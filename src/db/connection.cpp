@@ -25,7 +25,7 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
   // Switching to WAL needs a moment of exclusive access; when several
   // processes open a fresh file at once, one of them may briefly see BUSY.
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; !config.read_only; ++attempt) {
     try {
       exec("PRAGMA journal_mode=WAL");
       break;
@@ -34,7 +34,8 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (config.read_only) exec("PRAGMA query_only=ON");
+  if (!config.read_only) exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
   exec("PRAGMA temp_store=MEMORY");
   struct stat info {};

@@ -15,7 +15,9 @@ namespace pw::db {
 struct Connection::Native {
   explicit Native(const config::DatabaseConfig& config)
       : db(config.path,
-           SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX | (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
+           config.read_only ? SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX
+                            : SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX |
+                                  (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
            config.busy_timeout_ms) {}
   SQLite::Database db;
 };

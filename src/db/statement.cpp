@@ -71,6 +71,16 @@ void Statement::reset() { sqlite3_reset(m_statement); }
 
 void Statement::clear_bindings() { sqlite3_clear_bindings(m_statement); }
 
+Statement::Type Statement::type(int column) const {
+  switch (sqlite3_column_type(m_statement, column)) {
+    case SQLITE_INTEGER: return Type::integer;
+    case SQLITE_FLOAT: return Type::real;
+    case SQLITE_TEXT: return Type::text;
+    case SQLITE_BLOB: return Type::blob;
+    default: return Type::null;
+  }
+}
+
 bool Statement::is_null(int column) const { return sqlite3_column_type(m_statement, column) == SQLITE_NULL; }
 
 std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(m_statement, column); }

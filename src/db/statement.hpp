@@ -50,6 +50,9 @@ class Statement {
   void clear_bindings();
 
   // The current row (after step() returned true).
+  // What a value is stored as (SQLite's storage class, per value).
+  enum class Type { integer, real, text, blob, null };
+  Type type(int column) const;
   bool is_null(int column) const;
   std::int64_t int64(int column) const;
   int int32(int column) const;
