@@ -20,6 +20,17 @@
 //       just before each enqueue to the time its handler started (the noop
 //       run log, PW_NOOP_RUN_LOG, CLOCK_MONOTONIC on both sides: the client
 //       clocks of one machine, never the database server's).
+//   pw_queue_bench process ... --job-type world.simulate [--ticks T] [--personas P]   (PostgreSQL)
+//       the same with N world.simulate jobs: one user and world with P
+//       personas, N simulations of T ticks each (created untimed, as the API
+//       would); the handler reads the personas, simulates and writes events.
+//   pw_queue_bench soak --binary P --database-url U --workers K --rate R --seconds T --sample S
+//                       [--enqueuers E] --log-dir D [-- worker flags]
+//       K workers, noop jobs enqueued one per transaction at a steady R per
+//       second for T seconds; every S seconds one JSON line (metric
+//       soak_sample) with the size of the jobs table (pg_total_relation_size),
+//       its live and dead tuples and autovacuum runs (pg_stat_user_tables),
+//       and the queued backlog; then a summary line (metric soak).
 //   pw_queue_bench report --results F[,F...] --markdown OUT --machine TEXT [--machine-postgres TEXT]
 //       medians over the runs in the files (JSON lines of the above plus the
 //       peers'), printed as one table per database and written as the
@@ -35,6 +46,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -57,6 +69,9 @@
 #include "queue/clock.hpp"
 #include "queue/job_queue.hpp"
 #include "queue/postgres_job_queue.hpp"
+#include "jobs/contract.hpp"
+#include "domain/limits.hpp"
+#include "store/postgres/store.hpp"
 
 extern char** environ;
 
@@ -186,6 +201,37 @@ void enqueue_noops(const Target& target, std::int64_t count) {
     batch.resize(static_cast<std::size_t>(n), job);
     session.queue().enqueue_many(batch);
     done += n;
+  }
+  session.settle();
+}
+
+// N world.simulate jobs as the API leaves them: one user's world with
+// `personas` personas and N simulations of `ticks` ticks, each job naming its
+// simulation. All in one untimed transaction, then settled like the noops.
+void enqueue_simulations(const Target& target, std::int64_t count, int ticks, int personas) {
+  if (!target.postgres()) throw std::invalid_argument("--job-type world.simulate needs --database-url");
+  std::vector<pw::queue::NewJob> jobs;
+  {
+    pw::db::postgres::Connection connection(target.server());
+    pw::store::PostgresStore store(connection);
+    connection.exec("BEGIN");
+    auto user = store.create_user("bench", "bench-token-hash", 1);
+    auto world = store.create_world(user.id, {"Bench", "", 42}, 1);
+    for (int i = 0; i < personas; ++i) {
+      store.add_persona(world.id, pw::domain::NewPersona{"p" + std::to_string(i), {}}, pw::store::PersonaOrigin{}, 1);
+    }
+    for (std::int64_t i = 0; i < count; ++i) {
+      auto simulation = store.create_simulation(
+          {world.id, user.id, ticks, std::nullopt, pw::domain::max_simulation_events(ticks, personas)}, 1);
+      jobs.push_back(pw::jobs::new_job(pw::jobs::SimulateWorldArgs{simulation.id, world.id}));
+    }
+    connection.exec("COMMIT");
+  }
+  QueueSession session(target);
+  for (std::size_t done = 0; done < jobs.size(); done += 1000) {
+    std::vector<pw::queue::NewJob> batch(jobs.begin() + static_cast<std::ptrdiff_t>(done),
+                                         jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), done + 1000)));
+    session.queue().enqueue_many(batch);
   }
   session.settle();
 }
@@ -384,8 +430,16 @@ json process_command(const Args& args) {
   std::string log_dir = args.get("log-dir", ".");
   std::int64_t count = args.number("count", 50000);
   int workers = static_cast<int>(args.number("workers", 1));
+  std::string job_type = args.get("job-type", "noop");
   create_database(target);
-  enqueue_noops(target, count);
+  if (job_type == "world.simulate") {
+    enqueue_simulations(target, count, static_cast<int>(args.number("ticks", 20)),
+                        static_cast<int>(args.number("personas", 8)));
+  } else if (job_type == "noop") {
+    enqueue_noops(target, count);
+  } else {
+    throw std::invalid_argument("--job-type is noop or world.simulate");
+  }
 
   Watch watch(target);
   std::vector<std::unique_ptr<Child>> children;
@@ -409,7 +463,7 @@ json process_command(const Args& args) {
   for (const auto& log : logs) busy_lines += lines_containing(log, trouble_needles(target));
   if (succeeded != count) throw std::runtime_error("only " + std::to_string(succeeded) + " jobs succeeded");
   return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "process"}, {"workers", workers},
-          {"flags", joined(args.passthrough)}, {"count", count}, {"seconds", seconds},
+          {"job_type", job_type}, {"flags", joined(args.passthrough)}, {"count", count}, {"seconds", seconds},
           {"value", count / seconds}, {"busy_log_lines", busy_lines}, {"exit_codes", exit_codes}};
 }
 
@@ -430,6 +484,15 @@ json latency_command(const Args& args) {
   std::string run_log = log_dir + "/runs.log";
   std::string worker_log = log_dir + "/worker-latency.log";
   std::filesystem::remove(run_log);
+  // --workers K: K worker processes appending to the one run log (one
+  // write(2) per line, O_APPEND). The first one's log is worker_log.
+  std::vector<std::unique_ptr<Child>> helpers;
+  for (std::int64_t i = 1; i < args.number("workers", 1); ++i) {
+    std::string log = log_dir + "/worker-latency-" + std::to_string(i) + ".log";
+    helpers.push_back(std::make_unique<Child>(binary, worker_args(target, args.passthrough), log,
+                                              std::map<std::string, std::string>{{"PW_NOOP_RUN_LOG", run_log}}));
+    wait_for_line(log, "worker_started");
+  }
   Child worker(binary, worker_args(target, args.passthrough), worker_log, {{"PW_NOOP_RUN_LOG", run_log}});
   wait_for_line(worker_log, "worker_started");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it go idle
@@ -477,6 +540,7 @@ json latency_command(const Args& args) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   int exit_code = worker.stop();
+  for (auto& helper : helpers) exit_code |= helper->stop();
 
   std::vector<double> latencies_ms;
   // --dump FILE: "<id> <enqueued us> <started us> <committed us>" per job
@@ -498,10 +562,123 @@ json latency_command(const Args& args) {
     throw std::runtime_error("expected " + std::to_string(total) + " runs, saw " + std::to_string(latencies_ms.size()));
   }
   return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "latency"}, {"rate", rate},
-          {"enqueuers", enqueuers}, {"achieved_rate", achieved},
+          {"enqueuers", enqueuers}, {"workers", args.number("workers", 1)}, {"achieved_rate", achieved},
           {"count", total}, {"flags", joined(args.passthrough)}, {"p50_ms", percentile(latencies_ms, 0.50)},
           {"p99_ms", percentile(latencies_ms, 0.99)}, {"max_ms", percentile(latencies_ms, 1.0)},
           {"exit_code", exit_code}};
+}
+
+// The jobs table's footprint on PostgreSQL while load runs.
+struct TableSample {
+  std::int64_t bytes = 0, live = 0, dead = 0, autovacuums = 0, queued = 0;
+};
+
+TableSample sample_jobs_table(pw::db::postgres::Connection& connection) {
+  auto rows = connection.query(
+      "SELECT pg_total_relation_size('jobs'), n_live_tup, n_dead_tup, autovacuum_count, "
+      "(SELECT count(*) FROM jobs WHERE state = 'queued') FROM pg_stat_user_tables WHERE relname = 'jobs'");
+  return {rows.int64(0, 0), rows.int64(0, 1), rows.int64(0, 2), rows.int64(0, 3), rows.int64(0, 4)};
+}
+
+json soak_command(const Args& args) {
+  std::string binary = args.get("binary");
+  Target target = target_of(args);
+  if (!target.postgres()) throw std::invalid_argument("soak needs --database-url");
+  std::string log_dir = args.get("log-dir", ".");
+  const std::int64_t rate = args.number("rate", 1000);
+  const std::int64_t seconds = args.number("seconds", 600);
+  const std::int64_t sample_every = std::max<std::int64_t>(1, args.number("sample", 10));
+  const int workers = static_cast<int>(args.number("workers", 2));
+  const auto enqueuers = static_cast<std::size_t>(std::max<std::int64_t>(1, args.number("enqueuers", 4)));
+  create_database(target);
+
+  std::vector<std::unique_ptr<Child>> children;
+  std::vector<std::string> logs;
+  for (int i = 0; i < workers; ++i) {
+    logs.push_back(log_dir + "/worker-soak-" + std::to_string(i) + ".log");
+    children.push_back(std::make_unique<Child>(binary, worker_args(target, args.passthrough), logs.back()));
+    wait_for_line(logs.back(), "worker_started");
+  }
+
+  // The same open-loop schedule as `latency`: job i due at start + i / rate.
+  const std::int64_t total = rate * seconds;
+  std::vector<std::unique_ptr<QueueSession>> sessions;
+  for (std::size_t k = 0; k < enqueuers; ++k) sessions.push_back(std::make_unique<QueueSession>(target));
+  std::vector<std::exception_ptr> errors(enqueuers);
+  std::vector<std::thread> threads;
+  std::atomic<bool> failed{false};
+  auto start = SteadyClock::now();
+  for (std::size_t k = 0; k < enqueuers; ++k) {
+    threads.emplace_back([&, k] {
+      try {
+        pw::queue::NewJob job;
+        job.type = "noop";
+        for (auto i = static_cast<std::int64_t>(k); i < total && !failed; i += static_cast<std::int64_t>(enqueuers)) {
+          std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / rate));
+          sessions[k]->queue().enqueue(job);
+        }
+      } catch (...) {
+        errors[k] = std::current_exception();
+        failed = true;
+      }
+    });
+  }
+
+  pw::db::postgres::Connection watcher(target.server());
+  std::vector<TableSample> samples;
+  for (std::int64_t t = sample_every; t <= seconds; t += sample_every) {
+    std::this_thread::sleep_until(start + std::chrono::seconds(t));
+    if (failed) break;
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      if (children[i]->exited()) {
+        failed = true;
+        for (auto& thread : threads) thread.join();
+        throw std::runtime_error("worker exited early; see " + logs[i]);
+      }
+    }
+    samples.push_back(sample_jobs_table(watcher));
+    const auto& s = samples.back();
+    std::cout << json{{"impl", "personaworlds"}, {"driver", "postgres"}, {"metric", "soak_sample"}, {"t_s", t},
+                      {"table_bytes", s.bytes}, {"live_tuples", s.live}, {"dead_tuples", s.dead},
+                      {"autovacuum_count", s.autovacuums}, {"queued", s.queued}, {"load1", load_average()},
+                      {"run", args.number("run", 0)}}
+                     .dump()
+              << std::endl;
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  double achieved = total / std::chrono::duration<double>(SteadyClock::now() - start).count();
+  int exit_codes = 0;
+  for (auto& child : children) exit_codes |= child->stop();
+  std::int64_t trouble = 0;
+  for (const auto& log : logs) trouble += lines_containing(log, trouble_needles(target));
+  std::int64_t pruned = 0;
+  for (const auto& log : logs) pruned += lines_containing(log, {"jobs_pruned"});
+  auto max_of = [&](auto field) {
+    std::int64_t most = 0;
+    for (const auto& s : samples) most = std::max(most, s.*field);
+    return most;
+  };
+  // Bounded: the second half of the run never needs more room than the
+  // first half did at its largest (the table stopped growing once pruning
+  // and autovacuum caught up).
+  std::int64_t first_half_bytes = 0, second_half_bytes = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    auto& slot = i < samples.size() / 2 ? first_half_bytes : second_half_bytes;
+    slot = std::max(slot, samples[i].bytes);
+  }
+  return {{"impl", "personaworlds"}, {"driver", "postgres"}, {"metric", "soak"}, {"rate", rate},
+          {"achieved_rate", achieved}, {"seconds", seconds}, {"workers", workers}, {"count", total},
+          {"flags", joined(args.passthrough)}, {"max_table_bytes", max_of(&TableSample::bytes)},
+          {"max_dead_tuples", max_of(&TableSample::dead)}, {"max_live_tuples", max_of(&TableSample::live)},
+          {"max_queued", max_of(&TableSample::queued)}, {"first_half_max_bytes", first_half_bytes},
+          {"second_half_max_bytes", second_half_bytes},
+          {"final_table_bytes", samples.empty() ? 0 : samples.back().bytes},
+          {"final_dead_tuples", samples.empty() ? 0 : samples.back().dead},
+          {"autovacuum_count", samples.empty() ? 0 : samples.back().autovacuums}, {"prune_log_lines", pruned},
+          {"trouble_log_lines", trouble}, {"exit_codes", exit_codes}};
 }
 
 // ---- report --------------------------------------------------------------
@@ -866,7 +1043,7 @@ json report_command(const Args& args) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: pw_queue_bench enqueue|process|latency|report [--option value...] [-- worker flags]\n";
+    std::cerr << "usage: pw_queue_bench enqueue|process|latency|soak|report [--option value...] [-- worker flags]\n";
     return 2;
   }
   try {
@@ -879,6 +1056,8 @@ int main(int argc, char** argv) {
       result = process_command(args);
     } else if (command == "latency") {
       result = latency_command(args);
+    } else if (command == "soak") {
+      result = soak_command(args);
     } else if (command == "report") {
       result = report_command(args);
       return 0;
