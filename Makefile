@@ -102,4 +102,5 @@ fuzz: deps
 -include bench/http/bench.mk
 -include bench/soak/bench.mk
 -include bench/fairness/bench.mk
+-include bench/scale/bench.mk
 -include deploy/deploy.mk
