@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/roles.hpp"
+#include "app/postgres_connect.hpp"
 #include "db/connection.hpp"
 #include "db/postgres/connection.hpp"
 #include "migrations/migrator.hpp"
@@ -15,20 +16,6 @@
 
 namespace pw::app {
 
-namespace {
-
-void print_status(const migrations::Status& status) {
-  for (const auto& applied : status.applied) {
-    std::cout << "applied  " << applied.name << "  " << observability::format_rfc3339_ms(applied.applied_at_ms)
-              << "\n";
-  }
-  for (const auto& pending : status.pending) std::cout << "pending  " << pending.name << "\n";
-  for (const auto& problem : status.problems) std::cout << "error    " << problem << "\n";
-  std::cout << status.applied.size() << " applied, " << status.pending.size() << " pending\n";
-}
-
-// A server that is starting (a container beside this one) or restarting is
-// waited for, with backoff, for connect_wait_s; then its error stands.
 std::unique_ptr<db::postgres::Connection> connect_waiting(const config::DatabaseConfig& config,
                                                           const observability::Logger& logger) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.connect_wait_s);
@@ -46,6 +33,18 @@ std::unique_ptr<db::postgres::Connection> connect_waiting(const config::Database
       pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(5));
     }
   }
+}
+
+namespace {
+
+void print_status(const migrations::Status& status) {
+  for (const auto& applied : status.applied) {
+    std::cout << "applied  " << applied.name << "  " << observability::format_rfc3339_ms(applied.applied_at_ms)
+              << "\n";
+  }
+  for (const auto& pending : status.pending) std::cout << "pending  " << pending.name << "\n";
+  for (const auto& problem : status.problems) std::cout << "error    " << problem << "\n";
+  std::cout << status.applied.size() << " applied, " << status.pending.size() << " pending\n";
 }
 
 int run_postgres_migrate(const config::MigrateConfig& config, bool status_only, const observability::Logger& logger) {

@@ -125,6 +125,7 @@ int run(int argc, char** argv) {
         } else if constexpr (std::is_same_v<T, config::WorkerConfig>) {
           return app::run_worker(command);
         } else if constexpr (std::is_same_v<T, MigrateCommand>) {
+          if (command.copy) return app::run_migrate_copy(*command.copy);
           return app::run_migrate(command.config, command.status_only);
         } else if constexpr (std::is_same_v<T, config::JobsConfig>) {
           return app::run_jobs(command);

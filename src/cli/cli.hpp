@@ -12,6 +12,7 @@ namespace pw::cli {
 struct MigrateCommand {
   config::MigrateConfig config;
   bool status_only = false;
+  std::optional<config::CopyConfig> copy;  // `migrate copy`
 };
 
 // What the command line asked for: a validated role config, or an exit code

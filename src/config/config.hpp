@@ -39,6 +39,9 @@ struct DatabaseConfig {
   // Only `migrate` creates the file; the other roles wait for it (and report
   // not ready), so they never run against an empty, unmigrated database.
   bool create_if_missing = true;
+  // Opened for reading only (a source that must not change, `migrate copy`):
+  // no journal mode or other setting is written.
+  bool read_only = false;
 };
 
 struct HttpConfig {
@@ -108,6 +111,15 @@ struct WorkerConfig {
 
 struct MigrateConfig {
   DatabaseConfig db;
+  LogConfig log;
+};
+
+// `migrate copy`: an SQLite database into a PostgreSQL one.
+struct CopyConfig {
+  DatabaseConfig from;  // path: the SQLite file, opened read-only
+  DatabaseConfig to;    // url: postgresql://...
+  int batch_size = 1000;
+  bool allow_non_empty = false;
   LogConfig log;
 };
 
