@@ -73,6 +73,11 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
                       .Name("jobs_dead_total")
                       .Help("Jobs that ran out of attempts or failed permanently, by type.")
                       .Register(*m_registry)),
+      m_jobs_lease_lost(prometheus::BuildCounter()
+                            .Name("jobs_lease_lost_total")
+                            .Help("Claims this worker lost while it held them (lease lapsed and taken over, or "
+                                  "job canceled); their outcomes are refused, by type.")
+                            .Register(*m_registry)),
       m_jobs_trace(prometheus::BuildCounter()
                        .Name("jobs_trace_total")
                        .Help("Job attempts finished, by type, status and whether a trace id came with the job.")
@@ -204,6 +209,7 @@ Metrics::JobSeries& Metrics::job_series(const std::string& type) {
     series->duration = &m_job_duration.Add({{"type", type}}, kJobBuckets);
     series->retries = &m_job_retries.Add({{"type", type}});
     series->dead = &m_jobs_dead.Add({{"type", type}});
+    series->lease_lost = &m_jobs_lease_lost.Add({{"type", type}});
     slot = std::move(series);
   }
   return *slot;
@@ -220,6 +226,10 @@ void Metrics::observe_job(const std::string& type, JobStatus status, bool trace_
 void Metrics::count_retry(const std::string& type) { job_series(job_type_label(type)).retries->Increment(); }
 
 void Metrics::count_dead(const std::string& type) { job_series(job_type_label(type)).dead->Increment(); }
+
+void Metrics::count_lease_lost(const std::string& type) {
+  job_series(job_type_label(type)).lease_lost->Increment();
+}
 
 void Metrics::observe_db_query(double seconds) { m_db_histogram->Observe(seconds); }
 

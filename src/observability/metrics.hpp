@@ -60,6 +60,10 @@ class Metrics {
   void observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds);
   void count_retry(const std::string& type);
   void count_dead(const std::string& type);
+  // A claim this worker held but no longer owns (its lease lapsed and another
+  // took the job over, or the job was canceled): once per claim, however the
+  // worker found out (a renewal, a claim, or its outcome refused at settle).
+  void count_lease_lost(const std::string& type);
 
   // ---- database ----
   void observe_db_query(double seconds);
@@ -101,6 +105,7 @@ class Metrics {
     prometheus::Histogram* duration;
     prometheus::Counter* retries;
     prometheus::Counter* dead;
+    prometheus::Counter* lease_lost;
   };
   JobSeries& job_series(const std::string& type);
   prometheus::Gauge& gauge_for(prometheus::Family<prometheus::Gauge>& family,
@@ -117,6 +122,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& m_job_duration;
   prometheus::Family<prometheus::Counter>& m_job_retries;
   prometheus::Family<prometheus::Counter>& m_jobs_dead;
+  prometheus::Family<prometheus::Counter>& m_jobs_lease_lost;
   prometheus::Family<prometheus::Counter>& m_jobs_trace;
   prometheus::Family<prometheus::Histogram>& m_db_duration;
   prometheus::Family<prometheus::Gauge>& m_queue_depth;

@@ -62,6 +62,9 @@ void Reporter::outcome(const Outcome& outcome, Result what) const {
       return;
     }
     case Result::lost: {
+      // Refused at settle before a renewal or a claim told us: this is where
+      // the worker learns the claim is gone, so it is reported here, once.
+      if (!outcome.held->lost.exchange(true)) lease_lost(job);
       LogFields fields = job_fields(job);
       fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed); outcome discarded");
       m_logger.warn("job_lost", fields);
@@ -96,6 +99,7 @@ void Reporter::lease_lost(const queue::Job& job) const {
   LogFields fields = job_fields(job);
   fields.emplace_back("error", "lease lost (job canceled, or taken over after the lease lapsed)");
   m_logger.warn("job_lease_lost", fields);
+  m_metrics.count_lease_lost(type_label(job.type));
 }
 
 }  // namespace pw::worker
@@ -106,6 +110,7 @@ void Reporter::superseded(const queue::Job& older) const {
   LogFields fields = job_fields(older);
   fields.emplace_back("error", "lease lapsed and the job was claimed again; this run is told to stop");
   m_logger.warn("job_lease_lost", fields);
+  m_metrics.count_lease_lost(type_label(older.type));
 }
 
 }  // namespace pw::worker

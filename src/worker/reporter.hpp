@@ -21,6 +21,9 @@ class Reporter {
   void outcome(const Outcome& outcome, Result what) const;
   // A lease of a presumed-dead worker, settled by one of our claims.
   void expired(const queue::ExpiredLease& lapsed) const;
+  // A claim found no longer ours: logged as job_lease_lost and counted in
+  // jobs_lease_lost_total. Callers flag the claim lost first (Held::lost),
+  // so each claim is reported once.
   void lease_lost(const queue::Job& job) const;
   // This worker claimed the job again while an older run of it was still in hand.
   void superseded(const queue::Job& older) const;

@@ -53,12 +53,14 @@ TEST_CASE("metrics: requests are counted by route template, method and status") 
   CHECK_FALSE(has(text, "BREW"));
 }
 
-TEST_CASE("metrics: job outcomes, trace state, retries and dead jobs") {
+TEST_CASE("metrics: job outcomes, trace state, retries, dead jobs and lost leases") {
   Metrics metrics("worker", {"noop"});
   metrics.observe_job("noop", Metrics::JobStatus::succeeded, true, 0.001);
   metrics.observe_job("noop", Metrics::JobStatus::failed, false, 0.002);
   metrics.count_retry("noop");
   metrics.count_dead("noop");
+  metrics.count_lease_lost("noop");
+  metrics.count_lease_lost("noop");
   auto text = metrics.scrape();
   CHECK(has(text, "jobs_processed_total{status=\"succeeded\",type=\"noop\"} 1"));
   CHECK(has(text, "jobs_processed_total{status=\"failed\",type=\"noop\"} 1"));
@@ -66,6 +68,7 @@ TEST_CASE("metrics: job outcomes, trace state, retries and dead jobs") {
   CHECK(has(text, "jobs_trace_total{status=\"failed\",trace=\"missing\",type=\"noop\"} 1"));
   CHECK(has(text, "job_retries_total{type=\"noop\"} 1"));
   CHECK(has(text, "jobs_dead_total{type=\"noop\"} 1"));
+  CHECK(has(text, "jobs_lease_lost_total{type=\"noop\"} 2"));
   CHECK(has(text, "job_duration_seconds_count{type=\"noop\"} 2"));
 }
 
@@ -106,6 +109,7 @@ TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown 
   const auto before = metrics.scrape();
   CHECK(has(before, "jobs_processed_total{status=\"failed\",type=\"unknown\"} 0"));
   CHECK(has(before, "jobs_dead_total{type=\"unknown\"} 0"));
+  CHECK(has(before, "jobs_lease_lost_total{type=\"unknown\"} 0"));
   CHECK(has(before, "queue_depth{type=\"unknown\"} 0"));
   CHECK(has(before, "job_oldest_ready_age_seconds{type=\"unknown\"} 0"));
 
@@ -127,6 +131,7 @@ TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown 
   const std::string hostile = "x\xff\"}\n# y";
   metrics.observe_job(hostile, Metrics::JobStatus::succeeded, true, 0.001);
   metrics.count_dead(hostile);
+  metrics.count_lease_lost(hostile);
   depth[hostile] = 5;
   depth["noop"] = 3;
   metrics.set_queue_depth(depth);
@@ -140,6 +145,7 @@ TEST_CASE("metrics: job types from data map to a bounded set of labels: unknown 
   CHECK(has(after, "jobs_processed_total{status=\"succeeded\",type=\"unknown\"} 1"));
   CHECK(has(after, "job_retries_total{type=\"unknown\"} 200"));
   CHECK(has(after, "jobs_dead_total{type=\"unknown\"} 1"));
+  CHECK(has(after, "jobs_lease_lost_total{type=\"unknown\"} 1"));
   // Depths of unknown types add up; the oldest age wins.
   CHECK(has(after, "queue_depth{type=\"unknown\"} 205"));
   CHECK(has(after, "queue_depth{type=\"noop\"} 3"));

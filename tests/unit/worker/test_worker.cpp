@@ -387,6 +387,35 @@ TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop and its
   CHECK(f.get(id).state == JobState::canceled);
   CHECK(f.logs.with_msg("job_lease_lost").size() == 1);
   CHECK(f.logs.with_msg("job_succeeded").empty());
+  // Found by the renewal, then refused at settle: one lost claim, counted once.
+  CHECK(f.metrics.scrape().find(R"(jobs_lease_lost_total{type="unknown"} 1)") != std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("Worker: an outcome refused at settle before any renewal noticed is reported as a lost lease, once", F, SqliteWorker, PostgresWorker) {
+  // A long lease: no renewal runs while the job does, so the guarded settle
+  // is the first to learn the claim is gone (as for a worker cut off from
+  // the database until after its lease lapsed).
+  F f;
+  f.config.lease_ms = 600000;
+  std::atomic<bool> returned{false};
+  f.handlers.add("self.cancel", [&](JobContext& context) {
+    CHECK(f.queue->cancel(context.job.id));
+    returned = true;
+    return std::string("null");
+  });
+  auto id = f.enqueue("self.cancel");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
+  worker.start();
+  REQUIRE(eventually([&] { return returned.load(); }));
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  worker.shutdown();
+  CHECK(f.get(id).state == JobState::canceled);
+  auto lost = f.logs.with_msg("job_lease_lost");
+  REQUIRE(lost.size() == 1);
+  CHECK(lost[0]["job_id"] == id);
+  CHECK(f.logs.with_msg("job_lost").size() == 1);
+  CHECK(f.logs.with_msg("job_succeeded").empty());
+  CHECK(f.metrics.scrape().find(R"(jobs_lease_lost_total{type="unknown"} 1)") != std::string::npos);
 }
 
 TEST_CASE_TEMPLATE("Worker: a job whose worker died is reclaimed once its lease expires", F, SqliteWorker, PostgresWorker) {
