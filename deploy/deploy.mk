@@ -3,8 +3,8 @@
 #                       Ctrl-C stops everything. STACK_ARGS passes options, e.g.
 #                       make stack STACK_ARGS="--api-port 0 --scrape-interval 5s"
 #   make traffic        drive a running `make stack` with mixed traffic (tests/deploy/traffic.sh)
-#   make deploy-check   static checks: compose.yaml, Prometheus config/rules/unit tests, dashboard
-#   make image-test     build deploy/Dockerfile with podman and run compose.yaml for real
+#   make deploy-check   static checks: compose.yaml (and compose.postgres.yaml), Prometheus config/rules/unit tests, dashboard
+#   make image-test     build the images with podman and run compose.yaml, then the PostgreSQL stack, for real
 #                       (installs podman & co. when missing; about 5-8 minutes on a fresh machine)
 
 STACK_ARGS ?=
@@ -20,6 +20,7 @@ traffic:
 
 deploy-check: deps
 	bash tests/deploy/check_compose.sh
+	bash tests/deploy/check_compose_postgres.sh
 	bash tests/deploy/check_prometheus.sh
 	bash tests/deploy/check_dashboard.sh
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Checks compose.yaml: it validates with and without the `observability`
+# Checks compose.yaml with compose.override.yaml (what a plain `docker
+# compose up` reads): it validates with and without the `observability`
 # profile, and the resolved configuration has what the README (Operating it,
 # Edge proxy) promises: migrate -> backend + worker from one image on the
 # `pwdata` volume; the API reached only through `edge` (HAProxy, built from
 # deploy/edge.Dockerfile), which publishes 8080 while backend publishes
 # nothing; the worker on 9091; Prometheus scraping the API directly; and
 # under the profile Prometheus on 9090 and Grafana on 3001 (admin/admin) with
-# the files from deploy/ mounted.
+# the files from deploy/ mounted. compose.postgres.yaml: check_compose_postgres.sh.
 #
 # Usage: check_compose.sh [--no-self-test] [REPO_ROOT]
 # Needs: docker-compose 1.29 (no engine: `config` only) or `docker compose` v2,
@@ -19,32 +20,12 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if command -v docker-compose >/dev/null 2>&1; then
-  COMPOSE=(docker-compose)
-elif docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-else
-  echo "FAIL - neither docker-compose nor docker compose is installed"
-  exit 2
-fi
+find_compose
+# The files a plain `docker compose up` reads.
+FILES=(compose.yaml compose.override.yaml)
 # The published host ports have overrides (PW_BACKEND_PORT, PW_WORKER_PORT):
 # check the defaults.
 unset PW_BACKEND_PORT PW_WORKER_PORT
-
-# compose_json ROOT: the resolved configuration, profile included, as JSON.
-compose_json() {
-  local root=$1 python
-  if [[ ${COMPOSE[0]} == docker ]]; then
-    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config --format json
-    return
-  fi
-  # The interpreter on docker-compose's #! line ("/usr/bin/env python3" too).
-  python=$(head -n1 "$(command -v docker-compose)" | sed -n 's/^#![[:space:]]*//p' \
-           | awk '{ print ($1 ~ /\/env$/ ? $2 : $1) }')
-  command -v "$python" >/dev/null 2>&1 || python=python3
-  "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config \
-    | "$python" -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'
-}
 
 # Prints "ok<TAB>message" or "FAIL<TAB>message" per expectation.
 JQ_CHECKS='
@@ -120,11 +101,11 @@ def rel($root): if . == $root then "." elif startswith($root + "/") then "./" + 
 
 run_checks() {
   local root=$1 before=$PW_FAILED json verdict line path
-  check "compose.yaml validates (${COMPOSE[*]} config -q)" \
-    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" config -q
-  check "compose.yaml validates with --profile observability" \
-    "${COMPOSE[@]}" -f "$root/compose.yaml" --project-directory "$root" --profile observability config -q
-  if ! json=$(compose_json "$root" 2>&1) || ! jq -e .services >/dev/null 2>&1 <<<"$json"; then
+  compose_args "$root" "${FILES[@]}"
+  check "${FILES[*]} validate (${COMPOSE[*]} config -q)" "${COMPOSE[@]}" "${COMPOSE_ARGS[@]}" config -q
+  compose_args "$root" --profile observability "${FILES[@]}"
+  check "${FILES[*]} validate with --profile observability" "${COMPOSE[@]}" "${COMPOSE_ARGS[@]}" config -q
+  if ! json=$(compose_json "$root" --profile observability "${FILES[@]}" 2>&1) || ! jq -e .services >/dev/null 2>&1 <<<"$json"; then
     fail "could not read the resolved compose configuration: ${json:0:500}"
     [[ $PW_FAILED == "$before" ]]
     return
@@ -157,7 +138,7 @@ run_checks() {
 # tree with FILE (default compose.yaml) so changed.
 mutate() {
   local what=$1 script=$2 file=${3:-compose.yaml} d
-  scratch_copy compose.yaml deploy
+  scratch_copy compose.yaml compose.override.yaml deploy
   d=$SCRATCH
   sed -i -e "$script" "$d/$file"
   if cmp -s "$ROOT/$file" "$d/$file"; then
@@ -184,11 +165,12 @@ self_test() {
   mutate "backend not waiting for migrate" '0,/condition: service_completed_successfully/s//condition: service_started/'
   mutate "a missing alerts.yml mount" '/alerts.yml:\/etc\/prometheus\/alerts.yml/d'
   mutate "a renamed service" 's/^  grafana:/  dashboards:/'
+  mutate "the worker's host port moved" 's/PW_WORKER_PORT:-9091}:9091/PW_WORKER_PORT:-9092}:9091/' compose.override.yaml
 }
 
 parse_args "$@"
 require_tools jq sed awk cmp
-echo "# compose.yaml in $ROOT (${COMPOSE[*]})"
+echo "# ${FILES[*]} in $ROOT (${COMPOSE[*]})"
 run_checks "$ROOT"
 if [[ $SELF_TEST == 1 ]]; then
   echo "# self-test: each mutation below must be caught"

@@ -99,3 +99,42 @@ finish() {
   [[ $PW_FAILED == 0 ]]
   exit $?
 }
+
+# The compose checks: COMPOSE (docker-compose 1.29 or `docker compose` v2)
+# and compose_json ROOT [--profile P] FILE...: the resolved configuration of
+# those files (relative to ROOT) as JSON. docker-compose 1.29 prints YAML: it
+# is turned into JSON with the Python interpreter docker-compose itself runs
+# on (its PyYAML is a dependency).
+find_compose() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose)
+  elif docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+  else
+    echo "FAIL - neither docker-compose nor docker compose is installed"
+    exit 2
+  fi
+}
+compose_args() { # ROOT [--profile P] FILE...: the arguments naming them
+  local root=$1 profile=()
+  shift
+  if [[ ${1:-} == --profile ]]; then profile=(--profile "$2"); shift 2; fi
+  COMPOSE_ARGS=()
+  local file
+  for file in "$@"; do COMPOSE_ARGS+=(-f "$root/$file"); done
+  COMPOSE_ARGS+=(--project-directory "$root" "${profile[@]}")
+}
+compose_json() {
+  local python
+  compose_args "$@"
+  if [[ ${COMPOSE[0]} == docker ]]; then
+    "${COMPOSE[@]}" "${COMPOSE_ARGS[@]}" config --format json
+    return
+  fi
+  # The interpreter on docker-compose's #! line ("/usr/bin/env python3" too).
+  python=$(head -n1 "$(command -v docker-compose)" | sed -n 's/^#![[:space:]]*//p' \
+           | awk '{ print ($1 ~ /\/env$/ ? $2 : $1) }')
+  command -v "$python" >/dev/null 2>&1 || python=python3
+  "${COMPOSE[@]}" "${COMPOSE_ARGS[@]}" config \
+    | "$python" -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'
+}
