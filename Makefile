@@ -12,7 +12,7 @@ BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libs
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev \
                   libcurl4-openssl-dev libc-ares-dev libpq-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy \
-                  python3-yaml python3-jsonschema postgresql
+                  python3-yaml python3-jsonschema postgresql prometheus-postgres-exporter
 
 .PHONY: all deps build binary run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 

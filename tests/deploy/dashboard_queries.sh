@@ -7,8 +7,11 @@
 # Alert expressions are expected to be empty while nothing is wrong, so an
 # empty alert result is never a failure.
 #
-# Usage: dashboard_queries.sh [--require-data] [--rate-interval 1m] [--root REPO_ROOT] PROM_URL
+# Usage: dashboard_queries.sh [--require-data] [--rate-interval 1m] [--root REPO_ROOT]
+#                             [--row TITLE | --except-row TITLE] PROM_URL
 #   e.g. dashboard_queries.sh --require-data http://127.0.0.1:9090
+# --row / --except-row: only the panels under that row, or all but those
+# (the PostgreSQL row has data only from the stack of compose.postgres.yaml).
 # Grafana's $__rate_interval (and $__interval, $__range) become --rate-interval.
 # Needs: curl, jq, awk.
 
@@ -18,11 +21,14 @@ require_data=0
 rate_interval=1m
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 prom_url=""
+only_row="" except_row=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --require-data) require_data=1 ;;
     --rate-interval) rate_interval=$2; shift ;;
     --root) root=$2; shift ;;
+    --row) only_row=$2; shift ;;
+    --except-row) except_row=$2; shift ;;
     -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *) prom_url=${1%/} ;;
@@ -41,8 +47,14 @@ dashboard=$root/deploy/grafana/dashboards/personaworlds-observability.json
 alerts=$root/deploy/prometheus/alerts.yml
 
 # One query per line as "label<TAB>expr" (exprs are flattened to one line).
+# A panel belongs to the row above it, or to the collapsed row holding it.
 panel_queries() {
-  jq -r '[.panels[]?, (.panels[]? | .panels[]?)][] | select(.type != "row") as $p
+  jq -r --arg only "$only_row" --arg except "$except_row" '
+         [foreach .panels[]? as $p (""; if $p.type == "row" then $p.title else . end; [., $p]),
+          (.panels[]? | select(.type == "row") | .title as $t | .panels[]? | [$t, .])][]
+         | select(.[1].type != "row")
+         | select(($only == "" or .[0] == $only) and ($except == "" or .[0] != $except))
+         | .[1] as $p
          | $p.targets[]? | select((.expr // "") != "")
          | "panel \($p.title | tojson) [\(.refId)]\t\(.expr | gsub("\\s*\\n\\s*"; " "))"' "$dashboard"
 }
