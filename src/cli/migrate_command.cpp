@@ -55,7 +55,7 @@ std::optional<std::string> resolve_copy(const CopyArguments& arguments, const co
 Command add_migrate_command(Options& root) {
   auto config = std::make_shared<config::MigrateConfig>();
   auto copy = std::make_shared<CopyArguments>();
-  Options command = root.subcommand("migrate", "Apply (up, the default) or list (status) schema migrations");
+  Options command = root.subcommand("migrate", "Apply (up, the default) or list (status) schema migrations, or copy an SQLite database into PostgreSQL (copy)");
   command.settings(config::database_settings(), config::role_migrate, config->db);
   command.settings(config::log_settings(), config::role_migrate, config->log);
   Options up = command.subcommand("up", "Apply pending migrations (default)");

@@ -258,11 +258,15 @@ class Progress {
     const auto now = std::chrono::steady_clock::now();
     if (!final && now - m_last < std::chrono::milliseconds(m_options.progress_interval_ms)) return;
     m_last = now;
-    *m_options.progress << progress_line(table, done, total) << std::endl;
+    std::string line = progress_line(table, done, total);
+    if (line == m_line) return;  // an empty table's start is also its end
+    *m_options.progress << line << std::endl;
+    m_line = std::move(line);
   }
 
  private:
   const CopyOptions& m_options;
+  std::string m_line;
   std::chrono::steady_clock::time_point m_last{};
 };
 
