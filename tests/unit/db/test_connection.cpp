@@ -32,6 +32,30 @@ TEST_CASE("db: connections open with WAL, foreign keys and the chosen synchronou
   CHECK(pragma(full, "synchronous") == "2");
 }
 
+TEST_CASE("db: a read-only connection reads, writes nothing and creates no file, and tells each value's type") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("r.db");
+  config.read_only = true;
+  config.create_if_missing = false;
+  CHECK_THROWS_AS(Connection{config}, pw::db::Error);
+  CHECK_FALSE(std::filesystem::exists(config.path));
+  {
+    pw::config::DatabaseConfig writable = config;
+    writable.read_only = false;
+    writable.create_if_missing = true;
+    Connection writer(writable);
+    writer.exec("CREATE TABLE t (v); INSERT INTO t VALUES (1), ('one'), (NULL), (1.5)");
+  }
+  Connection reader(config);
+  CHECK_THROWS_AS(reader.exec("INSERT INTO t VALUES (2)"), pw::db::Error);
+  pw::db::Statement select(reader, "SELECT v FROM t ORDER BY rowid");
+  std::vector<pw::db::Statement::Type> types;
+  while (select.step()) types.push_back(select.type(0));
+  CHECK(types == std::vector<pw::db::Statement::Type>{pw::db::Statement::Type::integer, pw::db::Statement::Type::text,
+                                                      pw::db::Statement::Type::null, pw::db::Statement::Type::real});
+}
+
 TEST_CASE("db: a write transaction rolls back unless committed") {
   pw::test::TempDir dir;
   pw::config::DatabaseConfig config;
