@@ -235,7 +235,7 @@ class ReadSnapshot {
   explicit ReadSnapshot(db::Connection& connection) : m_connection(connection) {
     m_connection.exec("BEGIN");
     // A deferred transaction takes its snapshot at the first read: now.
-    m_connection.exec("SELECT count(*) FROM schema_migrations");
+    m_connection.exec("SELECT count(*) FROM sqlite_master");
   }
   ~ReadSnapshot() {
     try {

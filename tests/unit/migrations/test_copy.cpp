@@ -281,6 +281,30 @@ TEST_CASE("migrate copy: a target row that differs from the source fails verific
   CHECK(to.query("SELECT to_regclass('migrate_copy') IS NOT NULL").boolean(0, 0));
 }
 
+TEST_CASE("migrate copy: a source that is not a migrated PersonaWorlds database is refused, nothing written") {
+  TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("other.db");
+  {
+    pw::db::Connection connection(config);
+    connection.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
+  }
+  config.read_only = true;
+  const std::string url = migrated_target();
+  pw::db::postgres::Connection to({url});
+  pw::db::Connection foreign(config);
+  CHECK_THROWS_WITH_AS(copy_database(foreign, to, small_batches()),
+                       "the source is not a PersonaWorlds database (no schema_migrations table)", CopyRefused);
+  Source source(1);
+  {
+    pw::db::Connection writer(source.config);
+    writer.exec("DELETE FROM schema_migrations WHERE version = 5");
+  }
+  pw::db::Connection behind(source.read_only());
+  CHECK_THROWS_AS(copy_database(behind, to, small_batches()), CopyRefused);
+  CHECK(to.query("SELECT to_regclass('migrate_copy') IS NULL").boolean(0, 0));
+}
+
 TEST_CASE("migrate copy: a database with tables but no PersonaWorlds schema is refused before it is migrated") {
   std::string url = PostgresServer::shared().create_database();
   pw::db::postgres::Connection to({url});
