@@ -297,7 +297,7 @@ TEST_CASE("migrate copy (binary): a copy killed midway completes when run again,
   TempDir dir;
   const std::string path = dir.file("pw.db");
   REQUIRE(run(PW_BINARY, {"migrate", "--db", path}).exit_code == 0);
-  constexpr std::int64_t kEvents = 200000;
+  constexpr std::int64_t kEvents = 100000;
   {
     pw::config::DatabaseConfig config;
     config.path = path;
@@ -331,7 +331,7 @@ TEST_CASE("migrate copy (binary): a copy killed midway completes when run again,
   INFO(seen(resumed));
   CHECK(resumed.exit_code == 0);
   CHECK(resumed.err.find("copy: resuming the copy of") != std::string::npos);
-  CHECK(resumed.err.find("copy: events 200000/200000 (100%)") != std::string::npos);
+  CHECK(resumed.err.find("copy: events 100000/100000 (100%)") != std::string::npos);
   CHECK(resumed.out.find("copy verified: 9 tables") != std::string::npos);
   CHECK(target.query("SELECT count(*), count(DISTINCT id), max(id) FROM events").int64(0, 0) == kEvents);
   CHECK(target.query("SELECT count(DISTINCT id) FROM events").int64(0, 0) == kEvents);
