@@ -537,7 +537,11 @@ CopyReport copy_database(db::Connection& source, db::postgres::Connection& targe
     report.tables.push_back(std::move(table));
   }
   advance_sequences(target, layouts, source_sequences(source), report);
-  for (std::size_t i = 0; i < layouts.size(); ++i) verify(source, target, layouts[i], options, report.tables[i]);
+  for (std::size_t i = 0; i < layouts.size(); ++i) {
+    // Reading every row twice takes a while on a large table: say so.
+    if (options.progress != nullptr) *options.progress << "copy: verifying " << layouts[i].table->name << std::endl;
+    verify(source, target, layouts[i], options, report.tables[i]);
+  }
   if (report.ok()) target.exec(std::string("DROP TABLE IF EXISTS ") + kMarker);
   return report;
 }

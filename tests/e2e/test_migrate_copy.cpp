@@ -186,6 +186,7 @@ TEST_CASE("migrate copy (binary): a used SQLite database moves to PostgreSQL and
   CHECK(copied.out.find("MISMATCH") == std::string::npos);
   CHECK(copied.err.find("copy: users 2/2 (100%)") != std::string::npos);
   CHECK(copied.err.find("copy: jobs ") != std::string::npos);
+  CHECK(copied.err.find("copy: verifying events") != std::string::npos);
   CHECK(copied.err.find("pw_copier:***@") != std::string::npos);
   CHECK(seen(copied).find(kPassword) == std::string::npos);
   {
