@@ -21,6 +21,19 @@
 #     GET /v1/jobs/{id});
 #   - the worker's /metrics on its published port answers and counts the jobs;
 # then removes the containers, the volume and the <project>_default network.
+# Then the same on PostgreSQL (compose.yaml + compose.postgres.yaml, issue
+# 13): builds deploy/postgres.Dockerfile and deploy/postgres-exporter.Dockerfile,
+# runs 2 backend and 2 worker replicas, and checks that
+#   - postgres becomes healthy (pg_isready), migrate exits 0, /readyz is 200
+#     through the edge, no backend or worker replica publishes a port;
+#   - `backend` resolves to both API replicas on the compose network (what
+#     the edge and Prometheus's DNS discovery rely on), and requests through
+#     the edge reach both;
+#   - both workers are ready, a signed-up user's simulation job succeeds
+#     through the edge, the database holds it;
+#   - the exporter reads the server (connections, transactions, the `jobs`
+#     table's dead tuples);
+# then removes its containers, both volumes and its network.
 # Never skips: anything that stops it from doing its job is a failure.
 #
 # Usage: image_test.sh [REPO_ROOT]
@@ -28,11 +41,12 @@
 #   storage, the base image and the build cache between runs;
 #   PW_BACKEND_PORT / PW_WORKER_PORT choose the host ports of the API (on the
 #   edge) and the worker (default 8080 and 9091 when free, else free ones).
-# Takes about 5 to 8 minutes on a fresh 2-core machine, most of it the build.
+# Takes about 5 to 8 minutes on a fresh 2-core machine, most of it the build;
+# the PostgreSQL part adds 2 to 3 minutes once the base image is cached.
 
 # jq programs and PromQL are single-quoted on purpose; functions are called
 # through check/wait_for.
-# shellcheck disable=SC2016,SC2317
+# shellcheck disable=SC2016,SC2317,SC2013
 set -uo pipefail
 
 root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
@@ -40,6 +54,9 @@ state=${PW_PODMAN_DIR:-/var/tmp/pw-podman}
 project=pwimagetest
 image=localhost/personaworlds:latest
 edge_image=localhost/personaworlds-edge:latest
+pg_project=pwimagetestpg
+pg_image=localhost/personaworlds-postgres:latest
+exporter_image=localhost/personaworlds-postgres-exporter:latest
 base=docker.io/library/debian:bookworm-slim
 started=$SECONDS
 
@@ -117,20 +134,58 @@ export PW_BACKEND_PORT PW_WORKER_PORT
 api=http://127.0.0.1:$PW_BACKEND_PORT
 worker=http://127.0.0.1:$PW_WORKER_PORT
 
-compose() { (cd "$root" && podman-compose -p "$project" -f compose.yaml "$@"); }
-teardown() {
-  compose down -v >"$state/down.log" 2>&1
+# What a plain `docker compose up` reads: compose.yaml and compose.override.yaml.
+compose() { (cd "$root" && podman-compose -p "$project" -f compose.yaml -f compose.override.yaml "$@"); }
+# podman-compose 1.0.3 ignores --scale: replicas come from a third file. And
+# it pops "CMD" off a list health check while it turns a container into
+# `podman run` arguments, a list the replicas of a service share, so the
+# second replica fails ("unknown healthcheck test type"): it runs with each
+# container's description copied first. Its own interpreter (#! line) has
+# its module.
+cat >"$state/scale.yaml" <<'YAML'
+services:
+  backend:
+    deploy: {replicas: 2}
+  worker:
+    deploy: {replicas: 2}
+YAML
+cat >"$state/podman-compose-replicas.py" <<'PY'
+import copy
+import sys
+
+import podman_compose
+
+to_args = podman_compose.container_to_args
+podman_compose.container_to_args = lambda compose, cnt, *args, **kwargs: to_args(compose, copy.deepcopy(cnt), *args, **kwargs)
+sys.argv[0] = "podman-compose"
+podman_compose.main()
+PY
+pc_python=$(head -n1 "$(command -v podman-compose)" | sed -n 's/^#![[:space:]]*//p' | awk '{ print ($1 ~ /\/env$/ ? $2 : $1) }')
+pg_compose() {
+  (cd "$root" && "${pc_python:-python3}" "$state/podman-compose-replicas.py" -p "$pg_project" \
+     -f compose.yaml -f compose.postgres.yaml -f "$state/scale.yaml" "$@")
+}
+remove_project() { # PROJECT VOLUME...: what `down` leaves behind
+  local name=$1 ids volume
+  shift
   # podman-compose 1.0.3 leaves the network, and `down` misses containers of
   # a run that was interrupted half-way: clean up by project label too.
-  local ids
-  ids=$(podman ps -aq --filter "label=io.podman.compose.project=$project" 2>/dev/null)
+  ids=$(podman ps -aq --filter "label=io.podman.compose.project=$name" 2>/dev/null)
   [[ -n $ids ]] && xargs podman rm -f <<<"$ids" >/dev/null 2>&1
-  podman volume rm -f "${project}_pwdata" >/dev/null 2>&1
-  podman network rm -f "${project}_default" >/dev/null 2>&1
+  for volume in "$@"; do podman volume rm -f "${name}_$volume" >/dev/null 2>&1; done
+  podman network rm -f "${name}_default" >/dev/null 2>&1
 }
-trap teardown EXIT
+teardown() {
+  compose down -v >"$state/down.log" 2>&1
+  remove_project "$project" pwdata
+}
+pg_teardown() {
+  pg_compose down -v >"$state/pg-down.log" 2>&1
+  remove_project "$pg_project" pwdata pgdata
+}
+trap 'teardown; pg_teardown' EXIT
 trap 'exit 130' INT TERM
-teardown   # a previous run that was killed
+teardown; pg_teardown   # a previous run that was killed
 
 # ---------------------------------------------------------------- base image
 
@@ -287,7 +342,7 @@ for probe in "backend_1 http://127.0.0.1:8080/readyz" "worker_1 http://127.0.0.1
   fi
 done
 
-# A user's way through the API: sign up, world, personas, simulation.
+# A user's way through the API ($api): sign up, world, personas, simulation.
 http() { # EXPECTED METHOD PATH [curl args...] -> BODY
   local expected=$1 method=$2 path=$3 status
   shift 3
@@ -300,28 +355,32 @@ job_done() { # JOB_ID: succeeded or dead (state in JOB)
   JOB=$(curl -s --max-time 10 -H "Authorization: Bearer $token" "$api/v1/jobs/$1")
   [[ $(jq -r '.state // empty' <<<"$JOB") =~ ^(succeeded|dead|canceled)$ ]]
 }
-token=""
-if http 201 POST /v1/users "${json[@]}" --data-binary '{"handle":"image_test"}'; then
-  token=$(jq -r .token <<<"$BODY")
-  auth=(-H "Authorization: Bearer $token")
-  if http 201 POST /v1/worlds "${auth[@]}" "${json[@]}" --data-binary '{"name":"Container world","seed":7}'; then
-    world=$(jq -r .id <<<"$BODY")
-    if http 202 POST "/v1/worlds/$world/personas:generate" "${auth[@]}" "${json[@]}" --data-binary '{"count":5}'; then
-      generate=$(jq -r .job.id <<<"$BODY")
-      wait_for 120 job_done "$generate"
-      [[ $(jq -r .state <<<"$JOB") == succeeded ]] || fail "persona.generate job $generate: $JOB"
-    fi
-    if http 202 POST "/v1/worlds/$world/simulations" "${auth[@]}" "${json[@]}" -H 'X-Request-ID: image-test-simulation' \
-         --data-binary '{"ticks":20}'; then
-      simulate=$(jq -r .job.id <<<"$BODY")
-      if wait_for 120 job_done "$simulate" && jq -e '.state == "succeeded" and .trace_id == "image-test-simulation"' <<<"$JOB" >/dev/null; then
-        pass "a signed-up user's simulation job $simulate succeeded ($(jq -c '.result | {events, counts}' <<<"$JOB"))"
-      else
-        fail "simulation job $simulate did not succeed: $JOB"
+# user_simulation HANDLE WHERE: passes when the user's simulation job succeeds.
+user_simulation() {
+  token=""
+  if http 201 POST /v1/users "${json[@]}" --data-binary "{\"handle\":\"$1\"}"; then
+    token=$(jq -r .token <<<"$BODY")
+    auth=(-H "Authorization: Bearer $token")
+    if http 201 POST /v1/worlds "${auth[@]}" "${json[@]}" --data-binary '{"name":"Container world","seed":7}'; then
+      world=$(jq -r .id <<<"$BODY")
+      if http 202 POST "/v1/worlds/$world/personas:generate" "${auth[@]}" "${json[@]}" --data-binary '{"count":5}'; then
+        generate=$(jq -r .job.id <<<"$BODY")
+        wait_for 120 job_done "$generate"
+        [[ $(jq -r .state <<<"$JOB") == succeeded ]] || fail "persona.generate job $generate: $JOB"
+      fi
+      if http 202 POST "/v1/worlds/$world/simulations" "${auth[@]}" "${json[@]}" -H 'X-Request-ID: image-test-simulation' \
+           --data-binary '{"ticks":20}'; then
+        simulate=$(jq -r .job.id <<<"$BODY")
+        if wait_for 120 job_done "$simulate" && jq -e '.state == "succeeded" and .trace_id == "image-test-simulation"' <<<"$JOB" >/dev/null; then
+          pass "$2: a signed-up user's simulation job $simulate succeeded ($(jq -c '.result | {events, counts}' <<<"$JOB"))"
+        else
+          fail "$2: simulation job $simulate did not succeed: $JOB"
+        fi
       fi
     fi
   fi
-fi
+}
+user_simulation image_test SQLite
 
 metrics=$(curl -s --max-time 10 "$worker/metrics")
 if grep -Eq '^jobs_processed_total\{.*type="world.simulate".*\} [1-9]' <<<"$(grep 'status="succeeded"' <<<"$metrics")"; then
@@ -355,11 +414,154 @@ fi
 
 step "tearing down"
 teardown
-trap - EXIT
 left=$(podman ps -aq --filter "label=io.podman.compose.project=$project")
 if [[ -z $left ]] && ! podman network exists "${project}_default" 2>/dev/null && ! podman volume exists "${project}_pwdata" 2>/dev/null; then
   pass "containers, volume ${project}_pwdata and network ${project}_default removed"
 else
   fail "left behind: containers [$left], network or volume of $project"
+fi
+
+# ---------------------------------------------------------------- PostgreSQL
+
+for build in "postgres.Dockerfile $pg_image" "postgres-exporter.Dockerfile $exporter_image"; do
+  file=${build%% *} tag=${build#* }
+  step "building deploy/$file (log: $state/${file%.Dockerfile}-build.log)"
+  if podman build --pull=never --jobs 1 -f "$root/deploy/$file" -t "$tag" "$root" >"$state/${file%.Dockerfile}-build.log" 2>&1; then
+    pass "the image builds from deploy/$file"
+  else
+    tail -n 30 "$state/${file%.Dockerfile}-build.log"
+    die "the image does not build from deploy/$file"
+  fi
+done
+
+# podman-compose 1.0.3 does not wait for `condition: service_healthy`:
+# start the server first and wait for its health check.
+step "podman-compose -f compose.yaml -f compose.postgres.yaml up -d postgres (log: $state/pg-up.log)"
+pg_compose up -d --no-build postgres >"$state/pg-up.log" 2>&1
+pg_healthy() { podman healthcheck run "${pg_project}_postgres_1" >"$state/pg-health.log" 2>&1; }
+if wait_for 90 pg_healthy; then
+  pass "postgres: its health check (pg_isready) passes"
+else
+  die "postgres is not healthy: $(cat "$state/pg-health.log") $(podman logs --tail 10 "${pg_project}_postgres_1" 2>&1)"
+fi
+step "podman-compose up -d migrate backend worker edge postgres-exporter, 2 backend and 2 worker replicas"
+pg_compose up -d --no-build migrate backend worker edge postgres-exporter >>"$state/pg-up.log" 2>&1
+
+migrate_done() { [[ $(podman inspect -f '{{.State.Status}}' "${pg_project}_migrate_1" 2>/dev/null) == exited ]]; }
+if wait_for 120 migrate_done && [[ $(podman inspect -f '{{.State.ExitCode}}' "${pg_project}_migrate_1") == 0 ]]; then
+  pass "PostgreSQL: migrate ran once and exited 0"
+else
+  fail "PostgreSQL: migrate did not exit 0: $(podman logs "${pg_project}_migrate_1" 2>&1 | tail -n 5)"
+fi
+if wait_for 180 is_200 "$api/readyz"; then
+  pass "PostgreSQL: GET $api/readyz is 200 through the edge"
+else
+  tail -n 20 "$state/pg-up.log"
+  fail "PostgreSQL: /readyz is not 200 on $api: $(curl -s --max-time 5 "$api/readyz") $(podman logs --tail 5 "${pg_project}_backend_1" 2>&1)"
+fi
+
+replicas=$(podman ps --filter "label=io.podman.compose.project=$pg_project" --format '{{.Names}}' | grep -E '_(backend|worker)_[0-9]+$' | sort)
+if [[ $(grep -c _backend_ <<<"$replicas") == 2 && $(grep -c _worker_ <<<"$replicas") == 2 ]]; then
+  pass "PostgreSQL: 2 backend and 2 worker replicas run ($(tr '\n' ' ' <<<"$replicas"))"
+else
+  fail "PostgreSQL: expected 2 backend and 2 worker replicas, found: $(tr '\n' ' ' <<<"$replicas")"
+fi
+published=""
+for name in $replicas; do
+  [[ -z $(podman port "$name" 2>/dev/null) ]] || published+="$name "
+done
+if [[ -n $replicas && -z $published ]]; then
+  pass "PostgreSQL: no backend or worker replica publishes a port"
+else
+  fail "PostgreSQL: replicas publishing ports: $published"
+fi
+
+# The edge's server-template and Prometheus's dns_sd_configs both read the
+# A records of `backend` and `worker`.
+addresses() { # SERVICE: its addresses as the compose network's DNS answers
+  podman exec "${pg_project}_postgres_1" getent ahostsv4 "$1" 2>/dev/null | awk '{ print $1 }' | sort -u
+}
+for service in backend worker; do
+  found=$(addresses "$service")
+  want=$(for name in $(grep "_${service}_" <<<"$replicas"); do
+           podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name"; done | sort -u)
+  if [[ -n $want && $found == "$want" ]]; then
+    pass "PostgreSQL: \`$service\` resolves to every replica ($(tr '\n' ' ' <<<"$found"))"
+  else
+    fail "PostgreSQL: \`$service\` resolves to [$(tr '\n' ' ' <<<"$found")], the replicas have [$(tr '\n' ' ' <<<"$want")]"
+  fi
+done
+
+# Both API replicas serve requests through the edge: each logs some of a
+# batch of tagged requests. The edge checks a new replica twice before it
+# sends it traffic: retry for a while.
+served_by() { # PREFIX: the backend containers that logged a request with that id prefix
+  local name
+  for name in $(grep _backend_ <<<"$replicas"); do
+    podman logs "$name" 2>/dev/null | jq -e --arg p "$1" 'select(.msg == "http_request" and (.request_id // "" | startswith($p)))' \
+      >/dev/null 2>&1 && echo "$name"
+  done
+}
+spread() {
+  round=$((${round:-0} + 1))
+  for i in $(seq 1 12); do
+    curl -s -o /dev/null --max-time 5 -H "X-Request-ID: image-test-spread-$round-$i" "$api/healthz"
+  done
+  sleep 1
+  [[ $(served_by "image-test-spread-$round-" | wc -l) == 2 ]]
+}
+if wait_for 30 spread; then
+  pass "PostgreSQL: requests through the edge reach both API replicas ($(served_by "image-test-spread-$round-" | tr '\n' ' '))"
+else
+  fail "PostgreSQL: requests through the edge reached only [$(served_by "image-test-spread-$round-" | tr '\n' ' ')]"
+fi
+
+for name in $(grep _worker_ <<<"$replicas"); do
+  if wait_for 60 podman exec "$name" personaworlds probe http://127.0.0.1:9091/readyz >/dev/null 2>&1; then
+    pass "PostgreSQL: $name is ready (personaworlds probe /readyz)"
+  else
+    fail "PostgreSQL: $name is not ready: $(podman logs --tail 5 "$name" 2>&1)"
+  fi
+done
+
+user_simulation image_test_pg PostgreSQL
+psql_in() { podman exec "${pg_project}_postgres_1" psql -h /var/run/postgresql -U personaworlds -d personaworlds -Atc "$1" 2>&1; }
+stored=$(psql_in "SELECT state FROM jobs WHERE id = '${simulate:-none}'")
+if [[ $stored == succeeded ]]; then
+  pass "PostgreSQL: the jobs table holds simulation job ${simulate:-} as succeeded"
+else
+  fail "PostgreSQL: jobs row of ${simulate:-(none)}: $stored"
+fi
+# Server connections by client container: the numbers behind the README's
+# connection budget.
+by_client=$(psql_in "SELECT client_addr, count(*) FROM pg_stat_activity WHERE datname = 'personaworlds' AND client_addr IS NOT NULL GROUP BY 1 ORDER BY 1")
+echo "# connections to personaworlds by client: $(tr '\n' ' ' <<<"$by_client")"
+for name in $replicas "${pg_project}_postgres-exporter_1"; do
+  echo "#   $(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name" 2>/dev/null) $name"
+done
+
+exporter=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${pg_project}_postgres-exporter_1" 2>/dev/null)
+exported() {
+  EXPORTED=$(curl -s --max-time 10 "http://$exporter:9187/metrics")
+  grep -Eq '^pg_up(\{[^}]*\})? 1$' <<<"$EXPORTED" \
+    && grep -Eq '^pg_stat_user_tables_n_dead_tup\{[^}]*relname="jobs"' <<<"$EXPORTED" \
+    && grep -Eq '^pg_stat_activity_count\{[^}]*datname="personaworlds"' <<<"$EXPORTED" \
+    && grep -Eq '^pg_stat_database_xact_commit\{[^}]*datname="personaworlds"[^}]*\} [1-9]' <<<"$EXPORTED"
+}
+if [[ -n $exporter ]] && wait_for 60 exported; then
+  pass "PostgreSQL: the exporter reads the server (pg_up 1, connections, commits, dead tuples of jobs)"
+else
+  fail "PostgreSQL: the exporter at ${exporter:-?}:9187: $(grep -E '^pg_(up|stat_user_tables_n_dead_tup)' <<<"${EXPORTED:-}" | head -n 3) $(podman logs --tail 5 "${pg_project}_postgres-exporter_1" 2>&1)"
+fi
+
+step "tearing down the PostgreSQL stack"
+pg_teardown
+trap - EXIT
+left=$(podman ps -aq --filter "label=io.podman.compose.project=$pg_project")
+if [[ -z $left ]] && ! podman network exists "${pg_project}_default" 2>/dev/null \
+   && ! podman volume exists "${pg_project}_pgdata" 2>/dev/null && ! podman volume exists "${pg_project}_pwdata" 2>/dev/null; then
+  pass "containers, volumes ${pg_project}_pgdata and ${pg_project}_pwdata and network ${pg_project}_default removed"
+else
+  fail "left behind: containers [$left], network or volumes of $pg_project"
 fi
 finish
