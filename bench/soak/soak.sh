@@ -27,6 +27,11 @@
 # and also on: no pruning at all, a dead job, a lapsed or lost lease, a 5xx or
 # an unexpected 4xx from the API, wrk socket errors, "database is locked" /
 # SQLITE_BUSY or any error line in the logs, a process that died.
+# Then, with SOAK_COPY_TO_POSTGRES=1 (the default when the PostgreSQL server
+# binaries are installed; 0 skips it), bench/soak/copy_check.sh copies the
+# database into a throwaway PostgreSQL server with `migrate copy` and fails
+# the soak unless the copy verifies and an api on each database answers the
+# soak user's GETs with identical bodies.
 # Usage: bench/soak/soak.sh BUILD_DIR [SECONDS]   (SECONDS: SOAK_SECONDS, 600)
 # Prints the table and writes it into BENCHMARKS.md (section "Soak").
 set -euo pipefail
@@ -51,6 +56,10 @@ db_growth="${SOAK_DB_GROWTH:-1.5}"
 db_slack_mb="${SOAK_DB_SLACK_MB:-4}"
 max_backlog="${SOAK_MAX_BACKLOG:-2000}"
 drain_seconds="${SOAK_DRAIN_SECONDS:-60}"
+copy_to_postgres="${SOAK_COPY_TO_POSTGRES:-}"
+if [[ -z "$copy_to_postgres" ]]; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && copy_to_postgres=1 || copy_to_postgres=0
+fi
 binary="$build/personaworlds"
 scratch="$root/.bench/soak"
 # shellcheck source=bench/http/lib.sh
@@ -104,6 +113,9 @@ say "api pid $API_PID on :$API_PORT, workers pid $W1_PID (:$W1_PORT) and $W2_PID
 
 export SOAK_TOKEN
 SOAK_TOKEN="$(sign_up soak)"
+# For copy_check.sh, which reads the copied database with it (also by hand,
+# after the run). Only a hash of it is in the database.
+(umask 077 && echo "$SOAK_TOKEN" >"$scratch/soak.token")
 # A world that is never deleted, with a long timeline for the readers to page
 # through.
 library="$(post_json /v1/worlds "$SOAK_TOKEN" '{"name":"Library","seed":7}' | jq -r .id)"
@@ -222,6 +234,15 @@ done
 say "api and workers stopped, exit codes ${exit_codes[*]}"
 integrity="$(sqlite3 "$db" "PRAGMA integrity_check" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 
+# Only once every process has exited: migrate copy wants no writer.
+copy_section="$scratch/copy.md"
+: >"$copy_section"
+copy_result=skipped
+if [[ "$copy_to_postgres" == 1 ]]; then
+  say "copying the database to PostgreSQL (bench/soak/copy_check.sh)"
+  if bash "$here/copy_check.sh" "$build" "$db" "$scratch/soak.token" "$copy_section"; then copy_result=ok; else copy_result=FAILED; fi
+fi
+
 logs=("$scratch/api.log" "$scratch/worker-1.log" "$scratch/worker-2.log")
 count_lines() { cat "${logs[@]}" | grep -ciE "$1" || true; }
 locked=$(count_lines 'database is locked|database table is locked|SQLITE_BUSY')
@@ -276,6 +297,9 @@ check "error log lines" "$error_lines" "0" "$(le "$error_lines" 0)"
 check "noop enqueue failures" "$enqueue_failures" "0" "$(le "$enqueue_failures" 0)"
 check "exit codes api/w1/w2 on SIGTERM" "${exit_codes[*]}" "0 0 0" "$([[ "${exit_codes[*]}" == "0 0 0" ]] && echo 1 || echo 0)"
 check "PRAGMA integrity_check" "$integrity" "ok" "$([[ "$integrity" == ok ]] && echo 1 || echo 0)"
+if [[ "$copy_result" != skipped ]]; then
+  check "migrate copy to PostgreSQL, then the same API answers" "$copy_result" "ok" "$([[ "$copy_result" == ok ]] && echo 1 || echo 0)"
+fi
 
 table="$scratch/section.md"
 {
@@ -299,6 +323,10 @@ table="$scratch/section.md"
   done
   printf '| jobs succeeded (total) | %s | %s | %s | %s |\n' "$(col "$start_row" 15)" "$(col "$half_row" 15)" "$(col "$end_row" 15)" "$succeeded_total"
   echo
+  if [[ -s "$copy_section" ]]; then
+    cat "$copy_section"
+    echo
+  fi
   echo "| Check | value | bound | result |"
   echo "|---|---:|---:|---|"
   printf '%s\n' "${check_rows[@]}"
