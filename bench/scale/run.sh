@@ -75,6 +75,9 @@ for tool in node npm psql python3; do
 done
 [[ -x "$binary" && -x "$driver" ]] || { echo "bench-scale: build $binary and $driver first" >&2; exit 1; }
 
+# gnuplot draws the plot at the end; installed first so that a missing
+# package does not waste a run.
+bash "$root/scripts/install-packages.sh" gnuplot-nox
 source "$root/bench/lib/npm_peer.sh"
 if wants graphile; then
   install_peer "$graphile_dir" \
@@ -171,7 +174,6 @@ wants graphile && versions+=", graphile-worker $(cd "$graphile_dir" && node -p "
 wants pgboss && versions+=", pg-boss $(cd "$pgboss_dir" && node -p "require('pg-boss/package.json').version")"
 machine="$(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr), $versions, Node $(node --version), $(date -u +%Y-%m-%d)"
 
-bash "$root/scripts/install-packages.sh" gnuplot-nox
 python3 "$here/report.py" --results "$results" --markdown "$markdown" --machine "$machine" \
   --csv "$here/scale.csv" --plot "$here/throughput.png" \
   --settings "runs=$runs jobs=$jobs sim_jobs=$sim_jobs sim_ticks=$sim_ticks graphile_concurrency=$graphile_concurrency pgboss_concurrency=$pgboss_concurrency pgboss_batch=${pgboss_batch:-} soak_s=$soak_s soak_rate=$soak_rate soak_sample=$soak_sample latency_s=$latency_s"
