@@ -10,20 +10,21 @@
 # After a user workload through both APIs (users, worlds, personas,
 # generations, simulations) and jobs from the command line (slow `sleep`
 # jobs that the hosts hold for a while, and many `noop` jobs whose runs the
-# handler appends to a run log per host), host 1 is lost while it holds jobs:
+# handler appends to a run log per host), one host is lost while it holds
+# jobs (the one holding more of the slow jobs):
 #
-#   kill       every process of host 1 gets SIGKILL;
-#   partition  host 1's link is cut (its processes keep running), and
-#              restored once host 2 has taken its jobs over.
+#   kill       every process of that host gets SIGKILL;
+#   partition  its link is cut (its processes keep running), and restored
+#              once the other host has taken its jobs over.
 #
 # Then, in both: every job succeeds (all were acknowledged: 2xx from an
-# API, exit 0 from `jobs enqueue`); the jobs host 1 held are exactly those
-# whose lease lapsed (job_lease_expired, previous_owner = host 1), each was
+# API, exit 0 from `jobs enqueue`); the jobs the lost host held are exactly
+# those whose lease lapsed (job_lease_expired, previous_owner = it), each was
 # claimed again once, within one lease after its lease ran out; a job ran
 # more than once only after such a lapse, and no claim ran twice (run log);
 # each persona generation created its personas once, each simulation wrote
 # its events once; a `sleep` job's result comes from the claim the row
-# holds. After a partition, host 1's stale outcomes were refused: it logs
+# holds. After a partition, the lost host's stale outcomes were refused: it logs
 # job_lease_lost for exactly the claims it lost, and its worker's
 # jobs_lease_lost_total (scraped inside its namespace) counts them.
 #
@@ -175,10 +176,13 @@ start_role() { # HOST ROLE ARGS...
     >"$tmp/$role.h$h.log" 2>&1 &
   pid[$role.$h]=$!
 }
+# Each worker has room for every slow job at once: the survivor can take
+# all the lost host's jobs over as soon as their leases lapse, whatever it
+# holds itself.
 for h in 1 2; do
   start_role "$h" api --host "$(addr "$h")" --port "$api_port" --database-pool-size 4 --shutdown-delay-ms 0
   start_role "$h" worker --worker-id "host$h" --observability-host 127.0.0.1 --observability-port "$metrics_port" \
-    --concurrency 6 --lease-ms "$lease_ms" --database-pool-size 4 --shutdown-grace-ms 1000
+    --concurrency "$((sleep_jobs + 2))" --lease-ms "$lease_ms" --database-pool-size 4 --shutdown-grace-ms 1000
 done
 logged() { grep -q "\"msg\":\"$2\"" "$tmp/$1.log"; }
 for h in 1 2; do
@@ -230,38 +234,45 @@ enqueue 1 --type sleep --payload "{\"ms\":$sleep_ms}" --count "$sleep_jobs" --pr
 pass "enqueued $noop_jobs noop jobs, then $sleep_jobs sleep jobs (${sleep_ms} ms) ahead of them"
 expected_jobs=$((${#api_jobs[@]} + sleep_jobs + noop_jobs))
 
-holds_sleep() { [[ $(sql "SELECT count(*) FROM jobs WHERE state = 'running' AND type = 'sleep' AND lease_owner = 'host1'") -gt 0 ]]; }
-wait_for 20 "host 1 holds a running sleep job" holds_sleep || exit 1
+# The lost host is the one holding more of the slow jobs (either may have
+# claimed them all); the other one survives.
+holds_sleep() {
+  lost=$(sql "SELECT substr(lease_owner, 5) FROM jobs WHERE state = 'running' AND type = 'sleep'
+           GROUP BY lease_owner ORDER BY count(*) DESC, lease_owner LIMIT 1")
+  [[ $lost == 1 || $lost == 2 ]]
+}
+wait_for 20 "a host holds a running sleep job" holds_sleep || exit 1
+survivor=$((3 - lost))
 
-# ---- host 1 is lost ----------------------------------------------------------
+# ---- one host is lost ----------------------------------------------------------
 cut_ms=$(sql "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
 if [[ $scenario == kill ]]; then
-  victims=$(ip netns pids "${hosts[1]}")
+  victims=$(ip netns pids "${hosts[$lost]}")
   kill -9 $victims
-  for key in api.1 worker.1; do wait "${pid[$key]}" 2>/dev/null; done
-  gone() { [[ -z $(ip netns pids "${hosts[1]}") ]]; }
-  wait_for 10 "every process of host 1 is gone" gone || exit 1
-  pass "SIGKILL to every process of host 1 ($(echo $victims | wc -w) processes)"
+  for key in "api.$lost" "worker.$lost"; do wait "${pid[$key]}" 2>/dev/null; done
+  gone() { [[ -z $(ip netns pids "${hosts[$lost]}") ]]; }
+  wait_for 10 "every process of host $lost is gone" gone || exit 1
+  pass "SIGKILL to every process of host $lost ($(echo $victims | wc -w) processes)"
 else
-  ip -n "$sw" link set port1 down || die "cannot cut host 1's link"
-  pass "host 1's link cut (its api and worker keep running)"
+  ip -n "$sw" link set port$lost down || die "cannot cut host $lost's link"
+  pass "host $lost's link cut (its api and worker keep running)"
 fi
 # A commit already on its way when the host was lost still lands: look once
-# it has. What the table says host 1 holds is what it loses.
+# it has. What the table says the lost host holds is what it loses.
 sleep 0.3
-sql "SELECT id, claim, lease_expires_at, type FROM jobs WHERE state = 'running' AND lease_owner = 'host1' ORDER BY id" \
+sql "SELECT id, claim, lease_expires_at, type FROM jobs WHERE state = 'running' AND lease_owner = 'host$lost' ORDER BY id" \
   | tr '|' ' ' >"$tmp/held"
 held_count=$(wc -l <"$tmp/held")
-((held_count > 0)) || die "host 1 held no job when it was lost"
+((held_count > 0)) || die "host $lost held no job when it was lost"
 values=$(awk '{ printf "%s(%s,%s,%s)", (NR > 1 ? "," : ""), $1, $2, $3 }' "$tmp/held")
-pass "host 1 held $held_count jobs when it was lost ($(awk '{print $4}' "$tmp/held" | sort | uniq -c | xargs))"
+pass "host $lost held $held_count jobs when it was lost ($(awk '{print $4}' "$tmp/held" | sort | uniq -c | xargs))"
 
 taken_over() {
   [[ $(sql "WITH held(id, claim, until) AS (VALUES $values)
             SELECT count(*) FROM jobs j JOIN held USING (id) WHERE j.claim <= held.claim") == 0 ]]
 }
-if ! wait_for 20 "host 2 claims every job host 1 held" taken_over; then
-  echo "     sessions in a transaction (host 1's hold row locks nobody can take over):"
+if ! wait_for 20 "host $survivor claims every job host $lost held" taken_over; then
+  echo "     sessions in a transaction (host $lost's hold row locks nobody can take over):"
   sql "SELECT client_addr, state, now() - state_change, left(query, 80) FROM pg_stat_activity
        WHERE state LIKE '%transaction%'" | sed 's/^/       /'
   exit 1
@@ -269,15 +280,15 @@ fi
 # Within one lease after the lease ran out, claimed once more (not twice).
 late=$(sql "WITH held(id, claim, until) AS (VALUES $values)
             SELECT count(*) FROM jobs j JOIN held USING (id)
-            WHERE j.claim <> held.claim + 1 OR j.started_at > held.until + $lease_ms OR j.lease_owner = 'host1'")
-check "each job host 1 held was claimed again once, by host 2, within one lease ($lease_ms ms) after its lease ran out" \
+            WHERE j.claim <> held.claim + 1 OR j.started_at > held.until + $lease_ms OR j.lease_owner = 'host$lost'")
+check "each job host $lost held was claimed again once, by host $survivor, within one lease ($lease_ms ms) after its lease ran out" \
   test "$late" == 0
 echo "     claimed again after the loss (ms): $(sql "WITH held(id, claim, until) AS (VALUES $values)
   SELECT string_agg((j.started_at - $cut_ms)::text, ' ' ORDER BY j.id) FROM jobs j JOIN held USING (id)")"
 
 if [[ $scenario == partition ]]; then
-  ip -n "$sw" link set port1 up || die "cannot restore host 1's link"
-  pass "host 1's link restored"
+  ip -n "$sw" link set port$lost up || die "cannot restore host $lost's link"
+  pass "host $lost's link restored"
 fi
 
 unfinished() { sql "SELECT count(*) FROM jobs WHERE state <> 'succeeded'"; }
@@ -291,20 +302,20 @@ check "every job an API acknowledged is there and succeeded" \
 if [[ $scenario == partition ]]; then
   # Host 1 comes back holding claims that are no longer its own: its renewals
   # or its outcomes, whichever reaches the database first, are refused.
-  counted() { [[ $(metric_sum 1 jobs_lease_lost_total) -ge $held_count ]]; }
-  wait_for 30 "host 1 counts its lost leases" counted
-  check "host 1's jobs_lease_lost_total counts each claim it lost: $held_count" \
-    test "$(metric_sum 1 jobs_lease_lost_total)" == "$held_count"
-  check "host 2's jobs_lease_lost_total is 0" test "$(metric_sum 2 jobs_lease_lost_total)" == 0
+  counted() { [[ $(metric_sum $lost jobs_lease_lost_total) -ge $held_count ]]; }
+  wait_for 30 "host $lost counts its lost leases" counted
+  check "host $lost's jobs_lease_lost_total counts each claim it lost: $held_count" \
+    test "$(metric_sum $lost jobs_lease_lost_total)" == "$held_count"
+  check "host $survivor's jobs_lease_lost_total is 0" test "$(metric_sum $survivor jobs_lease_lost_total)" == 0
 fi
 
 # ---- stop ----------------------------------------------------------------------
 for key in "${!pid[@]}"; do
-  [[ $scenario == kill && $key == *.1 ]] && continue
+  [[ $scenario == kill && $key == *.$lost ]] && continue
   kill -TERM "${pid[$key]}" 2>/dev/null
 done
 for key in "${!pid[@]}"; do
-  [[ $scenario == kill && $key == *.1 ]] && continue
+  [[ $scenario == kill && $key == *.$lost ]] && continue
   stopped() { ! kill -0 "${pid[$key]}" 2>/dev/null; }
   wait_for 15 "$key stops on SIGTERM" stopped
   wait "${pid[$key]}"
@@ -318,9 +329,10 @@ sql "SELECT job_id, count(*) FROM personas WHERE job_id IS NOT NULL GROUP BY job
 sql "SELECT s.id, s.completed_at IS NOT NULL, coalesce(s.event_count, -1),
             (SELECT count(*) FROM events e WHERE e.simulation_id = s.id) FROM simulations s" >"$tmp/simulations"
 touch "$tmp/runs.h1" "$tmp/runs.h2"
-python3 - "$tmp" "$scenario" <<'EOF'
+python3 - "$tmp" "$scenario" "$lost" <<'EOF'
 import json, sys
-tmp, scenario = sys.argv[1], sys.argv[2]
+tmp, scenario, v = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = 3 - v
 failed = 0
 def check(what, ok, detail=""):
     global failed
@@ -346,18 +358,18 @@ for line in open(f"{tmp}/jobs"):
     job, kind, state, attempts, claim, result = line.rstrip("\n").split("|", 5)
     jobs[int(job)] = dict(type=kind, state=state, attempts=int(attempts), claim=int(claim), result=result)
 
-# The lapses the workers logged: exactly the claims host 1 held, all host 1's.
+# The lapses the workers logged: exactly the claims the lost host held, all the lost host's.
 lapsed = {}
 for h in (1, 2):
     for l in logs[h]:
         if l.get("msg") == "job_lease_expired":
-            check(f"host {h} logged the lapse of job {l['job_id']} as host 1's", l.get("previous_owner") == "host1", l)
+            check(f"host {h} logged the lapse of job {l['job_id']} as host {v}'s", l.get("previous_owner") == f"host{v}", l)
             lapsed[l["job_id"]] = l["claim"]
-check("the lapses logged are exactly the claims host 1 held", lapsed == held, (sorted(lapsed.items()), sorted(held.items())))
+check(f"the lapses logged are exactly the claims host {v} held", lapsed == held, (sorted(lapsed.items()), sorted(held.items())))
 
 # Attempts: one each, two for a job whose lease lapsed.
 extra = {j: r["attempts"] for j, r in jobs.items() if r["attempts"] != (2 if j in held else 1)}
-check("one attempt per job, two where host 1's lease lapsed", not extra, extra)
+check(f"one attempt per job, two where host {v}'s lease lapsed", not extra, extra)
 
 # The run log: every noop ran, no claim ran twice, twice only after a lapse.
 runs = {}
@@ -371,9 +383,9 @@ check(f"every noop job ran ({len(noops)})", not never, never[:20])
 twice = {j: r for j, r in runs.items() if len({c for c, _ in r}) != len(r)}
 check("no claim of a noop ran twice", not twice, twice)
 again = {j: r for j, r in runs.items() if len(r) > 1 and j not in held}
-check("a noop ran more than once only after host 1's lease on it lapsed", not again, again)
-stale = {j: r for j, r in runs.items() if len(r) > 1 and any(c != held[j] and h == 1 for c, h in r)}
-check("a noop's extra run was host 1's lapsed claim", not stale, stale)
+check(f"a noop ran more than once only after host {v}'s lease on it lapsed", not again, again)
+stale = {j: r for j, r in runs.items() if len(r) > 1 and any(c != held[j] and h == v for c, h in r)}
+check(f"a noop's extra run was host {v}'s lapsed claim", not stale, stale)
 print(f"     noop runs: {sum(len(r) for r in runs.values())} for {len(noops)} jobs; "
       f"{sum(1 for j in held if jobs[j]['type'] == 'noop' and len(runs.get(j, [])) > 1)} ran twice after a lapse")
 
@@ -392,19 +404,19 @@ for line in open(f"{tmp}/simulations"):
     check(f"simulation {sim} completed and wrote its {events} events once", done == "t" and int(count) == int(events),
           line)
 
-# Refused outcomes: none for host 2; after a partition, host 1 logged each
+# Refused outcomes: none for the survivor; after a partition, the lost host logged each
 # claim it lost exactly once.
-for h in (2,) if scenario == "partition" else (1, 2):
+for h in (s,) if scenario == "partition" else (1, 2):
     bad = [l for l in logs[h] if l.get("msg") in ("job_lease_lost", "job_lost")]
     check(f"host {h} lost no lease", not bad, bad[:3])
 if scenario == "partition":
-    lost = [(l["job_id"], l["claim"]) for l in logs[1] if l.get("msg") == "job_lease_lost"]
-    check("host 1 logged job_lease_lost once for each claim it lost", sorted(lost) == sorted(held.items()),
+    lost = [(l["job_id"], l["claim"]) for l in logs[v] if l.get("msg") == "job_lease_lost"]
+    check(f"host {v} logged job_lease_lost once for each claim it lost", sorted(lost) == sorted(held.items()),
           (sorted(lost), sorted(held.items())))
-    refused = [(l["job_id"], l["claim"]) for l in logs[1] if l.get("msg") == "job_lost"]
-    check("host 1's outcomes refused at settle (job_lost) were all of lost claims",
+    refused = [(l["job_id"], l["claim"]) for l in logs[v] if l.get("msg") == "job_lost"]
+    check(f"host {v}'s outcomes refused at settle (job_lost) were all of lost claims",
           all(held.get(j) == c for j, c in refused), refused)
-    print(f"     host 1: {len(lost)} job_lease_lost, {len(refused)} outcomes refused at settle (job_lost)")
+    print(f"     host {v}: {len(lost)} job_lease_lost, {len(refused)} outcomes refused at settle (job_lost)")
 sys.exit(1 if failed else 0)
 EOF
 (($? == 0)) && pass "the table, the logs and the run logs agree" || fail "the table, the logs and the run logs disagree"
