@@ -69,11 +69,11 @@ source "$root/bench/http/lib.sh"
 prepare_run soak wrk jq curl sqlite3
 : >"$scratch/enqueue.log"
 
-API_PID="" W1_PID="" W2_PID="" CHURN_PID="" READER_PID="" NOOP_PID=""
+API_PID="" W1_PID="" W2_PID="" CHURN_PID="" READER_PID="" NOOP_PID="" COPY_PID=""
 # On any exit, nothing started here outlives the script: all are signalled
 # at once, then each is waited for (stop_pid escalates to SIGKILL).
 cleanup() {
-  local pid pids=("$CHURN_PID" "$READER_PID" "$NOOP_PID" "$W1_PID" "$W2_PID" "$API_PID")
+  local pid pids=("$CHURN_PID" "$READER_PID" "$NOOP_PID" "$W1_PID" "$W2_PID" "$API_PID" "$COPY_PID")
   for pid in "${pids[@]}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do [[ -n "$pid" ]] && { stop_pid "$pid" || true; }; done
   true
@@ -240,7 +240,12 @@ copy_section="$scratch/copy.md"
 copy_result=skipped
 if [[ "$copy_to_postgres" == 1 ]]; then
   say "copying the database to PostgreSQL (bench/soak/copy_check.sh)"
-  if bash "$here/copy_check.sh" "$build" "$db" "$scratch/soak.token" "$copy_section"; then copy_result=ok; else copy_result=FAILED; fi
+  # In the background so that cleanup can signal it: its own trap then stops
+  # its PostgreSQL server and apis.
+  bash "$here/copy_check.sh" "$build" "$db" "$scratch/soak.token" "$copy_section" &
+  COPY_PID=$!
+  if wait "$COPY_PID"; then copy_result=ok; else copy_result=FAILED; fi
+  COPY_PID=""
 fi
 
 logs=("$scratch/api.log" "$scratch/worker-1.log" "$scratch/worker-2.log")
