@@ -75,6 +75,7 @@ cleanup() {
   [[ -n ${watchdog:-} ]] && { pkill -P "$watchdog" 2>/dev/null; kill "$watchdog" 2>/dev/null; }
   # Only our namespaces' processes: everything in them was started here.
   local ns pids
+  disown -a 2>/dev/null  # no job notices for what is killed below
   for ns in "${hosts[@]}" "$sw"; do
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [[ -n $pids ]] && kill -9 $pids 2>/dev/null
@@ -141,9 +142,12 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 mkdir -p "$tmp/pg" && chown nobody:nogroup "$tmp/pg"
 as_nobody "$pgbin/initdb" -D "$tmp/pg/data" -U pw --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync \
   >"$tmp/pg/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$tmp/pg/initdb.log")"
-# idle_in_transaction_session_timeout: a host cut off between two statements
-# of a transaction would otherwise hold its row locks until TCP gives up
-# (minutes), and the rows it held could not be taken over.
+# idle_in_transaction_session_timeout, as README "Running on PostgreSQL"
+# asks of operators: a host cut off between two statements of a transaction
+# would otherwise hold its row locks until TCP gives up (minutes), and the
+# rows it held could not be taken over (without it, about half the partition
+# runs time out waiting for the takeover, a session of the cut host "idle in
+# transaction" on a claim or completion).
 cat >>"$tmp/pg/data/postgresql.conf" <<EOF
 listen_addresses = '$(addr 0)'
 port = $db_port
