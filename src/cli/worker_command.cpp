@@ -1,4 +1,6 @@
 // `personaworlds worker`: the job runner's settings.
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 
 #include "cli/command.hpp"
@@ -19,6 +21,10 @@ Command add_worker_command(Options& root) {
             config->db.create_if_missing = false;
             if (auto problem = config::resolve_database_url(config->db)) return refuse(*problem);
             if (auto problem = config::validate(*config)) return refuse(*problem);
+            // Half a lease: the locks of a session lost mid-transaction are
+            // gone well before its leases lapse and another worker looks.
+            config->db.idle_in_transaction_timeout_ms =
+                static_cast<int>(std::clamp<std::int64_t>(config->lease_ms / 2, 1000, 60000));
             return Parsed{*config, 0};
           }};
 }

@@ -33,6 +33,11 @@ struct DatabaseConfig {
   int pool_size = 10;
   // PostgreSQL: the server cancels any statement running longer (0: never).
   int statement_timeout_ms = 30000;
+  // PostgreSQL: the server ends a session idle inside a transaction this
+  // long, releasing its row locks (0: the statement timeout). The worker
+  // sets it below its lease, so a host cut off mid-transaction cannot keep
+  // the jobs it locked from being taken over once their leases lapse.
+  int idle_in_transaction_timeout_ms = 0;
   std::string path = "./personaworlds.db";
   std::string synchronous = "normal";  // normal | full
   int busy_timeout_ms = 10000;

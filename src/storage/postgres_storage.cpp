@@ -84,6 +84,8 @@ db::postgres::Settings postgres_settings(const config::DatabaseConfig& config) {
   db::postgres::Settings settings;
   settings.url = config.url;
   settings.statement_timeout_ms = config.statement_timeout_ms;
+  settings.idle_in_transaction_timeout_ms =
+      config.idle_in_transaction_timeout_ms > 0 ? config.idle_in_transaction_timeout_ms : config.statement_timeout_ms;
   return settings;
 }
 

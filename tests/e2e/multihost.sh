@@ -142,12 +142,11 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 mkdir -p "$tmp/pg" && chown nobody:nogroup "$tmp/pg"
 as_nobody "$pgbin/initdb" -D "$tmp/pg/data" -U pw --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync \
   >"$tmp/pg/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$tmp/pg/initdb.log")"
-# idle_in_transaction_session_timeout, as README "Running on PostgreSQL"
-# asks of operators: a host cut off between two statements of a transaction
-# would otherwise hold its row locks until TCP gives up (minutes), and the
-# rows it held could not be taken over (without it, about half the partition
-# runs time out waiting for the takeover, a session of the cut host "idle in
-# transaction" on a claim or completion).
+# No idle_in_transaction_session_timeout on the server: the roles set it on
+# their own sessions (the worker to half its lease). Without that, a host cut
+# off between two statements of a transaction would hold its row locks until
+# TCP gives up (minutes), and the survivor could not take its jobs over
+# (about half the partition runs time out waiting for the takeover).
 cat >>"$tmp/pg/data/postgresql.conf" <<EOF
 listen_addresses = '$(addr 0)'
 port = $db_port
@@ -156,7 +155,6 @@ fsync = off
 full_page_writes = off
 synchronous_commit = off
 max_connections = 200
-idle_in_transaction_session_timeout = $((lease_ms / 2))
 log_min_messages = warning
 EOF
 echo "host all all $subnet.0/24 trust" >>"$tmp/pg/data/pg_hba.conf"

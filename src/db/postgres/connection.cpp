@@ -145,8 +145,14 @@ std::string password_in(const std::string& url) {
 Connection::Connection(const Settings& settings, StatementObserver observer)
     : m_native(std::make_unique<Native>()), m_observer(std::move(observer)) {
   std::string timeout = std::to_string(settings.connect_timeout_s);
-  std::string options =
-      settings.statement_timeout_ms > 0 ? "-c statement_timeout=" + std::to_string(settings.statement_timeout_ms) : "";
+  std::string options;
+  if (settings.statement_timeout_ms > 0) {
+    options += "-c statement_timeout=" + std::to_string(settings.statement_timeout_ms);
+  }
+  if (settings.idle_in_transaction_timeout_ms > 0) {
+    if (!options.empty()) options += ' ';
+    options += "-c idle_in_transaction_session_timeout=" + std::to_string(settings.idle_in_transaction_timeout_ms);
+  }
   // The URL first: with expand_dbname its parts stand in for `dbname`, and
   // the entries after it override or complete them.
   const char* keywords[] = {"dbname", "connect_timeout", "fallback_application_name", "options", nullptr};

@@ -32,6 +32,12 @@ struct Settings {
   std::string application_name = "personaworlds";
   // The server cancels any statement running longer (0: no limit).
   int statement_timeout_ms = 0;
+  // The server ends a session left idle inside a transaction this long (0:
+  // never). Our transactions never wait on anything outside the process, so
+  // such a session is a client that is gone (a host cut off mid-transaction)
+  // whose row locks would otherwise keep other hosts from its jobs until TCP
+  // gives up, which takes minutes.
+  int idle_in_transaction_timeout_ms = 0;
 };
 
 // Statement parameters, in order ($1, $2, ...), as text; NULL when empty.

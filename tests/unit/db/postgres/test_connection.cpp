@@ -203,6 +203,32 @@ TEST_CASE("PostgreSQL transaction: rolls back unless committed, and a commit aft
   CHECK(db.connection.query("SELECT count(*) FROM t").int64(0, 0) == 1);
 }
 
+TEST_CASE("PostgreSQL session: one left idle inside a transaction past its timeout is ended, its locks freed") {
+  Database db;
+  db.connection.exec("CREATE TABLE t (id bigint PRIMARY KEY)");
+  db.connection.exec("INSERT INTO t VALUES (1)");
+  pw::db::postgres::Settings settings{db.url};
+  settings.idle_in_transaction_timeout_ms = 200;
+  Connection lost(settings);
+  CHECK(lost.query("SHOW idle_in_transaction_session_timeout").text(0, 0) == "200ms");
+
+  // A client cut off between two statements: its row lock stays until the
+  // server gives up on the session.
+  std::optional<Transaction> stalled(std::in_place, lost);
+  lost.query("SELECT id FROM t WHERE id = 1 FOR UPDATE");
+  std::this_thread::sleep_for(600ms);
+  {
+    Transaction other(db.connection);
+    CHECK(db.connection.query("SELECT id FROM t WHERE id = 1 FOR UPDATE NOWAIT").int64(0, 0) == 1);
+    other.commit();
+  }
+  CHECK(error_from([&] { lost.query("SELECT 1"); })->fault() == Fault::unavailable);
+  stalled.reset();
+  // The next transaction opens the session again.
+  Transaction again(lost);
+  CHECK(lost.query("SELECT count(*) FROM t").int64(0, 0) == 1);
+}
+
 TEST_CASE("PostgreSQL notifications: a committed NOTIFY arrives, a rolled-back one never does") {
   Database db;
   Connection listener({db.url});
