@@ -56,10 +56,26 @@ Storage::Lease Storage::acquire() {
   }
 }
 
+namespace {
+
+// A copy that shares no memory with `error`. std::runtime_error keeps its
+// message in a reference-counted string inside libstdc++, so plain copies of
+// the stored failure, thrown on several request threads while another thread
+// replaces it, would share one buffer through counts ThreadSanitizer cannot
+// see (libstdc++ is not instrumented). Each copy owning its text keeps the
+// sharing out of the question.
+db::Error detached(const db::Error& error) {
+  std::string message(error.what());
+  if (error.code() != 0) return db::Error(error.code(), std::move(message));
+  return db::Error(error.fault(), error.reason(), std::move(message));
+}
+
+}  // namespace
+
 std::optional<Storage::Refusal> Storage::last_failure() {
   std::lock_guard lock(m_failure_mutex);
   if (!m_failure || std::chrono::steady_clock::now() >= m_retry_at) return std::nullopt;
-  return Refusal{*m_failure, m_retry_at};
+  return Refusal{detached(*m_failure), m_retry_at};
 }
 
 std::unique_ptr<Session> Storage::open_session_or_note_failure() {
@@ -77,7 +93,7 @@ std::unique_ptr<Session> Storage::open_session_or_note_failure() {
       std::lock_guard lock(m_failure_mutex);
       m_backoff = std::clamp(m_backoff * 2, kFirstPause, kLongestPause);
       m_retry_at = steady_clock::now() + m_backoff;
-      m_failure = error;
+      m_failure = detached(error);
     }
     throw;
   }
