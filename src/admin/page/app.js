@@ -1,0 +1,2 @@
+"use strict";
+// performance.mark("pw-jobs-rendered") placeholder
