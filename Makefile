@@ -12,7 +12,8 @@ BUILD_PACKAGES := pkg-config cmake g++ make libcli11-dev libcpp-httplib-dev libs
                   prometheus-cpp-dev libspdlog-dev doctest-dev libsqlite3-dev nlohmann-json3-dev libssl-dev \
                   libcurl4-openssl-dev libc-ares-dev libpq-dev
 TEST_PACKAGES  := prometheus curl jq docker-compose sqlite3 clang libclang-rt-14-dev iproute2 haproxy \
-                  python3-yaml python3-jsonschema postgresql prometheus-postgres-exporter
+                  python3-yaml python3-jsonschema postgresql prometheus-postgres-exporter \
+                  chromium chromium-driver python3-selenium
 
 .PHONY: all deps build binary run test clean test-sanitize test-tsan fuzz lint-thread-safety chaos
 
@@ -102,5 +103,6 @@ fuzz: deps
 -include bench/http/bench.mk
 -include bench/soak/bench.mk
 -include bench/fairness/bench.mk
+-include bench/console/bench.mk
 -include bench/scale/bench.mk
 -include deploy/deploy.mk
