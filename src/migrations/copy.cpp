@@ -468,6 +468,7 @@ const std::vector<CopyTable>& copied_tables() {
   static const std::vector<CopyTable> tables{
       {"users", {"id"}},
       {"tokens", {"id"}},
+      {"admin_tokens", {"id"}},
       {"worlds", {"id"}},
       {"personas", {"id"}},
       {"persona_generations", {"world_id", "number"}},

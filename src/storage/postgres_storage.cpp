@@ -7,6 +7,7 @@
 #include "migrations/postgres_migrator.hpp"
 #include "queue/postgres_job_queue.hpp"
 #include "storage/drivers.hpp"
+#include "store/postgres/admin_tokens.hpp"
 #include "store/postgres/store.hpp"
 
 namespace pw::storage {
@@ -18,10 +19,12 @@ class PostgresSession final : public Session {
       : m_connection(database, settings.observers.query),
         m_store(m_connection),
         m_tokens(m_connection),
+        m_admin_tokens(m_connection),
         m_jobs(m_connection, settings.clock, settings.retry) {}
 
   store::Store& store() override { return m_store; }
   store::Tokens& tokens() override { return m_tokens; }
+  store::AdminTokens& admin_tokens() override { return m_admin_tokens; }
   queue::JobTable& jobs() override { return m_jobs; }
 
   std::unique_ptr<WriteScope> begin_write() override { return std::make_unique<Scope>(m_connection); }
@@ -55,6 +58,7 @@ class PostgresSession final : public Session {
   db::postgres::Connection m_connection;
   store::PostgresStore m_store;
   store::PostgresTokens m_tokens;
+  store::PostgresAdminTokens m_admin_tokens;
   queue::PostgresJobQueue m_jobs;
 };
 

@@ -7,6 +7,7 @@
 #include "migrations/migration.hpp"
 #include "queue/job_queue.hpp"
 #include "storage/drivers.hpp"
+#include "store/sqlite/admin_tokens.hpp"
 #include "store/sqlite/store.hpp"
 
 namespace pw::storage {
@@ -18,10 +19,12 @@ class SqliteSession final : public Session {
       : m_connection(config, settings.observers.query, settings.observers.lock),
         m_store(m_connection),
         m_tokens(m_connection),
+        m_admin_tokens(m_connection),
         m_jobs(m_connection, settings.clock, settings.retry) {}
 
   store::Store& store() override { return m_store; }
   store::Tokens& tokens() override { return m_tokens; }
+  store::AdminTokens& admin_tokens() override { return m_admin_tokens; }
   queue::JobTable& jobs() override { return m_jobs; }
 
   std::unique_ptr<WriteScope> begin_write() override { return std::make_unique<Scope>(m_connection); }
@@ -49,6 +52,7 @@ class SqliteSession final : public Session {
   db::Connection m_connection;
   store::SqliteStore m_store;
   store::SqliteTokens m_tokens;
+  store::SqliteAdminTokens m_admin_tokens;
   queue::JobQueue m_jobs;
 };
 

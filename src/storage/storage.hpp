@@ -24,6 +24,7 @@
 #include "migrations/migrator.hpp"
 #include "queue/clock.hpp"
 #include "queue/job_table.hpp"
+#include "store/admin_tokens.hpp"
 #include "store/store.hpp"
 #include "store/tokens.hpp"
 
@@ -35,6 +36,7 @@ class Session {
 
   virtual store::Store& store() = 0;
   virtual store::Tokens& tokens() = 0;
+  virtual store::AdminTokens& admin_tokens() = 0;
   virtual queue::JobTable& jobs() = 0;
 
   // Ends a transaction: rolls back on destruction unless committed.

@@ -1,0 +1,24 @@
+// Admin tokens on SQLite (store/admin_tokens.hpp).
+#pragma once
+
+#include "db/connection.hpp"
+#include "store/admin_tokens.hpp"
+
+namespace pw::store {
+
+class SqliteAdminTokens final : public AdminTokens {
+ public:
+  explicit SqliteAdminTokens(db::Connection& connection) : m_connection(connection) {}
+
+  AdminToken create(const std::string& name, const std::string& token_hash, std::int64_t now_ms) override;
+  std::vector<AdminToken> list() override;
+  bool revoke(std::int64_t id) override;
+  std::optional<AdminCredential> find(const std::string& token_hash) override;
+  bool any() override;
+  void record_use(const AdminToken& token, std::int64_t now_ms) override;
+
+ private:
+  db::Connection& m_connection;
+};
+
+}  // namespace pw::store
