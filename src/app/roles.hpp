@@ -13,6 +13,7 @@ int run_migrate(const config::MigrateConfig& config, bool status_only);
 int run_migrate_copy(const config::CopyConfig& config);
 int run_jobs(const config::JobsConfig& config);
 int run_users(const config::UsersConfig& config);
+int run_admin(const config::AdminConfig& config);
 int run_probe(const config::ProbeConfig& config);
 
 }  // namespace pw::app

@@ -19,6 +19,7 @@ Command add_api_command(Options& root) {
             config->db.create_if_missing = false;
             if (auto problem = config::resolve_database_url(config->db)) return refuse(*problem);
             if (auto problem = config::validate(*config)) return refuse(*problem);
+            if (auto problem = config::load_admin_token(*config)) return refuse(*problem);
             return Parsed{*config, 0};
           }};
 }

@@ -84,7 +84,7 @@ Parsed parse(int argc, const char* const* argv) {
   Options root(app);
   const std::vector<Command> commands{add_api_command(root),  add_worker_command(root), add_migrate_command(root),
                                       add_jobs_command(root), add_users_command(root),  add_probe_command(root),
-                                      add_settings_command(root)};
+                                      add_settings_command(root), add_admin_command(root)};
 
   if (auto problem = unknown_command(app, argc, argv)) return refuse(*problem);
   try {
@@ -131,6 +131,8 @@ int run(int argc, char** argv) {
           return app::run_jobs(command);
         } else if constexpr (std::is_same_v<T, config::UsersConfig>) {
           return app::run_users(command);
+        } else if constexpr (std::is_same_v<T, config::AdminConfig>) {
+          return app::run_admin(command);
         } else {
           return app::run_probe(command);
         }

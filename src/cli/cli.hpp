@@ -19,7 +19,7 @@ struct MigrateCommand {
 // (help, version, usage error, invalid setting) with the text already printed.
 struct Parsed {
   std::variant<std::monostate, config::ApiConfig, config::WorkerConfig, MigrateCommand, config::JobsConfig,
-               config::UsersConfig, config::ProbeConfig>
+               config::UsersConfig, config::ProbeConfig, config::AdminConfig>
       command;
   int exit_code = 0;
 };

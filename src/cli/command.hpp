@@ -23,6 +23,7 @@ Command add_worker_command(Options& root);
 Command add_migrate_command(Options& root);
 Command add_jobs_command(Options& root);
 Command add_users_command(Options& root);
+Command add_admin_command(Options& root);
 Command add_probe_command(Options& root);
 Command add_settings_command(Options& root);
 

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "config/settings.hpp"
@@ -221,6 +223,53 @@ std::optional<std::string> validate(const UsersConfig& config) {
   if (config.token_name.size() > 100) return "invalid --name: longer than 100 bytes";
   if (auto e = out_of_range(config.expires_in_s, {0, 366LL * 24 * 3600}, "--expires-in-seconds")) return e;
   return validate(config.db);
+}
+
+std::optional<std::string> validate(const AdminConfig& config) {
+  if (config.action == AdminConfig::Action::create) {
+    if (config.name.empty() || config.name.size() > 100) return "invalid --name: must be 1 to 100 bytes";
+    for (char c : config.name) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == 0x7f) return "invalid --name: must not contain control characters";
+    }
+  }
+  if (config.action == AdminConfig::Action::revoke && config.token_id <= 0) return "invalid ID: must be a positive id";
+  return validate(config.db);
+}
+
+std::optional<std::string> load_admin_token(ApiConfig& config) {
+  if (config.admin_token_file.empty()) return std::nullopt;
+  const std::string setting = "--admin-token-file / ADMIN_TOKEN_FILE";
+  std::error_code error;
+  if (std::filesystem::is_directory(config.admin_token_file, error)) {
+    return "invalid " + setting + ": " + config.admin_token_file + " is a directory";
+  }
+  std::ifstream file(config.admin_token_file, std::ios::binary);
+  if (!file) return "invalid " + setting + ": cannot read " + config.admin_token_file;
+  // A token is a line; anything past 4 KiB is not one.
+  constexpr std::size_t max_bytes = 4096;
+  std::string text(max_bytes + 1, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (file.bad()) return "invalid " + setting + ": cannot read " + config.admin_token_file;
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > max_bytes) return "invalid " + setting + ": " + config.admin_token_file + " is larger than 4 KiB";
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  std::size_t begin = 0;
+  std::size_t end = text.size();
+  while (begin < end && is_space(text[begin])) ++begin;
+  while (end > begin && is_space(text[end - 1])) --end;
+  const std::string token = text.substr(begin, end - begin);
+  if (token.empty()) return "invalid " + setting + ": " + config.admin_token_file + " is empty";
+  for (char c : token) {
+    const auto byte = static_cast<unsigned char>(c);
+    // It travels in an Authorization header: one line of visible ASCII.
+    if (byte <= 0x20 || byte >= 0x7f) {
+      return "invalid " + setting + ": the token in " + config.admin_token_file +
+             " must be one word of printable ASCII";
+    }
+  }
+  config.admin_token = token;
+  return std::nullopt;
 }
 
 }  // namespace pw::config

@@ -96,6 +96,11 @@ struct ApiConfig {
   domain::Limits limits;  // per-user limits, checked when a request is accepted
   int shutdown_grace_s = 25;
   int shutdown_delay_ms = 1000;
+  // The operator console (/admin): a file holding one admin token; empty:
+  // only the admin tokens in the database open it.
+  std::string admin_token_file;
+  // The file's token, read once at start (load_admin_token); not a setting.
+  std::string admin_token;
 };
 
 struct WorkerConfig {
@@ -179,6 +184,24 @@ struct UsersConfig {
 };
 
 std::optional<std::string> validate(const UsersConfig& config);
+
+// `personaworlds admin token create|list|revoke`: the operator console's
+// tokens, kept in the database.
+struct AdminConfig {
+  enum class Action { create, list, revoke };
+  DatabaseConfig db;
+  Action action = Action::list;
+  std::string name = "operator";
+  std::int64_t token_id = 0;
+  bool json = false;
+};
+
+std::optional<std::string> validate(const AdminConfig& config);
+
+// Reads config.admin_token_file (when set) into config.admin_token, its
+// surrounding whitespace trimmed. The problem, as one line, when the file
+// cannot be read or holds nothing: the API must not start then.
+std::optional<std::string> load_admin_token(ApiConfig& config);
 
 // `personaworlds probe URL`: exit 0 when URL answers 2xx (container health checks).
 struct ProbeConfig {

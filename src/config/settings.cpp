@@ -76,6 +76,10 @@ const auto api = std::to_array<Setting<ApiConfig>>({
      "Seconds in-flight requests get to finish on SIGTERM", Range{0, 3600}},
     {"--shutdown-delay-ms", "SHUTDOWN_DELAY_MS", &ApiConfig::shutdown_delay_ms, role_api,
      "After SIGTERM, how long /readyz answers 503 before the listener closes", Range{0, 600000}},
+    {"--admin-token-file", "ADMIN_TOKEN_FILE", &ApiConfig::admin_token_file, role_api,
+     "File holding one operator token for /admin/v1; the console is also on while an admin token exists in the "
+     "database (personaworlds admin token create)",
+     std::nullopt, {}, "none"},
 });
 
 const auto worker = std::to_array<Setting<WorkerConfig>>({
