@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/job_json.hpp"
 #include "app/roles.hpp"
 #include "db/connection.hpp"
 #include "observability/log_line.hpp"
@@ -23,45 +24,9 @@ std::string time_text(std::optional<std::int64_t> ms) {
   return ms ? observability::format_rfc3339_ms(*ms) : std::string("-");
 }
 
-nlohmann::json json_or_text(const std::string& text) {
-  auto parsed = nlohmann::json::parse(text, nullptr, false);
-  return parsed.is_discarded() ? nlohmann::json(text) : parsed;
-}
+nlohmann::json to_json(const queue::Job& job) { return api::job_detail(job); }
 
-nlohmann::json to_json(const queue::Job& job) {
-  auto optional_time = [](std::optional<std::int64_t> ms) -> nlohmann::json {
-    return ms ? nlohmann::json(observability::format_rfc3339_ms(*ms)) : nlohmann::json(nullptr);
-  };
-  auto optional_text = [](const std::optional<std::string>& s) -> nlohmann::json {
-    return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
-  };
-  return {
-      {"id", job.id},
-      {"type", job.type},
-      {"state", queue::to_string(job.state)},
-      {"priority", job.priority},
-      {"attempts", job.attempts},
-      {"max_attempts", job.max_attempts},
-      {"payload", json_or_text(job.payload)},
-      {"result", job.result ? json_or_text(*job.result) : nlohmann::json(nullptr)},
-      {"last_error", optional_text(queue::errors_of(job).last_error)},
-      {"earlier_error", optional_text(queue::errors_of(job).earlier_error)},
-      {"trace_id", optional_text(job.trace_id)},
-      {"user_id", job.user_id ? nlohmann::json(*job.user_id) : nlohmann::json(nullptr)},
-      {"idempotency_key", optional_text(job.idempotency_key)},
-      {"lease_owner", optional_text(job.lease_owner)},
-      {"lease_expires_at", optional_time(job.lease_expires_at_ms)},
-      {"run_at", observability::format_rfc3339_ms(job.run_at_ms)},
-      {"created_at", observability::format_rfc3339_ms(job.created_at_ms)},
-      {"updated_at", observability::format_rfc3339_ms(job.updated_at_ms)},
-      {"started_at", optional_time(job.started_at_ms)},
-      {"finished_at", optional_time(job.finished_at_ms)},
-  };
-}
-
-std::string dump(const nlohmann::json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string dump(const nlohmann::json& value) { return api::dump_json(value); }
 
 // One line of a terminal table: no control characters, at most `width` characters.
 std::string cell(std::string_view text, std::size_t width) {
