@@ -112,6 +112,15 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
   for (std::size_t i = 0; i < kUnavailableReasons.size(); ++i) {
     m_unavailable[i] = &unavailable.Add({{"reason", kUnavailableReasons[i]}});
   }
+  if (m_service == "api") {
+    auto& admin_actions = prometheus::BuildCounter()
+                              .Name("admin_actions_total")
+                              .Help("Operator console actions that changed jobs (/admin/v1), by action.")
+                              .Register(*m_registry);
+    for (std::size_t i = 0; i < kAdminActions.size(); ++i) {
+      m_admin_actions[i] = &admin_actions.Add({{"action", kAdminActions[i]}});
+    }
+  }
   prometheus::BuildGauge()
       .Name("personaworlds_build_info")
       .Help("Always 1; labels carry the version and the role of this process.")
@@ -244,6 +253,12 @@ void Metrics::count_database_unavailable(std::string_view reason) {
     if (reason == kUnavailableReasons[i]) index = i;
   }
   m_unavailable[index]->Increment();
+}
+
+void Metrics::count_admin_action(std::string_view action) {
+  for (std::size_t i = 0; i < kAdminActions.size(); ++i) {
+    if (action == kAdminActions[i] && m_admin_actions[i] != nullptr) m_admin_actions[i]->Increment();
+  }
 }
 
 prometheus::Gauge& Metrics::gauge_for(prometheus::Family<prometheus::Gauge>& family,

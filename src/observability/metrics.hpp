@@ -78,6 +78,13 @@ class Metrics {
       "busy", "readonly", "full", "io", "corrupt", "missing", "schema", "connection", "overloaded", "other"};
   void count_database_unavailable(std::string_view reason);
 
+  // ---- operator console (api) ----
+  // One admin action that changed jobs (the audit log has the details):
+  // one of kAdminActions; anything else is not counted.
+  static constexpr std::array<const char*, 5> kAdminActions = {"retry", "cancel", "delete", "bulk_retry",
+                                                               "bulk_cancel"};
+  void count_admin_action(std::string_view action);
+
   // Called at scrape time to refresh gauges read from the database
   // (queue_depth, oldest ready age). Set by both roles. Readings are keyed by
   // the raw type from the table; unknown types are added up (depth) or
@@ -131,6 +138,7 @@ class Metrics {
   prometheus::Histogram* m_lock_wait;
   prometheus::Counter* m_busy_timeouts;
   std::array<prometheus::Counter*, kUnavailableReasons.size()> m_unavailable{};
+  std::array<prometheus::Counter*, kAdminActions.size()> m_admin_actions{};  // api only
 
   std::vector<std::unique_ptr<RouteSeries>> m_routes;
   std::map<std::pair<std::string, std::string>, std::size_t> m_route_index;

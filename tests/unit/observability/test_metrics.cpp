@@ -194,3 +194,24 @@ TEST_CASE("metrics: lock waits, busy time-outs and database-unavailable reasons,
   CHECK(has(after, "db_unavailable_total{reason=\"other\"} 1"));
   CHECK_FALSE(has(after, "no such reason"));
 }
+
+TEST_CASE("metrics: admin actions are counted by a bounded action label, on the api role only") {
+  Metrics metrics("api", {"noop"});
+  const auto before = metrics.scrape();
+  for (const char* action : Metrics::kAdminActions) {
+    CAPTURE(action);
+    CHECK(has(before, std::string("admin_actions_total{action=\"") + action + "\"} 0"));
+  }
+  metrics.count_admin_action("bulk_cancel");
+  metrics.count_admin_action("retry");
+  metrics.count_admin_action("drop_table");
+  const auto after = metrics.scrape();
+  CHECK(has(after, "admin_actions_total{action=\"bulk_cancel\"} 1"));
+  CHECK(has(after, "admin_actions_total{action=\"retry\"} 1"));
+  CHECK(has(after, "admin_actions_total{action=\"delete\"} 0"));
+  CHECK_FALSE(has(after, "drop_table"));
+
+  Metrics worker("worker", {"noop"});
+  worker.count_admin_action("retry");
+  CHECK_FALSE(has(worker.scrape(), "admin_actions_total"));
+}
