@@ -27,8 +27,11 @@ std::vector<std::string> split_path(std::string_view path) {
 
 Router::Route& Router::add(std::string method, std::string pattern, Handler handler) {
   auto segments = split_path(pattern);
-  for (const auto& segment : segments) {
-    if (segment.empty()) throw std::invalid_argument("empty segment in route " + pattern);
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    // A trailing slash is part of a template (/admin/ is not /admin); an
+    // empty segment anywhere else is a typo.
+    const bool trailing_slash = i + 1 == segments.size() && segments.size() > 1;
+    if (segments[i].empty() && !trailing_slash) throw std::invalid_argument("empty segment in route " + pattern);
   }
   for (const auto& route : m_routes) {
     if (route.method == method && route.pattern == pattern) {

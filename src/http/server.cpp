@@ -141,6 +141,11 @@ struct Server::Impl {
   const observability::Logger& logger;
   observability::Metrics& metrics;
   std::vector<std::string> always_served;
+  struct Gate {
+    std::string prefix;
+    std::function<bool()> open;
+  };
+  std::vector<Gate> gates;
   RequestProcessor processor;
   Router* router = nullptr;
   std::unique_ptr<Reactor> reactor;
@@ -318,9 +323,31 @@ struct Server::Impl {
     return httplib::Server::HandlerResponse::Handled;
   }
 
+  // Whether a gate hides the path now.
+  bool hidden(std::string_view path) const {
+    for (const auto& gate : gates) {
+      const bool under = path.starts_with(gate.prefix) &&
+                         (path.size() == gate.prefix.size() || path[gate.prefix.size()] == '/');
+      if (under && !gate.open()) return true;
+    }
+    return false;
+  }
+
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     Response response;
-    auto match = router->match(req.method, req.path);
+    bool closed = false;
+    try {
+      closed = hidden(req.path);
+    } catch (const std::exception& e) {
+      logger.error("handler_failed", {{"request_id", t_state.request_id},
+                                      {"route", "unmatched"},
+                                      {"method", req.method},
+                                      {"error", e.what()}});
+      response = Response::failure(500, "internal", "internal error");
+      render(response, res);
+      return;
+    }
+    auto match = closed ? Router::Match{} : router->match(req.method, req.path);
     if (match.route == nullptr) {
       if (!match.allowed.empty()) {
         std::string allow;
@@ -445,6 +472,10 @@ void Server::route(std::string method, std::string pattern, Handler handler) {
 }
 
 void Server::serve_under_load(std::string path) { m_impl->always_served.push_back(std::move(path)); }
+
+void Server::gate(std::string prefix, std::function<bool()> open) {
+  m_impl->gates.push_back(Impl::Gate{std::move(prefix), std::move(open)});
+}
 
 int Server::start() {
   Impl& impl = *m_impl;

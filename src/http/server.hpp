@@ -3,6 +3,7 @@
 // worker pool that sheds load with a quick 503, and a graceful stop.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,6 +29,11 @@ class Server {
   void route(std::string method, std::string pattern, Handler handler);
   // Paths answered even while the pool is saturated and new work is shed.
   void serve_under_load(std::string path);
+  // Paths at or under `prefix` ("/admin": /admin and /admin/...) exist only
+  // while `open()` says so, asked on every such request: otherwise they are
+  // answered exactly like a path no route matches (404, whatever the
+  // method). An exception from `open()` is the handler boundary's (500).
+  void gate(std::string prefix, std::function<bool()> open);
 
   // Binds (port 0 picks a free one), starts listening on a background thread
   // and returns the bound port. Throws std::runtime_error when it cannot bind.

@@ -45,3 +45,18 @@ TEST_CASE("router: duplicate and malformed routes are refused") {
   CHECK_THROWS_AS(router.add("GET", "/a", nothing()), std::invalid_argument);
   CHECK_THROWS_AS(router.add("GET", "/a//b", nothing()), std::invalid_argument);
 }
+
+TEST_CASE("router: a template with a trailing slash matches only the path with it") {
+  Router router;
+  router.add("GET", "/admin/", nothing());
+  router.add("GET", "/admin", nothing());
+  auto with = router.match("GET", "/admin/");
+  REQUIRE(with.route != nullptr);
+  CHECK(with.route->pattern == "/admin/");
+  auto without = router.match("GET", "/admin");
+  REQUIRE(without.route != nullptr);
+  CHECK(without.route->pattern == "/admin");
+  CHECK(router.match("GET", "/admin//").route == nullptr);
+  CHECK_THROWS_AS(router.add("GET", "/", nothing()), std::invalid_argument);
+  CHECK_THROWS_AS(router.add("GET", "/a//", nothing()), std::invalid_argument);
+}
