@@ -11,25 +11,29 @@ namespace {
 
 using Method = http::Response (Api::*)(const http::Request&);
 
+}  // namespace
+
 // The route boundary: a Refusal becomes its JSON error; a database that
 // cannot serve (db::is_unavailable: busy past every retry, read-only, full,
 // I/O, missing file) becomes 503 with Retry-After, logged once, here.
 // Anything else, a database error of another kind included (bad SQL, a
 // missing table, a constraint no handler turned into its own 409 or 422),
 // goes on to the server's boundary: 500 and an error line.
-http::Response guarded(Api& api, Method method, const http::Request& request,
-                       const observability::Logger& logger, observability::Metrics& metrics) {
+http::Response guarded(const std::function<http::Response()>& handler, const http::Request& request,
+                       const observability::Logger& logger, observability::Metrics& metrics,
+                       std::string_view realm) {
   try {
-    return (api.*method)(request);
+    return handler();
   } catch (const Refusal& refusal) {
     auto response = http::Response::failure(refusal.status(), refusal.code(), refusal.what());
     if (refusal.status() == 503) response.with_header("Retry-After", "1");
     // Too much pending work: it completes in seconds, not milliseconds.
     if (refusal.status() == 429) response.with_header("Retry-After", "5");
     if (refusal.status() == 401) {
+      const std::string challenge = "Bearer realm=\"" + std::string(realm) + "\"";
       response.with_header("WWW-Authenticate", refusal.code() == "invalid_token"
-                                                   ? R"(Bearer realm="personaworlds", error="invalid_token")"
-                                                   : R"(Bearer realm="personaworlds")");
+                                                   ? challenge + ", error=\"invalid_token\""
+                                                   : challenge);
     }
     return response;
   } catch (const std::exception& e) {
@@ -46,15 +50,13 @@ http::Response guarded(Api& api, Method method, const http::Request& request,
   }
 }
 
-}  // namespace
-
 void register_routes(http::Server& server, const Dependencies& deps) {
   auto api = std::make_shared<Api>(deps);
   const observability::Logger& logger = deps.logger;
   observability::Metrics& metrics = deps.metrics;
   auto add = [&](const char* method, const char* pattern, Method handler) {
     server.route(method, pattern, [api, handler, &logger, &metrics](const http::Request& request) {
-      return guarded(*api, handler, request, logger, metrics);
+      return guarded([&] { return ((*api).*handler)(request); }, request, logger, metrics);
     });
   };
   // Keep in step with docs/openapi.yaml: a unit test compares the two.
@@ -75,6 +77,7 @@ void register_routes(http::Server& server, const Dependencies& deps) {
   add("GET", "/v1/worlds/{id}/simulations/{simulation_id}", &Api::get_simulation);
   add("GET", "/v1/worlds/{id}/events", &Api::list_events);
   add("GET", "/v1/jobs/{id}", &Api::get_job);
+  register_admin_routes(server, deps);
 }
 
 }  // namespace pw::api

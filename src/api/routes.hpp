@@ -1,6 +1,9 @@
 // The /v1 routes of the PersonaWorlds API.
 #pragma once
 
+#include <functional>
+#include <string_view>
+
 #include "config/config.hpp"
 #include "storage/storage.hpp"
 #include "http/server.hpp"
@@ -18,6 +21,19 @@ struct Dependencies {
   observability::Metrics& metrics;  // db_unavailable_total
 };
 
+// The /v1 routes, and the operator console's (register_admin_routes).
 void register_routes(http::Server& server, const Dependencies& deps);
+
+// The route boundary around a handler (routes.cpp): a Refusal becomes its
+// JSON error (a 401 with WWW-Authenticate naming `realm`), a database that
+// cannot serve becomes 503; anything else goes on to the server's 500.
+http::Response guarded(const std::function<http::Response()>& handler, const http::Request& request,
+                       const observability::Logger& logger, observability::Metrics& metrics,
+                       std::string_view realm = "personaworlds");
+
+// /admin (the page and its assets) and /admin/v1 (admin_routes.cpp), which
+// exist only while the console is on: a token file is configured, or an
+// admin token is in the database.
+void register_admin_routes(http::Server& server, const Dependencies& deps);
 
 }  // namespace pw::api
