@@ -64,6 +64,35 @@ Job read_job(const db::Statement& row) {
 
 using db::InUse;
 
+// The WHERE terms of a JobFilter (before_id and user_id only when asked),
+// each one numbered parameter (?1-?9, see bind_filter); unused numbers stay
+// unbound. Terms are written so the planner can use migration 0006's
+// partial indexes (last_error IS NOT NULL for jobs_errors, for instance).
+std::string filter_terms(const JobFilter& filter, bool paged) {
+  std::string sql;
+  if (filter.state) sql += " AND state = ?1";
+  if (filter.type) sql += " AND type = ?2";
+  if (filter.user_id) sql += " AND user_id = ?3";
+  if (paged && filter.before_id) sql += " AND id < ?4";
+  // instr(), not LIKE: the text is a literal, wildcards and all.
+  if (filter.error_contains) sql += " AND last_error IS NOT NULL AND instr(last_error, ?6) > 0";
+  if (filter.trace_id) sql += " AND trace_id = ?7";
+  if (filter.created_from_ms) sql += " AND created_at >= ?8";
+  if (filter.created_before_ms) sql += " AND created_at < ?9";
+  return sql;
+}
+
+void bind_filter(db::Statement& query, const JobFilter& filter, bool paged) {
+  if (filter.state) query.bind(1, to_string(*filter.state));
+  if (filter.type) query.bind(2, *filter.type);
+  if (filter.user_id) query.bind(3, *filter.user_id);
+  if (paged && filter.before_id) query.bind(4, *filter.before_id);
+  if (filter.error_contains) query.bind(6, *filter.error_contains);
+  if (filter.trace_id) query.bind(7, *filter.trace_id);
+  if (filter.created_from_ms) query.bind(8, *filter.created_from_ms);
+  if (filter.created_before_ms) query.bind(9, *filter.created_before_ms);
+}
+
 double random01() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
@@ -453,6 +482,64 @@ bool JobQueue::retry(std::int64_t job_id) {
   });
 }
 
+RemoveResult JobQueue::remove(std::int64_t job_id) {
+  auto timer = m_connection.time_query();
+  return db::write(m_connection, [&] {
+    db::Statement remove(m_connection, "DELETE FROM jobs WHERE id = ?1 AND state <> 'running'");
+    remove.bind(1, job_id);
+    if (remove.exec() == 1) return RemoveResult::removed;
+    db::Statement exists(m_connection, "SELECT 1 FROM jobs WHERE id = ?1");
+    exists.bind(1, job_id);
+    return exists.step() ? RemoveResult::running : RemoveResult::not_found;
+  });
+}
+
+namespace {
+
+// Runs `update` (whose ?10 is now and ?5 the most rows to touch, and which
+// returns the ids it changed) and hands back those ids, newest first.
+std::vector<std::int64_t> update_matching(db::Connection& connection, const std::string& sql,
+                                          const JobFilter& filter, int max, std::int64_t now) {
+  std::vector<std::int64_t> ids;
+  if (max <= 0) return ids;
+  db::write(connection, [&] {
+    db::Statement update(connection, sql);
+    bind_filter(update, filter, false);
+    update.bind(5, max);
+    update.bind(10, now);
+    while (update.step()) ids.push_back(update.int64(0));
+  });
+  std::sort(ids.rbegin(), ids.rend());
+  return ids;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> JobQueue::cancel_matching(const JobFilter& filter, int max) {
+  auto timer = m_connection.time_query();
+  // The SET list is cancel()'s: the claim stays, so the job's worker, whose
+  // every outcome is guarded by state = 'running', can no longer settle it.
+  return update_matching(
+      m_connection,
+      "UPDATE jobs SET state = 'canceled', lease_expires_at = NULL, updated_at = ?10, finished_at = ?10 "
+      "WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' OR state = 'running')" +
+          filter_terms(filter, false) + " ORDER BY id DESC LIMIT ?5) RETURNING id",
+      filter, max, m_clock.now_ms());
+}
+
+std::vector<std::int64_t> JobQueue::retry_matching(const JobFilter& filter, int max) {
+  auto timer = m_connection.time_query();
+  // retry()'s SET list. The state test is spelled as jobs_stopped's WHERE
+  // clause, so the planner may walk that index.
+  return update_matching(
+      m_connection,
+      "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?10, lease_owner = NULL,"
+      " lease_expires_at = NULL, result = NULL, updated_at = ?10, finished_at = NULL "
+      "WHERE id IN (SELECT id FROM jobs WHERE (state = 'dead' OR state = 'canceled')" +
+          filter_terms(filter, false) + " ORDER BY id DESC LIMIT ?5) RETURNING id",
+      filter, max, m_clock.now_ms());
+}
+
 // ---- reading -------------------------------------------------------------
 
 std::optional<Job> JobQueue::find(std::int64_t job_id) {
@@ -465,19 +552,12 @@ std::optional<Job> JobQueue::find(std::int64_t job_id) {
 }
 
 std::vector<Job> JobQueue::list(const JobFilter& filter) {
-  // Each filter is one numbered parameter; unused numbers stay unbound.
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1";
-  if (filter.state) sql += " AND state = ?1";
-  if (filter.type) sql += " AND type = ?2";
-  if (filter.user_id) sql += " AND user_id = ?3";
-  if (filter.before_id) sql += " AND id < ?4";
-  sql += " ORDER BY id DESC LIMIT ?5";
+  std::string sql =
+      std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1" + filter_terms(filter, true) +
+      " ORDER BY id DESC LIMIT ?5";
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, sql);
-  if (filter.state) query.bind(1, to_string(*filter.state));
-  if (filter.type) query.bind(2, *filter.type);
-  if (filter.user_id) query.bind(3, *filter.user_id);
-  if (filter.before_id) query.bind(4, *filter.before_id);
+  bind_filter(query, filter, true);
   query.bind(5, std::max(0, filter.limit));
   std::vector<Job> jobs;
   while (query.step()) jobs.push_back(read_job(query));
@@ -486,10 +566,18 @@ std::vector<Job> JobQueue::list(const JobFilter& filter) {
 
 std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::counts() {
   auto timer = m_connection.time_query();
-  db::Statement query(m_connection, "SELECT type, state, count(*) FROM jobs GROUP BY type, state");
+  // Never reads finished rows: they are counted from jobs_finished_counts
+  // (migration 0006) alone, queued ones from jobs_due; running ones are few.
+  db::Statement query(m_connection,
+                      "SELECT type, state, count(*) FROM jobs INDEXED BY jobs_finished_counts"
+                      " WHERE finished_at IS NOT NULL GROUP BY type, state "
+                      "UNION ALL SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due"
+                      " WHERE state = 'queued' GROUP BY type "
+                      "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases"
+                      " WHERE state = 'running' GROUP BY type");
   std::map<std::string, std::map<std::string, std::int64_t>> out;
   while (query.step()) {
-    out[query.text(0)][query.text(1)] = query.int64(2);
+    out[query.text(0)][query.text(1)] += query.int64(2);
   }
   return out;
 }
@@ -535,6 +623,33 @@ std::optional<std::int64_t> JobQueue::next_due_ms() {
   consider(m_statements->next_lease,
            "SELECT min(lease_expires_at) FROM jobs INDEXED BY jobs_leases WHERE state = 'running'");
   return next;
+}
+
+std::vector<LeaseHolder> JobQueue::lease_holders() {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection,
+                      "SELECT COALESCE(lease_owner, ''), count(*), min(started_at), min(lease_expires_at)"
+                      " FROM jobs INDEXED BY jobs_leases WHERE state = 'running'"
+                      " GROUP BY lease_owner ORDER BY lease_owner");
+  std::vector<LeaseHolder> out;
+  while (query.step()) {
+    out.push_back(LeaseHolder{query.text(0), query.int64(1), query.optional_int64(2).value_or(0),
+                              query.optional_int64(3).value_or(0)});
+  }
+  return out;
+}
+
+std::vector<FinishedMinute> JobQueue::finished_per_minute(std::int64_t since_ms) {
+  auto timer = m_connection.time_query();
+  // A range of jobs_finished (finished_at, state): no table row is read.
+  db::Statement query(m_connection,
+                      "SELECT finished_at / 60000 * 60000 AS minute, state, count(*)"
+                      " FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ?1"
+                      " GROUP BY minute, state ORDER BY minute, state");
+  query.bind(1, since_ms);
+  std::vector<FinishedMinute> out;
+  while (query.step()) out.push_back(FinishedMinute{query.int64(0), query.text(1), query.int64(2)});
+  return out;
 }
 
 std::int64_t JobQueue::data_version() {

@@ -95,9 +95,17 @@ class JobQueue final : public JobTable {
   // the job is not in a state that allows it (or does not exist).
   bool cancel(std::int64_t job_id) override;
   bool retry(std::int64_t job_id) override;
+  // Deletes a job unless it is running (its worker would lose track of it).
+  RemoveResult remove(std::int64_t job_id) override;
+  // cancel()/retry() on up to `max` jobs matching the filter, newest first,
+  // with exactly their per-row effects, in one write transaction. A canceled
+  // running job keeps its claim but leaves state running, so its worker's
+  // guarded outcome no longer applies.
+  std::vector<std::int64_t> cancel_matching(const JobFilter& filter, int max) override;
+  std::vector<std::int64_t> retry_matching(const JobFilter& filter, int max) override;
 
   std::optional<Job> find(std::int64_t job_id) override;
-  // Newest first.
+  // Newest first. error_contains is a literal substring (no wildcards).
   std::vector<Job> list(const JobFilter& filter) override;
 
   // type -> state -> count
@@ -113,6 +121,10 @@ class JobQueue final : public JobTable {
   // claim read the clock); the caller should then claim at once. Nothing
   // when there is neither.
   std::optional<std::int64_t> next_due_ms() override;
+
+  // The owners of running jobs, by owner.
+  std::vector<LeaseHolder> lease_holders() override;
+  std::vector<FinishedMinute> finished_per_minute(std::int64_t since_ms) override;
 
   // SQLite's PRAGMA data_version on this connection: changes whenever another
   // connection commits. A cheap "is there anything new?" check for idle workers.

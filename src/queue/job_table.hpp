@@ -58,7 +58,28 @@ struct JobFilter {
   std::optional<std::string> type;
   std::optional<std::int64_t> user_id;
   std::optional<std::int64_t> before_id;  // pagination: ids smaller than this
+  std::optional<std::int64_t> created_from_ms;    // created_at >= this
+  std::optional<std::int64_t> created_before_ms;  // created_at < this
+  std::optional<std::string> error_contains;      // literal substring of last_error
+  std::optional<std::string> trace_id;
   int limit = 50;
+};
+
+enum class RemoveResult { removed, not_found, running };
+
+// A worker that holds leases now: the running jobs naming it as lease owner.
+struct LeaseHolder {
+  std::string owner;
+  std::int64_t running = 0;
+  std::int64_t oldest_started_at_ms = 0;
+  std::int64_t next_lease_expiry_ms = 0;
+};
+
+// Jobs that finished in one minute, by final state.
+struct FinishedMinute {
+  std::int64_t minute_ms = 0;  // start of the minute
+  std::string state;
+  std::int64_t count = 0;
 };
 
 // The message recorded on a job whose lease expired.
@@ -110,6 +131,13 @@ class JobTable {
 
   virtual bool cancel(std::int64_t job_id) = 0;
   virtual bool retry(std::int64_t job_id) = 0;
+  // Deletes a job that is not running (a running one must be canceled first).
+  virtual RemoveResult remove(std::int64_t job_id) = 0;
+  // cancel()/retry() for up to `max` jobs matching `filter` (its limit and
+  // before_id ignored), newest first, in one transaction; only jobs whose
+  // state allows the action are touched. Returns the ids changed.
+  virtual std::vector<std::int64_t> cancel_matching(const JobFilter& filter, int max) = 0;
+  virtual std::vector<std::int64_t> retry_matching(const JobFilter& filter, int max) = 0;
 
   virtual std::optional<Job> find(std::int64_t job_id) = 0;
   virtual std::vector<Job> list(const JobFilter& filter) = 0;
@@ -117,6 +145,9 @@ class JobTable {
   virtual std::map<std::string, std::int64_t> ready_counts() = 0;
   virtual std::map<std::string, double> oldest_ready_age_seconds() = 0;
   virtual std::optional<std::int64_t> next_due_ms() = 0;
+  virtual std::vector<LeaseHolder> lease_holders() = 0;
+  // Finished jobs per minute and state since since_ms (finished_at >= it), oldest first.
+  virtual std::vector<FinishedMinute> finished_per_minute(std::int64_t since_ms) = 0;
 
   virtual std::int64_t prune(std::int64_t retention_ms, int batch = 1000) = 0;
 };

@@ -73,6 +73,49 @@ std::vector<T> column(const std::vector<ClaimToken>& tokens, Get get) {
   return out;
 }
 
+// The WHERE terms of a JobFilter, numbering their parameters from
+// params.size() + 1 on: only the filters given appear, so every statement is
+// planned for its own filters (a catch-all "$n IS NULL OR ..." would be
+// planned once for all and use no index).
+std::string filter_terms(const JobFilter& filter, bool paged, Params& params) {
+  std::string sql;
+  auto next = [&] { return "$" + std::to_string(params.size()); };
+  if (filter.state) {
+    params.add(to_string(*filter.state));
+    sql += " AND j.state = " + next();
+  }
+  if (filter.type) {
+    params.add(*filter.type);
+    sql += " AND j.type = " + next();
+  }
+  if (filter.user_id) {
+    params.add(*filter.user_id);
+    sql += " AND j.user_id = " + next();
+  }
+  if (paged && filter.before_id) {
+    params.add(*filter.before_id);
+    sql += " AND j.id < " + next() + "::bigint";
+  }
+  if (filter.error_contains) {
+    // strpos(), not LIKE: the text is a literal, wildcards and all.
+    params.add(*filter.error_contains);
+    sql += " AND j.last_error IS NOT NULL AND strpos(j.last_error, " + next() + "::text) > 0";
+  }
+  if (filter.trace_id) {
+    params.add(*filter.trace_id);
+    sql += " AND j.trace_id = " + next();
+  }
+  if (filter.created_from_ms) {
+    params.add(*filter.created_from_ms);
+    sql += " AND j.created_at >= " + next() + "::bigint";
+  }
+  if (filter.created_before_ms) {
+    params.add(*filter.created_before_ms);
+    sql += " AND j.created_at < " + next() + "::bigint";
+  }
+  return sql;
+}
+
 }  // namespace
 
 bool NotifyLimiter::admit() {
@@ -464,6 +507,61 @@ bool PostgresJobQueue::retry(std::int64_t job_id) {
   });
 }
 
+RemoveResult PostgresJobQueue::remove(std::int64_t job_id) {
+  return transact([&] {
+    // FOR UPDATE: a claim cannot slip in between the look and the delete.
+    auto rows = m_connection.prepared("pw_remove_look", "SELECT state FROM jobs WHERE id = $1 FOR UPDATE",
+                                      Params().add(job_id));
+    if (rows.empty()) return RemoveResult::not_found;
+    if (rows.view(0, 0) == "running") return RemoveResult::running;
+    m_connection.prepared("pw_remove", "DELETE FROM jobs WHERE id = $1", Params().add(job_id));
+    return RemoveResult::removed;
+  });
+}
+
+std::vector<std::int64_t> PostgresJobQueue::update_matching(const std::string& set, const char* states,
+                                                            const JobFilter& filter, int max) {
+  std::vector<std::int64_t> ids;
+  if (max <= 0) return ids;
+  ids = transact([&] {
+    Params params;
+    params.add(fixed_now()).add(max);
+    const std::string terms = filter_terms(filter, false, params);
+    // The rows are locked newest first, then changed; the state test is made
+    // again on the locked rows, so a job a worker settled meanwhile is left
+    // alone (as cancel() would leave it).
+    auto rows = m_connection.query(
+        sql({"WITH n AS (SELECT ", kNow, " AS now),"
+             " picked AS (SELECT j.id FROM jobs j WHERE ", states, terms,
+             "            ORDER BY j.id DESC LIMIT $2 FOR UPDATE) "
+             "UPDATE jobs j SET ", set, " FROM picked, n WHERE j.id = picked.id AND ", states,
+             " RETURNING j.id"}),
+        params);
+    std::vector<std::int64_t> changed;
+    changed.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) changed.push_back(rows.int64(i, 0));
+    return changed;
+  });
+  std::sort(ids.rbegin(), ids.rend());
+  return ids;
+}
+
+std::vector<std::int64_t> PostgresJobQueue::cancel_matching(const JobFilter& filter, int max) {
+  // cancel()'s SET list: the claim stays, and the worker's guarded outcome
+  // (state = 'running') no longer applies.
+  return update_matching(
+      "state = 'canceled', lease_expires_at = NULL, updated_at = n.now, finished_at = n.now",
+      "(j.state = 'queued' OR j.state = 'running')", filter, max);
+}
+
+std::vector<std::int64_t> PostgresJobQueue::retry_matching(const JobFilter& filter, int max) {
+  // retry()'s SET list; the state test is jobs_stopped's predicate (0006).
+  return update_matching(
+      "state = 'queued', attempts = 0, run_at = n.now, lease_owner = NULL, lease_expires_at = NULL,"
+      " result = NULL, updated_at = n.now, finished_at = NULL",
+      "(j.state = 'dead' OR j.state = 'canceled')", filter, max);
+}
+
 // ---- reading -------------------------------------------------------------------------
 
 std::optional<Job> PostgresJobQueue::find(std::int64_t job_id) {
@@ -474,27 +572,27 @@ std::optional<Job> PostgresJobQueue::find(std::int64_t job_id) {
 }
 
 std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
-  // One statement for every filter: an absent one is NULL and matches all.
-  auto rows = m_connection.prepared(
-      "pw_list",
-      sql({"SELECT ", kJobColumns, " FROM jobs j WHERE ($1::text IS NULL OR j.state = $1)"
-           " AND ($2::text IS NULL OR j.type = $2) AND ($3::bigint IS NULL OR j.user_id = $3)"
-           " AND ($4::bigint IS NULL OR j.id < $4) ORDER BY j.id DESC LIMIT $5"}),
-      Params()
-          .add(filter.state ? std::optional<std::string>(std::string(to_string(*filter.state))) : std::nullopt)
-          .add(filter.type)
-          .add(filter.user_id)
-          .add(filter.before_id)
-          .add(std::max(0, filter.limit)));
+  Params params;
+  params.add(std::max(0, filter.limit));
+  const std::string terms = filter_terms(filter, true, params);
+  auto rows = m_connection.query(
+      sql({"SELECT ", kJobColumns, " FROM jobs j WHERE true", terms, " ORDER BY j.id DESC LIMIT $1"}), params);
   std::vector<Job> jobs;
   for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows, i));
   return jobs;
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
-  auto rows = m_connection.prepared("pw_counts", "SELECT type, state, count(*) FROM jobs GROUP BY type, state");
+  // As on SQLite: finished rows from jobs_finished_counts alone (an
+  // index-only scan where the visibility map allows), queued ones from
+  // jobs_due, running ones (few) through jobs_leases.
+  auto rows = m_connection.prepared(
+      "pw_counts",
+      "SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL GROUP BY type, state "
+      "UNION ALL SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
+      "UNION ALL SELECT type, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY type");
   std::map<std::string, std::map<std::string, std::int64_t>> out;
-  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] = rows.int64(i, 2);
+  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] += rows.int64(i, 2);
   return out;
 }
 
@@ -527,6 +625,31 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
       "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued'),"
       " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))");
   return rows.optional_int64(0, 0);
+}
+
+std::vector<LeaseHolder> PostgresJobQueue::lease_holders() {
+  auto rows = m_connection.prepared(
+      "pw_lease_holders",
+      "SELECT COALESCE(lease_owner, ''), count(*), min(started_at), min(lease_expires_at) FROM jobs"
+      " WHERE state = 'running' GROUP BY lease_owner ORDER BY lease_owner");
+  std::vector<LeaseHolder> out;
+  for (int i = 0; i < rows.size(); ++i) {
+    out.push_back(LeaseHolder{rows.text(i, 0), rows.int64(i, 1), rows.optional_int64(i, 2).value_or(0),
+                              rows.optional_int64(i, 3).value_or(0)});
+  }
+  return out;
+}
+
+std::vector<FinishedMinute> PostgresJobQueue::finished_per_minute(std::int64_t since_ms) {
+  // Integer division truncates, as on SQLite: the same minutes on both.
+  auto rows = m_connection.prepared(
+      "pw_finished_per_minute",
+      "SELECT finished_at / 60000 * 60000 AS minute, state, count(*) FROM jobs"
+      " WHERE finished_at >= $1::bigint GROUP BY 1, 2 ORDER BY 1, 2",
+      Params().add(since_ms));
+  std::vector<FinishedMinute> out;
+  for (int i = 0; i < rows.size(); ++i) out.push_back(FinishedMinute{rows.int64(i, 0), rows.text(i, 1), rows.int64(i, 2)});
+  return out;
 }
 
 // ---- housekeeping ----------------------------------------------------------------------

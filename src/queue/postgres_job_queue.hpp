@@ -83,6 +83,9 @@ class PostgresJobQueue final : public JobTable {
 
   bool cancel(std::int64_t job_id) override;
   bool retry(std::int64_t job_id) override;
+  RemoveResult remove(std::int64_t job_id) override;
+  std::vector<std::int64_t> cancel_matching(const JobFilter& filter, int max) override;
+  std::vector<std::int64_t> retry_matching(const JobFilter& filter, int max) override;
 
   std::optional<Job> find(std::int64_t job_id) override;
   std::vector<Job> list(const JobFilter& filter) override;
@@ -90,12 +93,16 @@ class PostgresJobQueue final : public JobTable {
   std::map<std::string, std::int64_t> ready_counts() override;
   std::map<std::string, double> oldest_ready_age_seconds() override;
   std::optional<std::int64_t> next_due_ms() override;
+  std::vector<LeaseHolder> lease_holders() override;
+  std::vector<FinishedMinute> finished_per_minute(std::int64_t since_ms) override;
 
   std::int64_t prune(std::int64_t retention_ms, int batch = 1000) override;
 
  private:
   // The clock's time when it is not the real one; nothing (the server's) otherwise.
   std::optional<std::int64_t> fixed_now() const;
+  std::vector<std::int64_t> update_matching(const std::string& set, const char* states, const JobFilter& filter,
+                                            int max);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, ClaimResult& result);
   // Runs `work` in a transaction, again when it loses a race.
   template <class Work>
