@@ -1,7 +1,8 @@
 -- Indexes for the operator console (/admin): it lists jobs newest first by
 -- state, type, trace id, creation time and error text, counts them by type
 -- and state, and charts finished jobs per minute, on tables of millions of
--- jobs. The same indexes, for the same questions, as on SQLite.
+-- jobs. The same indexes as on SQLite, for the same questions, but one
+-- (jobs_finished_counts, see below).
 --
 -- What they cost the worker's hot path differs from SQLite: every claim,
 -- renew and settle changes a column an index already covers (state,
@@ -10,8 +11,8 @@
 -- column or not. So each full index here (jobs_type, jobs_created, and
 -- jobs_trace for jobs with a trace id) costs one index insertion per claim,
 -- renew and settle, until vacuum removes the dead entries. The partial ones
--- (jobs_stopped, jobs_errors, jobs_finished_counts) cost only for the rows
--- in them: dead/canceled, failed, finished.
+-- (jobs_stopped, jobs_errors) cost only for the rows in them: dead or
+-- canceled, failed.
 
 -- "The newest jobs of type X" (list with type, and bulk actions by type).
 CREATE INDEX jobs_type ON jobs (type, id);
@@ -33,10 +34,11 @@ CREATE INDEX jobs_stopped ON jobs (state, id) WHERE state = 'dead' OR state = 'c
 -- find it, but only jobs that ever failed are searched).
 CREATE INDEX jobs_errors ON jobs (id) WHERE last_error IS NOT NULL;
 
--- "How many finished jobs of each type and state" (counts()): an index-only
--- scan where the visibility map allows. Queued jobs are counted from
--- jobs_due (which holds type), running ones (few) through jobs_leases.
-CREATE INDEX jobs_finished_counts ON jobs (type, state, finished_at) WHERE finished_at IS NOT NULL;
+-- "How many jobs of each type and state" (counts()) has no index of its own
+-- here, unlike on SQLite: PostgreSQL counts a million rows with a parallel
+-- sequential scan about as fast as with an index-only scan of such an index
+-- (measured: 0.39 s against 0.30 s), and its planner picks the scan, so the
+-- index would only cost every settle an entry.
 
 -- "How many jobs finished per minute and state lately" (finished_per_minute):
 -- jobs_finished gains state, so a range of it answers without table rows.

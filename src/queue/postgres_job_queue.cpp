@@ -583,9 +583,8 @@ std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
-  // As on SQLite: finished rows from jobs_finished_counts alone (an
-  // index-only scan where the visibility map allows), queued ones from
-  // jobs_due, running ones (few) through jobs_leases.
+  // Queued jobs are counted from jobs_due, running ones (few) through
+  // jobs_leases; finished ones by a (parallel) scan (see migration 0006).
   auto rows = m_connection.prepared(
       "pw_counts",
       "SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL GROUP BY type, state "

@@ -784,7 +784,12 @@ TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every i
   db.exec("INSERT INTO jobs (type, run_at, created_at, updated_at) VALUES ('noop', 5, 1, 1)");
   db.exec("DELETE FROM jobs WHERE id = 4");
 
-  pw::migrations::Migrator(connection, all).apply_pending();
+  // Up to 0003 only: later migrations add indexes of their own.
+  std::vector<pw::migrations::Migration> through_claims = before_claims;
+  for (const auto& migration : all) {
+    if (migration.version == 3) through_claims.push_back(migration);
+  }
+  pw::migrations::Migrator(connection, through_claims).apply_pending();
   pw::queue::ManualClock clock;
   pw::queue::JobQueue queue(connection, clock, {});
   CHECK(queue.find(1)->run_at_ms == 5);
@@ -840,4 +845,353 @@ TEST_CASE("JobQueue: a lease does not lapse for the time this process could not 
   auto later = claimer.claim("w2", 1, lease);
   REQUIRE(later.expired.size() == 1);
   CHECK(later.expired[0].job_id == id);
+}
+
+// ---- the operator console's questions (admin API) ---------------------------
+
+namespace {
+
+template <class F>
+std::vector<std::int64_t> listed(F& f, const pw::queue::JobFilter& filter) {
+  std::vector<std::int64_t> ids;
+  for (const auto& job : f.queue->list(filter)) ids.push_back(job.id);
+  return ids;
+}
+
+// Claims every ready job for `owner` and fails `id` permanently with `error`,
+// handing the others back.
+template <class F>
+void kill_with(F& f, std::int64_t id, const std::string& error) {
+  auto claimed = f.queue->claim("killer", 100, kLease).jobs;
+  std::vector<ClaimToken> others;
+  for (const auto& c : claimed) {
+    if (c.job.id != id) others.push_back(pw::queue::token_of(c.job));
+  }
+  f.queue->release("killer", others);
+  REQUIRE(f.queue->fail("killer", {f.token(id), error, FailureKind::permanent}) == FailureOutcome::dead);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("JobQueue: list filters by creation time, from inclusive, before exclusive", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  const auto t0 = f.clock.now_ms();
+  auto first = f.add();
+  f.clock.advance_ms(1000);
+  auto second = f.add();
+  f.clock.advance_ms(1000);
+  auto third = f.add();
+
+  pw::queue::JobFilter from;
+  from.created_from_ms = t0 + 1000;
+  CHECK(listed(f, from) == std::vector<std::int64_t>{third, second});
+  pw::queue::JobFilter before;
+  before.created_before_ms = t0 + 1000;
+  CHECK(listed(f, before) == std::vector<std::int64_t>{first});
+  pw::queue::JobFilter window;
+  window.created_from_ms = t0;
+  window.created_before_ms = t0 + 2000;
+  CHECK(listed(f, window) == std::vector<std::int64_t>{second, first});
+  window.created_from_ms = t0 + 2001;
+  window.created_before_ms.reset();
+  CHECK(listed(f, window).empty());
+}
+
+TEST_CASE_TEMPLATE("JobQueue: list finds a literal substring of the last error, wildcards included", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto percent = f.add();
+  auto plain = f.add();
+  auto underscore = f.add();
+  auto no_error = f.add();
+  kill_with(f, percent, "disk 100% full");
+  kill_with(f, plain, "disk 1000 full, retry later");
+  kill_with(f, underscore, "bad_value in field");
+
+  pw::queue::JobFilter filter;
+  filter.error_contains = "100%";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{percent});
+  filter.error_contains = "b_d";  // as a LIKE pattern it would match "bad"
+  CHECK(listed(f, filter).empty());
+  filter.error_contains = "_";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{underscore});
+  filter.error_contains = "%";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{percent});
+  filter.error_contains = "disk";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{plain, percent});
+  filter.error_contains = "DISK";  // case matters
+  CHECK(listed(f, filter).empty());
+  filter.error_contains = "full";
+  filter.before_id = plain;
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{percent});
+  CHECK(f.get(no_error).state == JobState::queued);
+}
+
+TEST_CASE_TEMPLATE("JobQueue: list by trace id matches it exactly, and every filter combines with the cursor", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto traced = [&](const std::string& type, const std::string& trace) {
+    NewJob job;
+    job.type = type;
+    job.trace_id = trace;
+    return f.queue->enqueue(job).id;
+  };
+  auto a1 = traced("a", "req-1");
+  auto a10 = traced("a", "req-10");
+  auto b1 = traced("b", "req-1");
+  auto a1_again = traced("a", "req-1");
+  f.add("a");  // no trace id
+
+  pw::queue::JobFilter filter;
+  filter.trace_id = "req-1";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{a1_again, b1, a1});
+  filter.type = "a";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{a1_again, a1});
+  filter.limit = 1;
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{a1_again});
+  filter.before_id = a1_again;
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{a1});
+  filter.before_id = a1;
+  CHECK(listed(f, filter).empty());
+  filter = {};
+  filter.trace_id = "req-1%";
+  CHECK(listed(f, filter).empty());
+  filter.trace_id = "req-10";
+  CHECK(listed(f, filter) == std::vector<std::int64_t>{a10});
+  filter.state = JobState::dead;
+  CHECK(listed(f, filter).empty());
+}
+
+TEST_CASE_TEMPLATE("JobQueue: cancel_matching cancels the newest matching queued and running jobs, at most max", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto running = f.add("a", -1);  // claimed first
+  auto done = f.add("a", -1);
+  REQUIRE(f.queue->claim("w1", 2, kLease).jobs.size() == 2);
+  auto running_token = f.token(running);
+  REQUIRE(f.queue->complete("w1", {f.token(done), "null"}));
+  auto q1 = f.add("a");
+  auto other_type = f.add("b");
+  auto q2 = f.add("a");
+  auto q3 = f.add("a");
+  f.clock.advance_ms(5000);
+
+  pw::queue::JobFilter filter;
+  filter.type = "a";
+  filter.limit = 1;          // ignored
+  filter.before_id = q1;     // ignored
+  CHECK(f.queue->cancel_matching(filter, 2) == std::vector<std::int64_t>{q3, q2});
+  CHECK(f.get(q1).state == JobState::queued);
+  auto rest = f.queue->cancel_matching(filter, 1000);
+  CHECK(rest == std::vector<std::int64_t>{q1, running});
+  CHECK(f.queue->cancel_matching(filter, 1000).empty());  // nothing eligible is left
+  CHECK(f.get(done).state == JobState::succeeded);
+  CHECK(f.get(other_type).state == JobState::queued);
+
+  // cancel()'s effects, row by row.
+  for (auto id : {q1, q2, q3, running}) {
+    auto job = f.get(id);
+    CHECK(job.state == JobState::canceled);
+    CHECK(job.finished_at_ms == f.clock.now_ms());
+    CHECK(job.updated_at_ms == f.clock.now_ms());
+    CHECK_FALSE(job.lease_expires_at_ms);
+  }
+  // The worker that held the running job can no longer settle it.
+  CHECK_FALSE(f.queue->complete("w1", {running_token, R"("late")"}));
+  CHECK(f.queue->fail("w1", {running_token, "late"}) == FailureOutcome::lost_lease);
+  CHECK(f.queue->renew("w1", {running_token}, kLease) == std::vector<ClaimToken>{running_token});
+  CHECK(f.get(running).state == JobState::canceled);
+  CHECK_FALSE(f.get(running).result);
+  CHECK(f.queue->cancel_matching({}, 0).empty());
+}
+
+TEST_CASE_TEMPLATE("JobQueue: cancel_matching with a state or error filter touches only what the filter and the action allow", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto dead = f.add();
+  kill_with(f, dead, "boom");
+  auto running = f.add();
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  auto queued = f.add();
+
+  pw::queue::JobFilter dead_only;
+  dead_only.state = JobState::dead;
+  CHECK(f.queue->cancel_matching(dead_only, 10).empty());
+  CHECK(f.get(dead).state == JobState::dead);
+  pw::queue::JobFilter running_only;
+  running_only.state = JobState::running;
+  CHECK(f.queue->cancel_matching(running_only, 10) == std::vector<std::int64_t>{running});
+  CHECK(f.get(queued).state == JobState::queued);
+  pw::queue::JobFilter since;
+  since.created_from_ms = f.clock.now_ms();
+  since.error_contains = "boom";
+  CHECK(f.queue->cancel_matching(since, 10).empty());
+}
+
+TEST_CASE_TEMPLATE("JobQueue: retry_matching queues the newest matching dead and canceled jobs again, at most max", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto dead_old = f.add("a");
+  auto dead_new = f.add("a");
+  auto dead_other = f.add("b");
+  kill_with(f, dead_old, "timeout talking to x");
+  kill_with(f, dead_new, "timeout talking to y");
+  kill_with(f, dead_other, "timeout talking to z");
+  auto canceled_run = f.add("a");
+  auto claimed = f.queue->claim("w1", 1, kLease).jobs;
+  REQUIRE(claimed.size() == 1);
+  REQUIRE(claimed[0].job.id == canceled_run);
+  auto old_token = f.token(canceled_run);
+  REQUIRE(f.queue->cancel(canceled_run));
+  auto succeeded = f.add("a");
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  REQUIRE(f.queue->complete("w1", {f.token(succeeded), "null"}));
+  auto queued = f.add("a");
+  f.clock.advance_ms(60000);
+
+  pw::queue::JobFilter filter;
+  filter.type = "a";
+  CHECK(f.queue->retry_matching(filter, 2) == std::vector<std::int64_t>{canceled_run, dead_new});
+  CHECK(f.get(dead_old).state == JobState::dead);
+  filter.error_contains = "timeout";
+  CHECK(f.queue->retry_matching(filter, 1000) == std::vector<std::int64_t>{dead_old});
+  CHECK(f.queue->retry_matching(filter, 1000).empty());
+  CHECK(f.get(dead_other).state == JobState::dead);
+  CHECK(f.get(succeeded).state == JobState::succeeded);
+  CHECK(f.get(queued).state == JobState::queued);
+
+  // retry()'s effects, row by row.
+  for (auto id : {dead_old, dead_new, canceled_run}) {
+    auto job = f.get(id);
+    CHECK(job.state == JobState::queued);
+    CHECK(job.attempts == 0);
+    CHECK(job.run_at_ms == f.clock.now_ms());
+    CHECK_FALSE(job.finished_at_ms);
+    CHECK_FALSE(job.lease_owner);
+    CHECK_FALSE(job.lease_expires_at_ms);
+    CHECK_FALSE(job.result);
+  }
+  CHECK(f.get(dead_old).last_error == "timeout talking to x");
+  // The canceled run's worker cannot settle the job it lost, nor the new claim.
+  CHECK_FALSE(f.queue->complete("w1", {old_token, R"("old")"}));
+  auto again = f.queue->claim("w2", 10, kLease).jobs;
+  CHECK(again.size() == 4);  // the three retried, and the queued one
+  CHECK_FALSE(f.queue->complete("w1", {old_token, R"("old")"}));
+  CHECK(f.queue->complete("w2", {f.token(canceled_run), R"("new")"}));
+  CHECK(f.get(canceled_run).result == R"("new")");
+}
+
+TEST_CASE_TEMPLATE("JobQueue: remove deletes a job unless it is running", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto running = f.add("noop", -1);
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  auto queued = f.add();
+  auto dead = f.add();
+  kill_with(f, dead, "x");
+  auto canceled = f.add();
+  REQUIRE(f.queue->cancel(canceled));
+
+  CHECK(f.queue->remove(running) == pw::queue::RemoveResult::running);
+  CHECK(f.get(running).state == JobState::running);
+  CHECK(f.queue->remove(queued) == pw::queue::RemoveResult::removed);
+  CHECK(f.queue->remove(dead) == pw::queue::RemoveResult::removed);
+  CHECK(f.queue->remove(canceled) == pw::queue::RemoveResult::removed);
+  CHECK_FALSE(f.queue->find(queued));
+  CHECK_FALSE(f.queue->find(dead));
+  CHECK_FALSE(f.queue->find(canceled));
+  CHECK(f.queue->remove(queued) == pw::queue::RemoveResult::not_found);
+  CHECK(f.queue->remove(999999) == pw::queue::RemoveResult::not_found);
+  CHECK(f.queue->claim("w1", 5, kLease).jobs.empty());  // the queued one is really gone
+  // Once canceled, the running one may go.
+  REQUIRE(f.queue->cancel(running));
+  CHECK(f.queue->remove(running) == pw::queue::RemoveResult::removed);
+  CHECK(f.queue->list({}).empty());
+}
+
+TEST_CASE_TEMPLATE("JobQueue: lease_holders names each worker holding running jobs", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  CHECK(f.queue->lease_holders().empty());
+  for (int i = 0; i < 4; ++i) f.add();
+  const auto t0 = f.clock.now_ms();
+  REQUIRE(f.queue->claim("w-b", 1, 10000).jobs.size() == 1);
+  f.clock.advance_ms(1000);
+  auto later = f.queue->claim("w-b", 1, 30000).jobs;
+  REQUIRE(later.size() == 1);
+  f.clock.advance_ms(1000);
+  auto a_jobs = f.queue->claim("w-a", 2, 5000).jobs;
+  REQUIRE(a_jobs.size() == 2);
+  // A finished job keeps its owner's name but holds no lease.
+  REQUIRE(f.queue->complete("w-a", {pw::queue::token_of(a_jobs[1].job), "null"}));
+
+  auto holders = f.queue->lease_holders();
+  REQUIRE(holders.size() == 2);
+  CHECK(holders[0].owner == "w-a");
+  CHECK(holders[0].running == 1);
+  CHECK(holders[0].oldest_started_at_ms == t0 + 2000);
+  CHECK(holders[0].next_lease_expiry_ms == t0 + 2000 + 5000);
+  CHECK(holders[1].owner == "w-b");
+  CHECK(holders[1].running == 2);
+  CHECK(holders[1].oldest_started_at_ms == t0);
+  CHECK(holders[1].next_lease_expiry_ms == t0 + 10000);
+}
+
+TEST_CASE_TEMPLATE("JobQueue: finished_per_minute counts finished jobs by minute and state since a moment", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  // Start on a minute boundary, so the expected minutes are plain sums.
+  const std::int64_t m0 = 1'700'000'040'000;
+  REQUIRE(m0 % 60000 == 0);
+  f.clock.set_ms(m0 - 60000 + 59999);  // the last millisecond of the minute before
+  auto early = f.add();
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  REQUIRE(f.queue->complete("w1", {f.token(early), "null"}));
+  f.clock.set_ms(m0);
+  auto s1 = f.add();
+  auto s2 = f.add();
+  auto d1 = f.add();
+  auto c1 = f.add();
+  auto still_queued = f.add();
+  REQUIRE(f.queue->claim("w1", 3, kLease).jobs.size() == 3);
+  REQUIRE(f.queue->complete("w1", {f.token(s1), "null"}));
+  f.clock.advance_ms(59999);
+  REQUIRE(f.queue->complete("w1", {f.token(s2), "null"}));
+  REQUIRE(f.queue->cancel(c1));
+  f.clock.advance_ms(1);  // the next minute
+  REQUIRE(f.queue->fail("w1", {f.token(d1), "x", FailureKind::permanent}) == FailureOutcome::dead);
+
+  using pw::queue::FinishedMinute;
+  auto as_tuples = [](const std::vector<FinishedMinute>& minutes) {
+    std::vector<std::tuple<std::int64_t, std::string, std::int64_t>> out;
+    for (const auto& m : minutes) out.emplace_back(m.minute_ms, m.state, m.count);
+    return out;
+  };
+  using Row = std::tuple<std::int64_t, std::string, std::int64_t>;
+  CHECK(as_tuples(f.queue->finished_per_minute(m0)) ==
+        std::vector<Row>{{m0, "canceled", 1}, {m0, "succeeded", 2}, {m0 + 60000, "dead", 1}});
+  CHECK(as_tuples(f.queue->finished_per_minute(m0 - 1)) ==
+        std::vector<Row>{{m0 - 60000, "succeeded", 1}, {m0, "canceled", 1}, {m0, "succeeded", 2},
+                         {m0 + 60000, "dead", 1}});
+  CHECK(as_tuples(f.queue->finished_per_minute(m0 + 60000)) == std::vector<Row>{{m0 + 60000, "dead", 1}});
+  CHECK(f.queue->finished_per_minute(m0 + 60001).empty());
+  // A retried job is no longer finished.
+  REQUIRE(f.queue->retry(d1));
+  CHECK(f.queue->finished_per_minute(m0 + 60000).empty());
+  CHECK(f.get(still_queued).state == JobState::queued);
+}
+
+TEST_CASE_TEMPLATE("JobQueue: counts include every finished state, and follow retries and removals", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  auto ok = f.add("a", -2);
+  auto dead = f.add("a", -1);
+  auto canceled = f.add("b");
+  REQUIRE(f.queue->claim("w1", 2, kLease).jobs.size() == 2);
+  REQUIRE(f.queue->complete("w1", {f.token(ok), "null"}));
+  REQUIRE(f.queue->fail("w1", {f.token(dead), "x", FailureKind::permanent}) == FailureOutcome::dead);
+  REQUIRE(f.queue->cancel(canceled));
+  auto running = f.add("b", -5);
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  f.add("b");
+
+  using Counts = std::map<std::string, std::map<std::string, std::int64_t>>;
+  CHECK(f.queue->counts() == Counts{{"a", {{"succeeded", 1}, {"dead", 1}}},
+                                    {"b", {{"canceled", 1}, {"running", 1}, {"queued", 1}}}});
+  REQUIRE(f.queue->retry(dead));
+  REQUIRE(f.queue->remove(canceled) == pw::queue::RemoveResult::removed);
+  CHECK(f.queue->counts() ==
+        Counts{{"a", {{"succeeded", 1}, {"queued", 1}}}, {"b", {{"running", 1}, {"queued", 1}}}});
+  CHECK(f.get(running).state == JobState::running);
 }
