@@ -416,6 +416,10 @@ def main():
         check(width <= inner, "nothing overflows a 390 px wide phone (page %d px, window %d px)" % (width, inner))
         shoot(driver, "console-phone.png")
 
+        driver.find_element(By.ID, "token-forget").click()
+        check(driver.execute_script("return sessionStorage.length") == 0 and not rows(driver),
+              "'Forget' drops the token and what it showed")
+
         logs = driver.get_log("browser")
         errors = [entry for entry in logs if entry.get("level") == "SEVERE"]
         check(not errors, "no console errors: %s" % errors)

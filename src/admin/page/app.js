@@ -588,6 +588,12 @@
     $("token-forget").addEventListener("click", () => {
       sessionStorage.removeItem(TOKEN_KEY);
       showTokenState();
+      // What the token showed goes with it.
+      closeDetail();
+      for (const id of ["jobs-body", "counts-table", "workers-table", "throughput"]) clear($(id));
+      $("load-more").hidden = true;
+      $("jobs-count").textContent = "";
+      $("overview-time").textContent = "";
       say("Token forgotten.", "info");
     });
     $("filter-form").addEventListener("submit", (event) => {
