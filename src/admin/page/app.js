@@ -414,7 +414,8 @@
     addField(fields, "Type", job.type, "mono");
     addField(fields, "Attempts", job.attempts + " of " + job.max_attempts);
     addField(fields, "Priority", job.priority);
-    addField(fields, "Lease owner", job.lease_owner, "mono");
+    // A finished job keeps the owner of its last lease: the worker that finished it.
+    addField(fields, TERMINAL.has(job.state) ? "Finished by" : "Lease owner", job.lease_owner, "mono");
     addField(fields, "Lease expires", shortTime(job.lease_expires_at));
     addField(fields, "Run at", shortTime(job.run_at));
     addField(fields, "Created", shortTime(job.created_at));
