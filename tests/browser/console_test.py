@@ -342,6 +342,14 @@ def main():
         check(sorted(r[0] for r in rows(driver)) == noop_ids, "the two pages hold every succeeded job once")
         check(not driver.find_element(By.ID, "load-more").is_displayed(), "no 'load more' after the last page")
 
+        # A time range (the browser's local time, sent as RFC 3339) that holds none of them.
+        driver.execute_script("document.getElementById('filter-before').value = '2000-01-01T00:00:00'")
+        apply_filter(driver, "succeeded")
+        wait_until(lambda: not rows(driver) and "No jobs match" in driver.find_element(By.ID, "jobs-table").text, 10,
+                   "no job was created before 2000")
+        ok("a created-before filter in the past shows no job")
+        driver.execute_script("document.getElementById('filter-before').value = ''")
+
         apply_filter(driver, "dead")
         wait_until(lambda: sorted(r[0] for r in rows(driver)) == sorted([failing_id, hostile_id]), 10,
                    "the table shows the two dead jobs")
