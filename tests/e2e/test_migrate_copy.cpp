@@ -178,11 +178,16 @@ TEST_CASE("migrate copy (binary): a used SQLite database moves to PostgreSQL and
     REQUIRE(api.wait_exit(30s) == 0);
   }
 
+  // An operator console token goes over with the rest.
+  auto admin_made = run(PW_BINARY, {"admin", "token", "create", "--db", path, "--name", "ops"});
+  REQUIRE(admin_made.exit_code == 0);
+  const std::string admin_token = admin_made.out.substr(0, admin_made.out.find('\n'));
+
   const std::string url = database_with_password();
   auto copied = run(PW_BINARY, {"migrate", "copy", "--from", "sqlite:" + path, "--to", url, "--batch-size", "50"});
   INFO(seen(copied));
   REQUIRE(copied.exit_code == 0);
-  CHECK(copied.out.find("copy verified: 9 tables") != std::string::npos);
+  CHECK(copied.out.find("copy verified: 10 tables") != std::string::npos);
   CHECK(copied.out.find("MISMATCH") == std::string::npos);
   CHECK(copied.err.find("copy: users 2/2 (100%)") != std::string::npos);
   CHECK(copied.err.find("copy: jobs ") != std::string::npos);
@@ -218,6 +223,8 @@ TEST_CASE("migrate copy (binary): a used SQLite database moves to PostgreSQL and
       CHECK(json::parse(response.body)["error"]["code"] == json::parse(answers[i].second)["error"]["code"]);
     }
   }
+  CHECK(call("GET", port, "/admin/v1/jobs?limit=1", admin_token).status == 200);
+  CHECK(call("GET", port, "/admin/v1/jobs?limit=1", ada).status == 401);
   // An Idempotency-Key used on SQLite replays the stored answer.
   auto replay = call("POST", port, "/v1/worlds", ada, {{"name", "Pangaea"}, {"seed", 42}}, "world-1");
   CHECK(replay.status == 201);
@@ -333,7 +340,7 @@ TEST_CASE("migrate copy (binary): a copy killed midway completes when run again,
   CHECK(resumed.exit_code == 0);
   CHECK(resumed.err.find("copy: resuming the copy of") != std::string::npos);
   CHECK(resumed.err.find("copy: events 100000/100000 (100%)") != std::string::npos);
-  CHECK(resumed.out.find("copy verified: 9 tables") != std::string::npos);
+  CHECK(resumed.out.find("copy verified: 10 tables") != std::string::npos);
   CHECK(target.query("SELECT count(*), count(DISTINCT id), max(id) FROM events").int64(0, 0) == kEvents);
   CHECK(target.query("SELECT count(DISTINCT id) FROM events").int64(0, 0) == kEvents);
   CHECK(target.query("SELECT to_regclass('migrate_copy') IS NULL").boolean(0, 0));
