@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The operator console's load time in headless Chromium.
 
-  page_load.py URL TOKEN_FILE LOADS
+  page_load.py URL TOKEN_FILE LOADS [ACCEPT_ENCODING]
 
 Opens URL (the /admin/ page) once, enters the admin token in the page's own
 form (so it lands in sessionStorage under whatever key the page uses), then
@@ -46,6 +46,9 @@ def wait_for_marks(driver):
 
 def main():
     url, token_file, loads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # An Accept-Encoding to send instead of Chromium's own (a diagnosis: what
+    # the page takes when the server compresses nothing, or only with gzip).
+    encoding = sys.argv[4] if len(sys.argv) > 4 else None
     token = open(token_file).read().strip()
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -55,6 +58,9 @@ def main():
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
+        if encoding:
+            driver.execute_cdp_cmd("Network.enable", {})
+            driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Accept-Encoding": encoding}})
         driver.get(url)
         driver.find_element(By.ID, "token-input").send_keys(token)
         driver.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
@@ -64,15 +70,16 @@ def main():
             marks = wait_for_marks(driver)
             nav = driver.execute_script(
                 "const n = performance.getEntriesByType('navigation')[0];"
-                "return {responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd,"
+                "return {requestStart: n.requestStart, responseStart: n.responseStart, responseEnd: n.responseEnd,"
+                "        domInteractive: n.domInteractive, domContentLoaded: n.domContentLoadedEventEnd,"
                 "        load: n.loadEventEnd};")
             resources = driver.execute_script(
-                "return performance.getEntriesByType('resource')"
-                "  .filter(r => r.name.includes('/admin/v1/'))"
-                "  .map(r => ({name: r.name.replace(location.origin, ''), start: r.startTime, end: r.responseEnd}));")
+                "return performance.getEntriesByType('resource').map(r => ({"
+                "  name: r.name.replace(location.origin, ''), start: r.startTime, request: r.requestStart,"
+                "  response: r.responseStart, end: r.responseEnd}));")
             if load == 0:
                 continue  # warm-up
-            print(json.dumps({"n": load, "marks": marks, "navigation": nav, "api": resources}), flush=True)
+            print(json.dumps({"n": load, "marks": marks, "navigation": nav, "resources": resources}), flush=True)
     finally:
         driver.quit()
 

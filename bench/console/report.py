@@ -14,6 +14,7 @@ import sys
 TITLE = "## Operator console"
 READING = "### Reading"
 GOAL_MS = 100.0
+BROWSER_ENCODING = "gzip, deflate, br"
 DRIVER_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
@@ -35,14 +36,17 @@ def section(rows):
         "them: about 7,000 distinct texts, one kind over 300 characters), 3% queued, 1% running under 4 "
         "lease owners, 1% canceled; 20 types, skewed (13% to 0.25%); 85% with a trace id; created_at "
         "evenly over 7 days; finished_at on finished jobs (bench/console/jobs_sql.sh). SQLite gets no "
-        "ANALYZE (the product runs none); PostgreSQL gets `VACUUM (ANALYZE) jobs`, what autovacuum does to "
-        "this table by itself within a minute of such a load. The API runs with its defaults and "
+        "ANALYZE (the product runs none); PostgreSQL gets `VACUUM (ANALYZE) jobs` until its pages are "
+        "all-visible (twice: the first, right after the load, marks none), what autovacuum does to this "
+        "table by itself within minutes of such a load. The API runs with its defaults and "
         "ADMIN_TOKEN_FILE on 127.0.0.1.")
     out.append("")
     out.append(
         f"- Requests: curl, a new connection each, `time_total`; one warm-up, then the median (and the "
-        f"spread) of {runs} runs. The first three are what the page asks for when it loads; the rest are "
-        "the job list's filters, newest first, default page size.")
+        f"spread) of {runs} runs, each run twice: asking for no compression (the database and the handler) "
+        "and with Chromium's `Accept-Encoding: gzip, deflate, br` (what the page pays). The first three are "
+        "what the page asks for when it loads; the rest are the job list's filters, newest first, 50 a "
+        "page as the page asks.")
     out.append(
         f"- Page: headless Chromium {machine['chromium']} (Debian's, driven by python3-selenium, "
         "bench/console/page_load.py), the token entered once in the page's form (sessionStorage), then "
@@ -63,14 +67,18 @@ def section(rows):
         if database is None:
             continue
         requests = [r for r in rows if r["kind"] == "request" and r["driver"] == driver]
-        pages = [r for r in rows if r["kind"] == "page" and r["driver"] == driver]
+        pages = [r for r in rows if r["kind"] == "page" and r["driver"] == driver
+                 and r.get("jobs", machine["jobs"]) == machine["jobs"] and r.get("encoding") != "identity"]
+        plain = [r for r in rows if r["kind"] == "page" and r["driver"] == driver
+                 and r.get("jobs", machine["jobs"]) == machine["jobs"] and r.get("encoding") == "identity"]
         out.append(f"### {DRIVER_NAMES[driver]}")
         out.append("")
         out.append(
             f"{database['version']}: {database['jobs']:,} jobs ({database['states'].replace(',', ', ')}), "
             f"{database['size_mb']} MB, filled in {database['load_s']} s. Indexes on jobs: {database['indexes']}.")
         out.append("")
-        out.append("| Request | GET /admin/v1/... | jobs returned | median (ms) | min (ms) | max (ms) |")
+        out.append("| Request | GET /admin/v1/... | jobs returned | no compression: median (min-max) ms | "
+                   "Chromium's Accept-Encoding: median (min-max) ms | bytes sent (br) |")
         out.append("|---|---|---:|---:|---:|---:|")
         names = []
         for r in requests:
@@ -78,15 +86,17 @@ def section(rows):
                 names.append(r["name"])
         for name in names:
             mine = [r for r in requests if r["name"] == name]
-            ms = [r["ms"] for r in mine]
-            bad = [r["code"] for r in mine if r["code"] != 200]
             returned = mine[0]["rows"]
             returned = "-" if returned is None else str(returned)
-            if bad:
-                returned = f"HTTP {bad[0]}"
+            cells = []
+            for encoding in ("identity", BROWSER_ENCODING):
+                ms = [r["ms"] for r in mine if r.get("encoding", "identity") == encoding]
+                cells.append(f"{fmt(statistics.median(ms))} ({fmt(min(ms))}-{fmt(max(ms))})" if ms else "-")
+            sent = [r["bytes"] for r in mine if r.get("encoding") == BROWSER_ENCODING]
             path = mine[0]["path"].removeprefix("/admin/v1/")
-            out.append(f"| {name} | `{path}` | {returned} | {fmt(statistics.median(ms))} | "
-                       f"{fmt(min(ms))} | {fmt(max(ms))} |")
+            out.append(f"| {name} | `{path}` | {returned} | {cells[0]} | {cells[1]} | "
+                       f"{statistics.median(sent):.0f} |" if sent else f"| {name} | `{path}` | {returned} | "
+                       f"{cells[0]} | {cells[1]} | - |")
         out.append("")
         if pages:
             out.append("| Page load (headless Chromium) | median (ms) | min (ms) | max (ms) |")
@@ -97,16 +107,24 @@ def section(rows):
                 "job table rendered (`pw-jobs-rendered`)": [p["marks"]["pw-jobs-rendered"] for p in pages],
                 "both rendered (the later mark)": [max(p["marks"].values()) for p in pages],
             }
+            if plain:
+                series["both rendered, the browser asking for no compression (diagnosis)"] = [
+                    max(p["marks"].values()) for p in plain]
             for label, values in series.items():
                 out.append(f"| {label} | {fmt(statistics.median(values))} | {fmt(min(values))} | {fmt(max(values))} |")
             out.append("")
-            slowest = {}
+            # Where the time goes: each resource's request start and response end (medians).
+            timeline = {}
             for p in pages:
-                for r in p.get("api", []):
-                    slowest.setdefault(r["name"], []).append(r["end"] - r["start"])
-            if slowest:
-                out.append("Inside the page, each admin API request from start to response end (median): " +
-                           "; ".join(f"`{name}` {fmt(statistics.median(v))} ms" for name, v in slowest.items()) + ".")
+                for r in p.get("resources", []):
+                    timeline.setdefault(r["name"], []).append(r)
+            if timeline:
+                out.append("Where a load's time goes (medians, ms after navigationStart): HTML "
+                           f"{fmt(statistics.median(p['navigation']['responseEnd'] for p in pages))}; " +
+                           "; ".join(f"`{name}` requested {fmt(statistics.median(r['request'] for r in rs))}, "
+                                     f"first byte {fmt(statistics.median(r['response'] for r in rs))}, "
+                                     f"done {fmt(statistics.median(r['end'] for r in rs))}"
+                                     for name, rs in timeline.items()) + ".")
                 out.append("")
             later = statistics.median([max(p["marks"].values()) for p in pages])
             verdicts.append((driver, later))
@@ -114,6 +132,24 @@ def section(rows):
             out.append("Page load: not measured (see the run's log).")
             out.append("")
             verdicts.append((driver, None))
+
+    baseline = [r for r in rows if r["kind"] == "page" and r.get("jobs", machine["jobs"]) != machine["jobs"]
+                and r.get("encoding") != "identity"]
+    baseline_plain = [r for r in rows if r["kind"] == "page" and r.get("jobs", machine["jobs"]) != machine["jobs"]
+                      and r.get("encoding") == "identity"]
+    if baseline:
+        later = [max(p["marks"].values()) for p in baseline]
+        html = [p["navigation"]["responseEnd"] for p in baseline]
+        script = [r["end"] for p in baseline for r in p.get("resources", []) if r["name"] == "/admin/app.js"]
+        out.append("### Baseline: the same page on a small database")
+        out.append("")
+        out.append(f"The same page on a SQLite database of {baseline[0]['jobs']:,} jobs: both marks set "
+                   f"{fmt(statistics.median(later))} ms after navigationStart (median; {fmt(min(later))}-"
+                   f"{fmt(max(later))}); HTML received at {fmt(statistics.median(html))} ms"
+                   + (f", app.js at {fmt(statistics.median(script))} ms" if script else "") + "."
+                   + (f" Asking for no compression: {fmt(statistics.median(max(p['marks'].values()) for p in baseline_plain))} ms."
+                      if baseline_plain else ""))
+        out.append("")
 
     out.append(f"### Goal: the page loads in under {GOAL_MS:.0f} ms on {machine['jobs']:,} jobs")
     out.append("")

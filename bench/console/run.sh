@@ -7,16 +7,21 @@
 #  1. A migrated database filled with BENCH_CONSOLE_JOBS jobs by one
 #     INSERT ... SELECT (bench/console/jobs_sql.sh: the mix is described
 #     there), through sqlite3 / psql. SQLite gets no ANALYZE (the product
-#     never runs one); PostgreSQL gets VACUUM (ANALYZE) jobs, which is what
-#     autovacuum does to this table by itself within a minute of the load
-#     (its insert and analyze thresholds are 20,000 and 10,000 rows).
+#     never runs one); PostgreSQL gets VACUUM (ANALYZE) jobs until its pages
+#     are all-visible, which is what autovacuum does to this table by itself
+#     within minutes of the load (its insert and analyze thresholds are
+#     20,000 and 10,000 rows).
 #  2. `personaworlds api` on 127.0.0.1 with ADMIN_TOKEN_FILE; each request
 #     below once as a warm-up, then BENCH_CONSOLE_RUNS times with curl (a new
-#     connection each), curl's time_total; medians quoted.
+#     connection each), curl's time_total; medians quoted. Each twice: with
+#     no compression, and with the Accept-Encoding Chromium sends.
 #  3. The page: bench/console/page_load.py loads /admin/ in headless
 #     Chromium with the token set through the page's form (sessionStorage),
 #     then 1 + BENCH_CONSOLE_RUNS reloads; navigationStart to the marks
-#     'pw-overview-rendered' and 'pw-jobs-rendered'.
+#     'pw-overview-rendered' and 'pw-jobs-rendered'. Then the same with the
+#     browser sending Accept-Encoding: identity (a diagnosis: what the page
+#     takes when the server compresses nothing). Both also on a SQLite
+#     database of BENCH_CONSOLE_BASELINE_JOBS jobs.
 #  4. PostgreSQL only: every request once more with auto_explain on (plans
 #     with actual times, in .bench/console/postgres-plans.log).
 # Then bench/console/report.py writes the "Operator console" section of
@@ -26,6 +31,7 @@
 #   BENCH_CONSOLE_JOBS [1000000]            jobs in the table
 #   BENCH_CONSOLE_RUNS [5]                  measured runs of each request and page load
 #   BENCH_CONSOLE_DRIVERS ["sqlite postgres"]
+#   BENCH_CONSOLE_BASELINE_JOBS [1000]      the page also on a SQLite database this small (0: not)
 #   BENCH_CONSOLE_MARKDOWN [BENCHMARKS.md]  ("" writes no markdown)
 # Scratch files (databases, logs, results, the server) live in .bench/console/;
 # everything listens on 127.0.0.1 and is stopped on exit.
@@ -145,41 +151,62 @@ write_requests() {
   } >"$requests_file"
 }
 
-# measure_requests: every request once (warm-up) and $runs times.
+# measure_requests: every request once (warm-up) and $runs times, each time
+# twice: asking for no compression (what the database and the handler cost)
+# and with the Accept-Encoding Chromium sends (what the page pays).
+browser_encoding="gzip, deflate, br"
 measure_requests() {
-  local name path run out code time size rows
+  local name path run encoding out code time size rows
   while IFS=$'\t' read -r name path; do
     for run in $(seq 0 "$runs"); do
-      out="$(curl -s -o "$scratch/body.json" --max-time 120 -H "Authorization: Bearer $token" \
-        -w '%{http_code} %{time_total} %{size_download}' "http://127.0.0.1:$API_PORT$path")"
-      read -r code time size <<<"$out"
-      # A figure for a request that failed would mean nothing: stop.
-      if [[ "$code" != 200 ]]; then
-        echo "bench-console: $driver $name ($path) answered $code: $(head -c 300 "$scratch/body.json")" >&2
-        exit 1
-      fi
-      rows="$(jq 'if has("jobs") then (.jobs | length) elif has("workers") then (.workers | length) else null end' "$scratch/body.json")"
-      [[ "$run" == 0 ]] && continue
-      record "$(jq -cn --arg driver "$driver" --arg name "$name" --arg path "$path" --argjson run "$run" \
-        --argjson code "$code" --argjson ms "$(awk -v t="$time" 'BEGIN {printf "%.3f", t * 1000}')" \
-        --argjson bytes "$size" --argjson rows "$rows" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
-        '{kind: "request", driver: $driver, name: $name, path: $path, run: $run, code: $code, ms: $ms,
-          bytes: $bytes, rows: $rows, load: ($load | tonumber)}')"
+      for encoding in identity "$browser_encoding"; do
+        out="$(curl -s -o "$scratch/body.out" --max-time 120 -H "Authorization: Bearer $token" \
+          -H "Accept-Encoding: $encoding" -w '%{http_code} %{time_total} %{size_download}' \
+          "http://127.0.0.1:$API_PORT$path")"
+        read -r code time size <<<"$out"
+        # A figure for a request that failed would mean nothing: stop.
+        if [[ "$code" != 200 ]]; then
+          echo "bench-console: $driver $name ($path) answered $code: $(head -c 300 "$scratch/body.out")" >&2
+          exit 1
+        fi
+        if [[ "$encoding" == identity ]]; then
+          rows="$(jq 'if has("jobs") then (.jobs | length) elif has("workers") then (.workers | length) else null end' \
+            "$scratch/body.out")"
+        fi
+        [[ "$run" == 0 ]] && continue
+        record "$(jq -cn --arg driver "$driver" --arg name "$name" --arg path "$path" --argjson run "$run" \
+          --arg encoding "$encoding" --argjson code "$code" \
+          --argjson ms "$(awk -v t="$time" 'BEGIN {printf "%.3f", t * 1000}')" \
+          --argjson bytes "$size" --argjson rows "$rows" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
+          '{kind: "request", driver: $driver, name: $name, path: $path, run: $run, encoding: $encoding,
+            code: $code, ms: $ms, bytes: $bytes, rows: $rows, load: ($load | tonumber)}')"
+      done
     done
-    echo "bench-console: $driver $name: $(jq -r --arg d "$driver" --arg n "$name" \
-      'select(.kind == "request" and .driver == $d and .name == $n) | .ms' "$results" | sort -g | tr '\n' ' ')ms"
+    for encoding in identity "$browser_encoding"; do
+      echo "bench-console: $driver $name ($encoding): $(jq -r --arg d "$driver" --arg n "$name" --arg e "$encoding" \
+        'select(.kind == "request" and .driver == $d and .name == $n and .encoding == $e) | .ms' "$results" |
+        sort -g | tr '\n' ' ')ms"
+    done
   done <"$requests_file"
 }
 
+# measure_page JOBS [ACCEPT_ENCODING]: the page's loads; JOBS labels the
+# database; ACCEPT_ENCODING replaces Chromium's own (a diagnosis only).
 measure_page() {
-  local line
-  "$python" "$here/page_load.py" "http://127.0.0.1:$API_PORT/admin/" "$token_file" "$runs" \
-    2>"$scratch/page-$driver.err" | while read -r line; do
-      record "$(jq -c --arg driver "$driver" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
-        '. + {kind: "page", driver: $driver, load: ($load | tonumber)}' <<<"$line")"
-      echo "bench-console: $driver page: $(jq -c .marks <<<"$line")"
-    done
-  [[ "${PIPESTATUS[0]}" == 0 ]] || { echo "bench-console: the page load failed:" >&2; tail -n 20 "$scratch/page-$driver.err" >&2; return 1; }
+  local jobs="$1" encoding="${2:-}" line out
+  out="$scratch/page-$driver-$jobs${encoding:+-$encoding}.jsonl"
+  if ! "$python" "$here/page_load.py" "http://127.0.0.1:$API_PORT/admin/" "$token_file" "$runs" $encoding \
+      >"$out" 2>"$out.err"; then
+    echo "bench-console: the page load failed:" >&2
+    tail -n 20 "$out.err" >&2
+    exit 1
+  fi
+  while read -r line; do
+    record "$(jq -c --arg driver "$driver" --argjson jobs "$jobs" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
+      --arg encoding "${encoding:-chromium}" \
+      '. + {kind: "page", driver: $driver, jobs: $jobs, encoding: $encoding, load: ($load | tonumber)}' <<<"$line")"
+    echo "bench-console: $driver page ($jobs jobs, encoding ${encoding:-as Chromium asks}): $(jq -c .marks <<<"$line")"
+  done <"$out"
 }
 
 record "$(jq -cn --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
@@ -188,6 +215,21 @@ record "$(jq -cn --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-
   --argjson count "$count" --argjson runs "$runs" --arg memory "$(free -g | awk '/^Mem:/ {print $2}')" \
   '{kind: "machine", cpu: $cpu, kernel: $kernel, cores: $cores, date: $date, sqlite: $sqlite,
     chromium: $chromium, jobs: $count, runs: $runs, memory_gb: ($memory | tonumber)}')"
+
+# A baseline: the same page on a small SQLite database, to tell what the
+# million rows cost from what the page costs anyway.
+baseline="${BENCH_CONSOLE_BASELINE_JOBS:-1000}"
+if wants sqlite && [[ "$baseline" -gt 0 ]]; then
+  driver=sqlite
+  db="$scratch/baseline.db"
+  "$binary" migrate --db "$db" >"$scratch/migrate-baseline.log" 2>&1 || { cat "$scratch/migrate-baseline.log" >&2; exit 1; }
+  bash "$here/jobs_sql.sh" sqlite "$baseline" "$(now_ms)" | sqlite3 -bail "$db"
+  start_api --db "$db"
+  say "sqlite baseline ($baseline jobs): page load in headless Chromium, 1 warm-up + $runs loads"
+  measure_page "$baseline"
+  measure_page "$baseline" identity
+  stop_api
+fi
 
 for driver in sqlite postgres; do
   wants "$driver" || continue
@@ -214,8 +256,20 @@ for driver in sqlite postgres; do
     say "postgres: loading $count jobs"
     started="$(now_ms)"
     bash "$here/jobs_sql.sh" postgres "$count" "$started" | psql "$db_url" -qX -v ON_ERROR_STOP=1 >/dev/null
-    psql "$db_url" -qAtX -v ON_ERROR_STOP=1 -c "SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))" \
-      -c "VACUUM (ANALYZE) jobs" >/dev/null
+    psql "$db_url" -qAtX -v ON_ERROR_STOP=1 -c "SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))" >/dev/null
+    # Vacuumed until its pages are all-visible, as autovacuum keeps a live
+    # table (index-only scans depend on it). The first VACUUM right after the
+    # load marks none (the server commits asynchronously: the load's commit
+    # is not yet flushed), so this usually takes two.
+    vacuums=0
+    while :; do
+      psql "$db_url" -qAtX -v ON_ERROR_STOP=1 -c "VACUUM (ANALYZE) jobs"
+      vacuums=$((vacuums + 1))
+      visible="$(psql "$db_url" -qAtX -c "SELECT relallvisible >= relpages * 0.99 FROM pg_class WHERE relname = 'jobs'")"
+      [[ "$visible" == t || "$vacuums" -ge 5 ]] && break
+      sleep 1
+    done
+    say "postgres: $vacuums VACUUM (ANALYZE) runs; pages all-visible: $visible"
     load_s=$(( ($(now_ms) - started) / 1000 ))
     db_flags=(--database-url "$db_url")
     size_mb="$(psql "$db_url" -qAtX -c "SELECT pg_total_relation_size('jobs') / 1048576")"
@@ -235,7 +289,9 @@ for driver in sqlite postgres; do
   say "$driver: API requests, 1 warm-up + $runs runs each"
   measure_requests
   say "$driver: page load in headless Chromium, 1 warm-up + $runs loads"
-  measure_page
+  measure_page "$count"
+  say "$driver: page load again, the browser asking for no compression (diagnosis)"
+  measure_page "$count" identity
   stop_api
 
   if [[ "$driver" == postgres ]]; then
