@@ -2,7 +2,9 @@
 """The operator console in a real browser (headless Chromium through Selenium).
 
 Starts the real `api` (with ADMIN_TOKEN_FILE) and `worker` on 127.0.0.1 in a
-temporary folder with a SQLite database, and a local webhook receiver that
+temporary folder with a SQLite database (or, with PW_TEST_DRIVER=postgres, a
+fresh PostgreSQL database of its own on the run's test server, dropped at the
+end), and a local webhook receiver that
 answers 500 until told otherwise. It enqueues jobs with `personaworlds jobs
 enqueue`: noop jobs that succeed, webhook.deliver jobs with one attempt that
 go dead on the receiver's 500, one of which gets an error text holding a
@@ -21,7 +23,10 @@ SCREENSHOT_DIR.
 
 Usage: console_test.py PERSONAWORLDS_BINARY SCREENSHOT_DIR
 Exits 77 (skipped) only when Chromium or its driver is not installed.
-PW_KEEP_TMP=1 keeps the temporary folder (logs, database).
+PW_KEEP_TMP=1 keeps the temporary folder (logs, database) and the PostgreSQL
+database. PW_TEST_DRIVER=postgres needs PW_TEST_POSTGRES_DIR: the folder of a
+server started by tests/support/postgres.sh (its `url` file names the admin
+database; psql creates and drops the test's own).
 """
 
 import http.server
@@ -127,6 +132,12 @@ class Receiver:
 
 tmp = tempfile.mkdtemp(prefix="pw-console.")
 db = os.path.join(tmp, "console.db")
+POSTGRES = os.environ.get("PW_TEST_DRIVER") == "postgres"
+# The run's server (tests/support/postgres.sh) and this test's database on it:
+# created in main(), dropped at the end.
+admin_url = None
+database_name = "console_%d_%s" % (os.getpid(), secrets.token_hex(4))
+database_url = None
 processes = {}
 env = dict(os.environ, LOG_FORMAT="json", LOG_LEVEL="info")
 for name in ("ADMIN_TOKEN_FILE", "DATABASE_URL"):
@@ -164,11 +175,28 @@ def logged_field(name, msg, field):
     return None
 
 
+def db_flags():
+    return ["--database-url", database_url] if POSTGRES else ["--db", db]
+
+
 def enqueue(job_type, payload="{}", count=1, *extra):
-    out = run("jobs", "enqueue", "--db", db, "--type", job_type, "--payload", payload, "--count", str(count),
+    out = run("jobs", "enqueue", *db_flags(), "--type", job_type, "--payload", payload, "--count", str(count),
               "--json", *extra)
     answer = json.loads(out)
     return list(range(answer["first_id"], answer["last_id"] + 1))
+
+
+def psql(url, sql, **variables):
+    """What `sql` run by psql prints (unaligned, tuples only, tab between
+    columns); :'name' in it is the quoted literal of variables[name]."""
+    # Variables are interpolated only in psql's input, not in -c: the SQL goes on stdin.
+    command = ["psql", url, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
+    for name, value in variables.items():
+        command += ["-v", "%s=%s" % (name, value)]
+    result = subprocess.run(command, input=sql, capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise Abort("psql failed (%d) on %r: %s" % (result.returncode, sql, result.stderr.strip()))
+    return result.stdout
 
 
 def database():
@@ -177,10 +205,68 @@ def database():
     return connection
 
 
+def job_states(job_ids):
+    """{id: state} of these jobs, read in one query."""
+    ids = [int(i) for i in job_ids]
+    if POSTGRES:
+        out = psql(database_url, "SELECT id, state FROM jobs WHERE id IN (%s)" % ",".join(map(str, ids)))
+        found = [line.split("\t") for line in out.splitlines()]
+    else:
+        with database() as connection:
+            found = connection.execute(
+                "SELECT id, state FROM jobs WHERE id IN (%s)" % ",".join("?" * len(ids)), ids).fetchall()
+    return {int(job_id): state for job_id, state in found}
+
+
 def job_state(job_id):
+    return job_states([job_id]).get(job_id)
+
+
+def hold_back(job_id):
+    if POSTGRES:
+        psql(database_url, "UPDATE jobs SET run_at = run_at + 86400000 WHERE id = :'id'", id=job_id)
+    else:
+        with database() as connection:
+            connection.execute("UPDATE jobs SET run_at = run_at + 86400000 WHERE id = ?", (job_id,))
+
+
+def last_error(job_id):
+    if POSTGRES:
+        # Not split into lines: an error text may hold several. NULL prints as nothing.
+        return psql(database_url, "SELECT last_error FROM jobs WHERE id = :'id'", id=job_id).rstrip("\n") or None
     with database() as connection:
-        row = connection.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return row[0] if row else None
+        found = connection.execute("SELECT last_error FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return found[0] if found else None
+
+
+def set_last_error(job_id, text):
+    if POSTGRES:
+        psql(database_url, "UPDATE jobs SET last_error = :'text' WHERE id = :'id'", id=job_id, text=text)
+    else:
+        with database() as connection:
+            connection.execute("UPDATE jobs SET last_error = ? WHERE id = ?", (text, job_id))
+
+
+def create_database():
+    global admin_url, database_url
+    directory = os.environ.get("PW_TEST_POSTGRES_DIR")
+    if not directory or not os.path.isfile(os.path.join(directory, "url")):
+        raise Abort("PW_TEST_DRIVER=postgres needs PW_TEST_POSTGRES_DIR with the url file of a running "
+                    "tests/support/postgres.sh server (got %r)" % directory)
+    with open(os.path.join(directory, "url")) as f:
+        admin_url = f.read().strip()
+    psql(admin_url, "CREATE DATABASE %s" % database_name)
+    database_url = admin_url.replace("/postgres?", "/%s?" % database_name, 1)
+    if database_url == admin_url:
+        raise Abort("cannot name a database in the server's url: " + admin_url)
+
+
+def drop_database():
+    try:
+        # FORCE: a connection the stopped processes left behind must not keep it.
+        psql(admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % database_name)
+    except Abort as error:
+        fail("dropping the test's database: %s" % error)
 
 
 def stop_processes():
@@ -279,8 +365,10 @@ def main():
             f.write(token + "\n")
         os.chmod(token_file, 0o600)
 
-        run("migrate", "--db", db)
-        start("api", "api", "--db", db, "--host", "127.0.0.1", "--port", "0", "--admin-token-file", token_file,
+        if POSTGRES:
+            create_database()
+        run("migrate", *db_flags())
+        start("api", "api", *db_flags(), "--host", "127.0.0.1", "--port", "0", "--admin-token-file", token_file,
               "--shutdown-delay-ms", "0")
         api_port = wait_until(lambda: logged_field("api", "api_started", "port"), 30, "the api starts")
         base = "http://127.0.0.1:%d" % api_port
@@ -291,20 +379,17 @@ def main():
         hostile_id = enqueue("webhook.deliver", hook, 1, "--max-attempts", "1")[0]
         held_id = enqueue("noop")[0]
         # Held back a day, before any worker runs: it stays queued to be canceled.
-        with database() as connection:
-            connection.execute("UPDATE jobs SET run_at = run_at + 86400000 WHERE id = ?", (held_id,))
+        hold_back(held_id)
 
-        start("worker", "worker", "--db", db, "--observability-host", "127.0.0.1", "--observability-port", "0",
+        start("worker", "worker", *db_flags(), "--observability-host", "127.0.0.1", "--observability-port", "0",
               "--allow-private-webhooks", "--concurrency", "2")
         wait_until(lambda: logged_field("worker", "worker_started", "worker_id"), 30, "the worker starts")
         wait_until(lambda: all(job_state(i) == "succeeded" for i in noop_ids[-1:]) and
                    job_state(failing_id) == "dead" and job_state(hostile_id) == "dead", 30,
                    "the noop jobs succeed and both webhook jobs go dead")
-        wait_until(lambda: all(job_state(i) == "succeeded" for i in noop_ids), 30, "every noop job succeeds")
-        with database() as connection:
-            real_error = connection.execute("SELECT last_error FROM jobs WHERE id = ?", (failing_id,)).fetchone()[0]
-            connection.execute("UPDATE jobs SET last_error = ? WHERE id = ?",
-                               ("receiver said <script>window.__pwned=1</script> & <b>bold</b>", hostile_id))
+        wait_until(lambda: job_states(noop_ids) == dict.fromkeys(noop_ids, "succeeded"), 30, "every noop job succeeds")
+        real_error = last_error(failing_id)
+        set_last_error(hostile_id, "receiver said <script>window.__pwned=1</script> & <b>bold</b>")
         check(real_error and "500" in real_error, "the failing job died of the receiver's 500: %r" % real_error)
         check(job_state(held_id) == "queued", "the held-back job is still queued")
 
@@ -456,6 +541,10 @@ def main():
             driver.quit()
         stop_processes()
         receiver.close()
+        if database_url and not os.environ.get("PW_KEEP_TMP"):
+            drop_database()
+        elif database_url:
+            print("# kept database %s" % database_url)
         if failures:
             dump_logs()
         if failures or os.environ.get("PW_KEEP_TMP"):
