@@ -37,8 +37,8 @@ def section(rows):
         "lease owners, 1% canceled; 20 types, skewed (13% to 0.25%); 85% with a trace id; created_at "
         "evenly over 7 days; finished_at on finished jobs (bench/console/jobs_sql.sh). SQLite gets no "
         "ANALYZE (the product runs none); PostgreSQL gets `VACUUM (ANALYZE) jobs` until its pages are "
-        "all-visible (twice: the first, right after the load, marks none), what autovacuum does to this "
-        "table by itself within minutes of such a load. The API runs with its defaults and "
+        "all-visible (one run or two: one right after the load sometimes marks no page), what autovacuum "
+        "does to this table by itself within minutes of such a load. The API runs with its defaults and "
         "ADMIN_TOKEN_FILE on 127.0.0.1.")
     out.append("")
     out.append(

@@ -258,9 +258,9 @@ for driver in sqlite postgres; do
     bash "$here/jobs_sql.sh" postgres "$count" "$started" | psql "$db_url" -qX -v ON_ERROR_STOP=1 >/dev/null
     psql "$db_url" -qAtX -v ON_ERROR_STOP=1 -c "SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))" >/dev/null
     # Vacuumed until its pages are all-visible, as autovacuum keeps a live
-    # table (index-only scans depend on it). The first VACUUM right after the
-    # load marks none (the server commits asynchronously: the load's commit
-    # is not yet flushed), so this usually takes two.
+    # table (index-only scans depend on it). A VACUUM right after the load
+    # sometimes marks no page (seen here: the server commits asynchronously,
+    # and the load's commit may not be flushed yet), so it may take two.
     vacuums=0
     while :; do
       psql "$db_url" -qAtX -v ON_ERROR_STOP=1 -c "VACUUM (ANALYZE) jobs"
@@ -273,7 +273,7 @@ for driver in sqlite postgres; do
     load_s=$(( ($(now_ms) - started) / 1000 ))
     db_flags=(--database-url "$db_url")
     size_mb="$(psql "$db_url" -qAtX -c "SELECT pg_total_relation_size('jobs') / 1048576")"
-    version="PostgreSQL $(psql "$db_url" -qAtX -c "SHOW server_version" | awk '{print $1}')"
+    version="PostgreSQL $(psql "$db_url" -qAtX -c "SHOW server_version" | awk '{print $1}'), $vacuums VACUUM (ANALYZE)"
   fi
   jobs_now="$(sql_value "SELECT count(*) FROM jobs")"
   indexes="$(sql_value "SELECT $( [[ $driver == sqlite ]] && echo "group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND name NOT LIKE 'sqlite_%' ORDER BY name)" || echo "string_agg(indexname, ', ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'jobs'")")"
