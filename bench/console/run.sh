@@ -195,8 +195,8 @@ measure_requests() {
 measure_page() {
   local jobs="$1" encoding="${2:-}" line out
   out="$scratch/page-$driver-$jobs${encoding:+-$encoding}.jsonl"
-  if ! "$python" "$here/page_load.py" "http://127.0.0.1:$API_PORT/admin/" "$token_file" "$runs" $encoding \
-      >"$out" 2>"$out.err"; then
+  if ! "$python" "$here/page_load.py" "http://127.0.0.1:$API_PORT/admin/" "$token_file" "$runs" \
+      ${encoding:+"$encoding"} >"$out" 2>"$out.err"; then
     echo "bench-console: the page load failed:" >&2
     tail -n 20 "$out.err" >&2
     exit 1
