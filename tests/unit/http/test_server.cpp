@@ -81,6 +81,29 @@ TEST_CASE("http server: routes by template and logs one access line with the tem
   CHECK(lines[0]["latency_ms"].is_number());
 }
 
+TEST_CASE("http server: a client that accepts br and gzip gets gzip, and one that accepts only br gets no encoding") {
+  Fixture f;
+  f.http_config.max_body_bytes = 1 << 20;
+  const std::string text(20000, 'x');
+  f.server.route("GET", "/page", [&](const http::Request&) { return http::Response::json(200, {{"text", text}}); });
+  f.start();
+  f.client->set_decompress(false);
+  auto both = f.client->Get("/page", {{"Accept-Encoding", "gzip, deflate, br"}});
+  REQUIRE(both);
+  CHECK(both->status == 200);
+  CHECK(both->get_header_value("Content-Encoding") == "gzip");
+  CHECK(both->body.size() < text.size() / 10);
+  for (const char* only_brotli : {"br", "BR;q=1.0", "identity, br"}) {
+    CAPTURE(only_brotli);
+    auto plain = f.client->Get("/page", {{"Accept-Encoding", only_brotli}});
+    REQUIRE(plain);
+    CHECK(plain->status == 200);
+    CHECK(!plain->has_header("Content-Encoding"));
+    CHECK(nlohmann::json::parse(plain->body)["text"] == text);
+  }
+  f.server.stop();
+}
+
 TEST_CASE("http server: unknown routes are a JSON 404, wrong methods a JSON 405 with Allow") {
   Fixture f;
   f.server.route("GET", "/things", [](const http::Request&) { return http::Response::json(200, {}); });
