@@ -590,6 +590,20 @@ std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::counts() {
   return out;
 }
 
+std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::active_counts() {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection,
+                      "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due"
+                      " WHERE state = 'queued' GROUP BY type "
+                      "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases"
+                      " WHERE state = 'running' GROUP BY type");
+  std::map<std::string, std::map<std::string, std::int64_t>> out;
+  while (query.step()) {
+    out[query.text(0)][query.text(1)] += query.int64(2);
+  }
+  return out;
+}
+
 std::map<std::string, std::int64_t> JobQueue::ready_counts() {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection,

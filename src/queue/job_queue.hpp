@@ -110,6 +110,7 @@ class JobQueue final : public JobTable {
 
   // type -> state -> count
   std::map<std::string, std::map<std::string, std::int64_t>> counts() override;
+  std::map<std::string, std::map<std::string, std::int64_t>> active_counts() override;
   // type -> number of ready jobs (queued and due)
   std::map<std::string, std::int64_t> ready_counts() override;
   // type -> age in seconds of the oldest ready job (how long it has been due)

@@ -142,6 +142,10 @@ class JobTable {
   virtual std::optional<Job> find(std::int64_t job_id) = 0;
   virtual std::vector<Job> list(const JobFilter& filter) = 0;
   virtual std::map<std::string, std::map<std::string, std::int64_t>> counts() = 0;
+  // counts() for the active states only (queued, running), type -> state ->
+  // count: read from the partial indexes jobs_due and jobs_leases, so its
+  // cost follows the backlog, not the table (finished rows are never read).
+  virtual std::map<std::string, std::map<std::string, std::int64_t>> active_counts() = 0;
   virtual std::map<std::string, std::int64_t> ready_counts() = 0;
   virtual std::map<std::string, double> oldest_ready_age_seconds() = 0;
   virtual std::optional<std::int64_t> next_due_ms() = 0;

@@ -595,6 +595,18 @@ std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::cou
   return out;
 }
 
+std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::active_counts() {
+  // The predicates of the partial indexes jobs_due and jobs_leases, so the
+  // planner can answer each half from its index alone.
+  auto rows = m_connection.prepared(
+      "pw_active_counts",
+      "SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
+      "UNION ALL SELECT type, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY type");
+  std::map<std::string, std::map<std::string, std::int64_t>> out;
+  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] += rows.int64(i, 2);
+  return out;
+}
+
 std::map<std::string, std::int64_t> PostgresJobQueue::ready_counts() {
   auto rows = m_connection.prepared(
       "pw_ready_counts",

@@ -90,6 +90,7 @@ class PostgresJobQueue final : public JobTable {
   std::optional<Job> find(std::int64_t job_id) override;
   std::vector<Job> list(const JobFilter& filter) override;
   std::map<std::string, std::map<std::string, std::int64_t>> counts() override;
+  std::map<std::string, std::map<std::string, std::int64_t>> active_counts() override;
   std::map<std::string, std::int64_t> ready_counts() override;
   std::map<std::string, double> oldest_ready_age_seconds() override;
   std::optional<std::int64_t> next_due_ms() override;

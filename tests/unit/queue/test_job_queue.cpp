@@ -1182,6 +1182,35 @@ TEST_CASE_TEMPLATE("JobQueue: finished_per_minute counts finished jobs by minute
   CHECK(f.get(still_queued).state == JobState::queued);
 }
 
+TEST_CASE_TEMPLATE("JobQueue: active_counts counts queued and running jobs by type and never finished ones", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  using Counts = std::map<std::string, std::map<std::string, std::int64_t>>;
+  CHECK(f.queue->active_counts().empty());
+  auto ok = f.add("a", -3);
+  auto dead = f.add("a", -2);
+  auto canceled = f.add("c");
+  REQUIRE(f.queue->claim("w1", 2, kLease).jobs.size() == 2);
+  REQUIRE(f.queue->complete("w1", {f.token(ok), "null"}));
+  REQUIRE(f.queue->fail("w1", {f.token(dead), "x", FailureKind::permanent}) == FailureOutcome::dead);
+  REQUIRE(f.queue->cancel(canceled));
+  f.add("b", -1);
+  REQUIRE(f.queue->claim("w1", 1, kLease).jobs.size() == 1);
+  f.add("a");
+  f.add("b");
+  f.add("b", 0, f.clock.now_ms() + 60'000);  // scheduled: queued, though not yet due
+
+  // Type "c" has only a canceled job: it does not appear at all.
+  CHECK(f.queue->active_counts() == Counts{{"a", {{"queued", 1}}}, {"b", {{"running", 1}, {"queued", 2}}}});
+  // The same numbers as the full count's active states.
+  auto all = f.queue->counts();
+  CHECK(all["a"]["queued"] == 1);
+  CHECK(all["b"]["queued"] == 2);
+  CHECK(all["b"]["running"] == 1);
+  // A retried job is active again.
+  REQUIRE(f.queue->retry(dead));
+  CHECK(f.queue->active_counts() == Counts{{"a", {{"queued", 2}}}, {"b", {{"running", 1}, {"queued", 2}}}});
+}
+
 TEST_CASE_TEMPLATE("JobQueue: counts include every finished state, and follow retries and removals", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
   F f;
   auto ok = f.add("a", -2);
