@@ -37,6 +37,17 @@ std::string time_text(std::int64_t ms) { return observability::format_rfc3339_ms
 
 AdminApi::AdminApi(const Dependencies& deps) : m_deps(deps) {
   if (!deps.config.admin_token.empty()) m_file_token_hash = crypto::sha256_hex(deps.config.admin_token);
+  storage::Storage* background = deps.background_storage ? deps.background_storage : &deps.storage;
+  const bool file_token = !m_file_token_hash.empty();
+  m_finished_counts = std::make_unique<AdminCounts>(
+      [background, file_token]() -> std::optional<JobCounts> {
+        return background->with_session([&](storage::Session& session) -> std::optional<JobCounts> {
+          // While the console is off nobody reads the counts: skip the scan.
+          if (!file_token && !session.admin_tokens().any()) return std::nullopt;
+          return session.jobs().counts();
+        });
+      },
+      deps.clock, deps.logger, AdminCounts::Periods{});
 }
 
 bool AdminApi::enabled() {
@@ -174,19 +185,31 @@ http::Response AdminApi::cancel_jobs(const http::Request& request) { return bulk
 http::Response AdminApi::overview(const http::Request& request) {
   return m_deps.storage.with_session([&](storage::Session& session) {
     authenticate(request, session);
+    m_finished_counts->note_use();
     auto& jobs = session.jobs();
     const std::int64_t now = m_deps.clock.now_ms();
+    // Finished jobs (nearly every row) from the last full count, which says
+    // how old it is; queued and running ones, which move, counted now from
+    // their small partial indexes.
+    const auto finished = m_finished_counts->snapshot([&] { return jobs.counts(); });
+    const auto active = jobs.active_counts();
     nlohmann::json counts = nlohmann::json::object();
     nlohmann::json totals = nlohmann::json::object();
     for (auto state : {queue::JobState::queued, queue::JobState::running, queue::JobState::succeeded,
                        queue::JobState::dead, queue::JobState::canceled}) {
       totals[std::string(queue::to_string(state))] = 0;
     }
-    for (const auto& [type, by_state] : jobs.counts()) {
+    auto add = [&](const std::string& type, const std::string& state, std::int64_t n) {
+      counts[type][state] = n;
+      totals[state] = totals.value(state, std::int64_t{0}) + n;
+    };
+    for (const auto& [type, by_state] : finished->counts) {
       for (const auto& [state, n] : by_state) {
-        counts[type][state] = n;
-        totals[state] = totals.value(state, std::int64_t{0}) + n;
+        if (state != "queued" && state != "running") add(type, state, n);
       }
+    }
+    for (const auto& [type, by_state] : active) {
+      for (const auto& [state, n] : by_state) add(type, state, n);
     }
     nlohmann::json ages = nlohmann::json::object();
     for (const auto& [type, age] : jobs.oldest_ready_age_seconds()) ages[type] = age;
@@ -211,6 +234,7 @@ http::Response AdminApi::overview(const http::Request& request) {
                                       {"finished_per_minute", minutes},
                                       // Queue controls (pausing a type) have not landed yet.
                                       {"paused_types", nlohmann::json::array()},
+                                      {"finished_counts_as_of", time_text(finished->taken_at_ms)},
                                       {"now", time_text(now)}});
   });
 }

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/admin_counts.hpp"
 #include "api/routes.hpp"
 #include "http/message.hpp"
 #include "storage/storage.hpp"
@@ -51,6 +53,8 @@ class AdminApi {
 
   Dependencies m_deps;
   std::string m_file_token_hash;  // empty: no token file
+  // Last: its thread calls back into this object, so it stops first.
+  std::unique_ptr<AdminCounts> m_finished_counts;
 };
 
 }  // namespace pw::api

@@ -19,6 +19,10 @@ struct Dependencies {
   const queue::Clock& clock;
   const observability::Logger& logger;
   observability::Metrics& metrics;  // db_unavailable_total
+  // A storage of its own for the console's background count of every job
+  // (api/admin_counts.hpp), so it never waits for, or holds, a request's
+  // session; it must outlive the server. Nothing: `storage` serves (tests).
+  storage::Storage* background_storage = nullptr;
 };
 
 // The /v1 routes, and the operator console's (register_admin_routes).

@@ -23,18 +23,24 @@ int run_api(const config::ApiConfig& config) {
     webhook::NetworkLibraries network_libraries;
     observability::Metrics metrics("api", jobs::job_kinds());
     queue::SystemClock clock;
-    auto storage = storage::open_storage(
-        config.db, request_sessions(config.db, config.http.threads),
-        {clock, config.retry,
-         {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
-          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}});
+    const storage::SessionSettings session_settings{
+        clock, config.retry,
+        {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
+         [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}};
+    auto storage =
+        storage::open_storage(config.db, request_sessions(config.db, config.http.threads), session_settings);
+    // One session for the console's background count of every job
+    // (api/admin_counts.hpp). Declared before the server: the server's
+    // routes own that count's thread, which must stop before this goes.
+    auto background_storage = storage::open_storage(config.db, 1, session_settings);
     if (!schema_allows_start(*storage, logger)) return 1;
     std::atomic<bool> shutting_down{false};
     export_backlog(metrics, *storage, logger);
 
     http::Server server(config.http, logger, metrics);
     register_health_routes(server, {config.db, *storage, metrics, shutting_down});
-    api::register_routes(server, api::Dependencies{config, *storage, clock, logger, metrics});
+    api::register_routes(server,
+                         api::Dependencies{config, *storage, clock, logger, metrics, background_storage.get()});
 
     int port = server.start();
     logger.info("api_started", {{"host", config.http.host},

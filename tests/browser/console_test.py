@@ -32,6 +32,7 @@ database; psql creates and drops the test's own).
 import http.server
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -412,7 +413,15 @@ def main():
         check(driver.execute_script("return Object.values(sessionStorage).includes(arguments[0])", token),
               "the token is kept in sessionStorage")
         overview = driver.find_element(By.ID, "overview").text
-        check("noop" in overview and "webhook.deliver" in overview, "the overview counts jobs by type")
+        check("noop" in overview, "the overview counts queued jobs by type at once")
+        check(re.search(r"finished counts as of \d\d:\d\d:\d\d", overview),
+              "the overview says how old its count of finished jobs is: %r" % overview)
+        # The webhook jobs are only dead ones: they arrive with the server's
+        # next count of finished jobs (every 5 s while the overview is asked
+        # for), which the page fetches every 5 s.
+        wait_until(lambda: "webhook.deliver" in driver.find_element(By.ID, "overview").text, 30,
+                   "the overview counts the finished webhook jobs by type")
+        ok("the overview counts jobs by type, finished ones from a count it dates")
         check(driver.find_elements(By.CSS_SELECTOR, "#throughput svg rect"), "the overview draws the throughput chart")
         shoot(driver, "console-overview.png")
 

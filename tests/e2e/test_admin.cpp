@@ -452,6 +452,47 @@ TEST_CASE("admin (binary): bulk retry and cancel are bounded by max, with overvi
   CHECK(metrics.find("admin_actions_total{action=\"delete\"} 0") != std::string::npos);
 }
 
+TEST_CASE("admin (binary): the overview counts finished jobs from a background count it dates, and active ones at once") {
+  Console console;
+  INFO(console.api->output());
+  const std::string token = console.create_token("counts operator");
+  auto noop = console.enqueue("noop", 3);
+  auto sleep = console.enqueue("sleep", 2);
+  // The first overview counts every job (no count exists yet): all queued.
+  auto first = console.get_json("/admin/v1/overview", token);
+  CHECK(first["counts"]["noop"]["queued"] == 3);
+  CHECK(first["totals"]["succeeded"] == 0);
+  REQUIRE(first["finished_counts_as_of"].is_string());
+  CHECK(first["finished_counts_as_of"].get<std::string>() <= first["now"].get<std::string>());
+
+  DatabaseProbe probe(console.database.config);
+  probe.exec("UPDATE jobs SET state = 'succeeded', attempts = 1, finished_at = 1700000000000 WHERE type = 'noop'");
+  probe.exec("UPDATE jobs SET state = 'dead', attempts = 1, finished_at = 1700000000000, last_error = 'x' "
+             "WHERE id = " + std::to_string(sleep[0]));
+  // By the server's clock, every one of them had finished by now.
+  const std::string finished_by = console.get_json("/admin/v1/overview", token)["now"];
+  // Queued ones left at once; the finished ones arrive with the next
+  // background count (every 5 s while the overview is asked for).
+  json overview;
+  REQUIRE_MESSAGE(eventually([&] {
+                    overview = console.get_json("/admin/v1/overview", token);
+                    CHECK(overview["totals"]["queued"] == 1);
+                    return overview["finished_counts_as_of"].get<std::string>() > finished_by;
+                  }, 30s),
+                  overview.dump());
+  CHECK(overview["counts"]["noop"] == json{{"succeeded", 3}});
+  CHECK(overview["counts"]["sleep"] == json{{"dead", 1}, {"queued", 1}});
+  CHECK(overview["totals"] == json{{"queued", 1}, {"running", 0}, {"succeeded", 3}, {"dead", 1}, {"canceled", 0}});
+
+  // An enqueue shows in the very next overview, whatever the count's age.
+  console.enqueue("noop", 4);
+  auto after = console.get_json("/admin/v1/overview", token);
+  CHECK(after["counts"]["noop"]["queued"] == 4);
+  CHECK(after["counts"]["noop"]["succeeded"] == 3);
+  CHECK(after["totals"]["queued"] == 5);
+  CHECK(console.api->output().find("admin_counts_unavailable") == std::string::npos);
+}
+
 TEST_CASE("admin (binary): hostile input on every admin route is a clear 4xx and the process stays up") {
   Console console;
   INFO(console.api->output());

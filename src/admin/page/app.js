@@ -43,6 +43,12 @@
     return String(iso).replace("T", " ").replace(/\.\d+Z$/, "Z");
   }
 
+  function clockTime(iso) {
+    // 2026-12-03T17:32:41.123Z -> 17:32:41 (UTC, as shortTime).
+    const match = /T(\d\d:\d\d:\d\d)/.exec(String(iso));
+    return match ? match[1] : "";
+  }
+
   function age(seconds) {
     if (seconds === null || seconds === undefined) return "";
     let s = Math.max(0, Math.round(Number(seconds)));
@@ -267,6 +273,9 @@
     pausedBox.textContent = paused.length ? paused.join(", ") : "none";
     pausedBox.className = paused.length ? "paused" : "muted";
     $("overview-time").textContent = "as of " + shortTime(overview.now);
+    // Finished jobs come from a count the server refreshes in the background.
+    $("finished-as-of").textContent = overview.finished_counts_as_of
+      ? "finished counts as of " + clockTime(overview.finished_counts_as_of) : "";
     if (!view.overviewMarked) {
       view.overviewMarked = true;
       performance.mark("pw-overview-rendered");
@@ -595,6 +604,7 @@
       $("load-more").hidden = true;
       $("jobs-count").textContent = "";
       $("overview-time").textContent = "";
+      $("finished-as-of").textContent = "";
       say("Token forgotten.", "info");
     });
     $("filter-form").addEventListener("submit", (event) => {
