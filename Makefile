@@ -55,8 +55,8 @@ test-sanitize: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) --timeout 900 -E '^deploy\.'
 
-# The concurrency tests (queue, worker, HTTP, database) under ThreadSanitizer.
-TSAN_TESTS ?= queue|worker|http|HTTP|framer:|db|JobQueue|Worker|overload|slow|crash|faults
+# The concurrency tests (queue, worker, HTTP, database, the console's background count) under ThreadSanitizer.
+TSAN_TESTS ?= queue|worker|http|HTTP|framer:|db|JobQueue|Worker|overload|slow|crash|faults|AdminCounts|admin
 test-tsan: deps
 	@echo "==> building with TSan in build-tsan"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPW_SANITIZE=thread
