@@ -78,7 +78,7 @@ def section(rows):
             f"{database['size_mb']} MB, filled in {database['load_s']} s. Indexes on jobs: {database['indexes']}.")
         out.append("")
         out.append("| Request | GET /admin/v1/... | jobs returned | no compression: median (min-max) ms | "
-                   "Chromium's Accept-Encoding: median (min-max) ms | bytes sent (br) |")
+                   "Chromium's Accept-Encoding: median (min-max) ms | bytes sent (as Chromium asks) |")
         out.append("|---|---|---:|---:|---:|---:|")
         names = []
         for r in requests:
