@@ -309,10 +309,20 @@ else
   fail "backend publishes $(podman port "${project}_backend_1" | tr '\n' ' ')"
 fi
 through=$(curl -s --max-time 10 -o /dev/null -D - -H 'X-Request-ID: image-test-edge' "$api/healthz" | tr -d '\r')
-api_saw() { podman logs "${project}_backend_1" 2>/dev/null | jq -e --arg id "$1" 'select(.msg == "http_request" and .request_id == $id)' >/dev/null 2>&1; }
+# Whether any line of a container's log matches: jq 1.6's -e judges only the
+# result for the last line read, so the lines are gathered first ([inputs]);
+# each is parsed on its own (fromjson?), so a line podman hands over
+# half-written cannot end the search early.
+log_has() { # CONTAINER JQ-FILTER [jq args...]
+  local container=$1 filter=$2
+  shift 2
+  podman logs "$container" 2>/dev/null |
+    jq -R -n -e "$@" "[inputs | fromjson? | select($filter)] | length > 0" >/dev/null 2>&1
+}
+api_saw() { log_has "${project}_backend_1" '.msg == "http_request" and .request_id == $id' --arg id "$1"; }
 edge_logged() { # ID STATUS
-  podman logs "${project}_edge_1" 2>/dev/null | jq -R -e --arg id "$1" --argjson status "$2" \
-    'fromjson? | select(.msg == "edge_request" and .request_id == $id and .status == $status)' >/dev/null 2>&1
+  log_has "${project}_edge_1" '.msg == "edge_request" and .request_id == $id and .status == $status' \
+    --arg id "$1" --argjson status "$2"
 }
 if grep -qi '^x-request-id: image-test-edge$' <<<"$through" && wait_for 10 api_saw image-test-edge && wait_for 10 edge_logged image-test-edge 200; then
   pass "a request through the edge reaches the API and gets the API's X-Request-ID; both log it"
@@ -498,8 +508,7 @@ done
 served_by() { # PREFIX: the backend containers that logged a request with that id prefix
   local name
   for name in $(grep _backend_ <<<"$replicas"); do
-    podman logs "$name" 2>/dev/null | jq -e --arg p "$1" 'select(.msg == "http_request" and (.request_id // "" | startswith($p)))' \
-      >/dev/null 2>&1 && echo "$name"
+    log_has "$name" '.msg == "http_request" and (.request_id // "" | startswith($p))' --arg p "$1" && echo "$name"
   done
 }
 spread() {
