@@ -1,6 +1,7 @@
 #include "api/admin_query.hpp"
 
 #include <array>
+#include <chrono>
 #include <set>
 #include <string>
 
@@ -35,24 +36,6 @@ int number(std::string_view text) {
   int value = 0;
   for (char c : text) value = value * 10 + (c - '0');
   return value;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-// days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-bool is_leap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
-
-int days_in_month(int year, int month) {
-  static constexpr std::array<int, 12> days = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return month == 2 && is_leap(year) ? 29 : days[static_cast<std::size_t>(month - 1)];
 }
 
 // Text checked with the /v1 rules, refused with `code`.
@@ -122,10 +105,10 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   const int hour = number(text.substr(11, 2));
   const int minute = number(text.substr(14, 2));
   const int second = number(text.substr(17, 2));
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
-      second > 59) {
-    return std::nullopt;
-  }
+  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  // ok(): a real calendar day (no February 30), leap years included.
+  if (!date.ok() || hour > 23 || minute > 59 || second > 59) return std::nullopt;
   std::size_t at = 19;
   std::int64_t millis = 0;
   if (text[at] == '.') {
@@ -150,7 +133,7 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   } else {
     return std::nullopt;
   }
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
   const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
   return seconds * 1000 + millis;
 }
