@@ -572,36 +572,36 @@ std::vector<Job> JobQueue::list(const JobFilter& filter) {
   return jobs;
 }
 
+namespace {
+
+// Queued and running jobs by type, each half from its partial index alone;
+// counts() adds the finished ones to it in the same statement.
+constexpr const char* kActiveCounts =
+    "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due WHERE state = 'queued' GROUP BY type "
+    "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases WHERE state = 'running' GROUP BY type";
+
+std::map<std::string, std::map<std::string, std::int64_t>> read_counts(db::Statement& query) {
+  std::map<std::string, std::map<std::string, std::int64_t>> out;
+  while (query.step()) out[query.text(0)][query.text(1)] += query.int64(2);
+  return out;
+}
+
+}  // namespace
+
 std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::counts() {
   auto timer = m_connection.time_query();
   // Never reads finished rows: they are counted from jobs_finished_counts
   // (migration 0006) alone, queued ones from jobs_due; running ones are few.
-  db::Statement query(m_connection,
-                      "SELECT type, state, count(*) FROM jobs INDEXED BY jobs_finished_counts"
-                      " WHERE finished_at IS NOT NULL GROUP BY type, state "
-                      "UNION ALL SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due"
-                      " WHERE state = 'queued' GROUP BY type "
-                      "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases"
-                      " WHERE state = 'running' GROUP BY type");
-  std::map<std::string, std::map<std::string, std::int64_t>> out;
-  while (query.step()) {
-    out[query.text(0)][query.text(1)] += query.int64(2);
-  }
-  return out;
+  db::Statement query(m_connection, std::string("SELECT type, state, count(*) FROM jobs INDEXED BY jobs_finished_counts"
+                                                " WHERE finished_at IS NOT NULL GROUP BY type, state UNION ALL ") +
+                                        kActiveCounts);
+  return read_counts(query);
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::active_counts() {
   auto timer = m_connection.time_query();
-  db::Statement query(m_connection,
-                      "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due"
-                      " WHERE state = 'queued' GROUP BY type "
-                      "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases"
-                      " WHERE state = 'running' GROUP BY type");
-  std::map<std::string, std::map<std::string, std::int64_t>> out;
-  while (query.step()) {
-    out[query.text(0)][query.text(1)] += query.int64(2);
-  }
-  return out;
+  db::Statement query(m_connection, kActiveCounts);
+  return read_counts(query);
 }
 
 std::map<std::string, std::int64_t> JobQueue::ready_counts() {

@@ -582,29 +582,39 @@ std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
   return jobs;
 }
 
-std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
-  // Queued jobs are counted from jobs_due, running ones (few) through
-  // jobs_leases; finished ones by a (parallel) scan (see migration 0006).
-  auto rows = m_connection.prepared(
-      "pw_counts",
-      "SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL GROUP BY type, state "
-      "UNION ALL SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
-      "UNION ALL SELECT type, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY type");
+namespace {
+
+// Queued and running jobs by type: the predicates of the partial indexes
+// jobs_due and jobs_leases, so the planner can answer each half from its
+// index alone. counts() adds the finished ones to it in the same statement.
+constexpr const char* kActiveCounts =
+    "SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
+    "UNION ALL SELECT type, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY type";
+
+template <class Rows>
+std::map<std::string, std::map<std::string, std::int64_t>> read_counts(const Rows& rows) {
   std::map<std::string, std::map<std::string, std::int64_t>> out;
   for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] += rows.int64(i, 2);
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
+  // Queued jobs are counted from jobs_due, running ones (few) through
+  // jobs_leases; finished ones by a (parallel) scan (see migration 0006).
+  auto rows = m_connection.prepared(
+      "pw_counts", std::string("SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL"
+                               " GROUP BY type, state UNION ALL ") +
+                       kActiveCounts);
+  return read_counts(rows);
+}
+
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::active_counts() {
   // The predicates of the partial indexes jobs_due and jobs_leases, so the
   // planner can answer each half from its index alone.
-  auto rows = m_connection.prepared(
-      "pw_active_counts",
-      "SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
-      "UNION ALL SELECT type, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY type");
-  std::map<std::string, std::map<std::string, std::int64_t>> out;
-  for (int i = 0; i < rows.size(); ++i) out[rows.text(i, 0)][rows.text(i, 1)] += rows.int64(i, 2);
-  return out;
+  auto rows = m_connection.prepared("pw_active_counts", kActiveCounts);
+  return read_counts(rows);
 }
 
 std::map<std::string, std::int64_t> PostgresJobQueue::ready_counts() {
