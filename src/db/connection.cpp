@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "db/native.hpp"
+#include "db/statement.hpp"
 
 namespace pw::db {
 
@@ -46,6 +47,38 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
 }
 
 Connection::~Connection() = default;
+
+Connection::StatementCache::~StatementCache() { clear(); }
+
+sqlite3_stmt* Connection::StatementCache::take(std::string_view sql) {
+  auto found = m_idle.find(sql);
+  if (found == m_idle.end() || found->second.empty()) return nullptr;
+  auto* statement = found->second.back();
+  found->second.pop_back();
+  --m_count;
+  return statement;
+}
+
+void Connection::StatementCache::give_back(sqlite3_stmt* statement) {
+  // Reset releases any read snapshot it held (which would pin the WAL);
+  // unbinding drops pointers to text that may be gone by its next use.
+  sqlite3_reset(statement);
+  sqlite3_clear_bindings(statement);
+  if (m_count >= kMaxStatements) clear();
+  const std::string_view sql = sqlite3_sql(statement);
+  auto found = m_idle.find(sql);
+  if (found == m_idle.end()) found = m_idle.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+  found->second.push_back(statement);
+  ++m_count;
+}
+
+void Connection::StatementCache::clear() {
+  for (auto& [sql, statements] : m_idle) {
+    for (auto* statement : statements) sqlite3_finalize(statement);
+  }
+  m_idle.clear();
+  m_count = 0;
+}
 
 
 void Connection::exec(std::string_view sql) {
@@ -122,7 +155,9 @@ WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connec
   const auto deadline = start + std::chrono::milliseconds(m_connection.busy_timeout_ms());
   for (int attempt = 0;; ++attempt) {
     try {
-      m_connection.exec("BEGIN IMMEDIATE");
+      // Cached statements, not exec(): these three run on every write, and
+      // exec() parses its text each time.
+      Statement(m_connection, "BEGIN IMMEDIATE").exec();
       m_connection.report_lock_wait(waited(), true);
       return;
     } catch (const Error& e) {
@@ -140,7 +175,7 @@ WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connec
 WriteTransaction::~WriteTransaction() {
   if (!m_done) {
     try {
-      m_connection.exec("ROLLBACK");
+      Statement(m_connection, "ROLLBACK").exec();
     } catch (...) {
       // Nothing sensible to do in a destructor: SQLite has already rolled back
       // if the connection itself failed.
@@ -149,7 +184,7 @@ WriteTransaction::~WriteTransaction() {
 }
 
 void WriteTransaction::commit() {
-  m_connection.exec("COMMIT");
+  Statement(m_connection, "COMMIT").exec();
   m_done = true;
 }
 

@@ -12,13 +12,17 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "config/config.hpp"
 #include "db/error.hpp"
+
+struct sqlite3_stmt;
 
 namespace pw::db {
 
@@ -106,9 +110,37 @@ class Connection {
   // contention between worker processes stalls every writer for milliseconds.
   static int busy_wait(void* self, int count);
   friend class Statement;
+  friend class WriteTransaction;
+
+  // Prepared statements kept for reuse, by SQL text. Preparing is most of
+  // the cost of a short query (parsing, planning, schema locks), and request
+  // paths run the same few dozen texts over and over. Statement takes one
+  // from here and gives it back, reset and unbound, when it ends. Bounded:
+  // when it holds kMaxStatements, it is emptied and fills again with what is
+  // in use now (SQL built at run time cannot grow it without limit).
+  class StatementCache {
+   public:
+    static constexpr std::size_t kMaxStatements = 200;
+    ~StatementCache();
+    // An idle statement for `sql`, or nullptr (prepare one, then give_back).
+    sqlite3_stmt* take(std::string_view sql);
+    void give_back(sqlite3_stmt* statement);
+
+   private:
+    struct Hash {
+      using is_transparent = void;
+      std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+    };
+    std::unordered_map<std::string, std::vector<sqlite3_stmt*>, Hash, std::equal_to<>> m_idle;
+    std::size_t m_count = 0;
+    void clear();
+  };
 
   struct Native;  // the SQLiteCpp database, in connection.cpp
   std::unique_ptr<Native> m_native;
+  // After m_native: destroyed first, so every statement is finalized
+  // before the database closes.
+  StatementCache m_statements;
   QueryObserver m_observer;
   LockObserver m_lock_observer;
   int m_busy_timeout_ms;

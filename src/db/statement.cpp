@@ -5,6 +5,11 @@
 namespace pw::db {
 
 Statement::Statement(Connection& connection, std::string_view sql) : m_connection(connection) {
+  m_statement = m_connection.m_statements.take(sql);
+  if (m_statement != nullptr) {
+    m_cached = true;
+    return;
+  }
   int rc = sqlite3_prepare_v2(m_connection.m_native->db.getHandle(), sql.data(), static_cast<int>(sql.size()), &m_statement,
                               nullptr);
   if (rc != SQLITE_OK) {
@@ -12,9 +17,21 @@ Statement::Statement(Connection& connection, std::string_view sql) : m_connectio
     m_statement = nullptr;
     native::raise(m_connection.m_native->db.getHandle(), rc);
   }
+  // Kept for reuse only when SQLite holds exactly this text for it (a
+  // second statement or trailing text after the first would make the two
+  // differ), so the next lookup by the same text finds it.
+  const char* kept = m_statement != nullptr ? sqlite3_sql(m_statement) : nullptr;
+  m_cached = kept != nullptr && std::string_view(kept) == sql;
 }
 
-Statement::~Statement() { sqlite3_finalize(m_statement); }
+Statement::~Statement() {
+  if (m_statement == nullptr) return;
+  if (m_cached) {
+    m_connection.m_statements.give_back(m_statement);
+  } else {
+    sqlite3_finalize(m_statement);
+  }
+}
 
 namespace {
 

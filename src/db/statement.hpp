@@ -14,6 +14,9 @@ struct sqlite3_stmt;
 
 namespace pw::db {
 
+// Statements are reused: the connection keeps each one prepared after it
+// ends (reset and unbound) and hands it to the next Statement with the same
+// SQL text, so constructing one is a lookup, not a parse.
 class Statement {
  public:
   Statement(Connection& connection, std::string_view sql);
@@ -64,6 +67,7 @@ class Statement {
  private:
   Connection& m_connection;
   sqlite3_stmt* m_statement = nullptr;
+  bool m_cached = false;  // given back to the connection's cache at the end
 };
 
 // Resets a long-lived (cached) statement when the scope ends, so it never

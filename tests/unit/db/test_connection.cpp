@@ -216,3 +216,105 @@ TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one 
   CHECK(std::filesystem::file_size(wal) == 0);
   CHECK(pragma(c, "integrity_check") == "ok");
 }
+
+namespace {
+pw::config::DatabaseConfig config_in(pw::test::TempDir& dir, const char* name) {
+  pw::config::DatabaseConfig config;
+  config.path = dir.file(name);
+  return config;
+}
+}  // namespace
+
+TEST_CASE("db: a reused statement starts unbound and from the first row") {
+  pw::test::TempDir dir;
+  Connection c(config_in(dir, "reuse.db"));
+  c.exec("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2), (3)");
+  const char* sql = "SELECT v FROM t WHERE ?1 IS NULL OR v = ?1 ORDER BY v";
+  {
+    pw::db::Statement q(c, sql);
+    q.bind(1, std::int64_t{2});
+    REQUIRE(q.step());
+    CHECK(q.int64(0) == 2);
+  }  // ended with a row unread and a value bound
+  pw::db::Statement again(c, sql);
+  REQUIRE(again.step());
+  CHECK(again.int64(0) == 1);  // NULL: the old binding is gone, the scan starts over
+  REQUIRE(again.step());
+  CHECK(again.int64(0) == 2);
+}
+
+TEST_CASE("db: two statements with the same text can be in use at once") {
+  pw::test::TempDir dir;
+  Connection c(config_in(dir, "twice.db"));
+  c.exec("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2)");
+  const char* sql = "SELECT v FROM t ORDER BY v";
+  pw::db::Statement outer(c, sql);
+  REQUIRE(outer.step());
+  pw::db::Statement inner(c, sql);
+  REQUIRE(inner.step());
+  CHECK(inner.int64(0) == 1);
+  REQUIRE(outer.step());
+  CHECK(outer.int64(0) == 2);  // the inner one did not disturb it
+}
+
+TEST_CASE("db: a statement left mid-read holds no snapshot once it ends, so the WAL can be emptied") {
+  pw::test::TempDir dir;
+  auto config = config_in(dir, "snapshot.db");
+  Connection reader(config);
+  Connection writer(config);
+  writer.exec("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2)");
+  {
+    pw::db::Statement q(reader, "SELECT v FROM t");
+    REQUIRE(q.step());
+  }
+  writer.exec("INSERT INTO t VALUES (3)");
+  const auto result = writer.try_checkpoint(Connection::Checkpoint::truncate);
+  CHECK_FALSE(result.busy);
+  pw::db::Statement count(reader, "SELECT count(*) FROM t");
+  REQUIRE(count.step());
+  CHECK(count.int64(0) == 3);  // the reused reader sees the newest data
+}
+
+TEST_CASE("db: kept statements follow schema changes and stay bounded with many distinct texts") {
+  pw::test::TempDir dir;
+  Connection c(config_in(dir, "schema.db"));
+  c.exec("CREATE TABLE t (a INTEGER)");
+  const char* insert = "INSERT INTO t (a) VALUES (?)";
+  pw::db::Statement(c, insert).bind(1, 1).exec();
+  c.exec("ALTER TABLE t ADD COLUMN b INTEGER DEFAULT 7");
+  pw::db::Statement(c, insert).bind(1, 2).exec();
+  {
+    pw::db::Statement q(c, "SELECT sum(a), sum(b) FROM t");
+    REQUIRE(q.step());
+    CHECK(q.int64(0) == 3);
+    CHECK(q.int64(1) == 14);
+  }
+  // Far more texts than the cache keeps: every one still runs correctly.
+  for (int i = 0; i < 1000; ++i) {
+    pw::db::Statement q(c, "SELECT " + std::to_string(i) + " + a FROM t WHERE a = 1");
+    REQUIRE(q.step());
+    CHECK(q.int64(0) == i + 1);
+  }
+  // A text with more after its first statement is run, not kept under the wrong key.
+  pw::db::Statement tail(c, "SELECT 5; SELECT 6");
+  REQUIRE(tail.step());
+  CHECK(tail.int64(0) == 5);
+}
+
+TEST_CASE("db: a write transaction rolls back when not committed, and commits when told") {
+  pw::test::TempDir dir;
+  Connection c(config_in(dir, "tx.db"));
+  c.exec("CREATE TABLE t (v INTEGER)");
+  {
+    WriteTransaction tx(c);
+    c.exec("INSERT INTO t VALUES (1)");
+  }
+  {
+    WriteTransaction tx(c);
+    c.exec("INSERT INTO t VALUES (2)");
+    tx.commit();
+  }
+  pw::db::Statement q(c, "SELECT group_concat(v) FROM t");
+  REQUIRE(q.step());
+  CHECK(q.text(0) == "2");
+}
