@@ -1,12 +1,34 @@
 #include "observability/logger.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 
+#include "observability/line_writer.hpp"
+
 namespace pw::observability {
 namespace {
+
+// The pattern is `%v`, so the payload is the whole line: it goes to a
+// LineWriter as is, and reaches stdout from the writer's thread. Lines are
+// written out promptly without a flush per line (flush() waits for them).
+// The LineWriter does its own locking, so spdlog's lock is the null one.
+class BatchedStdoutSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  BatchedStdoutSink() : m_writer(STDOUT_FILENO) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    m_writer.append(std::string_view(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override { m_writer.flush(); }
+
+ private:
+  LineWriter m_writer;
+};
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -22,19 +44,19 @@ Logger::Logger(std::string service, const config::LogConfig& config)
       m_format(config.format) {
   // A private (unregistered) logger: no global registry, no name clashes
   // between the several Loggers a test process may create.
-  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  auto sink = std::make_shared<BatchedStdoutSink>();
   m_logger = std::make_shared<spdlog::logger>(m_service, std::move(sink));
   m_logger->set_pattern("%v");
   m_logger->set_level(spdlog::level::trace);
-  // Lines must reach a pipe (docker logs, a test) promptly, not when a 4 KiB
-  // buffer happens to fill.
-  m_logger->flush_on(spdlog::level::trace);
+  // No flush_on: the sink's writer thread gets every line out at once by
+  // itself; a flush per line would make each caller wait for the write.
 }
 
 Logger::Logger(std::string service, LogLevel min_level, config::LogFormat format,
                std::function<void(std::string_view)> sink)
     : m_service(std::move(service)), m_min_level(min_level), m_format(format), m_sink(std::move(sink)) {}
 
+// The lines still pending are written when the sink (and its writer) goes.
 Logger::~Logger() = default;
 
 void Logger::log(LogLevel level, std::string_view msg, const LogFields& fields) const {
@@ -49,8 +71,8 @@ void Logger::log(LogLevel level, std::string_view msg, const LogFields& fields) 
   }
   static constexpr spdlog::level::level_enum levels[] = {spdlog::level::debug, spdlog::level::info,
                                                          spdlog::level::warn, spdlog::level::err};
-  // The line is passed as an argument, never as the format string.
-  m_logger->log(levels[static_cast<int>(level)], "{}", line);
+  // The overload that takes the text as it is: never a format string.
+  m_logger->log(levels[static_cast<int>(level)], spdlog::string_view_t(line.data(), line.size()));
 }
 
 void Logger::flush() const {
