@@ -1,5 +1,9 @@
 #include "http/request_id.hpp"
 
+#include <array>
+#include <cstdint>
+#include <random>
+
 #include "crypto/digest.hpp"
 
 namespace pw::http {
@@ -42,7 +46,34 @@ std::optional<std::string> trace_id_from_traceparent(std::string_view header) {
   return std::string(trace_id);
 }
 
-std::string generate_request_id() { return crypto::random_hex(16); }
+// Request ids must be unique and look like W3C trace ids; they are not
+// secrets (every response echoes its own). So each thread draws from its own
+// generator, seeded once from the system's secure source, instead of
+// taking OpenSSL's generator lock on every request.
+std::string generate_request_id() {
+  thread_local std::mt19937_64 generator = [] {
+    const auto seed_hex = crypto::random_hex(32);
+    std::array<std::uint32_t, 8> seed{};
+    for (std::size_t i = 0; i < seed.size(); ++i) {
+      seed[i] = static_cast<std::uint32_t>(std::stoul(seed_hex.substr(i * 8, 8), nullptr, 16));
+    }
+    std::seed_seq sequence(seed.begin(), seed.end());
+    return std::mt19937_64(sequence);
+  }();
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id(32, '0');
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  do {  // an all-zero trace id is invalid
+    high = generator();
+    low = generator();
+  } while (high == 0 && low == 0);
+  for (int i = 0; i < 16; ++i) {
+    id[static_cast<std::size_t>(15 - i)] = kDigits[(high >> (4 * i)) & 0xf];
+    id[static_cast<std::size_t>(31 - i)] = kDigits[(low >> (4 * i)) & 0xf];
+  }
+  return id;
+}
 
 std::string choose_request_id(std::string_view x_request_id, std::string_view traceparent) {
   if (is_valid_request_id(x_request_id)) return std::string(x_request_id);
