@@ -300,21 +300,3 @@ TEST_CASE("db: kept statements follow schema changes and stay bounded with many 
   REQUIRE(tail.step());
   CHECK(tail.int64(0) == 5);
 }
-
-TEST_CASE("db: a write transaction rolls back when not committed, and commits when told") {
-  pw::test::TempDir dir;
-  Connection c(config_in(dir, "tx.db"));
-  c.exec("CREATE TABLE t (v INTEGER)");
-  {
-    WriteTransaction tx(c);
-    c.exec("INSERT INTO t VALUES (1)");
-  }
-  {
-    WriteTransaction tx(c);
-    c.exec("INSERT INTO t VALUES (2)");
-    tx.commit();
-  }
-  pw::db::Statement q(c, "SELECT group_concat(v) FROM t");
-  REQUIRE(q.step());
-  CHECK(q.text(0) == "2");
-}
