@@ -1,12 +1,16 @@
 // Sessions on the SQLite file: one db::Connection each, with the store, the
-// tokens and the job table on it, writes under BEGIN IMMEDIATE.
+// tokens and the job table on it, writes under BEGIN IMMEDIATE, taken by one
+// session of the process at a time through the storage's write gate.
 #include <filesystem>
+#include <string>
+#include <utility>
 
 #include "db/connection.hpp"
 #include "db/error.hpp"
 #include "migrations/migration.hpp"
 #include "queue/job_queue.hpp"
 #include "storage/drivers.hpp"
+#include "storage/write_gate.hpp"
 #include "store/sqlite/admin_tokens.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -15,8 +19,14 @@ namespace {
 
 class SqliteSession final : public Session {
  public:
-  SqliteSession(const config::DatabaseConfig& config, const SessionSettings& settings)
-      : m_connection(config, settings.observers.query, settings.observers.lock),
+  SqliteSession(const config::DatabaseConfig& config, const SessionSettings& settings, WriteGate& gate)
+      : m_gate(gate),
+        m_lock_observer(settings.observers.lock),
+        // A write's wait for the lock is its wait at the gate plus BEGIN's.
+        m_connection(config, settings.observers.query,
+                     [this](double seconds, bool acquired) {
+                       if (m_lock_observer) m_lock_observer(std::exchange(m_gate_wait, 0.0) + seconds, acquired);
+                     }),
         m_store(m_connection),
         m_tokens(m_connection),
         m_admin_tokens(m_connection),
@@ -27,7 +37,20 @@ class SqliteSession final : public Session {
   store::AdminTokens& admin_tokens() override { return m_admin_tokens; }
   queue::JobTable& jobs() override { return m_jobs; }
 
-  std::unique_ptr<WriteScope> begin_write() override { return std::make_unique<Scope>(m_connection); }
+  std::unique_ptr<WriteScope> begin_write() override {
+    using std::chrono::steady_clock;
+    const auto start = steady_clock::now();
+    if (!m_gate.enter(start + std::chrono::milliseconds(m_connection.busy_timeout_ms()))) {
+      const double waited = std::chrono::duration<double>(steady_clock::now() - start).count();
+      if (m_lock_observer) m_lock_observer(waited, false);
+      throw db::Error(db::Fault::busy, "busy",
+                      "waited " + std::to_string(m_connection.busy_timeout_ms()) +
+                          " ms for the other writers of this process");
+    }
+    WriteGate::Pass pass(m_gate);
+    m_gate_wait = std::chrono::duration<double>(steady_clock::now() - start).count();
+    return std::make_unique<Scope>(m_connection, std::move(pass));
+  }
 
   migrations::Status schema_status() override {
     migrations::Migrator migrator(m_connection, migrations::embedded());
@@ -42,13 +65,20 @@ class SqliteSession final : public Session {
  private:
   class Scope final : public WriteScope {
    public:
-    explicit Scope(db::Connection& connection) : m_transaction(connection) {}
+    Scope(db::Connection& connection, WriteGate::Pass pass)
+        : m_pass(std::move(pass)), m_transaction(connection) {}
     void commit() override { m_transaction.commit(); }
 
    private:
+    // Declared first, so it is let go last: after COMMIT or ROLLBACK.
+    WriteGate::Pass m_pass;
     db::WriteTransaction m_transaction;
   };
 
+  WriteGate& m_gate;
+  db::LockObserver m_lock_observer;
+  // Set between the gate and BEGIN, read by the connection's lock observer.
+  double m_gate_wait = 0.0;
   db::Connection m_connection;
   store::SqliteStore m_store;
   store::SqliteTokens m_tokens;
@@ -69,7 +99,9 @@ class SqliteStorage final : public Storage {
   bool is_postgres() const override { return false; }
 
  protected:
-  std::unique_ptr<Session> open_session() override { return std::make_unique<SqliteSession>(m_config, m_settings); }
+  std::unique_ptr<Session> open_session() override {
+    return std::make_unique<SqliteSession>(m_config, m_settings, m_gate);
+  }
 
   // A session opened now would create an empty file, or (already open) keep
   // writing to a deleted one: refuse while the file is gone.
@@ -83,6 +115,9 @@ class SqliteStorage final : public Storage {
  private:
   config::DatabaseConfig m_config;
   SessionSettings m_settings;
+  // Idle sessions (in the base class) outlive it, but only a write
+  // scope uses it, and none is open once the storage is destroyed.
+  WriteGate m_gate;
 };
 
 }  // namespace
