@@ -220,8 +220,7 @@ http::Response Api::create_persona(const http::Request& request) {
     reader.refuse_unknown_fields();
     return run_post(request, body, user.id, session, [&] {
       owned_world(store, user.id, world_id);
-      auto& queue = session.jobs();
-      admit_personas(store, queue, world_id, 1);
+      admit_personas(store, world_id, 1);
       auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
       return Created{201, render(created), std::nullopt};
     });
@@ -242,7 +241,7 @@ http::Response Api::generate_personas(const http::Request& request) {
       // Generations accepted but not yet run count against the cap too, so
       // a request past it is refused here rather than left to go dead.
       auto& queue = session.jobs();
-      admit_personas(store, queue, world_id, count);
+      admit_personas(store, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
       auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
       job.trace_id = request.request_id;
@@ -314,7 +313,7 @@ http::Response Api::create_simulation(const http::Request& request) {
     return run_post(request, body, user.id, session, [&] {
       auto world = owned_world(store, user.id, world_id);
       auto& queue = session.jobs();
-      simulation.max_events = admit_simulation(m_deps.config.limits, store, queue, user.id, world, simulation.ticks);
+      simulation.max_events = admit_simulation(m_deps.config.limits, store, user.id, world, simulation.ticks);
       auto created = store.create_simulation(simulation, now_ms());
       auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
       job.trace_id = request.request_id;

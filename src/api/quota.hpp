@@ -6,13 +6,14 @@
 //
 // Accepted work that is not done yet counts while its job can still run
 // (queued or running); a job that went dead, was canceled or was pruned
-// gives its share back by itself.
+// gives its share back by itself. The store keeps the simulations' sums on
+// the world's and the user's rows (one row read, however long the queue),
+// and adds pending generations up in SQL, joined to their jobs.
 #pragma once
 
 #include <cstdint>
 
 #include "domain/limits.hpp"
-#include "queue/job_table.hpp"
 #include "store/store.hpp"
 
 namespace pw::api {
@@ -28,10 +29,10 @@ namespace pw::api {
 
 // Each throws the Refusal above when the request would break a limit.
 void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t user_id);
-void admit_personas(store::Store& store, queue::JobTable& queue, std::int64_t world_id, std::int64_t adding);
+void admit_personas(store::Store& store, std::int64_t world_id, std::int64_t adding);
 // Returns the most events the new simulation can write, which it reserves
 // of its world's events until it completes.
-std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, queue::JobTable& queue,
-                              std::int64_t user_id, const store::World& world, int ticks);
+std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, std::int64_t user_id,
+                              const store::World& world, int ticks);
 
 }  // namespace pw::api

@@ -87,6 +87,20 @@ struct PendingWork {
   std::int64_t amount = 0;  // personas still to create, or events still to write
 };
 
+// The PendingWork whose job can still run, added up by the database: how
+// many pieces, and what they will still create.
+struct PendingTotal {
+  std::int64_t count = 0;
+  std::int64_t amount = 0;
+};
+
+// A world's events: written, and reserved by its simulations whose job can
+// still run (what they may still write).
+struct WorldHoldings {
+  std::int64_t events = 0;
+  std::int64_t reserved_events = 0;
+};
+
 // A world row's standing: in use, marked deleted (its rows await the
 // world.purge job), or gone altogether.
 enum class WorldState { live, deleted, absent };

@@ -55,7 +55,8 @@ class Store {
   // Any user's (for jobs, which act for the world's owner).
   virtual std::optional<World> find_world(std::int64_t world_id) = 0;
   virtual Page<World> list_worlds(std::int64_t user_id, std::int64_t after_id, int limit) = 0;
-  // The user's worlds that are not deleted.
+  // The user's worlds that are not deleted, as kept on the user's row by
+  // create_world and mark_world_deleted (one row read, however many).
   virtual std::int64_t count_worlds(std::int64_t user_id) = 0;
   // Marks the world deleted: one row, however large the world. False when
   // the user has no such world (or it is already deleted).
@@ -75,6 +76,9 @@ class Store {
                          std::int64_t now_ms) = 0;
   // Generations not yet run: amount = personas they will create.
   virtual std::vector<PendingWork> pending_generations(std::int64_t world_id) = 0;
+  // The same, only those whose job is queued or running, added up in one
+  // query (what the persona cap counts).
+  virtual PendingTotal pending_generation_total(std::int64_t world_id) = 0;
   virtual void finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms) = 0;
   // Holds the generation's row until the transaction ends: two runs of one
   // persona.generate job (a lapsed lease) then run one after the other, the
@@ -106,6 +110,16 @@ class Store {
   // Simulations not yet completed: amount = events they may still write.
   virtual std::vector<PendingWork> pending_simulations_of_user(std::int64_t user_id) = 0;
   virtual std::vector<PendingWork> pending_simulations_of_world(std::int64_t world_id) = 0;
+  // The same, only those whose job is queued or running, added up in one
+  // query: what the limits count, without a job lookup per simulation.
+  virtual PendingTotal pending_simulation_total_of_user(std::int64_t user_id) = 0;
+  virtual PendingTotal pending_simulation_total_of_world(std::int64_t world_id) = 0;
+  // The same figures as world_events() with pending_simulation_total_of_world()
+  // and as pending_simulation_total_of_user(), kept on the world's and the
+  // user's rows by triggers (migration 0009): one row read each, however
+  // many simulations the world ran or the queue holds. What the limits read.
+  virtual WorldHoldings world_holdings(std::int64_t world_id) = 0;
+  virtual std::int64_t pending_simulation_count(std::int64_t user_id) = 0;
   // Events the world's simulations have written.
   virtual std::int64_t world_events(std::int64_t world_id) = 0;
   // Appends `events` after the simulation's events_written and counts them:

@@ -20,7 +20,53 @@ std::vector<PendingWork> read_pending(const Rows& rows) {
   return pending;
 }
 
+PendingTotal read_total(const Rows& rows) { return PendingTotal{rows.int64(0, 0), rows.int64(0, 1)}; }
+
 }  // namespace
+
+// Each joins the pending rows to their jobs by primary key: one statement
+// instead of a job lookup per row. SUM over bigint is numeric in
+// PostgreSQL: cast back.
+PendingTotal PostgresStore::pending_simulation_total_of_user(std::int64_t user_id) {
+  return read_total(m_connection.prepared(
+      "store_pending_simulation_total_of_user",
+      "SELECT COUNT(*), COALESCE(SUM(GREATEST(0, s.max_events - s.events_written)), 0)::bigint "
+      "FROM simulations AS s JOIN jobs AS j ON j.id = s.job_id "
+      "WHERE s.user_id = $1 AND s.completed_at IS NULL AND j.state IN ('queued', 'running')",
+      Params().add(user_id)));
+}
+
+PendingTotal PostgresStore::pending_simulation_total_of_world(std::int64_t world_id) {
+  return read_total(m_connection.prepared(
+      "store_pending_simulation_total_of_world",
+      "SELECT COUNT(*), COALESCE(SUM(GREATEST(0, s.max_events - s.events_written)), 0)::bigint "
+      "FROM simulations AS s JOIN jobs AS j ON j.id = s.job_id "
+      "WHERE s.world_id = $1 AND s.completed_at IS NULL AND j.state IN ('queued', 'running')",
+      Params().add(world_id)));
+}
+
+WorldHoldings PostgresStore::world_holdings(std::int64_t world_id) {
+  auto rows = m_connection.prepared("store_world_holdings",
+                                    "SELECT events_written, reserved_events FROM worlds WHERE id = $1",
+                                    Params().add(world_id));
+  if (rows.size() == 0) return {};
+  return WorldHoldings{rows.int64(0, 0), rows.int64(0, 1)};
+}
+
+std::int64_t PostgresStore::pending_simulation_count(std::int64_t user_id) {
+  auto rows = m_connection.prepared("store_pending_simulation_count",
+                                    "SELECT pending_simulations FROM users WHERE id = $1", Params().add(user_id));
+  return rows.size() == 0 ? 0 : rows.int64(0, 0);
+}
+
+PendingTotal PostgresStore::pending_generation_total(std::int64_t world_id) {
+  return read_total(m_connection.prepared(
+      "store_pending_generation_total",
+      "SELECT COUNT(*), COALESCE(SUM(g.count), 0)::bigint "
+      "FROM persona_generations AS g JOIN jobs AS j ON j.id = g.job_id "
+      "WHERE g.world_id = $1 AND g.finished_at IS NULL AND j.state IN ('queued', 'running')",
+      Params().add(world_id)));
+}
 
 // In id order, as SQLite reads them through the same partial indexes
 // (simulations_pending_user, simulations_pending_world).
@@ -45,11 +91,11 @@ std::int64_t PostgresStore::world_events(std::int64_t world_id) {
       .int64(0, 0);
 }
 
+// Kept by create_world and mark_world_deleted (migration 0009).
 std::int64_t PostgresStore::count_worlds(std::int64_t user_id) {
-  return m_connection
-      .prepared("store_count_worlds", "SELECT COUNT(*) FROM worlds WHERE user_id = $1 AND deleted_at IS NULL",
-                Params().add(user_id))
-      .int64(0, 0);
+  auto rows = m_connection.prepared("store_count_worlds", "SELECT live_worlds FROM users WHERE id = $1",
+                                    Params().add(user_id));
+  return rows.size() == 0 ? 0 : rows.int64(0, 0);
 }
 
 void PostgresStore::record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count,

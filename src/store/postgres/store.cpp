@@ -121,6 +121,9 @@ World PostgresStore::create_world(std::int64_t user_id, const NewWorld& world, s
           .add(world.description)
           .add(static_cast<std::int64_t>(world.seed))
           .add(now_ms));
+  // count_worlds() reads this: one row, not one per world the user holds.
+  m_connection.prepared("store_count_new_world", "UPDATE users SET live_worlds = live_worlds + 1 WHERE id = $1",
+                        Params().add(user_id));
   World created;
   created.id = inserted.int64(0, 0);
   created.user_id = user_id;

@@ -10,11 +10,17 @@ namespace pw::store {
 using db::postgres::Params;
 
 bool PostgresStore::mark_world_deleted(std::int64_t user_id, std::int64_t world_id, std::int64_t now_ms) {
-  return m_connection
-             .prepared("store_mark_world_deleted",
-                       "UPDATE worlds SET deleted_at = $1 WHERE id = $2 AND user_id = $3 AND deleted_at IS NULL",
-                       Params().add(now_ms).add(world_id).add(user_id))
-             .affected() > 0;
+  const bool marked =
+      m_connection
+          .prepared("store_mark_world_deleted",
+                    "UPDATE worlds SET deleted_at = $1 WHERE id = $2 AND user_id = $3 AND deleted_at IS NULL",
+                    Params().add(now_ms).add(world_id).add(user_id))
+          .affected() > 0;
+  if (marked) {
+    m_connection.prepared("store_count_deleted_world", "UPDATE users SET live_worlds = live_worlds - 1 WHERE id = $1",
+                          Params().add(user_id));
+  }
+  return marked;
 }
 
 WorldState PostgresStore::world_state(std::int64_t world_id) {

@@ -20,7 +20,60 @@ std::vector<PendingWork> read_pending(db::Statement& query) {
   return pending;
 }
 
+PendingTotal read_total(db::Statement& query) {
+  query.step();
+  return PendingTotal{query.int64(0), query.int64(1)};
+}
+
 }  // namespace
+
+// Each joins the pending rows to their jobs by primary key: one statement
+// instead of a job lookup per row. The partial indexes hold only rows not
+// yet completed or finished, so completed work costs nothing.
+PendingTotal SqliteStore::pending_simulation_total_of_user(std::int64_t user_id) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection,
+                      "SELECT COUNT(*), COALESCE(SUM(MAX(0, s.max_events - s.events_written)), 0) "
+                      "FROM simulations AS s INDEXED BY simulations_pending_user JOIN jobs AS j ON j.id = s.job_id "
+                      "WHERE s.user_id = ? AND s.completed_at IS NULL AND (j.state = 'queued' OR j.state = 'running')");
+  query.bind(1, user_id);
+  return read_total(query);
+}
+
+PendingTotal SqliteStore::pending_simulation_total_of_world(std::int64_t world_id) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection,
+                      "SELECT COUNT(*), COALESCE(SUM(MAX(0, s.max_events - s.events_written)), 0) "
+                      "FROM simulations AS s INDEXED BY simulations_pending_world JOIN jobs AS j ON j.id = s.job_id "
+                      "WHERE s.world_id = ? AND s.completed_at IS NULL AND (j.state = 'queued' OR j.state = 'running')");
+  query.bind(1, world_id);
+  return read_total(query);
+}
+
+WorldHoldings SqliteStore::world_holdings(std::int64_t world_id) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection, "SELECT events_written, reserved_events FROM worlds WHERE id = ?");
+  query.bind(1, world_id);
+  if (!query.step()) return {};
+  return WorldHoldings{query.int64(0), query.int64(1)};
+}
+
+std::int64_t SqliteStore::pending_simulation_count(std::int64_t user_id) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection, "SELECT pending_simulations FROM users WHERE id = ?");
+  query.bind(1, user_id);
+  return query.step() ? query.int64(0) : 0;
+}
+
+PendingTotal SqliteStore::pending_generation_total(std::int64_t world_id) {
+  auto timer = m_connection.time_query();
+  db::Statement query(m_connection,
+                      "SELECT COUNT(*), COALESCE(SUM(g.count), 0) "
+                      "FROM persona_generations AS g INDEXED BY persona_generations_open JOIN jobs AS j ON j.id = g.job_id "
+                      "WHERE g.world_id = ? AND g.finished_at IS NULL AND (j.state = 'queued' OR j.state = 'running')");
+  query.bind(1, world_id);
+  return read_total(query);
+}
 
 std::vector<PendingWork> SqliteStore::pending_simulations_of_user(std::int64_t user_id) {
   auto timer = m_connection.time_query();
@@ -46,12 +99,12 @@ std::int64_t SqliteStore::world_events(std::int64_t world_id) {
   return query.int64(0);
 }
 
+// Kept by create_world and mark_world_deleted (migration 0009).
 std::int64_t SqliteStore::count_worlds(std::int64_t user_id) {
   auto timer = m_connection.time_query();
-  db::Statement query(m_connection, "SELECT COUNT(*) FROM worlds WHERE user_id = ? AND deleted_at IS NULL");
+  db::Statement query(m_connection, "SELECT live_worlds FROM users WHERE id = ?");
   query.bind(1, user_id);
-  query.step();
-  return query.int64(0);
+  return query.step() ? query.int64(0) : 0;
 }
 
 void SqliteStore::record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,

@@ -153,8 +153,13 @@ World SqliteStore::create_world(std::int64_t user_id, const NewWorld& world, std
   insert.bind(4, static_cast<std::int64_t>(world.seed));
   insert.bind(5, now_ms);
   insert.exec();
+  const auto id = m_connection.last_insert_rowid();
+  // count_worlds() reads this: one row, not one per world the user holds.
+  db::Statement count(m_connection, "UPDATE users SET live_worlds = live_worlds + 1 WHERE id = ?");
+  count.bind(1, user_id);
+  count.exec();
   World created;
-  created.id = m_connection.last_insert_rowid();
+  created.id = id;
   created.user_id = user_id;
   created.name = world.name;
   created.description = world.description;

@@ -29,6 +29,7 @@ class SqliteStore final : public Store {
   void record_generation(std::int64_t world_id, std::int64_t number, std::int64_t count, std::int64_t job_id,
                          std::int64_t now_ms) override;
   std::vector<PendingWork> pending_generations(std::int64_t world_id) override;
+  PendingTotal pending_generation_total(std::int64_t world_id) override;
   void finish_generation(std::int64_t world_id, std::int64_t number, std::int64_t now_ms) override;
   // The write transaction holds the database's one write lock already.
   void lock_generation(std::int64_t, std::int64_t) override {}
@@ -46,6 +47,10 @@ class SqliteStore final : public Store {
   Page<Simulation> list_simulations(std::int64_t world_id, std::int64_t after_id, int limit) override;
   std::vector<PendingWork> pending_simulations_of_user(std::int64_t user_id) override;
   std::vector<PendingWork> pending_simulations_of_world(std::int64_t world_id) override;
+  PendingTotal pending_simulation_total_of_user(std::int64_t user_id) override;
+  PendingTotal pending_simulation_total_of_world(std::int64_t world_id) override;
+  WorldHoldings world_holdings(std::int64_t world_id) override;
+  std::int64_t pending_simulation_count(std::int64_t user_id) override;
   std::int64_t world_events(std::int64_t world_id) override;
   void append_events(const Simulation& simulation, std::span<const domain::Event> events) override;
   void finish_simulation(std::int64_t simulation_id, std::int64_t event_count,

@@ -14,7 +14,11 @@ bool SqliteStore::mark_world_deleted(std::int64_t user_id, std::int64_t world_id
   update.bind(1, now_ms);
   update.bind(2, world_id);
   update.bind(3, user_id);
-  return update.exec() > 0;
+  if (update.exec() == 0) return false;
+  db::Statement count(m_connection, "UPDATE users SET live_worlds = live_worlds - 1 WHERE id = ?");
+  count.bind(1, user_id);
+  count.exec();
+  return true;
 }
 
 WorldState SqliteStore::world_state(std::int64_t world_id) {

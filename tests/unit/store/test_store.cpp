@@ -255,6 +255,152 @@ TEST_CASE_TEMPLATE("Store: pending work is what is accepted and not yet done, wi
   CHECK(store.world_events(other.id) == 0);
 }
 
+TEST_CASE_TEMPLATE("Store: pending totals count only work whose job is queued or running",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  // One job per state; 99 is no job at all (pruned).
+  f.connection.exec(
+      "INSERT INTO jobs (id, type, state, run_at, created_at, updated_at, finished_at) VALUES "
+      "(11, 'simulation.run', 'queued', 0, 0, 0, NULL), (12, 'simulation.run', 'running', 0, 0, 0, NULL), "
+      "(13, 'simulation.run', 'succeeded', 0, 0, 0, 1), (14, 'simulation.run', 'dead', 0, 0, 0, 1), "
+      "(15, 'simulation.run', 'canceled', 0, 0, 0, 1), (16, 'simulation.run', 'queued', 0, 0, 0, NULL)");
+  auto user = store.create_user("alice", "a", 1);
+  auto bob = store.create_user("bob", "b", 1);
+  auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
+  auto second_world = store.create_world(user.id, {"Nod", "", 42}, 1);
+  auto other = store.create_world(bob.id, {"Other", "", 42}, 1);
+
+  auto simulation = [&](const store::World& in, const store::User& owner, std::int64_t max_events,
+                        std::optional<std::int64_t> job) {
+    auto created = store.create_simulation({in.id, owner.id, 5, std::nullopt, max_events}, 1);
+    if (job) store.set_simulation_job(created.id, *job);
+    return created;
+  };
+  auto queued = simulation(world, user, 80, 11);
+  simulation(world, user, 40, 12);              // running: counts
+  simulation(world, user, 1000, 13);            // its job succeeded, not yet marked complete: done
+  simulation(world, user, 1000, 14);            // dead: gave its share back
+  simulation(world, user, 1000, 15);            // canceled
+  simulation(world, user, 1000, 99);            // its job was pruned
+  simulation(world, user, 1000, std::nullopt);  // no job yet
+  auto finished = simulation(second_world, user, 7, 16);
+  simulation(other, bob, 5, 16);
+
+  std::vector<domain::Event> events(30, domain::Event{1, "meet", {1, 2}, "A meets B"});
+  store.append_events(queued, events);
+
+  auto of_world = store.pending_simulation_total_of_world(world.id);
+  CHECK(of_world.count == 2);
+  CHECK(of_world.amount == 50 + 40);  // 80 reserved less 30 written, and 40
+  auto of_user = store.pending_simulation_total_of_user(user.id);
+  CHECK(of_user.count == 3);  // the second world's too
+  CHECK(of_user.amount == 50 + 40 + 7);
+  CHECK(store.pending_simulation_total_of_user(bob.id).count == 1);
+  CHECK(store.pending_simulation_total_of_world(other.id).amount == 5);
+
+  // A completed simulation no longer counts, whatever its job's state.
+  store.finish_simulation(finished.id, 0, std::nullopt, 2);
+  CHECK(store.pending_simulation_total_of_user(user.id).count == 2);
+  CHECK(store.pending_simulation_total_of_world(second_world.id).count == 0);
+  CHECK(store.pending_simulation_total_of_world(second_world.id).amount == 0);
+  CHECK(store.pending_simulation_total_of_user(bob.id).count == 1);
+
+  // A simulation that wrote past its reservation reserves nothing, never less.
+  f.connection.exec("UPDATE simulations SET events_written = max_events + 5 WHERE job_id = 12");
+  CHECK(store.pending_simulation_total_of_world(world.id).amount == 50);
+
+  store.record_generation(world.id, store.next_generation(world.id), 30, 11, 1);
+  store.record_generation(world.id, store.next_generation(world.id), 20, 12, 1);
+  store.record_generation(world.id, store.next_generation(world.id), 60, 14, 1);  // dead
+  store.record_generation(world.id, store.next_generation(world.id), 70, 99, 1);  // pruned
+  store.record_generation(other.id, store.next_generation(other.id), 10, 16, 1);
+  auto generations = store.pending_generation_total(world.id);
+  CHECK(generations.count == 2);
+  CHECK(generations.amount == 50);
+  store.finish_generation(world.id, 1, 2);
+  generations = store.pending_generation_total(world.id);
+  CHECK(generations.count == 1);
+  CHECK(generations.amount == 20);
+  CHECK(store.pending_generation_total(other.id).amount == 10);
+  CHECK(store.pending_generation_total(second_world.id).count == 0);
+}
+
+TEST_CASE_TEMPLATE("Store: the holdings kept on world and user rows follow every change of a simulation or its job",
+                   F, test::StoreFixture, test::PostgresStoreFixture) {
+  F f;
+  auto& store = f.store();
+  f.connection.exec(
+      "INSERT INTO jobs (id, type, state, run_at, created_at, updated_at) VALUES "
+      "(21, 'simulation.run', 'queued', 0, 0, 0), (22, 'simulation.run', 'queued', 0, 0, 0), "
+      "(23, 'simulation.run', 'queued', 0, 0, 0), (24, 'noop', 'queued', 0, 0, 0)");
+  auto user = store.create_user("alice", "a", 1);
+  auto bob = store.create_user("bob", "b", 1);
+  auto world = store.create_world(user.id, {"Eden", "", 42}, 1);
+  auto other = store.create_world(bob.id, {"Other", "", 42}, 1);
+
+  // The kept figures against the same ones added up from the rows.
+  auto agree = [&](std::int64_t events, std::int64_t reserved, std::int64_t pending) {
+    const auto held = store.world_holdings(world.id);
+    CHECK(held.events == events);
+    CHECK(held.reserved_events == reserved);
+    CHECK(held.events == store.world_events(world.id));
+    CHECK(held.reserved_events == store.pending_simulation_total_of_world(world.id).amount);
+    CHECK(store.pending_simulation_count(user.id) == pending);
+    CHECK(store.pending_simulation_count(user.id) == store.pending_simulation_total_of_user(user.id).count);
+    const auto bobs = store.world_holdings(other.id);
+    CHECK(bobs.reserved_events == store.pending_simulation_total_of_world(other.id).amount);
+    CHECK(store.pending_simulation_count(bob.id) == store.pending_simulation_total_of_user(bob.id).count);
+  };
+  agree(0, 0, 0);
+
+  auto first = store.create_simulation({world.id, user.id, 5, std::nullopt, 80}, 1);
+  auto second = store.create_simulation({world.id, user.id, 5, std::nullopt, 40}, 1);
+  auto third = store.create_simulation({world.id, user.id, 5, std::nullopt, 10}, 1);
+  auto bobs = store.create_simulation({other.id, bob.id, 5, std::nullopt, 5}, 1);
+  agree(0, 0, 0);  // no job yet: nothing can run
+  store.set_simulation_job(first.id, 21);
+  store.set_simulation_job(second.id, 22);
+  store.set_simulation_job(third.id, 23);
+  store.set_simulation_job(bobs.id, 24);
+  agree(0, 130, 3);
+  CHECK(store.pending_simulation_count(bob.id) == 1);
+
+  std::vector<domain::Event> events(30, domain::Event{1, "meet", {1, 2}, "A meets B"});
+  store.append_events(first, events);
+  agree(30, 100, 3);
+  f.connection.exec("UPDATE jobs SET state = 'running' WHERE id = 21");  // a claim: no change
+  agree(30, 100, 3);
+  f.connection.exec("UPDATE jobs SET state = 'dead', finished_at = 1 WHERE id = 22");
+  agree(30, 60, 2);
+  f.connection.exec("UPDATE jobs SET state = 'queued', finished_at = NULL WHERE id = 22");  // retried by hand
+  agree(30, 100, 3);
+  f.connection.exec("UPDATE jobs SET state = 'canceled', finished_at = 1 WHERE id = 23");
+  agree(30, 90, 2);
+  f.connection.exec("DELETE FROM jobs WHERE id = 22");  // pruned while queued
+  agree(30, 50, 1);
+
+  auto written = *store.find_simulation(first.id);
+  store.append_events(written, std::span(events).first(10));
+  agree(40, 40, 1);
+  store.finish_simulation(first.id, 40, std::nullopt, 2);
+  agree(40, 0, 0);
+  f.connection.exec("UPDATE jobs SET state = 'succeeded', finished_at = 2 WHERE id = 21");
+  agree(40, 0, 0);
+  CHECK(store.pending_simulation_count(bob.id) == 1);
+  CHECK(store.world_holdings(other.id).reserved_events == 5);
+
+  // Purging a deleted world takes its simulations' shares with them.
+  f.connection.exec("UPDATE jobs SET state = 'queued', finished_at = NULL WHERE id = 23");
+  agree(40, 10, 1);
+  REQUIRE(store.mark_world_deleted(user.id, world.id, 3));
+  bool purged = false;
+  for (int step = 0; step < 100 && !purged; ++step) purged = store.purge_world_step(world.id, 2).finished;
+  REQUIRE(purged);
+  CHECK(store.pending_simulation_count(user.id) == 0);
+  CHECK(store.pending_simulation_count(bob.id) == 1);
+}
+
 TEST_CASE_TEMPLATE("Store: generation numbers count up per world", F, test::StoreFixture, test::PostgresStoreFixture) {
   F f;
   auto& store = f.store();
