@@ -57,15 +57,17 @@ done
 
 prepare_run bench-http wrk jq curl
 API_PID="" WORKER_PID="" BARE_PID="" PG_DIR=""
+# Runs under set -e: every step must succeed, or the rest are skipped (a kill
+# of a process that already died fails).
 cleanup() {
   local pid
   for pid in "$API_PID" "$WORKER_PID" "$BARE_PID"; do
-    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; fi
   done
-  [[ -n "$PG_DIR" ]] && bash "$postgres_sh" stop "$PG_DIR" >/dev/null 2>&1
-  true
+  if [[ -n "$PG_DIR" ]]; then bash "$postgres_sh" stop "$PG_DIR" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 limits=(--max-worlds-per-user 1000000 --max-simulations-per-world 1000000 --max-pending-simulations 1000000)
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
