@@ -326,8 +326,9 @@ table="$scratch/section.md"
       non2xx_cell="$non2xx"
       (( non2xx > 0 )) && non2xx_cell="**$non2xx** of $requests"
       errors_cell="$errors"; (( errors > 0 )) && errors_cell="**$errors**"
-      printf '| %s | %s | %.0f | %s | %s | %s | %s | %.2f |\n' "$driver" "${row_name[$row]}" "$rps" "$p50" "$p99" \
-        "$non2xx_cell" "$errors_cell" "$ratio"
+      # Three decimals below 0.1, so a slow row does not read as 0.00.
+      printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$driver" "${row_name[$row]}" "$rps" "$p50" "$p99" \
+        "$non2xx_cell" "$errors_cell" "$(awk -v r="$ratio" 'BEGIN { printf (r < 0.1 ? "%.3f" : "%.2f"), r }')"
     done
   done
   echo
