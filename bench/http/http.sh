@@ -275,6 +275,8 @@ values() {  # values DRIVER ROW METRIC: the per-round figures
   for r in $(seq 1 "$runs"); do echo "${results["$1 $2 $r $3"]}"; done
 }
 per_round() { awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 }'; }
+# Three decimals below 0.1, so a slow row does not read as 0.00.
+ratio_text() { awk -v r="$1" 'BEGIN { printf (r < 0.1 ? "%.3f" : "%.2f"), r }'; }
 sum() { awk '{s += $1} END {print s + 0}'; }
 ratios() {  # ratios DRIVER ROW: ours / bare of the same round, per round
   local r
@@ -298,7 +300,7 @@ table="$scratch/section.md"
   echo
   echo "The API runs at LOG_LEVEL=info with its JSON access log written to a file, metrics on (a counter and a histogram observation per request), its defaults otherwise (16 handler threads), and the limits lifted: \`${limits[*]}\`. \`GET /v1/worlds/{id}\` and the rows after it carry a bearer token. The events world holds more than 100 events (8 generated personas, one simulation of 100 ticks run to completion first). \`POST /v1/worlds\` sends \`{\"name\":\"Bench\",\"seed\":1}\`; \`POST .../simulations\` sends \`{\"ticks\":1}\` to a world of 2 personas. In the first rows one \`personaworlds worker\` runs at its defaults on the same database to drain the queue; whether it keeps the queue near empty is measured, not assumed (the notes below give the queue depth after each such measurement). Backlog row (measured after all other rounds): the worker is stopped and $backlog \`noop\` jobs are enqueued (\`personaworlds jobs enqueue --count $backlog\`, one transaction); nothing drains the queue then, so the simulations the row posts pile up on top of the backlog as pending (they count against the per-user and per-world limits, which is what the quota check reads)."
   echo
-  echo "Machine: $(machine_line), run finished $(date -u +%H:%M) UTC; code: main at $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo ' plus uncommitted changes under src/ (work in progress by others in the same tree)')${pg_version:+, PostgreSQL $pg_version (throwaway server from tests/support/postgres.sh: fsync and full_page_writes off)}"
+  echo "Machine: $(machine_line), run finished $(date -u +%H:%M) UTC; binary built $(date -u -r "$binary" '+%Y-%m-%d %H:%M') UTC; source tree at run time: main at $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo ' plus uncommitted changes under src/')${pg_version:+, PostgreSQL $pg_version (throwaway server from tests/support/postgres.sh: fsync and full_page_writes off)}"
   echo
   echo "Load: the whole run took $((SECONDS / 60)) min $((SECONDS % 60)) s; 1/5/15-minute load average before the run $load_before; 1-minute load after each measurement: $(median "${loads[@]}") (median), $(printf '%s\n' "${loads[@]}" | sort -g | tail -1) (highest), on $(nproc) cores. wrk itself runs on the same cores."
   echo
@@ -326,9 +328,8 @@ table="$scratch/section.md"
       non2xx_cell="$non2xx"
       (( non2xx > 0 )) && non2xx_cell="**$non2xx** of $requests"
       errors_cell="$errors"; (( errors > 0 )) && errors_cell="**$errors**"
-      # Three decimals below 0.1, so a slow row does not read as 0.00.
       printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$driver" "${row_name[$row]}" "$rps" "$p50" "$p99" \
-        "$non2xx_cell" "$errors_cell" "$(awk -v r="$ratio" 'BEGIN { printf (r < 0.1 ? "%.3f" : "%.2f"), r }')"
+        "$non2xx_cell" "$errors_cell" "$(ratio_text "$ratio")"
     done
   done
   echo
@@ -351,14 +352,14 @@ table="$scratch/section.md"
   clean() { [[ "${row_bad["sqlite $1"]}" == 0 ]] && echo 1 || echo 0; }
   if [[ " $drivers " == *" sqlite "* ]]; then
     r="${row_ratio["sqlite healthz"]}"
-    echo "- \`GET /healthz\` >= 0.9x bare: $(printf '%.2f' "$r")x, $(verdict "$(ok "$r >= 0.9 && $(clean healthz)")")."
+    echo "- \`GET /healthz\` >= 0.9x bare: $(ratio_text "$r")x, $(verdict "$(ok "$r >= 0.9 && $(clean healthz)")")."
     r="${row_ratio["sqlite world"]}"
-    echo "- Authenticated \`GET /v1/worlds/{id}\` >= 0.5x bare /healthz: $(printf '%.2f' "$r")x, $(verdict "$(ok "$r >= 0.5 && $(clean world)")")."
+    echo "- Authenticated \`GET /v1/worlds/{id}\` >= 0.5x bare /healthz: $(ratio_text "$r")x, $(verdict "$(ok "$r >= 0.5 && $(clean world)")")."
     r="${row_ratio["sqlite post_sim"]}"; p="${row_p99["sqlite post_sim"]}"
-    echo "- \`POST .../simulations\` >= 0.25x bare /healthz: $(printf '%.2f' "$r")x, $(verdict "$(ok "$r >= 0.25 && $(clean post_sim)")"); p99 < 20 ms at $connections connections: $p ms, $(verdict "$(ok "$p < 20")")."
+    echo "- \`POST .../simulations\` >= 0.25x bare /healthz: $(ratio_text "$r")x, $(verdict "$(ok "$r >= 0.25 && $(clean post_sim)")"); p99 < 20 ms at $connections connections: $p ms, $(verdict "$(ok "$p < 20")")."
     rb="${row_ratio["sqlite post_sim_backlog"]}"; pb="${row_p99["sqlite post_sim_backlog"]}"
     echo "- \`POST .../simulations\` requests/s per round: worker running $(values sqlite post_sim rps | per_round); backlog $(values sqlite post_sim_backlog rps | per_round)."
-    echo "- Flat with a $((backlog / 1000))k-job backlog (here: the backlog row's ratio at least 0.9x the worker-running row's, and its p99 under 20 ms): $(printf '%.2f' "$rb")x vs $(printf '%.2f' "$r")x, p99 $pb ms, $(verdict "$(ok "$rb >= 0.9 * $r && $pb < 20 && $(clean post_sim_backlog)")")."
+    echo "- Flat with a $((backlog / 1000))k-job backlog (here: the backlog row's ratio at least 0.9x the worker-running row's, and its p99 under 20 ms): $(ratio_text "$rb")x vs $(ratio_text "$r")x, p99 $pb ms, $(verdict "$(ok "$rb >= 0.9 * $r && $pb < 20 && $(clean post_sim_backlog)")")."
     api_mb="$(awk -v k="${peak_api[sqlite]}" 'BEGIN {printf "%.1f", k / 1024}')"
     worker_mb="$(awk -v k="${peak_worker[sqlite]}" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "- RSS of each role < 64 MB: api $api_mb MB, worker $worker_mb MB, $(verdict "$(ok "$api_mb < 64 && $worker_mb < 64")")."
