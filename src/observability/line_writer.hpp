@@ -3,8 +3,9 @@
 // neither waits for the write nor queues behind other threads' writes on
 // one lock; lines still reach the pipe within microseconds (the writer
 // wakes on the first line of each batch), in the order they were appended.
-// Bounded: past kMaxPendingBytes an append waits for the writer (a stalled
-// reader of stdout slows logging down; it never loses lines or memory).
+// Bounded: past kMaxPendingBytes pending an append waits for the writer (a
+// stalled reader of stdout slows logging down; it never loses lines), so at
+// most about twice that is held: the batch being written and the one after.
 #pragma once
 
 #include <condition_variable>
