@@ -60,6 +60,13 @@ int run_worker(const config::WorkerConfig& config) {
     logger.info("worker_started", {{"worker_id", runner.id()},
                                    {"observability_port", port},
                                    {"concurrency", config.concurrency},
+                                   {"type_concurrency", [&] {
+                                      std::string all;
+                                      for (const auto& [type, limit] : config::type_concurrency(config)) {
+                                        all += (all.empty() ? "" : ",") + type + "=" + std::to_string(limit);
+                                      }
+                                      return all;
+                                    }()},
                                    {"db", storage->location()},
                                    {"version", PW_VERSION},
                                    {"types", [&] {

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -164,6 +165,8 @@ std::optional<std::string> validate(const WorkerConfig& config) {
   if (auto e = validate(config.retry, role_worker)) return e;
   if (auto e = validate(config.webhook, role_worker)) return e;
   if (auto e = check_settings(worker_settings(), role_worker, config)) return e;
+  std::map<std::string, int, std::less<>> limits;
+  if (auto e = parse_type_concurrency(config.type_concurrency, limits)) return e;
   return validate(config.db);
 }
 
@@ -175,6 +178,45 @@ std::optional<std::string> validate(const MigrateConfig& config) {
 int default_concurrency() {
   unsigned cores = std::thread::hardware_concurrency();
   return cores == 0 ? 2 : static_cast<int>(cores);
+}
+
+std::optional<std::string> parse_type_concurrency(std::string_view text, std::map<std::string, int, std::less<>>& out) {
+  const std::string setting = "--type-concurrency / WORKER_TYPE_CONCURRENCY";
+  if (text.empty()) return std::nullopt;
+  for (bool more = true; more;) {
+    const auto comma = text.find(',');
+    more = comma != std::string_view::npos;
+    std::string_view item = text.substr(0, comma);
+    text = more ? text.substr(comma + 1) : std::string_view{};
+    const auto equals = item.find('=');
+    std::string_view type = item.substr(0, equals);
+    std::string_view count = equals == std::string_view::npos ? std::string_view{} : item.substr(equals + 1);
+    if (type.empty() || count.empty() || count.size() > 4 ||
+        count.find_first_not_of("0123456789") != std::string_view::npos) {
+      return "invalid " + setting + ": '" + std::string(item) + "' is not TYPE=N";
+    }
+    int value = std::stoi(std::string(count));
+    if (auto problem = out_of_range(value, Range{1, 1024}, setting + " " + std::string(type))) return problem;
+    out[std::string(type)] = value;
+  }
+  return std::nullopt;
+}
+
+std::map<std::string, int, std::less<>> type_concurrency(const WorkerConfig& config) {
+  const int cores = default_concurrency();
+  std::map<std::string, int, std::less<>> limits{
+      {"world.simulate", cores},
+      {"persona.generate", cores},
+      // A bulk writer, like simulations: more at once only queue on the write lock.
+      {"world.purge", cores},
+      // Waits on receivers, not the CPU; half, so a flood of slow receivers
+      // leaves the other half of the handlers to everything else.
+      {"webhook.deliver", std::max(1, config.concurrency / 2)},
+  };
+  // Refused by validate() before a worker starts.
+  (void)parse_type_concurrency(config.type_concurrency, limits);
+  for (auto& [type, limit] : limits) limit = std::min(limit, config.concurrency);
+  return limits;
 }
 
 }  // namespace pw::config

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,7 +16,7 @@ namespace pw::config {
 
 enum class LogFormat { json, text };
 
-// Number of cores, the default worker concurrency.
+// Number of cores: the default limit of the CPU-bound job types.
 int default_concurrency();
 
 struct LogConfig {
@@ -109,7 +111,12 @@ struct WorkerConfig {
   HttpConfig observability{.host = "0.0.0.0", .port = 9091, .threads = 4};
   RetryConfig retry;
   WebhookConfig webhook;
-  int concurrency = default_concurrency();
+  // Jobs running at once (the handler threads), whatever their types; the
+  // worker holds up to twice as many (the rest wait for a handler).
+  int concurrency = 128;
+  // TYPE=N,...: jobs of a type running at once, over the defaults of
+  // type_concurrency() (each capped at `concurrency`).
+  std::string type_concurrency;
   int batch_size = 256;                // most jobs claimed in one transaction
   std::int64_t lease_ms = 30000;
   std::int64_t shutdown_grace_ms = 25000;
@@ -144,6 +151,14 @@ std::optional<std::string> validate(const DatabaseConfig& config);
 std::optional<std::string> validate(const ApiConfig& config);
 std::optional<std::string> validate(const WorkerConfig& config);
 std::optional<std::string> validate(const MigrateConfig& config);
+
+// --type-concurrency's TYPE=N,... (N from 1 to 1024; empty: none), or the problem.
+std::optional<std::string> parse_type_concurrency(std::string_view text, std::map<std::string, int, std::less<>>& out);
+// Jobs of each type one worker runs at once: the CPU-bound built-in types
+// (world.simulate, persona.generate, world.purge) one per core,
+// webhook.deliver (waits on receivers) half of `concurrency`, then
+// --type-concurrency over these. A type not named runs up to `concurrency`.
+std::map<std::string, int, std::less<>> type_concurrency(const WorkerConfig& config);
 
 
 }  // namespace pw::config

@@ -84,8 +84,15 @@ const auto api = std::to_array<Setting<ApiConfig>>({
 
 const auto worker = std::to_array<Setting<WorkerConfig>>({
     {"--concurrency", "WORKER_CONCURRENCY", &WorkerConfig::concurrency, role_worker,
-     "Handler threads, and so the most jobs held at once (default: number of cores)", Range{1, 1024}, {},
-     "number of cores"},
+     "Jobs running at once, of all types (handler threads); the worker holds up to twice as many, the rest "
+     "waiting for a handler",
+     Range{1, 1024}},
+    {"--type-concurrency", "WORKER_TYPE_CONCURRENCY", &WorkerConfig::type_concurrency, role_worker,
+     "Jobs of a type running at once, as TYPE=N,... (each at most --concurrency); claims pass over a type "
+     "with that many in hand",
+     std::nullopt, {},
+     "none: `world.simulate`, `persona.generate`, `world.purge` one per core; `webhook.deliver` half of "
+     "`--concurrency`; any other type up to `--concurrency`"},
     {"--batch-size", "WORKER_BATCH_SIZE", &WorkerConfig::batch_size, role_worker,
      "Most jobs claimed in one transaction", Range{1, 10000}},
     {"--lease-ms", "WORKER_LEASE_MS", &WorkerConfig::lease_ms, role_worker,

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "db/statement.hpp"
 
 namespace pw::queue {
@@ -113,7 +115,7 @@ struct JobQueue::Statements {
   }
 
   db::Connection& connection;
-  std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, renew, complete, fail_read,
+  std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, claim_skipping, renew, complete, fail_read,
       fail_write, release, data_version, next_run, next_lease, find, cancel, retry, prune;
 };
 
@@ -216,18 +218,25 @@ std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant 
 }
 
 ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms) {
+  return claim(owner, limit, lease_ms, {});
+}
+
+ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms,
+                            const std::vector<std::string>& skip_types) {
   ClaimResult result;
   auto timer = m_connection.time_query();
   WriteStretch stretch(*this);
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
-  db::write(m_connection,
-            [&] { claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result); });
+  db::write(m_connection, [&] {
+    claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result, skip_types);
+  });
   sort_in_claim_order(result);
   return result;
 }
 
 void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                                    LockWaits::Instant asked_for_lock_at, ClaimResult& result) {
+                                    LockWaits::Instant asked_for_lock_at, ClaimResult& result,
+                                    const std::vector<std::string>& skip_types) {
   const std::int64_t lapsed_before = now - lapse_grace_ms(lease_ms, asked_for_lock_at);
   {
     // The lapse of a lease is a failed attempt; the job keeps its run_at and
@@ -267,7 +276,26 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     expire->bind_unowned(2, kLeaseExpiredError);
     expire->exec();
   }
-  if (limit > 0) {
+  if (limit > 0 && !skip_types.empty()) {
+    // The skipped types' rows are walked past in jobs_ready (a type column
+    // read each), so this costs more the more of them wait ahead.
+    InUse claim(m_statements->get(
+        m_statements->claim_skipping,
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
+        " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
+        "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND run_at <= ?3"
+        "             AND type NOT IN (SELECT value FROM json_each(?5))"
+        "             ORDER BY priority, run_at, id LIMIT ?4) "
+        "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
+        " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
+        " updated_at, started_at, finished_at, claim"));
+    claim->bind_unowned(1, owner);
+    claim->bind(2, now + lease_ms);
+    claim->bind(3, now);
+    claim->bind(4, limit);
+    claim->bind(5, nlohmann::json(skip_types).dump());
+    while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
+  } else if (limit > 0) {
     InUse claim(m_statements->get(
         m_statements->claim,
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
@@ -403,7 +431,8 @@ void JobQueue::settle_in_transaction(const std::string& owner, const std::vector
   // After the outcomes, so a job that just failed with no backoff can be
   // claimed again at once.
   if (refill.limit > 0) {
-    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, asked_for_lock_at, outcomes.claimed);
+    claim_in_transaction(owner, refill.limit, refill.lease_ms, now, asked_for_lock_at, outcomes.claimed,
+                         refill.skip_types);
   }
 }
 

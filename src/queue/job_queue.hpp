@@ -56,6 +56,8 @@ class JobQueue final : public JobTable {
   // (lease_ms / 3), so live owners, whose renewals waited for the same lock,
   // get a full renewal period after the lock frees before anyone judges them.
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) override;
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms,
+                    const std::vector<std::string>& skip_types) override;
 
   // Every write transaction of this queue is then recorded in `waits`, and
   // lapses are judged with its grace (see claim()). Without it, the grace is 0.
@@ -144,7 +146,8 @@ class JobQueue final : public JobTable {
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
-                            LockWaits::Instant asked_for_lock_at, ClaimResult& result);
+                            LockWaits::Instant asked_for_lock_at, ClaimResult& result,
+                            const std::vector<std::string>& skip_types = {});
   void settle_in_transaction(const std::string& owner, const std::vector<Completion>& completions,
                              const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
                              const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes);

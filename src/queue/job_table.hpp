@@ -106,6 +106,10 @@ class JobTable {
   virtual std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) = 0;
 
   virtual ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) = 0;
+  // claim() passing over ready jobs of `skip_types` (types a worker has no
+  // room for): they keep their place in line for whoever has room.
+  virtual ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms,
+                            const std::vector<std::string>& skip_types) = 0;
   virtual std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                         std::int64_t lease_ms) = 0;
 
@@ -118,6 +122,7 @@ class JobTable {
   struct Refill {
     int limit = 0;
     std::int64_t lease_ms = 0;
+    std::vector<std::string> skip_types;  // as claim()'s
   };
   struct Outcomes {
     std::vector<bool> completed;

@@ -275,9 +275,14 @@ std::vector<EnqueueResult> PostgresJobQueue::enqueue_many(const std::vector<NewJ
 // ---- claim and lease -------------------------------------------------------------
 
 ClaimResult PostgresJobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms) {
+  return claim(owner, limit, lease_ms, {});
+}
+
+ClaimResult PostgresJobQueue::claim(const std::string& owner, int limit, std::int64_t lease_ms,
+                                    const std::vector<std::string>& skip_types) {
   auto result = transact([&] {
     ClaimResult claimed;
-    claim_in_transaction(owner, limit, lease_ms, claimed);
+    claim_in_transaction(owner, limit, lease_ms, claimed, skip_types);
     return claimed;
   });
   sort_in_claim_order(result);
@@ -285,7 +290,7 @@ ClaimResult PostgresJobQueue::claim(const std::string& owner, int limit, std::in
 }
 
 void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms,
-                                            ClaimResult& result) {
+                                            ClaimResult& result, const std::vector<std::string>& skip_types) {
   // A lapsed lease is a failed attempt: queued again in its place in line,
   // or dead when out of attempts. SKIP LOCKED: a row another worker is
   // settling right now is left to it.
@@ -317,6 +322,21 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
     result.expired.push_back(std::move(expired));
   }
   if (limit <= 0) return;
+  if (!skip_types.empty()) {
+    // As below, passing over the types the caller has no room for.
+    auto claimed = m_connection.prepared(
+        "pw_claim_skipping",
+        sql({"WITH n AS (SELECT ", kNow, " AS now),"
+             " ready AS (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= (SELECT now FROM n)"
+             "           AND NOT (type = ANY($5::text[]))"
+             "           ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED) "
+             "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, claim = j.claim + 1, lease_owner = $2,"
+             " lease_expires_at = n.now + $4, started_at = n.now, updated_at = n.now "
+             "FROM ready, n WHERE j.id = ready.id RETURNING ", kJobColumns}),
+        Params().add(fixed_now()).add(owner).add(limit).add(lease_ms).add_array(skip_types));
+    for (int i = 0; i < claimed.size(); ++i) result.jobs.push_back(ClaimedJob{read_job(claimed, i)});
+    return;
+  }
   // Walks jobs_ready in claim order; rows other claimers hold are skipped,
   // so many workers claim side by side without waiting for each other.
   auto claimed = m_connection.prepared(
@@ -475,7 +495,9 @@ JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std:
     }
     // After the outcomes, so a job that just failed with no backoff can be
     // claimed again at once.
-    if (refill.limit > 0) claim_in_transaction(owner, refill.limit, refill.lease_ms, recorded.claimed);
+    if (refill.limit > 0) {
+      claim_in_transaction(owner, refill.limit, refill.lease_ms, recorded.claimed, refill.skip_types);
+    }
     return recorded;
   });
   sort_in_claim_order(outcomes.claimed);

@@ -69,6 +69,8 @@ class PostgresJobQueue final : public JobTable {
   std::vector<EnqueueResult> enqueue_many(const std::vector<NewJob>& jobs) override;
 
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms) override;
+  ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms,
+                    const std::vector<std::string>& skip_types) override;
   std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                 std::int64_t lease_ms) override;
 
@@ -104,7 +106,8 @@ class PostgresJobQueue final : public JobTable {
   std::optional<std::int64_t> fixed_now() const;
   std::vector<std::int64_t> update_matching(const std::string& set, const char* states, const JobFilter& filter,
                                             int max);
-  void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, ClaimResult& result);
+  void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, ClaimResult& result,
+                            const std::vector<std::string>& skip_types = {});
   // Runs `work` in a transaction, again when it loses a race.
   template <class Work>
   auto transact(Work&& work);

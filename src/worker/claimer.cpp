@@ -47,6 +47,12 @@ void Claimer::loop(std::stop_token stop) {
   using Steady = std::chrono::steady_clock;
   auto due_quiet_until = Steady::time_point::min();
   std::chrono::milliseconds due_pause{0};
+  // A claim that passes over full types walks their queued rows under the
+  // write lock, so it is made only once a job of some other type is ready:
+  // asked first with a read (no write lock), and while the answer is no,
+  // asked again after a doubling pause (up to 100 ms).
+  auto others_check_at = Steady::time_point::min();
+  std::chrono::milliseconds others_pause{0};
 
   for (;;) {
     auto room = m_in_hand.wait_for_room(stop);
@@ -63,6 +69,26 @@ void Claimer::loop(std::stop_token stop) {
         continue;
       }
     }
+    if (!room->skip_types.empty()) {
+      if (Steady::now() < others_check_at) {
+        pause_unless_stopped(stop, poll);
+        continue;
+      }
+      const auto& skip = room->skip_types;
+      bool others_ready = false;
+      run_guarded(m_context, "claimer", [&] {
+        for (const auto& [type, ready] : queue.ready_counts()) {
+          if (ready > 0 && std::find(skip.begin(), skip.end(), type) == skip.end()) others_ready = true;
+        }
+      }, stopped, stop);
+      if (!others_ready) {
+        others_pause = std::clamp(others_pause * 2, std::max(poll, std::chrono::milliseconds(1)),
+                                  std::chrono::milliseconds(100));
+        others_check_at = Steady::now() + others_pause;
+        continue;
+      }
+      others_pause = std::chrono::milliseconds(0);
+    }
     const int limit = std::min(room->slots, config.batch_size);
     queue::ClaimResult claimed;
     bool ok = run_guarded(m_context, "claimer", [&] {
@@ -70,15 +96,20 @@ void Claimer::loop(std::stop_token stop) {
       // so it cannot be missed.
       wake->mark();
       Lock gate(m_context.write_gate);
-      claimed = queue.claim(m_context.id, limit, config.lease_ms);
+      claimed = queue.claim(m_context.id, limit, config.lease_ms, room->skip_types);
     }, stopped, stop);
     if (!ok) return;
     m_context.totals.claim_transactions++;
     bool backlog = static_cast<int>(claimed.jobs.size()) == limit;
     bool idle_claim = claimed.jobs.empty() && claimed.expired.empty();
+    // A claim that passed over full types and came back short says nothing
+    // of their backlog: the refills of their slots as their jobs finish
+    // find out (and keep riding on the transactions that record outcomes).
+    std::optional<bool> judged = backlog;
+    if (!backlog && !room->skip_types.empty()) judged.reset();
     // Handlers get the jobs before the next due time is asked for: that
     // query is one more round trip they need not wait on.
-    accept_claimed(m_context, m_in_hand, m_outbox, claimed, backlog, 0);
+    accept_claimed(m_context, m_in_hand, m_outbox, claimed, judged, 0);
     if (!backlog) run_guarded(m_context, "claimer", [&] { next_due = queue.next_due_ms(); }, stopped, stop);
     if (idle_claim && next_due && *next_due <= m_context.clock.now_ms()) {
       due_pause = std::clamp(due_pause * 2, std::max(poll, std::chrono::milliseconds(1)), std::chrono::milliseconds(1000));

@@ -59,7 +59,8 @@ void Completer::settle(queue::JobTable& queue, std::vector<Outcome>& batch, std:
     }
   }
   const auto& config = m_context.config;
-  queue::JobTable::Refill refill{m_in_hand.refill_limit(reserved, config.batch_size), config.lease_ms};
+  queue::JobTable::Refill refill{m_in_hand.refill_limit(reserved, config.batch_size), config.lease_ms,
+                                 m_in_hand.full_types()};
   queue::JobTable::Outcomes recorded;
   // Retried until it works or the worker gives up at exit: the outcome of
   // work already done must not be dropped for a passing database error.

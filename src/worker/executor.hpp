@@ -1,7 +1,7 @@
 // Running jobs: run_job() runs one claimed job's handler with its context
 // and turns whatever happens into an outcome; Executors are the
-// `concurrency` handler threads that take started jobs from the ledger and
-// pass their outcomes to the completer.
+// `concurrency` handler threads that take started jobs from the ledger (each
+// type within its limit) and pass their outcomes to the completer.
 #pragma once
 
 #include <chrono>

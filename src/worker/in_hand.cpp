@@ -4,8 +4,32 @@
 
 namespace pw::worker {
 
+InHand::InHand(Slots slots)
+    : m_concurrency(std::max(1, slots.concurrency)),
+      m_capacity_slots(std::max(m_concurrency, slots.capacity)),
+      m_claim_threshold(std::max(1, slots.claim_threshold)),
+      m_type_limits(std::move(slots.type_limits)) {}
+
 InHand::InHand(int concurrency, int claim_threshold)
-    : m_concurrency(concurrency), m_claim_threshold(std::max(1, claim_threshold)) {}
+    : InHand(Slots{.concurrency = concurrency, .capacity = concurrency, .claim_threshold = claim_threshold,
+                   .type_limits = {}}) {}
+
+InHand::TypeSlots& InHand::type_slots(const std::string& type) {
+  auto found = m_types.find(type);
+  if (found != m_types.end()) return found->second;
+  auto limit = m_type_limits.find(type);
+  int cap = limit == m_type_limits.end() ? m_concurrency : std::clamp(limit->second, 1, m_concurrency);
+  return m_types.emplace(type, TypeSlots{.limit = cap}).first->second;
+}
+
+std::vector<std::string> InHand::full_types() const {
+  Lock lock(m_mutex);
+  std::vector<std::string> full;
+  for (const auto& [type, slots] : m_types) {
+    if (is_full(slots)) full.push_back(type);
+  }
+  return full;
+}
 
 std::optional<InHand::Room> InHand::wait_for_room(std::stop_token stop) {
   // Registered before the lock is taken: the callback takes it to notify,
@@ -22,7 +46,11 @@ std::optional<InHand::Room> InHand::wait_for_room(std::stop_token stop) {
   }
   m_claimer_waiting = false;
   if (m_stop_claiming || stop.stop_requested()) return std::nullopt;
-  return Room{free_slots_locked(), m_backlog};
+  Room room{std::min(free_slots_locked(), m_concurrency), m_backlog, {}};
+  for (const auto& [type, slots] : m_types) {
+    if (is_full(slots)) room.skip_types.push_back(type);
+  }
+  return room;
 }
 
 InHand::Taken InHand::take(std::vector<queue::ClaimedJob>& claimed, std::optional<bool> backlog, int unreserve) {
@@ -44,7 +72,9 @@ InHand::Taken InHand::take(std::vector<queue::ClaimedJob>& claimed, std::optiona
     if (m_stop_claiming) {
       taken.refused.push_back(std::move(held));
     } else {
-      m_ready.push_back(std::move(held));
+      TypeSlots& type = type_slots(held->job.type);
+      ++type.held;
+      m_ready.push_back(Ready{std::move(held), &type});
       ++m_active;
     }
   }
@@ -53,17 +83,26 @@ InHand::Taken InHand::take(std::vector<queue::ClaimedJob>& claimed, std::optiona
   return taken;
 }
 
+std::deque<InHand::Ready>::iterator InHand::first_runnable() {
+  // Usually the first: only jobs of types at their limit are passed over,
+  // and claims pass over those types, so few of them wait here.
+  return std::find_if(m_ready.begin(), m_ready.end(),
+                      [](const Ready& ready) { return ready.type->running < ready.type->limit; });
+}
+
 void InHand::wake_handler() {
-  if (!m_ready.empty() && m_idle_handlers > 0 && !m_waking) {
+  if (m_idle_handlers > 0 && !m_waking && first_runnable() != m_ready.end()) {
     m_waking = true;
     m_work_ready.notify_one();
   }
 }
 
 std::shared_ptr<Held> InHand::pop_ready() {
-  if (m_ready.empty()) return nullptr;
-  auto held = std::move(m_ready.front());
-  m_ready.pop_front();
+  auto runnable = first_runnable();
+  if (runnable == m_ready.end()) return nullptr;
+  auto held = std::move(runnable->held);
+  ++runnable->type->running;
+  m_ready.erase(runnable);
   auto found = m_held.find(held->key());
   if (found != m_held.end() && found->second.held == held) found->second.stage = Stage::started;
   wake_handler();
@@ -76,9 +115,9 @@ std::shared_ptr<Held> InHand::next(std::stop_token stop) {
     m_work_ready.notify_all();
   });
   Lock lock(m_mutex);
-  if (m_ready.empty() && !m_handlers_released && !stop.stop_requested()) {
+  if (first_runnable() == m_ready.end() && !m_handlers_released && !stop.stop_requested()) {
     ++m_idle_handlers;
-    while (m_ready.empty() && !m_handlers_released && !stop.stop_requested()) {
+    while (first_runnable() == m_ready.end() && !m_handlers_released && !stop.stop_requested()) {
       m_work_ready.wait(m_mutex);
       m_waking = false;  // this thread (or a spurious wake) took the wake-up in flight
     }
@@ -97,6 +136,11 @@ bool InHand::finish(const Held& held) {
   auto found = m_held.find(held.key());
   if (found != m_held.end() && found->second.held.get() == &held) found->second.stage = Stage::finished;
   --m_active;
+  TypeSlots& type = type_slots(held.job.type);
+  --type.held;
+  --type.running;
+  // A job of this type may have been waiting for the slot.
+  wake_handler();
   if (m_backlog && !m_stop_claiming) {
     ++m_reserved;
     return true;
@@ -107,7 +151,7 @@ bool InHand::finish(const Held& held) {
 
 int InHand::refill_limit(int reserved, int batch_size) const {
   Lock lock(m_mutex);
-  return m_stop_claiming ? 0 : std::min(reserved, batch_size);
+  return m_stop_claiming ? 0 : std::min({reserved, batch_size, m_concurrency});
 }
 
 void InHand::forget(const std::vector<std::shared_ptr<Held>>& recorded) {
@@ -146,7 +190,12 @@ void InHand::stop_claiming() {
 
 std::vector<std::shared_ptr<Held>> InHand::take_unstarted() {
   Lock lock(m_mutex);
-  std::vector<std::shared_ptr<Held>> unstarted(m_ready.begin(), m_ready.end());
+  std::vector<std::shared_ptr<Held>> unstarted;
+  unstarted.reserve(m_ready.size());
+  for (auto& ready : m_ready) {
+    --ready.type->held;
+    unstarted.push_back(std::move(ready.held));
+  }
   m_ready.clear();
   m_active -= static_cast<int>(unstarted.size());
   return unstarted;
@@ -195,6 +244,18 @@ int InHand::reserved() const {
 std::size_t InHand::held() const {
   Lock lock(m_mutex);
   return m_held.size();
+}
+
+int InHand::running_of(std::string_view type) const {
+  Lock lock(m_mutex);
+  auto found = m_types.find(type);
+  return found == m_types.end() ? 0 : found->second.running;
+}
+
+int InHand::held_of(std::string_view type) const {
+  Lock lock(m_mutex);
+  auto found = m_types.find(type);
+  return found == m_types.end() ? 0 : found->second.held;
 }
 
 }  // namespace pw::worker

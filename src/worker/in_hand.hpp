@@ -1,8 +1,11 @@
 // The ledger of jobs this worker holds, from claim until their outcome is
 // recorded: claimed -> started (a handler took it) -> finished (the handler
 // returned) -> recorded (the completer committed the outcome; forgotten).
-// It also does the slot accounting that bounds the worker to `concurrency`
-// jobs, and keeps the slots the completer refills in its own transaction.
+// It also does the slot accounting: how many jobs the worker holds (its
+// capacity: running and waiting for a handler), how many of each type run at
+// once (each type's limit), which types a claim should pass over (those with
+// as many in hand as their limit), and the slots the completer refills in
+// its own transaction.
 //
 // One mutex guards all of it (checked by clang's -Wthread-safety). Every
 // wait takes the waiting thread's stop_token, so each part stops on its own.
@@ -15,9 +18,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -51,18 +56,34 @@ struct Held {
 
 enum class Stage { claimed, started, finished };
 
+// How a worker's slots are shared out.
+struct Slots {
+  // Jobs running at once (the handler threads); also the most one claim takes.
+  int concurrency = 1;
+  // Jobs held at once, running or waiting for a handler: room beyond
+  // `concurrency`, so a type at its limit with more of its jobs in hand
+  // never leaves the other types without room to be claimed.
+  int capacity = 1;
+  // With a backlog, the claimer waits for this much room (a worthwhile
+  // batch) instead of claiming for every freed slot.
+  int claim_threshold = 1;
+  // Jobs of a type running at once; a type not named here: `concurrency`.
+  std::map<std::string, int, std::less<>> type_limits;
+};
+
 class InHand {
  public:
-  // `claim_threshold`: with a backlog, the claimer waits for this much room
-  // (a worthwhile batch) instead of claiming for every freed slot.
+  explicit InHand(Slots slots);
+  // `concurrency` jobs held and running, every type alike.
   InHand(int concurrency, int claim_threshold);
   InHand(const InHand&) = delete;
   InHand& operator=(const InHand&) = delete;
 
   // ---- the claimer
   struct Room {
-    int slots;
+    int slots;     // the most to claim now (at most `concurrency`)
     bool backlog;  // the last claim took all it asked for
+    std::vector<std::string> skip_types;  // full_types() at the same moment
   };
   // Waits for room worth a claim; nothing once claiming stopped or `stop` was requested.
   std::optional<Room> wait_for_room(std::stop_token stop) PW_EXCLUDES(m_mutex);
@@ -91,6 +112,11 @@ class InHand {
   // ---- the completer
   // How many jobs the completer may claim with its outcomes for `reserved` kept slots.
   int refill_limit(int reserved, int batch_size) const PW_EXCLUDES(m_mutex);
+  // Types limited below `concurrency` with as many jobs in hand (claimed,
+  // handler not yet returned) as their limit: claims pass over them, so
+  // their backlog stays in the table for workers with room. One claim may still take more of a type than its
+  // room (at most `concurrency`): those wait in hand for their type's slots.
+  std::vector<std::string> full_types() const PW_EXCLUDES(m_mutex);
   // The outcomes of these claims are recorded (or given up): forget them.
   void forget(const std::vector<std::shared_ptr<Held>>& recorded) PW_EXCLUDES(m_mutex);
 
@@ -114,22 +140,47 @@ class InHand {
   int free_slots() const PW_EXCLUDES(m_mutex);
   int reserved() const PW_EXCLUDES(m_mutex);
   std::size_t held() const PW_EXCLUDES(m_mutex);
+  // Jobs of `type` started and not finished; claimed and not finished.
+  int running_of(std::string_view type) const PW_EXCLUDES(m_mutex);
+  int held_of(std::string_view type) const PW_EXCLUDES(m_mutex);
 
  private:
   struct Entry {
     std::shared_ptr<Held> held;
     Stage stage = Stage::claimed;
   };
-  int free_slots_locked() const PW_REQUIRES(m_mutex) { return m_concurrency - m_active - m_reserved; }
+  struct TypeSlots {
+    int limit = 0;
+    int held = 0;     // claimed, handler not yet returned
+    int running = 0;  // started, handler not yet returned
+  };
+  struct Ready {
+    std::shared_ptr<Held> held;
+    TypeSlots* type;  // a node of m_types: stable
+  };
+  int free_slots_locked() const PW_REQUIRES(m_mutex) { return m_capacity_slots - m_active - m_reserved; }
+  // A type limited below `concurrency` with its limit in hand. One whose
+  // limit is `concurrency` never is: passing over it would only claim jobs
+  // to wait for the handlers it keeps busy, at the price of walking its
+  // backlog (a flood of short jobs would pay that on every claim).
+  bool is_full(const TypeSlots& slots) const { return slots.limit < m_concurrency && slots.held >= slots.limit; }
+  TypeSlots& type_slots(const std::string& type) PW_REQUIRES(m_mutex);
+  // The first ready job in claim order whose type has a free slot.
+  std::deque<Ready>::iterator first_runnable() PW_REQUIRES(m_mutex);
   void wake_handler() PW_REQUIRES(m_mutex);
   std::shared_ptr<Held> pop_ready() PW_REQUIRES(m_mutex);
 
   const int m_concurrency;
+  const int m_capacity_slots;
   const int m_claim_threshold;
+  const std::map<std::string, int, std::less<>> m_type_limits;
   mutable Mutex m_mutex;
   std::condition_variable_any m_work_ready;  // handlers wait for jobs
   std::condition_variable_any m_capacity;    // the claimer waits for room; shutdown waits for handlers
-  std::deque<std::shared_ptr<Held>> m_ready PW_GUARDED_BY(m_mutex);  // claimed, not started
+  // Claimed, not started, in claim order; a job whose type is at its limit
+  // waits here while later jobs of other types go ahead of it.
+  std::deque<Ready> m_ready PW_GUARDED_BY(m_mutex);
+  std::map<std::string, TypeSlots, std::less<>> m_types PW_GUARDED_BY(m_mutex);
   std::unordered_map<ClaimKey, Entry, ClaimKeyHash> m_held PW_GUARDED_BY(m_mutex);  // claimed, outcome not yet recorded
   // job id -> its newest claim in m_held
   std::unordered_map<std::int64_t, ClaimKey> m_newest PW_GUARDED_BY(m_mutex);

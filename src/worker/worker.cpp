@@ -27,8 +27,13 @@ std::string make_worker_id() {
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
 }
 
-int claim_threshold(const config::WorkerConfig& config) {
-  return std::max(1, std::min(config.batch_size, config.concurrency / 2));
+Slots slots(const config::WorkerConfig& config) {
+  return Slots{.concurrency = config.concurrency,
+               // Twice the handlers: however many of one type wait in hand
+               // for their type's slots, the other types still have room.
+               .capacity = 2 * config.concurrency,
+               .claim_threshold = std::max(1, std::min(config.batch_size, config.concurrency / 2)),
+               .type_limits = config::type_concurrency(config)};
 }
 
 }  // namespace
@@ -38,7 +43,7 @@ struct Worker::Parts {
         observability::Metrics& metrics, const queue::Clock& clock, DriverSeams seams)
       : context(config, handlers, logger, metrics, clock,
                 config.worker_id.empty() ? make_worker_id() : config.worker_id, std::move(seams)),
-        in_hand(config.concurrency, claim_threshold(config)) {}
+        in_hand(slots(config)) {}
 
   WorkerContext context;
   InHand in_hand;

@@ -4,14 +4,18 @@
 // kill -9, SIGTERM. Conditions are awaited with generous deadlines; nothing
 // here asserts speed.
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include <signal.h>
 
 #include <fstream>
 #include <map>
 #include <memory>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "support/process.hpp"
 #include "support/test_database.hpp"
@@ -286,4 +290,101 @@ TEST_CASE("jobs (binary): the operator commands show, refuse and change jobs") {
   CHECK(nowhere.exit_code == 1);
   CHECK(nowhere.err.find("does not exist") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(scene.dir.file("absent.db")));
+}
+
+namespace {
+
+// A webhook receiver on 127.0.0.1 that holds every delivery open until
+// release(): deliveries stay in flight for as long as a test needs. Counts
+// how many it held at once.
+class HoldingReceiver {
+ public:
+  HoldingReceiver() {
+    m_server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    m_server.Post("/hook", [this](const httplib::Request&, httplib::Response& response) {
+      std::unique_lock lock(m_mutex);
+      m_most_at_once = std::max(m_most_at_once, ++m_at_once);
+      // A bound, so a failing test cannot hang here.
+      m_released_cv.wait_for(lock, 120s, [this] { return m_released; });
+      --m_at_once;
+      response.set_content("{\"ok\":true}", "application/json");
+    });
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    REQUIRE(m_port > 0);
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    REQUIRE(pw::test::eventually([this] { return m_server.is_running(); }, 10s));
+  }
+  ~HoldingReceiver() {
+    release();
+    m_server.stop();
+    m_thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/hook"; }
+  void release() {
+    std::lock_guard lock(m_mutex);
+    m_released = true;
+    m_released_cv.notify_all();
+  }
+  int at_once() {
+    std::lock_guard lock(m_mutex);
+    return m_at_once;
+  }
+  int most_at_once() {
+    std::lock_guard lock(m_mutex);
+    return m_most_at_once;
+  }
+
+ private:
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+  std::mutex m_mutex;
+  std::condition_variable m_released_cv;
+  bool m_released = false;
+  int m_at_once = 0;
+  int m_most_at_once = 0;
+};
+
+}  // namespace
+
+TEST_CASE("worker (binary): a type at its --type-concurrency limit does not starve the others: noop jobs behind a backlog of held webhooks run while the webhooks are in flight") {
+  Scene scene;
+  HoldingReceiver receiver;
+  // 40 deliveries first, so every noop job is behind all of them in line.
+  scene.enqueue("webhook.deliver", nlohmann::json{{"url", receiver.url()}, {"body", {{"n", 1}}}}.dump(), 40);
+  scene.enqueue("noop", "{}", 20);
+  auto worker = scene.worker({"--allow-private-webhooks", "--webhook-timeout-ms", "120000", "--concurrency", "16",
+                              "--type-concurrency", "webhook.deliver=4,sleep=2"});
+  std::string worker_id = started_field(*worker, "worker_id");
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return receiver.at_once() == 4; }, 30s), worker->output());
+
+  // Every noop job runs while all four deliveries are still held open: the
+  // webhooks waiting for their type's slots neither took every slot in hand
+  // nor kept the handlers busy.
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.state_counts()["succeeded"] == 20; }, 30s),
+                  worker->output());
+  pw::test::DatabaseProbe probe(scene.database.config);
+  CHECK(probe.scalar("SELECT count(*) FROM jobs WHERE type = 'noop' AND state = 'succeeded'") == 20);
+  CHECK(receiver.at_once() == 4);
+  // Claims passed over the full type: part of the backlog stayed in the
+  // table for any worker with room, rather than all of it held here.
+  CHECK(probe.scalar("SELECT count(*) FROM jobs WHERE type = 'webhook.deliver' AND state = 'queued'") > 0);
+  CHECK(receiver.most_at_once() == 4);
+
+  receiver.release();
+  REQUIRE_MESSAGE(pw::test::eventually([&] { return scene.state_counts()["succeeded"] == 60; }, 60s),
+                  worker->output());
+  CHECK(receiver.most_at_once() == 4);  // never more than the type's limit at once
+  worker->signal(SIGTERM);
+  REQUIRE_MESSAGE(worker->wait_exit(30s) == 0, worker->output());
+  require_clean_logs(*worker);
+}
+
+TEST_CASE("worker (binary): --type-concurrency that is not TYPE=N, or out of range, is refused at start") {
+  Scene scene;
+  for (const std::string value : {"webhook.deliver", "noop=0", "=3", "noop=2000", "noop=2,x=y"}) {
+    auto refused = pw::test::run(kBinary, {"worker", scene.database.flag(), "--type-concurrency", value});
+    CHECK_MESSAGE(refused.exit_code != 0, value);
+    CHECK_MESSAGE(refused.err.find("--type-concurrency") != std::string::npos, refused.err);
+  }
 }

@@ -2,7 +2,9 @@
 // and the slot accounting the worker's parts rely on.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <stop_token>
+#include <thread>
 
 #include "worker/in_hand.hpp"
 
@@ -176,4 +178,130 @@ TEST_CASE("InHand: ledger entries are keyed by claim: a newer claim of a held jo
   CHECK_FALSE(ledger.stage({2, 1}));
   CHECK(ledger.stage({2, 2}) == Stage::claimed);
   CHECK(ledger.find({2, 2}) != nullptr);
+}
+
+namespace {
+
+std::vector<pw::queue::ClaimedJob> typed(std::initializer_list<std::pair<std::int64_t, const char*>> jobs) {
+  std::vector<pw::queue::ClaimedJob> out;
+  for (const auto& [id, type] : jobs) {
+    pw::queue::ClaimedJob claimed;
+    claimed.job.id = id;
+    claimed.job.claim = 1;
+    claimed.job.type = type;
+    claimed.job.attempts = 1;
+    out.push_back(claimed);
+  }
+  return out;
+}
+
+pw::worker::Slots per_type_slots() {
+  return pw::worker::Slots{.concurrency = 4, .capacity = 8, .claim_threshold = 1,
+                           .type_limits = {{"slow", 1}, {"wide", 100}}};
+}
+
+}  // namespace
+
+TEST_CASE("InHand: each type runs up to its own limit; a later job of another type goes ahead of one that waits") {
+  InHand ledger(per_type_slots());
+  auto claimed = typed({{1, "slow"}, {2, "slow"}, {3, "noop"}});
+  ledger.take(claimed, false, 0);
+
+  auto first = ledger.try_next();
+  REQUIRE(first);
+  CHECK(first->job.id == 1);
+  auto second = ledger.try_next();
+  REQUIRE(second);
+  CHECK(second->job.id == 3);  // job 2 waits for slow's only slot
+  CHECK_FALSE(ledger.try_next());
+  CHECK(ledger.running_of("slow") == 1);
+  CHECK(ledger.held_of("slow") == 2);
+  CHECK(ledger.stage(first_claim_of(2)) == Stage::claimed);
+
+  // The slot frees: the waiting job is next.
+  CHECK_FALSE(ledger.finish(*first));
+  auto third = ledger.try_next();
+  REQUIRE(third);
+  CHECK(third->job.id == 2);
+  CHECK(ledger.running_of("slow") == 1);
+  CHECK(ledger.held_of("slow") == 1);
+}
+
+TEST_CASE("InHand: a handler waiting for work is woken when a held job's type gets a free slot") {
+  InHand ledger(per_type_slots());
+  auto claimed = typed({{1, "slow"}, {2, "slow"}});
+  ledger.take(claimed, false, 0);
+  auto first = ledger.try_next();
+  REQUIRE(first);
+
+  std::stop_source stop;
+  std::shared_ptr<pw::worker::Held> got;
+  std::thread handler([&] { got = ledger.next(stop.get_token()); });
+  // Job 2 is in hand but its type is at its limit: the handler waits, it
+  // does not take it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(ledger.stage(first_claim_of(2)) == Stage::claimed);
+  ledger.finish(*first);
+  handler.join();
+  REQUIRE(got);
+  CHECK(got->job.id == 2);
+}
+
+TEST_CASE("InHand: claims pass over a type with its limit in hand, and one claim asks for at most `concurrency`") {
+  InHand ledger(per_type_slots());
+  std::stop_source never;
+  auto room = ledger.wait_for_room(never.get_token());
+  REQUIRE(room);
+  CHECK(room->slots == 4);  // capacity 8, but one claim takes at most concurrency
+  CHECK(room->skip_types.empty());
+
+  auto claimed = typed({{1, "slow"}, {2, "wide"}});
+  ledger.take(claimed, false, 0);
+  CHECK(ledger.full_types() == std::vector<std::string>{"slow"});
+  room = ledger.wait_for_room(never.get_token());
+  REQUIRE(room);
+  CHECK(room->slots == 4);  // 6 free, still 4 at most
+  CHECK(room->skip_types == std::vector<std::string>{"slow"});
+
+  // Running or waiting, a held job counts against its type until its handler returns.
+  auto slow = ledger.try_next();
+  REQUIRE(slow);
+  CHECK(slow->job.type == "slow");
+  CHECK(ledger.full_types() == std::vector<std::string>{"slow"});
+  ledger.finish(*slow);
+  CHECK(ledger.full_types().empty());
+
+  // A type with no limit of its own runs up to `concurrency`, and a limit
+  // above it is cut to it; such a type is never passed over, however many
+  // of its jobs are in hand.
+  auto noops = typed({{3, "noop"}, {4, "noop"}, {5, "noop"}, {6, "noop"}, {7, "noop"}});
+  ledger.take(noops, false, 0);
+  CHECK(ledger.held_of("noop") == 5);
+  CHECK(ledger.full_types().empty());
+  int noops_started = 0;
+  while (auto next = ledger.try_next()) {
+    if (next->job.type == "noop") ++noops_started;
+  }
+  CHECK(noops_started == 4);  // limited to concurrency all the same
+  CHECK(ledger.running_of("noop") == 4);
+  CHECK(ledger.held_of("wide") == 1);
+  CHECK(ledger.refill_limit(50, 256) == 4);  // refills too: at most concurrency
+}
+
+TEST_CASE("InHand: jobs waiting for their type's slot are handed back unstarted at shutdown, and stop counting against it") {
+  InHand ledger(per_type_slots());
+  auto claimed = typed({{1, "slow"}, {2, "slow"}, {3, "slow"}});
+  ledger.take(claimed, false, 0);
+  auto running = ledger.try_next();
+  REQUIRE(running);
+  ledger.stop_claiming();
+  auto unstarted = ledger.take_unstarted();
+  REQUIRE(unstarted.size() == 2);
+  CHECK(unstarted[0]->job.id == 2);
+  CHECK(unstarted[1]->job.id == 3);
+  CHECK(ledger.held_of("slow") == 1);
+  CHECK(ledger.running().size() == 1);
+  ledger.finish(*running);
+  CHECK(ledger.held_of("slow") == 0);
+  CHECK(ledger.wait_until_idle(std::chrono::steady_clock::now()));
 }

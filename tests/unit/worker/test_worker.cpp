@@ -233,6 +233,32 @@ TEST_CASE_TEMPLATE("Worker: never holds more jobs than its concurrency", F, Sqli
   worker.shutdown();
 }
 
+TEST_CASE_TEMPLATE("Worker: a type at its --type-concurrency limit runs that many at once, and the claims pass over its backlog to the jobs behind it", F, SqliteWorker, PostgresWorker) {
+  F f;
+  f.config.concurrency = 4;
+  f.config.type_concurrency = "gate=1";
+  std::atomic<int> started{0};
+  std::atomic<bool> open{false};
+  f.handlers.add("gate", [&](JobContext&) {
+    started++;
+    while (!open) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return std::string("null");
+  });
+  for (int i = 0; i < 10; ++i) f.enqueue("gate");
+  for (int i = 0; i < 5; ++i) f.enqueue("noop");  // behind every gate job
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
+  worker.start();
+  REQUIRE(eventually([&] { return f.count("noop", "succeeded") == 5; }));
+  CHECK(started == 1);
+  // One claim took at most `concurrency` gate jobs; after that the claims
+  // passed over the type, leaving the rest queued.
+  CHECK(f.count("gate", "queued") >= 10 - 4);
+  open = true;
+  REQUIRE(eventually([&] { return f.count("gate", "succeeded") == 10; }));
+  worker.shutdown();
+  CHECK(f.logs.with_msg("job_lost").empty());
+}
+
 TEST_CASE("Worker: draining a backlog, outcomes and the next claims share a transaction, within the concurrency") {
   SqliteWorker f;
   f.config.concurrency = 3;
