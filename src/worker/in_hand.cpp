@@ -39,17 +39,29 @@ std::optional<InHand::Room> InHand::wait_for_room(std::stop_token stop) {
     m_capacity.notify_all();
   });
   Lock lock(m_mutex);
+  // Room beyond `concurrency` (up to the capacity) is only for claims that
+  // pass over a type with its limit in hand; without one, a worker holds at
+  // most `concurrency` jobs, as many as its handlers can run.
+  auto skip_types = [&]() PW_REQUIRES(m_mutex) {
+    std::vector<std::string> skip;
+    for (const auto& [type, slots] : m_types) {
+      if (slots.held >= slots.limit) skip.push_back(type);
+    }
+    return skip;
+  };
+  auto usable = [&](const std::vector<std::string>& skip) PW_REQUIRES(m_mutex) {
+    int room = skip.empty() ? m_concurrency - m_active - m_reserved : free_slots_locked();
+    return std::min(room, m_concurrency);
+  };
   m_claimer_waiting = true;
   // With a backlog, wait for a worthwhile batch of room; when idle, any room will do.
-  while (!m_stop_claiming && !stop.stop_requested() && free_slots_locked() < (m_backlog ? m_claim_threshold : 1)) {
+  while (!m_stop_claiming && !stop.stop_requested() && usable(skip_types()) < (m_backlog ? m_claim_threshold : 1)) {
     m_capacity.wait(m_mutex);
   }
   m_claimer_waiting = false;
   if (m_stop_claiming || stop.stop_requested()) return std::nullopt;
-  Room room{std::min(free_slots_locked(), m_concurrency), m_backlog, {}};
-  for (const auto& [type, slots] : m_types) {
-    if (is_full(slots)) room.skip_types.push_back(type);
-  }
+  Room room{0, m_backlog, skip_types()};
+  room.slots = usable(room.skip_types);
   return room;
 }
 

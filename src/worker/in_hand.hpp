@@ -83,7 +83,7 @@ class InHand {
   struct Room {
     int slots;     // the most to claim now (at most `concurrency`)
     bool backlog;  // the last claim took all it asked for
-    std::vector<std::string> skip_types;  // full_types() at the same moment
+    std::vector<std::string> skip_types;  // types with their limit in hand
   };
   // Waits for room worth a claim; nothing once claiming stopped or `stop` was requested.
   std::optional<Room> wait_for_room(std::stop_token stop) PW_EXCLUDES(m_mutex);
@@ -159,10 +159,10 @@ class InHand {
     TypeSlots* type;  // a node of m_types: stable
   };
   int free_slots_locked() const PW_REQUIRES(m_mutex) { return m_capacity_slots - m_active - m_reserved; }
-  // A type limited below `concurrency` with its limit in hand. One whose
-  // limit is `concurrency` never is: passing over it would only claim jobs
-  // to wait for the handlers it keeps busy, at the price of walking its
-  // backlog (a flood of short jobs would pay that on every claim).
+  // For the completer's refills: a type limited below `concurrency` with
+  // its limit in hand. A refill only replaces finished jobs, so a type at
+  // `concurrency` gains nothing by it, and passing over it would walk its
+  // backlog on every refill (a flood of short jobs would pay that).
   bool is_full(const TypeSlots& slots) const { return slots.limit < m_concurrency && slots.held >= slots.limit; }
   TypeSlots& type_slots(const std::string& type) PW_REQUIRES(m_mutex);
   // The first ready job in claim order whose type has a free slot.
