@@ -82,8 +82,15 @@ void Completer::settle(queue::JobTable& queue, std::vector<Outcome>& batch, std:
   }
   // A refill that got less than it asked for found the backlog drained:
   // from here on the claimer waits for commits and due times.
+  // As with the claimer's claims, a short refill that passed over full
+  // types says nothing of their backlog (their queued jobs were not asked
+  // for): judged drained, the claimer would wait for commits that may never
+  // come (PostgreSQL wakes it only on NOTIFY) while those jobs stay queued.
   std::optional<bool> backlog;
-  if (ok && refill.limit > 0) backlog = static_cast<int>(recorded.claimed.jobs.size()) == refill.limit;
+  if (ok && refill.limit > 0) {
+    const bool filled = static_cast<int>(recorded.claimed.jobs.size()) == refill.limit;
+    if (filled || refill.skip_types.empty()) backlog = filled;
+  }
   accept_claimed(m_context, m_in_hand, m_outbox, recorded.claimed, backlog, reserved);
   if (!ok) {
     std::string ids;

@@ -44,8 +44,10 @@ std::optional<InHand::Room> InHand::wait_for_room(std::stop_token stop) {
   // most `concurrency` jobs, as many as its handlers can run.
   auto skip_types = [&]() PW_REQUIRES(m_mutex) {
     std::vector<std::string> skip;
+    // A type whose limit is the concurrency itself is never passed over:
+    // with it full, every handler is busy and more jobs would only wait.
     for (const auto& [type, slots] : m_types) {
-      if (slots.held >= slots.limit) skip.push_back(type);
+      if (is_full(slots)) skip.push_back(type);
     }
     return skip;
   };

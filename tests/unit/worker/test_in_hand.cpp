@@ -202,7 +202,7 @@ pw::worker::Slots per_type_slots() {
 
 }  // namespace
 
-TEST_CASE("InHand: each type runs up to its own limit; a later job of another type goes ahead of one that waits") {
+TEST_CASE("InHand: each type runs up to its own limit, and a later job of another type goes ahead of one that waits") {
   InHand ledger(per_type_slots());
   auto claimed = typed({{1, "slow"}, {2, "slow"}, {3, "noop"}});
   ledger.take(claimed, false, 0);
@@ -247,7 +247,7 @@ TEST_CASE("InHand: a handler waiting for work is woken when a held job's type ge
   CHECK(got->job.id == 2);
 }
 
-TEST_CASE("InHand: claims pass over a type with its limit in hand, and one claim asks for at most `concurrency`") {
+TEST_CASE("InHand: claims pass over a type with its limit in hand, and one claim asks for at most the concurrency") {
   InHand ledger(per_type_slots());
   std::stop_source never;
   auto room = ledger.wait_for_room(never.get_token());
