@@ -11,6 +11,7 @@
 #include "domain/persona.hpp"
 #include "domain/simulation.hpp"
 #include "jobs/contract.hpp"
+#include "jobs/simulation_start.hpp"
 #include "webhook/destination.hpp"
 
 namespace pw::api {
@@ -312,16 +313,12 @@ http::Response Api::create_simulation(const http::Request& request) {
     }
     return run_post(request, body, user.id, session, [&] {
       auto world = owned_world(store, user.id, world_id);
-      auto& queue = session.jobs();
-      simulation.max_events = admit_simulation(m_deps.config.limits, store, user.id, world, simulation.ticks);
-      auto created = store.create_simulation(simulation, now_ms());
-      auto job = jobs::new_job(jobs::SimulateWorldArgs{created.id, world_id});
-      job.trace_id = request.request_id;
-      job.user_id = user.id;
-      auto enqueued = queue.enqueue_in_transaction(job);
-      store.set_simulation_job(created.id, enqueued.id);
-      created.job_id = enqueued.id;
-      return Created{202, {{"simulation", render(created)}, {"job", job_json(queue, enqueued.id)}}, std::nullopt};
+      const jobs::SimulationRequest wanted{simulation.ticks, simulation.callback_url, request.request_id, std::nullopt};
+      auto started = jobs::start_simulation(session, m_deps.config.limits, world, user.id, wanted, now_ms());
+      if (started.breach) refuse_limit(*started.breach);
+      auto& created = *started.simulation;
+      return Created{202, {{"simulation", render(created)}, {"job", job_json(session.jobs(), *created.job_id)}},
+                     std::nullopt};
     });
   });
 }

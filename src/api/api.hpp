@@ -46,6 +46,11 @@ class Api {
   http::Response get_simulation(const http::Request& request);
   http::Response list_events(const http::Request& request);
 
+  // A world's schedules (schedules.cpp).
+  http::Response create_schedule(const http::Request& request);
+  http::Response list_schedules(const http::Request& request);
+  http::Response delete_schedule(const http::Request& request);
+
   http::Response get_job(const http::Request& request);
 
   // Bearer tokens of the caller (tokens.cpp).

@@ -17,6 +17,8 @@ void refuse_limit(const domain::LimitBreach& breach) {
       throw Refusal(409, "world_full", breach.message);
     case Limit::simulation_work:
       throw Refusal(422, "simulation_too_large", breach.message);
+    case Limit::schedules_per_user:
+      throw Refusal(409, "too_many_schedules", breach.message);
     case Limit::pending_simulations_per_user:
       throw Refusal(429, "too_many_pending_simulations", breach.message);
   }
@@ -27,25 +29,15 @@ void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t
   if (auto breach = domain::check_new_world(limits, store.count_worlds(user_id))) refuse_limit(*breach);
 }
 
+void admit_schedule(const domain::Limits& limits, schedule::ScheduleStore& schedules, std::int64_t user_id) {
+  if (auto breach = domain::check_new_schedule(limits, schedules.count_for_user(user_id))) refuse_limit(*breach);
+}
+
 void admit_personas(store::Store& store, std::int64_t world_id, std::int64_t adding) {
   const auto reserved = store.pending_generation_total(world_id);
   if (auto breach = domain::check_new_personas(store.count_personas(world_id), reserved.amount, adding)) {
     refuse_limit(*breach);
   }
-}
-
-std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, std::int64_t user_id,
-                              const store::World& world, int ticks) {
-  domain::SimulationDemand demand;
-  demand.ticks = ticks;
-  demand.personas = world.persona_count;
-  demand.world_simulations = world.simulations;
-  const auto holdings = store.world_holdings(world.id);
-  demand.world_events = holdings.events;
-  demand.world_reserved_events = holdings.reserved_events;
-  demand.user_pending_simulations = store.pending_simulation_count(user_id);
-  if (auto breach = domain::check_new_simulation(limits, demand)) refuse_limit(*breach);
-  return domain::max_simulation_events(ticks, world.persona_count);
 }
 
 }  // namespace pw::api

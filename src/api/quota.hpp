@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "domain/limits.hpp"
+#include "schedule/schedule_store.hpp"
 #include "store/store.hpp"
 
 namespace pw::api {
@@ -23,16 +24,16 @@ namespace pw::api {
 //   simulations_per_world         409 too_many_simulations
 //   events_per_world              409 too_many_events
 //   personas_per_world            409 world_full
+//   schedules_per_user            409 too_many_schedules
 //   simulation_work               422 simulation_too_large
 //   pending_simulations_per_user  429 too_many_pending_simulations (with Retry-After)
 [[noreturn]] void refuse_limit(const domain::LimitBreach& breach);
 
 // Each throws the Refusal above when the request would break a limit.
 void admit_world(const domain::Limits& limits, store::Store& store, std::int64_t user_id);
+void admit_schedule(const domain::Limits& limits, schedule::ScheduleStore& schedules, std::int64_t user_id);
 void admit_personas(store::Store& store, std::int64_t world_id, std::int64_t adding);
-// Returns the most events the new simulation can write, which it reserves
-// of its world's events until it completes.
-std::int64_t admit_simulation(const domain::Limits& limits, store::Store& store, std::int64_t user_id,
-                              const store::World& world, int ticks);
+// A simulation's limits are checked by jobs::start_simulation (the API and
+// world schedules share it); the API refuses its breach with refuse_limit.
 
 }  // namespace pw::api

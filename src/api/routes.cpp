@@ -76,6 +76,9 @@ void register_routes(http::Server& server, const Dependencies& deps) {
   add("GET", "/v1/worlds/{id}/simulations", &Api::list_simulations);
   add("GET", "/v1/worlds/{id}/simulations/{simulation_id}", &Api::get_simulation);
   add("GET", "/v1/worlds/{id}/events", &Api::list_events);
+  add("POST", "/v1/worlds/{id}/schedules", &Api::create_schedule);
+  add("GET", "/v1/worlds/{id}/schedules", &Api::list_schedules);
+  add("DELETE", "/v1/worlds/{id}/schedules/{schedule_id}", &Api::delete_schedule);
   add("GET", "/v1/jobs/{id}", &Api::get_job);
   register_admin_routes(server, deps);
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/job_json.hpp"
+#include "app/jobs_schedule.hpp"
 #include "app/roles.hpp"
 #include "db/connection.hpp"
 #include "observability/log_line.hpp"
@@ -84,6 +85,7 @@ struct Refusal : std::runtime_error {
 std::string not_found(std::int64_t id) { return "job " + std::to_string(id) + " not found"; }
 
 int run_action(const config::JobsConfig& config, storage::Session& session) {
+  if (config.schedule != config::JobsConfig::ScheduleAction::none) return run_schedule_action(config, session);
   queue::JobTable& queue = session.jobs();
   switch (config.action) {
     case Action::list: {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "jobs/handlers.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
+#include "schedule/scheduler.hpp"
 #include "webhook/network_libraries.hpp"
 #include "storage/drivers.hpp"
 #include "worker/postgres_seams.hpp"
@@ -33,10 +35,10 @@ int run_worker(const config::WorkerConfig& config) {
 
     observability::Metrics metrics("worker", jobs::job_kinds());
     queue::SystemClock clock;
-    // For the health checks and the backlog gauges; the worker's own
-    // threads and handlers have theirs (see worker/driver_seams.hpp).
+    // For the health checks, the backlog gauges and the scheduler loop; the
+    // worker's own threads and handlers have theirs (see worker/driver_seams.hpp).
     auto storage = storage::open_storage(
-        config.db, 2,
+        config.db, 3,
         {clock, config.retry,
          {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
           [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}});
@@ -74,9 +76,16 @@ int run_worker(const config::WorkerConfig& config) {
                                       for (const auto& t : handlers.types()) all += (all.empty() ? "" : ",") + t;
                                       return all;
                                     }()}});
+    // About once per poll interval, at most a second apart (a cron tick is a
+    // minute at the finest).
+    std::optional<schedule::Scheduler> scheduler;
+    scheduler.emplace(*storage, clock, schedule::FireSettings{config.limits},
+                      std::chrono::milliseconds(std::clamp<std::int64_t>(config.poll_interval_ms, 100, 1000)), logger,
+                      metrics);
     int signal = signals.wait();
     shutting_down = true;
     logger.info("worker_stopping", {{"signal", signal}, {"grace_ms", config.shutdown_grace_ms}});
+    scheduler.reset();
     runner.shutdown();
     server.stop();
     logger.info("worker_stopped", {{"abandoned_jobs", runner.abandoned()}});

@@ -46,10 +46,30 @@ Command add_jobs_command(Options& root) {
   prune.argument("--older-than", jobs->older_than, "Duration: 30m, 12h, 7d");
   actions.emplace_back(prune, Action::prune);
   for (auto& [action, _] : actions) action.fallthrough();
+  using ScheduleAction = config::JobsConfig::ScheduleAction;
+  Options schedule = command.subcommand("schedule", "Operator schedules: a job enqueued on every cron tick");
+  schedule.require_subcommand(1, 1);
+  schedule.fallthrough();
+  std::vector<std::pair<Options, ScheduleAction>> schedule_actions;
+  Options add = schedule.subcommand("add", "Add a schedule");
+  add.argument("--name", jobs->schedule_name, "Unique name of the schedule", true);
+  add.argument("--cron", jobs->cron, "Five fields or an @shortcut, e.g. '*/5 * * * *' or @hourly", true);
+  add.argument("--type", jobs->type, "Job type to enqueue on each tick", true);
+  add.argument("--payload", jobs->payload, "JSON payload of each job");
+  add.argument("--time-zone", jobs->time_zone, "IANA time zone the expression is read in");
+  schedule_actions.emplace_back(add, ScheduleAction::add);
+  schedule_actions.emplace_back(schedule.subcommand("list", "List the schedules"), ScheduleAction::list);
+  Options remove = schedule.subcommand("remove", "Remove a schedule");
+  remove.argument("name", jobs->schedule_name, "Schedule name", true);
+  schedule_actions.emplace_back(remove, ScheduleAction::remove);
+  for (auto& [action, _] : schedule_actions) action.fallthrough();
 
-  return {command, [jobs, actions] {
+  return {command, [jobs, actions, schedule_actions] {
             for (const auto& [options, action] : actions) {
               if (options.parsed()) jobs->action = action;
+            }
+            for (const auto& [options, action] : schedule_actions) {
+              if (options.parsed()) jobs->schedule = action;
             }
             jobs->db.create_if_missing = false;
             jobs->log.format = config::LogFormat::text;

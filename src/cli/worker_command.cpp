@@ -17,6 +17,7 @@ Command add_worker_command(Options& root) {
   command.settings(config::worker_settings(), config::role_worker, *config);
   command.settings(config::retry_settings(), config::role_worker, config->retry);
   command.settings(config::webhook_settings(), config::role_worker, config->webhook);
+  command.settings(config::limit_settings(), config::role_worker, config->limits);
   return {command, [config] {
             config->db.create_if_missing = false;
             if (auto problem = config::resolve_database_url(config->db)) return refuse(*problem);

@@ -165,6 +165,7 @@ std::optional<std::string> validate(const WorkerConfig& config) {
   if (auto e = validate(config.retry, role_worker)) return e;
   if (auto e = validate(config.webhook, role_worker)) return e;
   if (auto e = check_settings(worker_settings(), role_worker, config)) return e;
+  if (auto e = check_settings(limit_settings(), role_worker, config.limits)) return e;
   std::map<std::string, int, std::less<>> limits;
   if (auto e = parse_type_concurrency(config.type_concurrency, limits)) return e;
   return validate(config.db);

@@ -124,6 +124,9 @@ struct WorkerConfig {
   std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // prune finished jobs older than this
   std::int64_t prune_interval_ms = 60000;
   std::string worker_id;               // empty means: host:pid:random
+  // The per-user limits a world schedule's tick is admitted under: the
+  // API's settings (the same flags), so a tick counts as a POST would.
+  domain::Limits limits;
 };
 
 struct MigrateConfig {
@@ -173,6 +176,13 @@ struct JobsConfig {
   RetryConfig retry;
   Action action = Action::list;
   bool json = false;
+  // `jobs schedule add|list|remove` (operator schedules, src/schedule/):
+  // set when the action is one of those, which then wins over `action`.
+  enum class ScheduleAction { none, add, list, remove };
+  ScheduleAction schedule = ScheduleAction::none;
+  std::string schedule_name;
+  std::string cron;
+  std::string time_zone = "UTC";
   std::optional<std::string> state;
   std::optional<std::string> type;  // list filter, or the type to enqueue
   int limit = 50;

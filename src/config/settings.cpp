@@ -138,18 +138,21 @@ constexpr std::int64_t most_simulation_work = static_cast<std::int64_t>(domain::
 const auto limits = std::to_array<Setting<domain::Limits>>({
     {"--max-worlds-per-user", "MAX_WORLDS_PER_USER", &domain::Limits::worlds_per_user, role_api,
      "Worlds one user may hold at once; more gets 409 too_many_worlds", Range{1, 1'000'000}},
-    {"--max-simulations-per-world", "MAX_SIMULATIONS_PER_WORLD", &domain::Limits::simulations_per_world, role_api,
+    {"--max-simulations-per-world", "MAX_SIMULATIONS_PER_WORLD", &domain::Limits::simulations_per_world, role_api | role_worker,
      "Simulations one world may run; more gets 409 too_many_simulations", Range{1, 1'000'000}},
-    {"--max-events-per-world", "MAX_EVENTS_PER_WORLD", &domain::Limits::events_per_world, role_api,
+    {"--max-events-per-world", "MAX_EVENTS_PER_WORLD", &domain::Limits::events_per_world, role_api | role_worker,
      "Events one world may hold, counting what its pending simulations may still write; more gets 409 "
      "too_many_events",
      Range{1, 1'000'000'000}},
-    {"--max-simulation-work", "MAX_SIMULATION_WORK", &domain::Limits::simulation_work, role_api,
+    {"--max-simulation-work", "MAX_SIMULATION_WORK", &domain::Limits::simulation_work, role_api | role_worker,
      "Ticks x personas of one simulation; more gets 422 simulation_too_large", Range{1, most_simulation_work}},
     {"--max-pending-simulations", "MAX_PENDING_SIMULATIONS", &domain::Limits::pending_simulations_per_user,
-     role_api,
+     role_api | role_worker,
      "Simulations one user may have waiting or running at once; more gets 429 too_many_pending_simulations",
      Range{1, 1'000'000}},
+    {"--max-schedules-per-user", "MAX_SCHEDULES_PER_USER", &domain::Limits::schedules_per_user, role_api,
+     "Schedules (POST /v1/worlds/{id}/schedules) one user may hold at once; more gets 409 too_many_schedules",
+     Range{1, 10'000}},
 });
 
 std::string format_name(LogFormat format) { return format == LogFormat::text ? "text" : "json"; }

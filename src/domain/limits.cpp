@@ -31,6 +31,12 @@ std::optional<LimitBreach> check_new_world(const Limits& limits, std::int64_t wo
                                                  " worlds; delete one to make room"};
 }
 
+std::optional<LimitBreach> check_new_schedule(const Limits& limits, std::int64_t schedules) {
+  if (schedules < limits.schedules_per_user) return std::nullopt;
+  return LimitBreach{Limit::schedules_per_user, "a user holds at most " + count_text(limits.schedules_per_user) +
+                                                    " schedules; delete one to make room"};
+}
+
 std::optional<LimitBreach> check_new_personas(std::int64_t existing, std::int64_t reserved, std::int64_t adding) {
   if (existing + reserved + adding <= max_world_personas) return std::nullopt;
   std::string message = "a world holds at most " + count_text(max_world_personas) + " personas; this one has " +

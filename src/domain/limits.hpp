@@ -30,6 +30,8 @@ struct Limits {
   std::int64_t simulation_work = static_cast<std::int64_t>(max_ticks) * max_simulation_personas;
   // Simulations of one user accepted and not yet completed at once.
   std::int64_t pending_simulations_per_user = 10;
+  // Schedules (POST /v1/worlds/{id}/schedules) one user holds at once.
+  std::int64_t schedules_per_user = 20;
 };
 
 // Personas one world holds (what one simulation can take): not a setting.
@@ -43,6 +45,7 @@ enum class Limit {
   simulation_work,
   pending_simulations_per_user,
   personas_per_world,
+  schedules_per_user,
 };
 
 struct LimitBreach {
@@ -57,6 +60,9 @@ std::int64_t max_simulation_events(std::int64_t ticks, std::int64_t personas);
 
 // A new world for a user who holds `worlds` worlds.
 std::optional<LimitBreach> check_new_world(const Limits& limits, std::int64_t worlds);
+
+// A new schedule for a user who holds `schedules` schedules.
+std::optional<LimitBreach> check_new_schedule(const Limits& limits, std::int64_t schedules);
 
 // `adding` personas to a world that holds `existing` and has `reserved` more
 // on their way (generations accepted but not yet run).

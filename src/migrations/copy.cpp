@@ -470,6 +470,7 @@ const std::vector<CopyTable>& copied_tables() {
       {"tokens", {"id"}},
       {"admin_tokens", {"id"}},
       {"worlds", {"id"}},
+      {"schedules", {"id"}},
       {"personas", {"id"}},
       {"persona_generations", {"world_id", "number"}},
       {"simulations", {"id"}},

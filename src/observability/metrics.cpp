@@ -121,6 +121,18 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
       m_admin_actions[i] = &admin_actions.Add({{"action", kAdminActions[i]}});
     }
   }
+  if (m_service == "worker") {
+    auto& schedule_ticks = prometheus::BuildCounter()
+                               .Name("schedule_ticks_total")
+                               .Help("Schedule ticks fired by this worker, by schedule kind and what became of them.")
+                               .Register(*m_registry);
+    for (std::size_t k = 0; k < kScheduleKinds.size(); ++k) {
+      for (std::size_t s = 0; s < kScheduleTickStatuses.size(); ++s) {
+        m_schedule_ticks[k][s] =
+            &schedule_ticks.Add({{"schedule_kind", kScheduleKinds[k]}, {"status", kScheduleTickStatuses[s]}});
+      }
+    }
+  }
   prometheus::BuildGauge()
       .Name("personaworlds_build_info")
       .Help("Always 1; labels carry the version and the role of this process.")
@@ -258,6 +270,16 @@ void Metrics::count_database_unavailable(std::string_view reason) {
 void Metrics::count_admin_action(std::string_view action) {
   for (std::size_t i = 0; i < kAdminActions.size(); ++i) {
     if (action == kAdminActions[i] && m_admin_actions[i] != nullptr) m_admin_actions[i]->Increment();
+  }
+}
+
+void Metrics::count_schedule_tick(std::string_view kind, std::string_view status) {
+  for (std::size_t k = 0; k < kScheduleKinds.size(); ++k) {
+    for (std::size_t s = 0; s < kScheduleTickStatuses.size(); ++s) {
+      if (kind == kScheduleKinds[k] && status == kScheduleTickStatuses[s] && m_schedule_ticks[k][s] != nullptr) {
+        m_schedule_ticks[k][s]->Increment();
+      }
+    }
   }
 }
 

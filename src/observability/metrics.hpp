@@ -85,6 +85,13 @@ class Metrics {
                                                                "bulk_cancel"};
   void count_admin_action(std::string_view action);
 
+  // ---- schedules (worker) ----
+  // One fired schedule tick: kind one of kScheduleKinds, status one of
+  // kScheduleTickStatuses (anything else is not counted).
+  static constexpr std::array<const char*, 2> kScheduleKinds = {"operator", "world"};
+  static constexpr std::array<const char*, 3> kScheduleTickStatuses = {"enqueued", "skipped", "failed"};
+  void count_schedule_tick(std::string_view kind, std::string_view status);
+
   // Called at scrape time to refresh gauges read from the database
   // (queue_depth, oldest ready age). Set by both roles. Readings are keyed by
   // the raw type from the table; unknown types are added up (depth) or
@@ -139,6 +146,8 @@ class Metrics {
   prometheus::Counter* m_busy_timeouts;
   std::array<prometheus::Counter*, kUnavailableReasons.size()> m_unavailable{};
   std::array<prometheus::Counter*, kAdminActions.size()> m_admin_actions{};  // api only
+  std::array<std::array<prometheus::Counter*, kScheduleTickStatuses.size()>, kScheduleKinds.size()>
+      m_schedule_ticks{};  // worker only
 
   std::vector<std::unique_ptr<RouteSeries>> m_routes;
   std::map<std::pair<std::string, std::string>, std::size_t> m_route_index;

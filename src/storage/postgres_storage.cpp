@@ -6,6 +6,7 @@
 #include "migrations/migration.hpp"
 #include "migrations/postgres_migrator.hpp"
 #include "queue/postgres_job_queue.hpp"
+#include "schedule/postgres_schedule_store.hpp"
 #include "storage/drivers.hpp"
 #include "store/postgres/admin_tokens.hpp"
 #include "store/postgres/store.hpp"
@@ -20,12 +21,14 @@ class PostgresSession final : public Session {
         m_store(m_connection),
         m_tokens(m_connection),
         m_admin_tokens(m_connection),
-        m_jobs(m_connection, settings.clock, settings.retry) {}
+        m_jobs(m_connection, settings.clock, settings.retry),
+        m_schedules(m_connection) {}
 
   store::Store& store() override { return m_store; }
   store::Tokens& tokens() override { return m_tokens; }
   store::AdminTokens& admin_tokens() override { return m_admin_tokens; }
   queue::JobTable& jobs() override { return m_jobs; }
+  schedule::ScheduleStore& schedules() override { return m_schedules; }
 
   std::unique_ptr<WriteScope> begin_write() override { return std::make_unique<Scope>(m_connection); }
 
@@ -60,6 +63,7 @@ class PostgresSession final : public Session {
   store::PostgresTokens m_tokens;
   store::PostgresAdminTokens m_admin_tokens;
   queue::PostgresJobQueue m_jobs;
+  schedule::PostgresScheduleStore m_schedules;
 };
 
 class PostgresStorage final : public Storage {

@@ -9,6 +9,7 @@
 #include "db/error.hpp"
 #include "migrations/migration.hpp"
 #include "queue/job_queue.hpp"
+#include "schedule/sqlite_schedule_store.hpp"
 #include "storage/drivers.hpp"
 #include "storage/write_gate.hpp"
 #include "store/sqlite/admin_tokens.hpp"
@@ -30,12 +31,14 @@ class SqliteSession final : public Session {
         m_store(m_connection),
         m_tokens(m_connection),
         m_admin_tokens(m_connection),
-        m_jobs(m_connection, settings.clock, settings.retry) {}
+        m_jobs(m_connection, settings.clock, settings.retry),
+        m_schedules(m_connection) {}
 
   store::Store& store() override { return m_store; }
   store::Tokens& tokens() override { return m_tokens; }
   store::AdminTokens& admin_tokens() override { return m_admin_tokens; }
   queue::JobTable& jobs() override { return m_jobs; }
+  schedule::ScheduleStore& schedules() override { return m_schedules; }
 
   std::unique_ptr<WriteScope> begin_write() override {
     using std::chrono::steady_clock;
@@ -84,6 +87,7 @@ class SqliteSession final : public Session {
   store::SqliteTokens m_tokens;
   store::SqliteAdminTokens m_admin_tokens;
   queue::JobQueue m_jobs;
+  schedule::SqliteScheduleStore m_schedules;
 };
 
 class SqliteStorage final : public Storage {

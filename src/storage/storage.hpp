@@ -24,6 +24,7 @@
 #include "migrations/migrator.hpp"
 #include "queue/clock.hpp"
 #include "queue/job_table.hpp"
+#include "schedule/schedule_store.hpp"
 #include "store/admin_tokens.hpp"
 #include "store/store.hpp"
 #include "store/tokens.hpp"
@@ -38,6 +39,7 @@ class Session {
   virtual store::Tokens& tokens() = 0;
   virtual store::AdminTokens& admin_tokens() = 0;
   virtual queue::JobTable& jobs() = 0;
+  virtual schedule::ScheduleStore& schedules() = 0;
 
   // Ends a transaction: rolls back on destruction unless committed.
   class WriteScope {
