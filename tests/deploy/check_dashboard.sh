@@ -24,7 +24,7 @@ COUNTERS_AND_GAUGES=(
   http_requests_total personaworlds_build_info process_start_time_seconds
   jobs_processed_total job_retries_total jobs_trace_total queue_depth
   jobs_dead_total job_oldest_ready_age_seconds up db_busy_timeouts_total db_unavailable_total
-  jobs_lease_lost_total admin_actions_total queue_paused jobs_rate_limited_total
+  jobs_lease_lost_total admin_actions_total queue_paused jobs_rate_limited_total schedule_ticks_total
 )
 HISTOGRAMS=(http_request_duration_seconds db_query_duration_seconds job_duration_seconds db_lock_wait_seconds)
 # What prometheus-postgres-exporter (Debian 12, with
@@ -34,7 +34,8 @@ POSTGRES_EXPORTER=(
   pg_up pg_stat_activity_count pg_settings_max_connections pg_stat_user_tables_n_dead_tup
   pg_stat_user_tables_n_live_tup pg_stat_database_xact_commit pg_stat_database_xact_rollback
 )
-LABELS=(route method status type trace le job instance version service reason action datname state relname schemaname)
+LABELS=(route method status type trace le job instance version service reason action datname state relname schemaname
+  schedule_kind)
 # The dashboard must chart each of these somewhere.
 REQUIRED=(
   http_requests_total http_request_duration_seconds jobs_processed_total
