@@ -213,6 +213,10 @@ http::Response AdminApi::overview(const http::Request& request) {
     }
     nlohmann::json ages = nlohmann::json::object();
     for (const auto& [type, age] : jobs.oldest_ready_age_seconds()) ages[type] = age;
+    nlohmann::json paused = nlohmann::json::array();
+    for (const auto& control : jobs.controls()) {
+      if (control.paused) paused.push_back(control.type);
+    }
     // Every one of the last 15 minutes (this one included), oldest first.
     const std::int64_t first_minute = now / minute_ms * minute_ms - (overview_minutes - 1) * minute_ms;
     std::vector<nlohmann::json> minutes;
@@ -232,8 +236,7 @@ http::Response AdminApi::overview(const http::Request& request) {
                                       {"totals", std::move(totals)},
                                       {"oldest_ready_age_seconds", std::move(ages)},
                                       {"finished_per_minute", minutes},
-                                      // Queue controls (pausing a type) have not landed yet.
-                                      {"paused_types", nlohmann::json::array()},
+                                      {"paused_types", std::move(paused)},
                                       {"finished_counts_as_of", time_text(finished->taken_at_ms)},
                                       {"now", time_text(now)}});
   });

@@ -41,6 +41,11 @@ class AdminApi {
   http::Response cancel_jobs(const http::Request& request);
   http::Response overview(const http::Request& request);
   http::Response workers(const http::Request& request);
+  // Queue controls (admin_controls.cpp).
+  http::Response controls(const http::Request& request);
+  http::Response pause_type(const http::Request& request);
+  http::Response resume_type(const http::Request& request);
+  http::Response rate_limit_type(const http::Request& request);
 
  private:
   // The caller's name for the audit log ("file" for the token file's), or a
@@ -50,6 +55,7 @@ class AdminApi {
              const std::vector<std::int64_t>& job_ids);
   http::Response single_action(const http::Request& request, bool retry);
   http::Response bulk_action(const http::Request& request, bool retry);
+  http::Response control_action(const http::Request& request, std::string_view action);
 
   Dependencies m_deps;
   std::string m_file_token_hash;  // empty: no token file

@@ -55,6 +55,10 @@ void register_admin_routes(http::Server& server, const Dependencies& deps) {
   add("POST", "/admin/v1/jobs:cancel", &AdminApi::cancel_jobs);
   add("GET", "/admin/v1/overview", &AdminApi::overview);
   add("GET", "/admin/v1/workers", &AdminApi::workers);
+  add("GET", "/admin/v1/controls", &AdminApi::controls);
+  add("POST", "/admin/v1/types/{type}/pause", &AdminApi::pause_type);
+  add("POST", "/admin/v1/types/{type}/resume", &AdminApi::resume_type);
+  add("POST", "/admin/v1/types/{type}/rate-limit", &AdminApi::rate_limit_type);
 
   auto page = [&](const char* pattern, std::string_view asset) {
     server.route("GET", pattern, [asset, &logger, &metrics](const http::Request& request) {

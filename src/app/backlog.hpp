@@ -1,4 +1,5 @@
-// The backlog gauges, queue_depth and job_oldest_ready_age_seconds, read from
+// The backlog gauges, queue_depth, job_oldest_ready_age_seconds and
+// queue_paused (the paused types, queue/controls.hpp), read from
 // the job table whenever /metrics is scraped. Both roles export them: the
 // backlog must stay visible when no worker is running, which is exactly when
 // it matters. Every process reads the same table, so rules and panels take

@@ -12,6 +12,7 @@
 #include "api/job_json.hpp"
 #include "app/jobs_schedule.hpp"
 #include "app/roles.hpp"
+#include "app/run_jobs_controls.hpp"
 #include "db/connection.hpp"
 #include "observability/log_line.hpp"
 #include "storage/storage.hpp"
@@ -158,6 +159,11 @@ int run_action(const config::JobsConfig& config, storage::Session& session) {
       }
       return 0;
     }
+    case Action::pause:
+    case Action::resume:
+    case Action::rate_limit:
+    case Action::controls:
+      return run_controls_action(config, queue);
     case Action::prune: {
       std::int64_t older_than = config::parse_duration_ms(config.older_than).value_or(0);
       std::int64_t deleted = queue.prune(older_than);

@@ -45,6 +45,21 @@ Command add_jobs_command(Options& root) {
   Options prune = command.subcommand("prune", "Delete finished jobs older than a duration");
   prune.argument("--older-than", jobs->older_than, "Duration: 30m, 12h, 7d");
   actions.emplace_back(prune, Action::prune);
+  // Queue controls (docs/job-queue.md): stored in the database, obeyed by
+  // every worker's next claim.
+  Options pause = command.subcommand("pause", "Stop claiming jobs of a type (running ones finish, queued ones wait)");
+  pause.argument("type", jobs->type, "Job type, e.g. webhook.deliver", true);
+  actions.emplace_back(pause, Action::pause);
+  Options resume = command.subcommand("resume", "Claim jobs of a paused type again");
+  resume.argument("type", jobs->type, "Job type", true);
+  actions.emplace_back(resume, Action::resume);
+  Options rate_limit = command.subcommand(
+      "rate-limit", "Claim at most RATE jobs of a type per second across all workers (0 or off: no limit)");
+  rate_limit.argument("type", jobs->type, "Job type", true);
+  rate_limit.argument("rate", jobs->rate, "Jobs per second (e.g. 50 or 0.5), or 0 / off to remove the limit", true);
+  actions.emplace_back(rate_limit, Action::rate_limit);
+  Options controls = command.subcommand("controls", "List paused and rate-limited job types");
+  actions.emplace_back(controls, Action::controls);
   for (auto& [action, _] : actions) action.fallthrough();
   using ScheduleAction = config::JobsConfig::ScheduleAction;
   Options schedule = command.subcommand("schedule", "Operator schedules: a job enqueued on every cron tick");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -224,6 +225,17 @@ std::map<std::string, int, std::less<>> type_concurrency(const WorkerConfig& con
 
 namespace pw::config {
 
+std::optional<std::optional<double>> parse_rate_limit(std::string_view text) {
+  if (text == "off") return std::optional<double>{};
+  double value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || !(value >= 0)) return std::nullopt;
+  if (value == 0) return std::optional<double>{};
+  // Stored in thousandths of a job per second (migration 0011).
+  if (value < 0.001 || value > 1e6) return std::nullopt;
+  return std::optional<double>{value};
+}
+
 std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -250,6 +262,14 @@ std::optional<std::string> validate(const JobsConfig& config) {
   if (auto e = out_of_range(config.count, {1, 1000000}, "--count")) return e;
   if (config.action == JobsConfig::Action::enqueue && (!config.type || config.type->empty())) {
     return "invalid --type: jobs enqueue needs a job type";
+  }
+  if ((config.action == JobsConfig::Action::pause || config.action == JobsConfig::Action::resume ||
+       config.action == JobsConfig::Action::rate_limit) &&
+      (!config.type || config.type->empty() || config.type->size() > 200)) {
+    return "invalid TYPE: a job type of 1 to 200 bytes";
+  }
+  if (config.action == JobsConfig::Action::rate_limit && !valid_rate_limit(config.rate)) {
+    return "invalid RATE: '" + config.rate + "' is not a number of jobs per second (0 or off removes the limit)";
   }
   if (config.action == JobsConfig::Action::prune && !parse_duration_ms(config.older_than)) {
     return "invalid --older-than: '" + config.older_than + "' is not a duration like 30m, 12h or 7d";

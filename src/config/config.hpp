@@ -170,7 +170,7 @@ namespace pw::config {
 
 // `personaworlds jobs ...`: the operator's view of the job table.
 struct JobsConfig {
-  enum class Action { list, show, enqueue, retry, cancel, prune };
+  enum class Action { list, show, enqueue, retry, cancel, prune, pause, resume, rate_limit, controls };
   DatabaseConfig db;
   LogConfig log;
   RetryConfig retry;
@@ -192,7 +192,14 @@ struct JobsConfig {
   int priority = 0;
   std::optional<std::string> trace_id;
   std::string older_than = "7d";
+  std::string rate;  // rate-limit: jobs per second, 0 or "off" to remove
 };
+
+// A rate limit as operators name it: jobs per second (at least 0.001, at
+// most 1,000,000), or 0 / "off" for none (the inner nothing). Nothing when
+// the text is neither.
+std::optional<std::optional<double>> parse_rate_limit(std::string_view text);
+inline bool valid_rate_limit(std::string_view text) { return parse_rate_limit(text).has_value(); }
 
 // "500ms", "30s", "15m", "12h", "7d" -> milliseconds; nothing on bad input.
 std::optional<std::int64_t> parse_duration_ms(std::string_view text);

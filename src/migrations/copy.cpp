@@ -477,6 +477,7 @@ const std::vector<CopyTable>& copied_tables() {
       {"events", {"id"}},
       {"idempotency_keys", {"id"}},
       {"jobs", {"id"}},
+      {"job_type_controls", {"id"}},
   };
   return tables;
 }

@@ -157,6 +157,7 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
       gauge_for(m_oldest_ready, m_age_gauges, label).Set(0);
     }
   }
+  register_queue_controls(labels);
   // Job counters belong to the worker: the API exports none, so sums across
   // scrape targets never double.
   if (m_service == "worker") {

@@ -64,6 +64,9 @@ class Metrics {
   // took the job over, or the job was canceled): once per claim, however the
   // worker found out (a renewal, a claim, or its outcome refused at settle).
   void count_lease_lost(const std::string& type);
+  // A claim that left ready jobs of the type for want of rate-limit tokens
+  // (queue/controls.hpp): jobs_rate_limited_total{type}.
+  void count_rate_limited(const std::string& type);
 
   // ---- database ----
   void observe_db_query(double seconds);
@@ -81,8 +84,8 @@ class Metrics {
   // ---- operator console (api) ----
   // One admin action that changed jobs (the audit log has the details):
   // one of kAdminActions; anything else is not counted.
-  static constexpr std::array<const char*, 5> kAdminActions = {"retry", "cancel", "delete", "bulk_retry",
-                                                               "bulk_cancel"};
+  static constexpr std::array<const char*, 8> kAdminActions = {"retry",       "cancel", "delete", "bulk_retry",
+                                                               "bulk_cancel", "pause",  "resume", "rate_limit"};
   void count_admin_action(std::string_view action);
 
   // ---- schedules (worker) ----
@@ -100,6 +103,9 @@ class Metrics {
   void set_scrape_hook(ScrapeHook hook) { m_scrape_hook = std::move(hook); }
   void set_queue_depth(const std::map<std::string, std::int64_t>& ready_by_type);
   void set_oldest_ready_age(const std::map<std::string, double>& age_by_type);
+  // queue_paused{type}: 1 for each paused type (raw types; an unknown one
+  // sets `unknown`), 0 for the rest. Both roles, like queue_depth.
+  void set_queue_paused(const std::vector<std::string>& paused_types);
 
   // The text exposition format, after running the scrape hook.
   std::string scrape();
@@ -157,6 +163,11 @@ class Metrics {
   std::mutex m_gauge_mutex;
   std::map<std::string, prometheus::Gauge*> m_depth_gauges;
   std::map<std::string, prometheus::Gauge*> m_age_gauges;
+  // Queue controls (queue_control_metrics.cpp), under m_gauge_mutex.
+  void register_queue_controls(const std::vector<std::string>& labels);
+  prometheus::Family<prometheus::Gauge>* m_queue_paused = nullptr;
+  std::map<std::string, prometheus::Gauge*> m_paused_gauges;
+  std::map<std::string, prometheus::Counter*> m_rate_limited;  // worker only
   std::mutex m_scrape_mutex;
   ScrapeHook m_scrape_hook;
 };

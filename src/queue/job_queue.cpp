@@ -102,6 +102,9 @@ double random01() {
 
 }  // namespace
 
+// For the controlled claims of job_queue_controls.cpp.
+Job read_claimed_job(const db::Statement& row) { return read_job(row); }
+
 // Every statement the queue runs often, prepared once per JobQueue.
 // Hot statements name their index (INDEXED BY): without ANALYZE statistics
 // the planner prefers jobs_state_type's equality on state and then sorts every
@@ -276,7 +279,16 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     expire->bind_unowned(2, kLeaseExpiredError);
     expire->exec();
   }
-  if (limit > 0 && !skip_types.empty()) {
+  // Paused and rate-limited types (job_queue_controls.cpp): the limited
+  // types' jobs are claimed there, within their buckets, and all of them
+  // are passed over by the claim below.
+  std::vector<std::string> controlled_skip;
+  const std::vector<std::string>* skip = &skip_types;
+  if (limit > 0 && claim_controlled(owner, limit, lease_ms, now, skip_types, result, controlled_skip)) {
+    skip = &controlled_skip;
+    limit -= static_cast<int>(result.jobs.size());
+  }
+  if (limit > 0 && !skip->empty()) {
     // The skipped types' rows are walked past in jobs_ready (a type column
     // read each), so this costs more the more of them wait ahead.
     InUse claim(m_statements->get(
@@ -293,7 +305,7 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     claim->bind(2, now + lease_ms);
     claim->bind(3, now);
     claim->bind(4, limit);
-    claim->bind(5, nlohmann::json(skip_types).dump());
+    claim->bind(5, nlohmann::json(*skip).dump());
     while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
   } else if (limit > 0) {
     InUse claim(m_statements->get(
@@ -659,6 +671,9 @@ std::map<std::string, double> JobQueue::oldest_ready_age_seconds() {
 }
 
 std::optional<std::int64_t> JobQueue::next_due_ms() {
+  // A paused type's queued jobs are due at no time; a held-back limited
+  // type's, when its next token arrives (job_queue_controls.cpp).
+  if (std::vector<TypeControl> controls = read_controls(); !controls.empty()) return next_due_controlled(controls);
   std::optional<std::int64_t> next;
   auto consider = [&](std::unique_ptr<db::Statement>& slot, const char* sql) {
     InUse query(m_statements->get(slot, sql));

@@ -138,6 +138,11 @@ class JobQueue final : public JobTable {
   // holds the write lock for long. Returns the number deleted.
   std::int64_t prune(std::int64_t retention_ms, int batch = 1000) override;
 
+  // Operator controls (job_queue_controls.cpp): each its own write transaction.
+  std::vector<TypeControl> controls() override;
+  void set_paused(const std::string& type, bool paused) override;
+  void set_rate_limit(const std::string& type, std::optional<double> per_second) override;
+
   // Backoff before attempt `attempts + 1`: full jitter over
   // min(cap, base * 2^(attempts-1)). `random01` in [0, 1).
   static std::int64_t backoff_ms(const config::RetryConfig& retry, int attempts, double random01);
@@ -151,6 +156,15 @@ class JobQueue final : public JobTable {
   void settle_in_transaction(const std::string& owner, const std::vector<Completion>& completions,
                              const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
                              const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes);
+  // Claims the rate-limited types' jobs their buckets allow and spends the
+  // tokens; false (and nothing done) when no type has a control. Otherwise
+  // `skip` is what the rest of the claim passes over (see ClaimPlan).
+  bool claim_controlled(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
+                        const std::vector<std::string>& skip_types, ClaimResult& result,
+                        std::vector<std::string>& skip);
+  std::vector<TypeControl> read_controls();
+  // next_due_ms() when some type has a control (see controls.hpp).
+  std::optional<std::int64_t> next_due_controlled(const std::vector<TypeControl>& controls);
   std::int64_t lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const;
   class WriteStretch;
 

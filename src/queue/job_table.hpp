@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/controls.hpp"
 #include "queue/job.hpp"
 
 namespace pw::queue {
@@ -35,6 +36,9 @@ struct ExpiredLease {
 struct ClaimResult {
   std::vector<ClaimedJob> jobs;  // in claim order: priority, run_at, id
   std::vector<ExpiredLease> expired;
+  // Types whose ready jobs this claim left for want of rate-limit tokens
+  // (controls.hpp): each one jobs_rate_limited_total{type} for the worker.
+  std::vector<std::string> rate_limited;
 };
 
 enum class FailureKind { retryable, permanent };
@@ -159,6 +163,13 @@ class JobTable {
   virtual std::vector<FinishedMinute> finished_per_minute(std::int64_t since_ms) = 0;
 
   virtual std::int64_t prune(std::int64_t retention_ms, int batch = 1000) = 0;
+
+  // Operator controls per type (controls.hpp), by type. A pause or a limit
+  // set here is obeyed by the next claim of every worker.
+  virtual std::vector<TypeControl> controls() = 0;
+  virtual void set_paused(const std::string& type, bool paused) = 0;
+  // Nothing removes the limit. A new limit starts with a full bucket.
+  virtual void set_rate_limit(const std::string& type, std::optional<double> per_second) = 0;
 };
 
 }  // namespace pw::queue

@@ -118,6 +118,9 @@ std::string filter_terms(const JobFilter& filter, bool paged, Params& params) {
 
 }  // namespace
 
+// For the controlled claims of postgres_job_queue_controls.cpp.
+Job read_claimed_job(const Rows& rows, int row) { return read_job(rows, row); }
+
 bool NotifyLimiter::admit() {
   auto now = std::chrono::steady_clock::now().time_since_epoch().count();
   auto last = m_last.load(std::memory_order_relaxed);
@@ -322,7 +325,15 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
     result.expired.push_back(std::move(expired));
   }
   if (limit <= 0) return;
-  if (!skip_types.empty()) {
+  // Paused and rate-limited types (postgres_job_queue_controls.cpp): the
+  // limited types' jobs are claimed there, within their buckets, and all of
+  // them are passed over below.
+  std::vector<std::string> controlled_skip;
+  const bool controlled = claim_controlled(owner, limit, lease_ms, skip_types, result, controlled_skip);
+  if (controlled) limit -= static_cast<int>(result.jobs.size());
+  if (limit <= 0) return;
+  const std::vector<std::string>& skip = controlled ? controlled_skip : skip_types;
+  if (!skip.empty()) {
     // As below, passing over the types the caller has no room for.
     auto claimed = m_connection.prepared(
         "pw_claim_skipping",
@@ -333,7 +344,7 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
              "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, claim = j.claim + 1, lease_owner = $2,"
              " lease_expires_at = n.now + $4, started_at = n.now, updated_at = n.now "
              "FROM ready, n WHERE j.id = ready.id RETURNING ", kJobColumns}),
-        Params().add(fixed_now()).add(owner).add(limit).add(lease_ms).add_array(skip_types));
+        Params().add(fixed_now()).add(owner).add(limit).add(lease_ms).add_array(skip));
     for (int i = 0; i < claimed.size(); ++i) result.jobs.push_back(ClaimedJob{read_job(claimed, i)});
     return;
   }
@@ -661,6 +672,9 @@ std::map<std::string, double> PostgresJobQueue::oldest_ready_age_seconds() {
 }
 
 std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
+  // A paused type's queued jobs are due at no time; a held-back limited
+  // type's, when its next token arrives (postgres_job_queue_controls.cpp).
+  if (m_controls_seen) return next_due_controlled();
   // Each answered from the first entry of a partial index; no "after now"
   // filter, for the reason given in job_queue.hpp.
   auto rows = m_connection.prepared(

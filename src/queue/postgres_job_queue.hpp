@@ -101,7 +101,22 @@ class PostgresJobQueue final : public JobTable {
 
   std::int64_t prune(std::int64_t retention_ms, int batch = 1000) override;
 
+  // Operator controls (postgres_job_queue_controls.cpp): each its own transaction.
+  std::vector<TypeControl> controls() override;
+  void set_paused(const std::string& type, bool paused) override;
+  void set_rate_limit(const std::string& type, std::optional<double> per_second) override;
+
  private:
+  // As JobQueue's (job_queue.hpp); `now` gets the statement's time.
+  std::vector<TypeControl> read_controls(std::int64_t& now);
+  bool claim_controlled(const std::string& owner, int limit, std::int64_t lease_ms,
+                        const std::vector<std::string>& skip_types, ClaimResult& result,
+                        std::vector<std::string>& skip);
+  std::optional<std::int64_t> next_due_controlled();
+  // Whether this queue's last look found any control: next_due_ms() then
+  // asks with them, else in one round trip as before (a control set since
+  // costs at most one claim that finds nothing).
+  bool m_controls_seen = true;
   // The clock's time when it is not the real one; nothing (the server's) otherwise.
   std::optional<std::int64_t> fixed_now() const;
   std::vector<std::int64_t> update_matching(const std::string& set, const char* states, const JobFilter& filter,

@@ -7,6 +7,8 @@ namespace pw::worker {
 void accept_claimed(WorkerContext& context, InHand& in_hand, Outbox& outbox, queue::ClaimResult& claimed,
                     std::optional<bool> backlog, int unreserve) {
   context.totals.jobs_claimed += static_cast<std::int64_t>(claimed.jobs.size());
+  // Claims and refills alike: a type held back by its rate limit.
+  for (const auto& type : claimed.rate_limited) context.metrics.count_rate_limited(type);
   for (const auto& lapsed : claimed.expired) {
     // A lapsed claim of our own (this process was frozen, say): its run is
     // no longer ours, so tell its handler to stop now, not at the next renewal.
