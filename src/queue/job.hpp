@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pw::queue {
 
@@ -15,6 +16,21 @@ enum class JobState { queued, running, succeeded, dead, canceled };
 std::string_view to_string(JobState state);
 std::optional<JobState> parse_job_state(std::string_view text);
 
+// A uniqueness window: while a job of the same type and key is in the
+// window, enqueueing returns that job (EnqueueResult{id, created = false})
+// instead of inserting another. A job is in the window when it is in one of
+// `states` (all five when empty) and, if `for_ms` is given, was created less
+// than for_ms ago. Unlike an idempotency key, which is unique for as long as
+// its row lives, the key may be used again once no job holds the window:
+// "at most one world.simulate per world queued or running" is
+// {key "world:42", states {queued, running}}. The check and the insert are
+// atomic on both drivers (see docs/job-queue.md, "Uniqueness windows").
+struct Uniqueness {
+  std::string key;
+  std::optional<std::int64_t> for_ms;  // > 0
+  std::vector<JobState> states;        // empty: any state
+};
+
 struct NewJob {
   std::string type;
   std::string payload = "{}";  // JSON text
@@ -24,6 +40,7 @@ struct NewJob {
   std::optional<int> max_attempts;      // default: RetryConfig::default_max_attempts
   std::optional<std::int64_t> run_at_ms;  // default: now
   std::optional<std::string> idempotency_key;
+  std::optional<Uniqueness> unique;
 };
 
 struct Job {

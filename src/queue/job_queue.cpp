@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -139,6 +140,31 @@ JobQueue::~JobQueue() = default;
 
 // ---- enqueue -------------------------------------------------------------
 
+namespace {
+
+// The newest job holding `job`'s uniqueness window, if any. Atomic with the
+// insert that follows because every enqueue runs in a write transaction
+// (BEGIN IMMEDIATE: one writer at a time), so no other enqueue can insert
+// between this read and the insert. One seek per state in jobs_unique
+// (migration 0012); jobs without a key are not in that index.
+std::optional<std::int64_t> window_holder(db::Connection& connection, const NewJob& job, std::int64_t now) {
+  const auto states = unique_states(*job.unique);
+  // A statement of the connection's cache (a lookup, not a parse), kept
+  // out of Statements: it is not on the common path.
+  db::Statement find(connection,
+                     "SELECT id FROM jobs INDEXED BY jobs_unique WHERE unique_key = ?1 AND type = ?2"
+                     " AND state IN (?3, ?4, ?5, ?6, ?7) AND created_at > ?8 ORDER BY id DESC LIMIT 1");
+  find.bind_unowned(1, job.unique->key);
+  find.bind_unowned(2, job.type);
+  for (std::size_t i = 0; i < states.size(); ++i) find.bind(static_cast<int>(i) + 3, states[i]);
+  const auto& window = job.unique->for_ms;
+  find.bind(8, window ? now - *window : std::numeric_limits<std::int64_t>::min());
+  if (!find.step()) return std::nullopt;
+  return find.int64(0);
+}
+
+}  // namespace
+
 EnqueueResult JobQueue::enqueue(const NewJob& job) {
   auto timer = m_connection.time_query();
   return db::write(m_connection, [&] { return enqueue_in_transaction(job); });
@@ -150,6 +176,9 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
   const std::optional<std::string> rewritten = payload_to_store(job);
   const std::string* payload = rewritten ? &*rewritten : &job.payload;
   std::int64_t now = m_clock.now_ms();
+  if (job.unique) {
+    if (auto holder = window_holder(m_connection, job, now)) return EnqueueResult{*holder, false};
+  }
   {
     // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing
     // (no change), and the existing job is looked up below. NULL keys never
@@ -157,7 +186,7 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
     InUse insert(m_statements->get(
         m_statements->insert,
         "INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, "
-        "idempotency_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+        "idempotency_key, created_at, updated_at, unique_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) "
         "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"));
     insert->bind_unowned(1, job.type);
     insert->bind_unowned(2, *payload);
@@ -168,6 +197,7 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
     insert->bind(7, job.run_at_ms.value_or(now));
     insert->bind(8, job.idempotency_key);
     insert->bind(9, now);
+    if (job.unique) insert->bind_unowned(10, job.unique->key);
     if (insert->exec() == 1) return EnqueueResult{m_connection.last_insert_rowid(), true};
   }
   InUse find(m_statements->get(m_statements->find_by_key,

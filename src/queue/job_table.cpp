@@ -27,6 +27,25 @@ std::optional<std::string> payload_to_store(const NewJob& job) {
   return parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::vector<std::string> unique_states(const Uniqueness& unique) {
+  if (unique.key.empty()) throw std::invalid_argument("a uniqueness window needs a key");
+  if (unique.for_ms && *unique.for_ms <= 0) {
+    throw std::invalid_argument("a uniqueness window's duration must be positive");
+  }
+  std::vector<std::string> out;
+  if (unique.states.empty()) {
+    for (auto state : {JobState::queued, JobState::running, JobState::succeeded, JobState::dead, JobState::canceled}) {
+      out.emplace_back(to_string(state));
+    }
+    return out;
+  }
+  for (auto state : unique.states) {
+    std::string name(to_string(state));
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
+}
+
 void sort_in_claim_order(ClaimResult& result) {
   std::sort(result.jobs.begin(), result.jobs.end(), [](const ClaimedJob& a, const ClaimedJob& b) {
     return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) < std::tie(b.job.priority, b.job.run_at_ms, b.job.id);

@@ -95,6 +95,11 @@ inline constexpr const char* kLeaseExpiredError = "lease expired (worker presume
 // an object), so the common case copies nothing.
 std::optional<std::string> payload_to_store(const NewJob& job);
 
+// The states a uniqueness window names (all five when it names none), as
+// text, each once. std::invalid_argument for an empty key or a duration that
+// is not positive, so both drivers refuse the same windows.
+std::vector<std::string> unique_states(const Uniqueness& unique);
+
 // RETURNING gives rows in no promised order; jobs are handed out in claim
 // order (priority, run_at, id).
 void sort_in_claim_order(ClaimResult& result);

@@ -1,6 +1,7 @@
 #include "queue/postgres_job_queue.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <type_traits>
 #include <chrono>
@@ -168,6 +169,46 @@ auto PostgresJobQueue::transact(Work&& work) {
 
 // ---- enqueue -------------------------------------------------------------------
 
+namespace {
+
+// The advisory lock class of uniqueness windows: pg_advisory_xact_lock's
+// two-int4 form, whose keys never meet the one-bigint keys (the migrator's).
+constexpr std::int32_t kUniqueLockClass = 0x50570055;  // "PW", "U"
+
+// The newest job holding `job`'s uniqueness window, if any, with the window
+// locked until this transaction ends. READ COMMITTED alone would let two
+// transactions both find nothing and both insert, and no unique index can
+// stand in (the window is the enqueuer's: a duration and states), so every
+// enqueue of one type and key first takes a transaction-scoped advisory lock
+// on a hash of them: the second waits until the first commits (or rolls
+// back). The check is a statement of its own after the lock, because a READ
+// COMMITTED statement sees what was committed before it started: folded into
+// the locking statement it would miss the commit it waited for. (A hash
+// collision only makes two keys wait for each other.) Needs READ COMMITTED,
+// as every transaction of this driver is: a REPEATABLE READ snapshot taken
+// earlier would not see the holder's commit.
+std::optional<std::int64_t> window_holder(db::postgres::Connection& connection, const NewJob& job,
+                                          std::optional<std::int64_t> fixed_now) {
+  const auto states = unique_states(*job.unique);
+  connection.prepared("pw_unique_lock",
+                      "SELECT pg_advisory_xact_lock($1::integer, hashtext($2::text || chr(31) || $3::text))",
+                      Params().add(kUniqueLockClass).add(job.type).add(job.unique->key));
+  auto holder = connection.prepared(
+      "pw_unique_holder",
+      sql({"SELECT id FROM jobs WHERE unique_key = $2 AND type = $3 AND state = ANY($4::text[])"
+           " AND created_at > ", kNow, " - $5::bigint ORDER BY id DESC LIMIT 1"}),
+      Params()
+          .add(fixed_now)
+          .add(job.unique->key)
+          .add(job.type)
+          .add_array(states)
+          .add(job.unique->for_ms.value_or(std::numeric_limits<std::int64_t>::max() / 2)));
+  if (holder.empty()) return std::nullopt;
+  return holder.int64(0, 0);
+}
+
+}  // namespace
+
 EnqueueResult PostgresJobQueue::enqueue(const NewJob& job) {
   return transact([&] { return enqueue_in_transaction(job); });
 }
@@ -175,13 +216,19 @@ EnqueueResult PostgresJobQueue::enqueue(const NewJob& job) {
 EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
   const std::optional<std::string> rewritten = payload_to_store(job);
   const std::string& payload = rewritten ? *rewritten : job.payload;
+  if (job.unique) {
+    if (auto holder = window_holder(m_connection, job, fixed_now())) {
+      return EnqueueResult{*holder, false};
+    }
+  }
   // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing and
   // returns no row; the existing job is read below. (A concurrent insert of
   // the same key makes this one wait for that commit, so the read finds it.)
   auto inserted = m_connection.prepared(
       "pw_enqueue",
       sql({"INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, idempotency_key,"
-           " created_at, updated_at) SELECT $2, $3, $4, $5, $6, $7, COALESCE($8::bigint, n.now), $9, n.now, n.now"
+           " created_at, updated_at, unique_key)"
+           " SELECT $2, $3, $4, $5, $6, $7, COALESCE($8::bigint, n.now), $9, n.now, n.now, $10"
            " FROM (SELECT ", kNow, " AS now) n"
            " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"}),
       Params()
@@ -193,7 +240,8 @@ EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
           .add(job.priority)
           .add(job.max_attempts.value_or(m_retry.default_max_attempts))
           .add(job.run_at_ms)
-          .add(job.idempotency_key));
+          .add(job.idempotency_key)
+          .add(job.unique ? std::optional<std::string>(job.unique->key) : std::nullopt));
   if (!inserted.empty()) {
     bool due_now = !job.run_at_ms || *job.run_at_ms <= m_clock.now_ms();
     if (due_now && (m_notify_limiter == nullptr || m_notify_limiter->admit())) {
@@ -209,12 +257,14 @@ EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
 }
 
 std::vector<EnqueueResult> PostgresJobQueue::enqueue_many(const std::vector<NewJob>& jobs) {
-  const bool keyed = std::any_of(jobs.begin(), jobs.end(), [](const NewJob& job) { return job.idempotency_key; });
+  const bool keyed = std::any_of(jobs.begin(), jobs.end(),
+                                 [](const NewJob& job) { return job.idempotency_key || job.unique; });
   return transact([&] {
     std::vector<EnqueueResult> results;
     results.reserve(jobs.size());
-    // A job with an idempotency key may meet one already there (or its twin
-    // in the batch): those go one by one, each finding its existing job.
+    // A job with an idempotency key or a uniqueness window may meet one
+    // already there (or its twin in the batch): those go one by one, each
+    // finding its existing job.
     if (keyed || jobs.empty()) {
       for (const auto& job : jobs) results.push_back(enqueue_in_transaction(job));
       return results;
