@@ -63,8 +63,8 @@ TEST_CASE("schedules (binary): a world's schedules are created, listed and delet
   const auto world = world_path(scene, alice);
   const auto mallorys_world = world_path(scene, mallory);
 
-  auto created = scene.post(world + "/schedules", {{"cron", "0 9 * * MON-FRI"}, {"ticks", 20}, {"time_zone", "Europe/Paris"}},
-                            alice);
+  auto created = scene.post(world + "/schedules",
+                            {{"cron", "0 9 * * MON-FRI"}, {"ticks", 20}, {"time_zone", "Europe/Paris"}}, alice);
   REQUIRE_MESSAGE(created.status == 201, created.body);
   auto schedule = json::parse(created.body);
   CHECK(schedule["cron"] == "0 9 * * MON-FRI");
