@@ -183,10 +183,20 @@ EnqueueResult JobQueue::enqueue_in_transaction(const NewJob& job) {
     // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing
     // (no change), and the existing job is looked up below. NULL keys never
     // conflict. (No RETURNING: it costs more per row than reading the rowid.)
-    InUse insert(m_statements->get(
+    // A job with a window has a statement of its own (from the connection's
+    // cache), so the common one stays as it was.
+    std::optional<db::Statement> unique_insert;
+    if (job.unique) {
+      unique_insert.emplace(m_connection,
+                            "INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, "
+                            "idempotency_key, created_at, updated_at, unique_key) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) "
+                            "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING");
+    }
+    InUse insert(unique_insert ? *unique_insert : m_statements->get(
         m_statements->insert,
         "INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, "
-        "idempotency_key, created_at, updated_at, unique_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) "
+        "idempotency_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
         "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"));
     insert->bind_unowned(1, job.type);
     insert->bind_unowned(2, *payload);

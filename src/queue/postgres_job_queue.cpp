@@ -224,24 +224,27 @@ EnqueueResult PostgresJobQueue::enqueue_in_transaction(const NewJob& job) {
   // ON CONFLICT DO NOTHING: a repeated idempotency key inserts nothing and
   // returns no row; the existing job is read below. (A concurrent insert of
   // the same key makes this one wait for that commit, so the read finds it.)
+  // A job with a window has a statement of its own (its key in unique_key),
+  // so the common one stays as it was.
+  Params params;
+  params.add(fixed_now())
+      .add(job.type)
+      .add(payload)
+      .add(job.trace_id)
+      .add(job.user_id)
+      .add(job.priority)
+      .add(job.max_attempts.value_or(m_retry.default_max_attempts))
+      .add(job.run_at_ms)
+      .add(job.idempotency_key);
+  if (job.unique) params.add(job.unique->key);
   auto inserted = m_connection.prepared(
-      "pw_enqueue",
+      job.unique ? "pw_enqueue_unique" : "pw_enqueue",
       sql({"INSERT INTO jobs (type, payload, trace_id, user_id, priority, max_attempts, run_at, idempotency_key,"
-           " created_at, updated_at, unique_key)"
-           " SELECT $2, $3, $4, $5, $6, $7, COALESCE($8::bigint, n.now), $9, n.now, n.now, $10"
+           " created_at, updated_at", job.unique ? ", unique_key" : "",
+           ") SELECT $2, $3, $4, $5, $6, $7, COALESCE($8::bigint, n.now), $9, n.now, n.now", job.unique ? ", $10" : "",
            " FROM (SELECT ", kNow, " AS now) n"
            " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"}),
-      Params()
-          .add(fixed_now())
-          .add(job.type)
-          .add(payload)
-          .add(job.trace_id)
-          .add(job.user_id)
-          .add(job.priority)
-          .add(job.max_attempts.value_or(m_retry.default_max_attempts))
-          .add(job.run_at_ms)
-          .add(job.idempotency_key)
-          .add(job.unique ? std::optional<std::string>(job.unique->key) : std::nullopt));
+      params);
   if (!inserted.empty()) {
     bool due_now = !job.run_at_ms || *job.run_at_ms <= m_clock.now_ms();
     if (due_now && (m_notify_limiter == nullptr || m_notify_limiter->admit())) {

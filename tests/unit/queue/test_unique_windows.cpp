@@ -3,6 +3,7 @@
 // Every case runs on both drivers; time is a ManualClock.
 #include <doctest/doctest.h>
 
+#include <latch>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -189,21 +190,30 @@ TEST_CASE_TEMPLATE("JobQueue unique: an empty key or a duration that is not posi
   CHECK(jobs_of_type(f, "world.simulate") == 0);
 }
 
-TEST_CASE_TEMPLATE("JobQueue unique: 8 connections enqueueing one key 50 times each insert exactly one job", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+TEST_CASE_TEMPLATE("JobQueue unique: 8 connections enqueueing one key 50 times each insert exactly one job, and one job per key when 50 keys are raced for in turn", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
   F f;
   constexpr int kThreads = 8;
   constexpr int kEach = 50;
   auto job = unique_job("world:42", 60000, {JobState::queued, JobState::running});
   std::vector<std::vector<pw::queue::EnqueueResult>> seen(kThreads);
+  std::vector<std::vector<std::int64_t>> rounds(kThreads);
   std::vector<std::string> errors(kThreads);
   {
     std::vector<decltype(f.other())> sides;
     for (int t = 0; t < kThreads; ++t) sides.push_back(f.other());
+    // All at once: the race is on the first insert (later enqueues find it).
+    std::latch start(kThreads);
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
+        start.arrive_and_wait();
         try {
           for (int i = 0; i < kEach; ++i) seen[t].push_back(sides[t].queue->enqueue(job));
+          // Then 50 keys in turn, each one raced for by every thread.
+          for (int i = 0; i < kEach; ++i) {
+            auto round = unique_job("round:" + std::to_string(i), 60000, {JobState::queued}, "persona.generate");
+            rounds[t].push_back(sides[t].queue->enqueue(round).id);
+          }
         } catch (const std::exception& e) {
           errors[t] = e.what();
         }
@@ -224,4 +234,12 @@ TEST_CASE_TEMPLATE("JobQueue unique: 8 connections enqueueing one key 50 times e
   CHECK(ids.size() == 1);
   CHECK(created == 1);
   CHECK(jobs_of_type(f, "world.simulate") == 1);
+  CHECK(jobs_of_type(f, "persona.generate") == kEach);
+  for (int i = 0; i < kEach; ++i) {
+    std::set<std::int64_t> round_ids;
+    for (const auto& ids_of_thread : rounds) {
+      if (static_cast<int>(ids_of_thread.size()) == kEach) round_ids.insert(ids_of_thread[i]);
+    }
+    CHECK(round_ids.size() == 1);
+  }
 }
