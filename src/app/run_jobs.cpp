@@ -30,6 +30,24 @@ nlohmann::json to_json(const queue::Job& job) { return api::job_detail(job); }
 
 std::string dump(const nlohmann::json& value) { return api::dump_json(value); }
 
+// --unique-key, --unique-for, --unique-states as the job table takes them
+// (already validated: config::validate).
+queue::Uniqueness uniqueness_of(const config::JobsConfig& config) {
+  queue::Uniqueness unique;
+  unique.key = *config.unique_key;
+  if (config.unique_for) unique.for_ms = config::parse_duration_ms(*config.unique_for);
+  if (config.unique_states) {
+    std::string_view rest = *config.unique_states;
+    for (;;) {
+      auto comma = rest.find(',');
+      if (auto state = queue::parse_job_state(rest.substr(0, comma))) unique.states.push_back(*state);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return unique;
+}
+
 // One line of a terminal table: no control characters, at most `width` characters.
 std::string cell(std::string_view text, std::size_t width) {
   std::string out;
@@ -122,15 +140,29 @@ int run_action(const config::JobsConfig& config, storage::Session& session) {
       job.priority = config.priority;
       job.trace_id = config.trace_id;
       job.max_attempts = config.retry.default_max_attempts;
+      if (config.unique_key) job.unique = uniqueness_of(config);
       // One transaction for all: a million jobs appear at once or not at all.
       std::int64_t first = 0;
       std::int64_t last = 0;
+      bool created = true;
       session.write([&] {
         for (int i = 0; i < config.count; ++i) {
-          last = queue.enqueue_in_transaction(job).id;
+          auto result = queue.enqueue_in_transaction(job);
+          last = result.id;
+          created = result.created;
           if (i == 0) first = last;
         }
       });
+      if (!created) {
+        // Validation allows a window with --count 1 only: this one job.
+        if (config.json) {
+          std::cout << dump({{"enqueued", 0}, {"existing_id", first}}) << "\n";
+        } else {
+          std::cout << "not enqueued: job " << first << " (" << cell(job.type, 100) << ") holds unique key "
+                    << cell(*config.unique_key, 200) << "\n";
+        }
+        return 0;
+      }
       if (config.json) {
         std::cout << dump({{"enqueued", config.count}, {"first_id", first}, {"last_id", last}}) << "\n";
       } else if (config.count == 1) {

@@ -34,6 +34,10 @@ Command add_jobs_command(Options& root) {
   enqueue.argument("--count", jobs->count, "How many (in one transaction)");
   enqueue.argument("--priority", jobs->priority, "Smaller runs first");
   enqueue.argument("--trace-id", jobs->trace_id, "Trace id to carry into the worker's logs");
+  enqueue.argument("--unique-key", jobs->unique_key,
+                   "Enqueue nothing while a job of this type and key is in the window (--unique-for, --unique-states)");
+  enqueue.argument("--unique-for", jobs->unique_for, "Window: jobs created less than this long ago (30s, 15m, 12h)");
+  enqueue.argument("--unique-states", jobs->unique_states, "Window: jobs in these states, e.g. queued,running");
   enqueue.settings(config::retry_settings(), config::role_enqueue, jobs->retry);
   actions.emplace_back(enqueue, Action::enqueue);
   Options retry = command.subcommand("retry", "Queue a dead or canceled job again");

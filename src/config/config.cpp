@@ -253,8 +253,54 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
   return value * scale;
 }
 
+namespace {
+
+// enqueue's uniqueness window: all or nothing of it, each part well formed.
+std::optional<std::string> validate_uniqueness(const JobsConfig& config) {
+  if (!config.unique_key) {
+    if (config.unique_for) return "invalid --unique-for: it needs --unique-key";
+    if (config.unique_states) return "invalid --unique-states: it needs --unique-key";
+    return std::nullopt;
+  }
+  const std::string& key = *config.unique_key;
+  if (key.empty() || key.size() > 200) return "invalid --unique-key: must be 1 to 200 bytes";
+  for (unsigned char byte : key) {
+    if (byte < 0x20 || byte == 0x7f) return "invalid --unique-key: must not contain control characters";
+  }
+  if (!config.unique_for && !config.unique_states) {
+    return "invalid --unique-key: give --unique-for (a duration) and/or --unique-states (e.g. queued,running)";
+  }
+  if (config.unique_for) {
+    auto ms = parse_duration_ms(*config.unique_for);
+    if (!ms || *ms <= 0) {
+      return "invalid --unique-for: '" + *config.unique_for +
+             "' is not a positive duration like 500ms, 30s, 15m, 12h or 7d";
+    }
+  }
+  if (config.unique_states) {
+    std::string_view rest = *config.unique_states;
+    for (;;) {
+      auto comma = rest.find(',');
+      std::string_view state = rest.substr(0, comma);
+      if (state != "queued" && state != "running" && state != "succeeded" && state != "dead" && state != "canceled") {
+        return "invalid --unique-states: '" + std::string(state) +
+               "' is not one of queued, running, succeeded, dead, canceled (a comma-separated list)";
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (config.count != 1) return "invalid --count: --unique-key enqueues at most one job";
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> validate(const JobsConfig& config) {
   if (auto e = validate(config.log)) return e;
+  if (config.action == JobsConfig::Action::enqueue) {
+    if (auto e = validate_uniqueness(config)) return e;
+  }
   if (config.action == JobsConfig::Action::enqueue) {
     if (auto e = validate(config.retry, role_enqueue)) return e;
   }

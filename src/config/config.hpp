@@ -193,6 +193,11 @@ struct JobsConfig {
   std::optional<std::string> trace_id;
   std::string older_than = "7d";
   std::string rate;  // rate-limit: jobs per second, 0 or "off" to remove
+  // enqueue's uniqueness window (queue::Uniqueness): a key, with a duration
+  // (as parse_duration_ms reads it) and/or states ("queued,running").
+  std::optional<std::string> unique_key;
+  std::optional<std::string> unique_for;
+  std::optional<std::string> unique_states;
 };
 
 // A rate limit as operators name it: jobs per second (at least 0.001, at
