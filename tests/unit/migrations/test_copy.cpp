@@ -73,6 +73,8 @@ struct Source {
         "  (2, 'world.simulate', '{}', 'running', 2, 10, 1000, 'host:2', 999999999, 1000, 1004, 2, NULL, 'lapsed'),"
         "  (3, 'webhook.deliver', '{}', 'dead', 10, 10, 1000, 'host:1', NULL, 1000, 1004, 10, 1100, 'refused\n2nd'),"
         "  (4, 'persona.generate', '{}', 'queued', 0, 10, 5000, NULL, NULL, 1006, 1006, 0, NULL, NULL);"
+        "INSERT INTO job_type_controls (id, type, paused, rate_per_1000s, token_millionths, refilled_at, held,"
+        "  updated_at) VALUES (1, 'webhook.deliver', 1, 50000, 2500000, 1000, 1, 1009);"
         "UPDATE sqlite_sequence SET seq = 40 WHERE name = 'jobs';");
     pw::db::Statement insert(connection,
                              "INSERT INTO events (id, world_id, simulation_id, tick, kind, actors, text) "
@@ -197,6 +199,7 @@ TEST_CASE("migrate copy: a copy in small batches carries every row and verifies,
   CHECK(table_of(report, "events").copied_rows == 25);
   CHECK(table_of(report, "events").target_rows == 25);
   CHECK(table_of(report, "persona_generations").target_rows == 2);
+  CHECK(table_of(report, "job_type_controls").target_rows == 1);
   CHECK(progress.str().find("copy: events 8/25 (32%)\n") != std::string::npos);
   CHECK(progress.str().find("copy: events 25/25 (100%)\n") != std::string::npos);
 
