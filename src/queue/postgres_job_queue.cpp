@@ -195,8 +195,12 @@ std::optional<std::int64_t> window_holder(db::postgres::Connection& connection, 
                       Params().add(kUniqueLockClass).add(job.type).add(job.unique->key));
   auto holder = connection.prepared(
       "pw_unique_holder",
-      sql({"SELECT id FROM jobs WHERE unique_key = $2 AND type = $3 AND state = ANY($4::text[])"
-           " AND created_at > ", kNow, " - $5::bigint ORDER BY id DESC LIMIT 1"}),
+      // OFFSET 0 fences the filter from the ORDER BY, so no estimate can
+      // make the plan walk the primary key backwards (newest first) and
+      // filter every row on the way, a scan of the table when no job holds
+      // the window: the rows of the key come from jobs_unique, then sort.
+      sql({"SELECT id FROM (SELECT id FROM jobs WHERE unique_key = $2 AND type = $3 AND state = ANY($4::text[])"
+           " AND created_at > ", kNow, " - $5::bigint OFFSET 0) AS held ORDER BY id DESC LIMIT 1"}),
       Params()
           .add(fixed_now)
           .add(job.unique->key)

@@ -243,3 +243,34 @@ TEST_CASE_TEMPLATE("JobQueue unique: 8 connections enqueueing one key 50 times e
     CHECK(round_ids.size() == 1);
   }
 }
+
+TEST_CASE("JobQueue unique: on PostgreSQL the window check is an index scan of jobs_unique, in custom and generic plans") {
+  pw::test::PostgresQueueFixture f;
+  // A table where a scan would cost: many recent jobs without a key (the
+  // window's time range does not narrow them down), a few with one.
+  f.connection.exec(
+      "INSERT INTO jobs (type, payload, run_at, created_at, updated_at, state, finished_at)"
+      " SELECT 'world.simulate', '{}', 1, 1699999990000, 1, 'succeeded', 1 FROM generate_series(1, 20000);"
+      "INSERT INTO jobs (type, payload, run_at, created_at, updated_at, unique_key)"
+      " SELECT 'world.simulate', '{}', 1, 1699999990000, 1, 'world:' || g FROM generate_series(1, 200) AS g;"
+      "ANALYZE jobs");
+  // The statement of queue/postgres_job_queue.cpp (window_holder), as the
+  // server prepares it.
+  const std::string holder =
+      "SELECT id FROM (SELECT id FROM jobs WHERE unique_key = $2 AND type = $3 AND state = ANY($4::text[])"
+      " AND created_at > COALESCE($1::bigint, pw_now_ms()) - $5::bigint OFFSET 0) AS held ORDER BY id DESC LIMIT 1";
+  for (std::string mode : {"force_custom_plan", "force_generic_plan"}) {
+    INFO(mode);
+    f.connection.exec("SET plan_cache_mode = " + mode);
+    f.connection.exec("PREPARE holder (bigint, text, text, text[], bigint) AS " + holder);
+    auto plan = f.connection.query(
+        "EXPLAIN EXECUTE holder (1700000000000, 'world:7', 'world.simulate', '{queued,running}', 60000)");
+    std::string text;
+    for (int row = 0; row < plan.size(); ++row) text += plan.text(row, 0) + "\n";
+    INFO(text);
+    CHECK(text.find("jobs_unique") != std::string::npos);
+    CHECK(text.find("Seq Scan") == std::string::npos);
+    CHECK(text.find("jobs_pkey") == std::string::npos);
+    f.connection.exec("DEALLOCATE holder");
+  }
+}
