@@ -401,6 +401,26 @@ std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vec
   return lost;
 }
 
+std::vector<ClaimToken> JobQueue::canceled_claims(const std::vector<ClaimToken>& claims) {
+  if (claims.empty()) return {};
+  std::string held_json = "[";
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (i) held_json += ',';
+    held_json += '[' + std::to_string(claims[i].job_id) + ',' + std::to_string(claims[i].claim) + ']';
+  }
+  held_json += ']';
+  auto timer = m_connection.time_query();
+  // Prepared per call: the worker asks a few times a second, not per job.
+  db::Statement read(m_connection,
+                     "SELECT jobs.id, jobs.claim FROM jobs "
+                     "JOIN (SELECT value ->> 0 AS id, value ->> 1 AS claim FROM json_each(?1)) AS held "
+                     "ON jobs.id = held.id AND jobs.claim = held.claim WHERE jobs.state = 'canceled'");
+  read.bind_unowned(1, held_json);
+  std::vector<ClaimToken> canceled;
+  while (read.step()) canceled.push_back({read.int64(0), read.int64(1)});
+  return canceled;
+}
+
 // ---- outcomes ------------------------------------------------------------
 
 bool JobQueue::complete(const std::string& owner, const Completion& completion) {

@@ -68,6 +68,7 @@ class JobQueue final : public JobTable {
   // (canceled, taken over after a lapse, or superseded by a newer claim).
   std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                 std::int64_t lease_ms) override;
+  std::vector<ClaimToken> canceled_claims(const std::vector<ClaimToken>& claims) override;
 
   // Each guarded by state = running, the claim token and lease_owner = owner:
   // a run whose claim was superseded (its lease lapsed and the job was

@@ -121,6 +121,11 @@ class JobTable {
                             const std::vector<std::string>& skip_types) = 0;
   virtual std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                         std::int64_t lease_ms) = 0;
+  // Of these claims, the ones whose job was canceled while they ran (a
+  // cancel keeps the claim number): a read, cheap enough for the worker to
+  // ask several times a second, so a cancel reaches a running handler
+  // promptly rather than at the next renewal.
+  virtual std::vector<ClaimToken> canceled_claims(const std::vector<ClaimToken>& claims) = 0;
 
   virtual bool complete(const std::string& owner, const Completion& completion) = 0;
   virtual std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions) = 0;

@@ -445,6 +445,20 @@ std::vector<ClaimToken> PostgresJobQueue::renew(const std::string& owner, const 
   return lost;
 }
 
+std::vector<ClaimToken> PostgresJobQueue::canceled_claims(const std::vector<ClaimToken>& claims) {
+  if (claims.empty()) return {};
+  auto rows = reading().prepared(
+      "pw_canceled_claims",
+      "SELECT j.id, j.claim FROM jobs j JOIN unnest($1::bigint[], $2::bigint[]) AS held(id, claim)"
+      " ON j.id = held.id AND j.claim = held.claim WHERE j.state = 'canceled'",
+      Params()
+          .add_array(column<std::int64_t>(claims, [](const ClaimToken& t) { return t.job_id; }))
+          .add_array(column<std::int64_t>(claims, [](const ClaimToken& t) { return t.claim; })));
+  std::vector<ClaimToken> canceled;
+  for (int i = 0; i < rows.size(); ++i) canceled.push_back({rows.int64(i, 0), rows.int64(i, 1)});
+  return canceled;
+}
+
 // ---- outcomes ----------------------------------------------------------------------
 
 bool PostgresJobQueue::complete(const std::string& owner, const Completion& completion) {
@@ -654,8 +668,13 @@ std::vector<std::int64_t> PostgresJobQueue::retry_matching(const JobFilter& filt
 
 // ---- reading -------------------------------------------------------------------------
 
+db::postgres::Connection& PostgresJobQueue::reading() {
+  if (!m_connection.healthy()) m_connection.reconnect();
+  return m_connection;
+}
+
 std::optional<Job> PostgresJobQueue::find(std::int64_t job_id) {
-  auto rows = m_connection.prepared("pw_find", sql({"SELECT ", kJobColumns, " FROM jobs j WHERE j.id = $1"}),
+  auto rows = reading().prepared("pw_find", sql({"SELECT ", kJobColumns, " FROM jobs j WHERE j.id = $1"}),
                                     Params().add(job_id));
   if (rows.empty()) return std::nullopt;
   return read_job(rows, 0);
@@ -665,7 +684,7 @@ std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
   Params params;
   params.add(std::max(0, filter.limit));
   const std::string terms = filter_terms(filter, true, params);
-  auto rows = m_connection.query(
+  auto rows = reading().query(
       sql({"SELECT ", kJobColumns, " FROM jobs j WHERE true", terms, " ORDER BY j.id DESC LIMIT $1"}), params);
   std::vector<Job> jobs;
   for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows, i));
@@ -693,7 +712,7 @@ std::map<std::string, std::map<std::string, std::int64_t>> read_counts(const Row
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
   // Queued jobs are counted from jobs_due, running ones (few) through
   // jobs_leases; finished ones by a (parallel) scan (see migration 0006).
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_counts", std::string("SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL"
                                " GROUP BY type, state UNION ALL ") +
                        kActiveCounts);
@@ -703,12 +722,12 @@ std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::cou
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::active_counts() {
   // The predicates of the partial indexes jobs_due and jobs_leases, so the
   // planner can answer each half from its index alone.
-  auto rows = m_connection.prepared("pw_active_counts", kActiveCounts);
+  auto rows = reading().prepared("pw_active_counts", kActiveCounts);
   return read_counts(rows);
 }
 
 std::map<std::string, std::int64_t> PostgresJobQueue::ready_counts() {
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_ready_counts",
       sql({"SELECT type, count(*) FROM jobs WHERE state = 'queued' AND run_at <= ", kNow, " GROUP BY type"}),
       Params().add(fixed_now()));
@@ -718,7 +737,7 @@ std::map<std::string, std::int64_t> PostgresJobQueue::ready_counts() {
 }
 
 std::map<std::string, double> PostgresJobQueue::oldest_ready_age_seconds() {
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_oldest_ready",
       sql({"SELECT type, (", kNow, " - min(run_at))::float8 / 1000 FROM jobs"
            " WHERE state = 'queued' AND run_at <= ", kNow, " GROUP BY type"}),
@@ -734,7 +753,7 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
   if (m_controls_seen) return next_due_controlled();
   // Each answered from the first entry of a partial index; no "after now"
   // filter, for the reason given in job_queue.hpp.
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_next_due",
       "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued'),"
       " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))");
@@ -742,7 +761,7 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
 }
 
 std::vector<LeaseHolder> PostgresJobQueue::lease_holders() {
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_lease_holders",
       "SELECT COALESCE(lease_owner, ''), count(*), min(started_at), min(lease_expires_at) FROM jobs"
       " WHERE state = 'running' GROUP BY lease_owner ORDER BY lease_owner");
@@ -756,7 +775,7 @@ std::vector<LeaseHolder> PostgresJobQueue::lease_holders() {
 
 std::vector<FinishedMinute> PostgresJobQueue::finished_per_minute(std::int64_t since_ms) {
   // Integer division truncates, as on SQLite: the same minutes on both.
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_finished_per_minute",
       "SELECT finished_at / 60000 * 60000 AS minute, state, count(*) FROM jobs"
       " WHERE finished_at >= $1::bigint GROUP BY 1, 2 ORDER BY 1, 2",

@@ -73,6 +73,7 @@ class PostgresJobQueue final : public JobTable {
                     const std::vector<std::string>& skip_types) override;
   std::vector<ClaimToken> renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                 std::int64_t lease_ms) override;
+  std::vector<ClaimToken> canceled_claims(const std::vector<ClaimToken>& claims) override;
 
   bool complete(const std::string& owner, const Completion& completion) override;
   std::vector<bool> complete_many(const std::string& owner, const std::vector<Completion>& completions) override;
@@ -123,6 +124,11 @@ class PostgresJobQueue final : public JobTable {
                                             int max);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, ClaimResult& result,
                             const std::vector<std::string>& skip_types = {});
+  // The connection for a read outside any transaction, opened again first
+  // if its session is gone (a server restart): a Transaction does that by
+  // itself, a bare read does not, and a loop that only reads (the claimer
+  // asking which types are ready) would otherwise fail on it forever.
+  db::postgres::Connection& reading();
   // Runs `work` in a transaction, again when it loses a race.
   template <class Work>
   auto transact(Work&& work);

@@ -32,7 +32,8 @@ Outcome run_job(WorkerContext& context, const std::shared_ptr<Held>& held, stora
       },
       [&context, &entry] {
         return context.stopping.load(std::memory_order_relaxed) || entry.lost.load(std::memory_order_relaxed);
-      }};
+      },
+      [&entry] { return entry.canceled.load(std::memory_order_relaxed); }};
   try {
     std::string result = (*handler)(job_context);
     if (result.empty()) result = "null";

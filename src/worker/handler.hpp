@@ -28,6 +28,11 @@ struct JobContext {
   // True once the worker is shutting down: long handlers should return early
   // by throwing (the job is then handed back, not charged).
   std::function<bool()> stop_requested;
+  // The cancellation token: true once the job was canceled while this
+  // handler ran it (stop_requested() is then true as well). The job is
+  // already recorded as canceled and whatever the handler returns is
+  // discarded, so it should stop at its next safe point, within a second.
+  std::function<bool()> canceled = [] { return false; };
 
   storage::Storage& database() const;
 };

@@ -51,6 +51,9 @@ struct Held {
   // superseded by a newer claim): its handler is told to stop, and its
   // outcome will be refused.
   std::atomic<bool> lost{false};
+  // Why it was lost, when it was: canceled by an operator or a user while it
+  // ran (set before `lost`). Its handler's cancellation token.
+  std::atomic<bool> canceled{false};
   ClaimKey key() const { return key_of(job); }
 };
 

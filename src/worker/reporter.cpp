@@ -62,6 +62,13 @@ void Reporter::outcome(const Outcome& outcome, Result what) const {
       return;
     }
     case Result::lost: {
+      if (outcome.held->canceled) {
+        // Expected: the cancel was reported when it arrived.
+        LogFields fields = job_fields(job);
+        fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
+        m_logger.info("job_stopped_after_cancel", fields);
+        return;
+      }
       // Refused at settle before a renewal or a claim told us: this is where
       // the worker learns the claim is gone, so it is reported here, once.
       if (!outcome.held->lost.exchange(true)) lease_lost(job);
@@ -93,6 +100,12 @@ void Reporter::expired(const queue::ExpiredLease& lapsed) const {
     m_logger.warn("job_lease_expired", fields);
     m_metrics.count_retry(type_label(lapsed.type));
   }
+}
+
+void Reporter::canceled(const queue::Job& job) const {
+  LogFields fields = job_fields(job);
+  fields.emplace_back("detail", "canceled while running; its handler is told to stop and its outcome discarded");
+  m_logger.info("job_canceled", fields);
 }
 
 void Reporter::lease_lost(const queue::Job& job) const {

@@ -25,6 +25,9 @@ class Reporter {
   // jobs_lease_lost_total. Callers flag the claim lost first (Held::lost),
   // so each claim is reported once.
   void lease_lost(const queue::Job& job) const;
+  // A running claim whose job was canceled: logged as job_canceled (the
+  // handler is told to stop; the job is already recorded as canceled).
+  void canceled(const queue::Job& job) const;
   // This worker claimed the job again while an older run of it was still in hand.
   void superseded(const queue::Job& older) const;
 

@@ -239,6 +239,35 @@ TEST_CASE("worker (binary): SIGTERM finishes or hands back running jobs and exit
   require_clean_logs(*worker);
 }
 
+TEST_CASE("worker (binary): jobs cancel reaches a running handler promptly, long before its next lease renewal, and the job stays canceled") {
+  Scene scene;
+  scene.enqueue("sleep", R"({"ms":600000})");
+  scene.enqueue("noop", "{}");
+  // Renewals every 40 s: a cancel found only by a renewal would stop the
+  // handler only then.
+  auto worker = scene.worker({"--concurrency", "2", "--lease-ms", "120000", "--log-level", "debug"});
+  REQUIRE_MESSAGE(worker->wait_for_json("job_started", 30s, [](const nlohmann::json& line) {
+    return line["job_id"] == 1;
+  }), worker->output());
+  auto canceled = scene.jobs({"cancel", "1"});
+  REQUIRE_MESSAGE(canceled.exit_code == 0, canceled.err);
+  // Within 20 s: only the cancel check can tell it that soon.
+  auto told = worker->wait_for_json("job_canceled", 20s, [](const nlohmann::json& line) { return line["job_id"] == 1; });
+  REQUIRE_MESSAGE(told.has_value(), worker->output());
+  auto stopped = worker->wait_for_json("job_stopped_after_cancel", 20s,
+                                       [](const nlohmann::json& line) { return line["job_id"] == 1; });
+  REQUIRE_MESSAGE(stopped.has_value(), worker->output());
+  auto shown = nlohmann::json::parse(scene.jobs({"show", "1", "--json"}).out);
+  CHECK(shown["state"] == "canceled");
+  // The worker goes on: its slot is free for the next job.
+  scene.enqueue("noop", "{}");
+  CHECK(pw::test::eventually([&] { return scene.state_counts()["succeeded"] == 2; }, 30s));
+  CHECK_FALSE(worker->any_line_contains("job_lease_lost"));
+  require_clean_logs(*worker);
+  worker->signal(SIGTERM);
+  CHECK(worker->wait_exit(30s) == 0);
+}
+
 TEST_CASE("jobs (binary): the operator commands show, refuse and change jobs") {
   Scene scene;
   auto missing = scene.jobs({"show", "42"});

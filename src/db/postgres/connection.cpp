@@ -185,6 +185,10 @@ void Connection::refuse_connection() const {
 }
 
 void Connection::reconnect() {
+  if (m_open_transactions > 0) {
+    throw Error(Fault::unavailable, "connection",
+                "the PostgreSQL session at " + m_redacted_url + " ended inside a transaction");
+  }
   PQreset(m_native->connection);
   // The new session has none of the old one's prepared statements.
   m_prepared.clear();
@@ -396,9 +400,18 @@ Transaction::Transaction(Connection& connection, std::string_view begin) : m_con
   // worker thread's) outlives server restarts by itself.
   if (!m_connection.healthy()) m_connection.reconnect();
   m_connection.exec(begin);
+  m_open = true;
+  ++m_connection.m_open_transactions;
+}
+
+void Transaction::close_scope() {
+  if (!m_open) return;
+  m_open = false;
+  --m_connection.m_open_transactions;
 }
 
 Transaction::~Transaction() {
+  close_scope();
   if (m_done || !m_connection.healthy()) return;
   try {
     m_connection.exec("ROLLBACK");
@@ -414,6 +427,7 @@ void Transaction::commit() {
     throw Error(Fault::other, "other", "commit of a PostgreSQL transaction in which a statement failed");
   }
   m_done = true;
+  close_scope();
   m_connection.exec("COMMIT");
 }
 

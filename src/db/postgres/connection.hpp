@@ -135,6 +135,11 @@ class Connection {
   struct Native;  // the libpq connection, in connection.cpp
   std::unique_ptr<Native> m_native;
   std::unordered_set<std::string> m_prepared;
+  // Transactions open on this session: a session that ended inside one is
+  // not opened again under it (its later statements and its COMMIT would run
+  // outside any transaction on the new session); the transaction fails.
+  friend class Transaction;
+  int m_open_transactions = 0;
   std::string m_redacted_url;
   std::string m_password;  // kept to mask it in libpq's own messages
   StatementObserver m_observer;
@@ -152,8 +157,11 @@ class Transaction {
   void commit();
 
  private:
+  void close_scope();
+
   Connection& m_connection;
   bool m_done = false;
+  bool m_open = false;
 };
 
 }  // namespace pw::db::postgres

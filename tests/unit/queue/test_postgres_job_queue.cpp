@@ -100,3 +100,22 @@ TEST_CASE("PostgreSQL JobQueue: with the real clock, leases and due times come f
   queue.enqueue(NewJob{.type = "noop", .run_at_ms = server_now + 60000});
   CHECK(queue.claim("w1", 5, 30000).jobs.empty());
 }
+
+TEST_CASE("PostgreSQL JobQueue: a read outside any transaction opens a session the server ended again") {
+  // The worker's claimer may only read (which types have ready jobs?)
+  // for as long as the types it has room for have none: a read that never
+  // reopened its session would fail on it forever after a server restart.
+  PostgresQueueFixture f;
+  f.add();
+  auto side = f.other();
+  const int before = f.connection.backend_pid();
+  side.connection->query("SELECT pg_terminate_backend($1)", pw::db::postgres::Params().add(before));
+  // The first statement on the ended session learns that it is gone.
+  CHECK_THROWS_AS(f.connection.query("SELECT 1"), pw::db::Error);
+  CHECK_FALSE(f.connection.healthy());
+  auto ready = f.queue->ready_counts();
+  CHECK(ready["noop"] == 1);
+  CHECK(f.connection.healthy());
+  CHECK(f.connection.backend_pid() != before);
+  CHECK(f.queue->next_due_ms().has_value());
+}

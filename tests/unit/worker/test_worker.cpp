@@ -391,14 +391,16 @@ TEST_CASE_TEMPLATE("Worker: after the grace period, shutdown returns without han
   CHECK(f.logs.with_msg("job_released").empty());
 }
 
-TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop and its outcome is discarded", F, SqliteWorker, PostgresWorker) {
+TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop through its cancellation token and its outcome is discarded", F, SqliteWorker, PostgresWorker) {
   F f;
   f.config.lease_ms = 300;  // renewals every 100 ms
   std::atomic<bool> started{false};
   std::atomic<bool> told{false};
+  std::atomic<bool> token{false};
   f.handlers.add("watch", [&](JobContext& context) {
     started = true;
     while (!context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    token = context.canceled();
     told = true;
     return std::string("null");
   });
@@ -408,13 +410,41 @@ TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop and its
   REQUIRE(eventually([&] { return started.load(); }));
   REQUIRE(f.queue->cancel(id));
   REQUIRE(eventually([&] { return told.load(); }));
-  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  REQUIRE(eventually([&] { return !f.logs.with_msg("job_stopped_after_cancel").empty(); }));
   worker.shutdown();
+  CHECK(token.load());
   CHECK(f.get(id).state == JobState::canceled);
-  CHECK(f.logs.with_msg("job_lease_lost").size() == 1);
+  CHECK(f.logs.with_msg("job_canceled").size() == 1);
+  CHECK(f.logs.with_msg("job_stopped_after_cancel").size() == 1);
   CHECK(f.logs.with_msg("job_succeeded").empty());
-  // Found by the renewal, then refused at settle: one lost claim, counted once.
-  CHECK(f.metrics.scrape().find(R"(jobs_lease_lost_total{type="unknown"} 1)") != std::string::npos);
+  // A cancel is not a lost lease: neither logged nor counted as one.
+  CHECK(f.logs.with_msg("job_lease_lost").empty());
+  CHECK(f.logs.with_msg("job_lost").empty());
+  CHECK(f.metrics.scrape().find(R"(jobs_lease_lost_total{type="unknown"} 1)") == std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("Worker: a cancel reaches its running handler long before the next lease renewal", F, SqliteWorker, PostgresWorker) {
+  F f;
+  f.config.lease_ms = 90000;  // the first renewal 30 s after the claim
+  std::atomic<bool> started{false};
+  std::atomic<bool> told{false};
+  f.handlers.add("long", [&](JobContext& context) {
+    started = true;
+    while (!context.canceled() && !context.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    told = context.canceled();
+    return std::string("null");
+  });
+  auto id = f.enqueue("long");
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
+  worker.start();
+  REQUIRE(eventually([&] { return started.load(); }));
+  REQUIRE(f.queue->cancel(id));
+  // Well under the renewal period: only the cancel check can have told it.
+  CHECK(eventually([&] { return told.load(); }, std::chrono::seconds(10)));
+  worker.shutdown();
+  CHECK(told.load());
+  CHECK(f.get(id).state == JobState::canceled);
+  CHECK(f.logs.with_msg("job_canceled").size() == 1);
 }
 
 TEST_CASE_TEMPLATE("Worker: an outcome refused at settle before any renewal noticed is reported as a lost lease, once", F, SqliteWorker, PostgresWorker) {
@@ -602,8 +632,11 @@ TEST_CASE_TEMPLATE("Worker: a running job canceled and retried: the canceled run
   REQUIRE(f.queue->cancel(id));
   REQUIRE(f.queue->retry(id));
   REQUIRE(eventually([&] { return runs == 2; }));
-  // The canceled run learns at the next renewal, while the retried run still runs.
-  REQUIRE(eventually([&] { return !f.logs.with_msg("job_lost").empty(); }));
+  // The canceled run learns (from a renewal, or from the cancel check if it
+  // looked between the cancel and the retry) while the retried run still runs.
+  REQUIRE(eventually([&] {
+    return !f.logs.with_msg("job_lost").empty() || !f.logs.with_msg("job_stopped_after_cancel").empty();
+  }));
   CHECK(f.get(id).state == JobState::running);
   release_second = true;
   REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));

@@ -282,3 +282,30 @@ TEST_CASE("PostgreSQL connection: every statement, failed ones too, is timed for
   REQUIRE(timings.size() == 4);
   CHECK(timings[0] >= 0.02);
 }
+
+TEST_CASE("PostgreSQL session ended inside a transaction: it is not opened again under the transaction, whose commit fails and keeps nothing") {
+  Database db;
+  db.connection.exec("CREATE TABLE kept (n integer)");
+  Connection other({db.url});
+  const int pid = db.connection.backend_pid();
+  {
+    Transaction transaction(db.connection);
+    db.connection.exec("INSERT INTO kept VALUES (1)");
+    other.query("SELECT pg_terminate_backend($1)", Params().add(pid));
+    CHECK_THROWS_AS(db.connection.exec("INSERT INTO kept VALUES (2)"), pw::db::Error);
+    // Opened again here, the rest of the transaction would run outside one.
+    auto refused = error_from([&] { db.connection.reconnect(); });
+    REQUIRE(refused.has_value());
+    CHECK(refused->fault() == Fault::unavailable);
+    CHECK_FALSE(db.connection.healthy());
+    CHECK_THROWS_AS(transaction.commit(), pw::db::Error);
+  }
+  // Once the transaction is over, the next one opens a new session.
+  {
+    Transaction transaction(db.connection);
+    db.connection.exec("INSERT INTO kept VALUES (3)");
+    transaction.commit();
+  }
+  CHECK(db.connection.backend_pid() != pid);
+  CHECK(other.query("SELECT string_agg(n::text, ',') FROM kept").text(0, 0) == "3");
+}
