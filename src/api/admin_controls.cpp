@@ -78,7 +78,8 @@ http::Response AdminApi::control_action(const http::Request& request, std::strin
                                         {"action", action},
                                         {"type", type},
                                         {"request_id", request.request_id}});
-    queue::TypeControl now_in_force{type};
+    queue::TypeControl now_in_force;
+    now_in_force.type = type;
     for (const auto& control : jobs.controls()) {
       if (control.type == type) now_in_force = control;
     }

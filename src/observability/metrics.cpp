@@ -59,7 +59,7 @@ Metrics::Metrics(std::string service, const std::vector<std::string>& job_types)
                           .Register(*m_registry)),
       m_jobs_processed(prometheus::BuildCounter()
                            .Name("jobs_processed_total")
-                           .Help("Job attempts finished, by type and status (succeeded or failed).")
+                           .Help("Job attempts finished, by type and status (succeeded, failed, or canceled while running).")
                            .Register(*m_registry)),
       m_job_duration(prometheus::BuildHistogram()
                          .Name("job_duration_seconds")
@@ -219,9 +219,9 @@ Metrics::JobSeries& Metrics::job_series(const std::string& type) {
   auto& slot = m_jobs[type];
   if (!slot) {
     auto series = std::make_unique<JobSeries>();
-    const char* statuses[2] = {"succeeded", "failed"};
+    const char* statuses[3] = {"succeeded", "failed", "canceled"};
     const char* traces[2] = {"present", "missing"};
-    for (int s = 0; s < 2; ++s) {
+    for (int s = 0; s < 3; ++s) {
       series->processed[s] = &m_jobs_processed.Add({{"type", type}, {"status", statuses[s]}});
       for (int t = 0; t < 2; ++t) {
         series->traced[s][t] =
@@ -239,7 +239,7 @@ Metrics::JobSeries& Metrics::job_series(const std::string& type) {
 
 void Metrics::observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds) {
   JobSeries& series = job_series(job_type_label(type));
-  int s = status == JobStatus::succeeded ? 0 : 1;
+  int s = static_cast<int>(status);
   series.processed[s]->Increment();
   series.traced[s][trace_present ? 0 : 1]->Increment();
   series.duration->Observe(seconds);

@@ -56,7 +56,9 @@ class Metrics {
   void observe_request(std::size_t route_handle, int status, double seconds);
 
   // ---- jobs (worker) ----
-  enum class JobStatus { succeeded, failed };
+  // canceled: the attempt was running when the job was canceled (its handler
+  // was told to stop; whatever it returned is discarded).
+  enum class JobStatus { succeeded, failed, canceled };
   void observe_job(const std::string& type, JobStatus status, bool trace_present, double seconds);
   void count_retry(const std::string& type);
   void count_dead(const std::string& type);
@@ -120,8 +122,8 @@ class Metrics {
     std::map<int, prometheus::Counter*> by_status;  // guarded by m_status_mutex
   };
   struct JobSeries {
-    prometheus::Counter* processed[2];   // succeeded, failed
-    prometheus::Counter* traced[2][2];   // status x (present, missing)
+    prometheus::Counter* processed[3];   // succeeded, failed, canceled
+    prometheus::Counter* traced[3][2];   // status x (present, missing)
     prometheus::Histogram* duration;
     prometheus::Counter* retries;
     prometheus::Counter* dead;

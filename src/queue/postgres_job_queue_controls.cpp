@@ -51,7 +51,10 @@ constexpr const char* kTidy =
 }  // namespace
 
 std::vector<TypeControl> PostgresJobQueue::read_controls(std::int64_t& now) {
-  auto rows = m_connection.prepared(
+  // Also read outside any transaction (controls(), next_due_controlled()):
+  // reading() opens again a session the server ended; inside a claim's
+  // transaction it refuses, as the statement itself would fail.
+  auto rows = reading().prepared(
       "pw_controls",
       sql({"SELECT type, paused, rate_per_1000s, token_millionths, refilled_at, held, updated_at, ", kNow,
            " FROM job_type_controls ORDER BY type"}),
@@ -174,7 +177,7 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_controlled() {
   m_controls_seen = !controls.empty();
   DueExclusions excluded = due_exclusions(controls, now);
   // A paused type's running jobs still lapse, and a lapse is settled by a claim.
-  auto rows = m_connection.prepared(
+  auto rows = reading().prepared(
       "pw_next_due_controlled",
       "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued' AND NOT (type = ANY($1::text[]))),"
       " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))",

@@ -67,6 +67,7 @@ void Reporter::outcome(const Outcome& outcome, Result what) const {
         LogFields fields = job_fields(job);
         fields.emplace_back("duration_ms", outcome.seconds * 1000.0);
         m_logger.info("job_stopped_after_cancel", fields);
+        m_metrics.observe_job(label, Status::canceled, traced, outcome.seconds);
         return;
       }
       // Refused at settle before a renewal or a claim told us: this is where

@@ -17,9 +17,11 @@
 #include <sstream>
 #include <thread>
 
+#include "e2e/holding_receiver.hpp"
 #include "support/process.hpp"
 #include "support/test_database.hpp"
 
+using pw::test::HoldingReceiver;
 using pw::test::Process;
 using pw::test::RunResult;
 using namespace std::chrono_literals;
@@ -320,61 +322,6 @@ TEST_CASE("jobs (binary): the operator commands show, refuse and change jobs") {
   CHECK(nowhere.err.find("does not exist") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(scene.dir.file("absent.db")));
 }
-
-namespace {
-
-// A webhook receiver on 127.0.0.1 that holds every delivery open until
-// release(): deliveries stay in flight for as long as a test needs. Counts
-// how many it held at once.
-class HoldingReceiver {
- public:
-  HoldingReceiver() {
-    m_server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    m_server.Post("/hook", [this](const httplib::Request&, httplib::Response& response) {
-      std::unique_lock lock(m_mutex);
-      m_most_at_once = std::max(m_most_at_once, ++m_at_once);
-      // A bound, so a failing test cannot hang here.
-      m_released_cv.wait_for(lock, 120s, [this] { return m_released; });
-      --m_at_once;
-      response.set_content("{\"ok\":true}", "application/json");
-    });
-    m_port = m_server.bind_to_any_port("127.0.0.1");
-    REQUIRE(m_port > 0);
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    REQUIRE(pw::test::eventually([this] { return m_server.is_running(); }, 10s));
-  }
-  ~HoldingReceiver() {
-    release();
-    m_server.stop();
-    m_thread.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/hook"; }
-  void release() {
-    std::lock_guard lock(m_mutex);
-    m_released = true;
-    m_released_cv.notify_all();
-  }
-  int at_once() {
-    std::lock_guard lock(m_mutex);
-    return m_at_once;
-  }
-  int most_at_once() {
-    std::lock_guard lock(m_mutex);
-    return m_most_at_once;
-  }
-
- private:
-  httplib::Server m_server;
-  int m_port = 0;
-  std::thread m_thread;
-  std::mutex m_mutex;
-  std::condition_variable m_released_cv;
-  bool m_released = false;
-  int m_at_once = 0;
-  int m_most_at_once = 0;
-};
-
-}  // namespace
 
 TEST_CASE("worker (binary): a type at its --type-concurrency limit does not starve the others: noop jobs behind a backlog of held webhooks run while the webhooks are in flight") {
   Scene scene;

@@ -16,6 +16,7 @@ TEST_CASE("metrics: known routes and job types exist at zero before any traffic"
   auto text = metrics.scrape();
   CHECK(has(text, "http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/worlds/{id}\",le=\"0.5\"} 0"));
   CHECK(has(text, "jobs_processed_total{status=\"failed\",type=\"world.simulate\"} 0"));
+  CHECK(has(text, "jobs_processed_total{status=\"canceled\",type=\"world.simulate\"} 0"));
   CHECK(has(text, "jobs_trace_total{status=\"succeeded\",trace=\"missing\",type=\"noop\"} 0"));
   CHECK(has(text, "job_retries_total{type=\"noop\"} 0"));
   CHECK(has(text, "queue_depth{type=\"noop\"} 0"));

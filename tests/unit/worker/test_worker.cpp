@@ -420,7 +420,11 @@ TEST_CASE_TEMPLATE("Worker: a job canceled while it runs is told to stop through
   // A cancel is not a lost lease: neither logged nor counted as one.
   CHECK(f.logs.with_msg("job_lease_lost").empty());
   CHECK(f.logs.with_msg("job_lost").empty());
-  CHECK(f.metrics.scrape().find(R"(jobs_lease_lost_total{type="unknown"} 1)") == std::string::npos);
+  auto scraped = f.metrics.scrape();
+  CHECK(scraped.find(R"(jobs_lease_lost_total{type="unknown"} 1)") == std::string::npos);
+  // The attempt counts as canceled, not as succeeded, whatever the handler returned.
+  CHECK(scraped.find(R"(jobs_processed_total{status="canceled",type="unknown"} 1)") != std::string::npos);
+  CHECK(scraped.find(R"(jobs_processed_total{status="succeeded",type="unknown"} 0)") != std::string::npos);
 }
 
 TEST_CASE_TEMPLATE("Worker: a cancel reaches its running handler long before the next lease renewal", F, SqliteWorker, PostgresWorker) {
