@@ -20,6 +20,15 @@
 //       just before each enqueue to the time its handler started (the noop
 //       run log, PW_NOOP_RUN_LOG, CLOCK_MONOTONIC on both sides: the client
 //       clocks of one machine, never the database server's).
+//   pw_queue_bench mixed --binary P --db F | --database-url U --count N --slow-percent S [--delay-ms D]
+//                        --log-dir D [-- worker flags]
+//       N noop jobs and, interleaved among them so that they make S% of the
+//       queue, webhook.deliver jobs to a receiver in this process that
+//       answers each after D ms (200 by default); one worker started (with
+//       --allow-private-webhooks besides the flags given), noop jobs/s from
+//       its start until no noop job is queued or running. S = 0 is the
+//       noop-only figure the mixed one is judged against (metric mixed,
+//       slow_percent S).
 //   pw_queue_bench process ... --job-type world.simulate [--ticks T] [--personas P]   (PostgreSQL)
 //       the same with N world.simulate jobs: one user and world with P
 //       personas, N simulations of T ticks each (created untimed, as the API
@@ -43,6 +52,7 @@
 #include <unistd.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -270,6 +280,42 @@ class Watch {
     return query.getColumn(0).getInt() != 0;
   }
 
+  // Any job of `type` queued or running, from the ready and lease indexes
+  // (a walk past the other types' queued rows): cheap enough every 20 ms.
+  bool busy_type(const std::string& type) {
+    if (m_postgres) {
+      return m_postgres
+          ->prepared("bench_busy_type",
+                     "SELECT EXISTS (SELECT 1 FROM (SELECT type FROM jobs WHERE state = 'queued' "
+                     "ORDER BY priority, run_at, id) q WHERE type = $1) OR "
+                     "EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND type = $1)",
+                     pw::db::postgres::Params().add(type))
+          .boolean(0, 0);
+    }
+    SQLite::Statement query(*m_sqlite,
+                            "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' "
+                            "AND type = ?1) OR "
+                            "EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND type = ?1)");
+    query.bind(1, type);
+    query.executeStep();
+    return query.getColumn(0).getInt() != 0;
+  }
+
+  // When the last job of `type` finished, in ms since the epoch, as the
+  // workers recorded it.
+  std::int64_t last_finished_ms(const std::string& type) {
+    if (m_postgres) {
+      return m_postgres
+          ->prepared("bench_last_finished", "SELECT max(finished_at) FROM jobs WHERE type = $1",
+                     pw::db::postgres::Params().add(type))
+          .int64(0, 0);
+    }
+    SQLite::Statement query(*m_sqlite, "SELECT max(finished_at) FROM jobs WHERE type = ?");
+    query.bind(1, type);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  }
+
   std::int64_t count_state(const char* state) {
     if (m_postgres) {
       return m_postgres->query("SELECT count(*) FROM jobs WHERE state = $1", pw::db::postgres::Params().add(state))
@@ -465,6 +511,98 @@ json process_command(const Args& args) {
   return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "process"}, {"workers", workers},
           {"job_type", job_type}, {"flags", joined(args.passthrough)}, {"count", count}, {"seconds", seconds},
           {"value", count / seconds}, {"busy_log_lines", busy_lines}, {"exit_codes", exit_codes}};
+}
+
+// A webhook receiver that answers every delivery after a fixed delay: the
+// slow receiver of the mixed workload. Threads enough for every delivery a
+// worker may hold open at once, so the delay is the receiver's only cost.
+class SlowReceiver {
+ public:
+  explicit SlowReceiver(std::chrono::milliseconds delay) {
+    m_server.new_task_queue = [] { return new httplib::ThreadPool(256); };
+    m_server.Post("/hook", [this, delay](const httplib::Request&, httplib::Response& response) {
+      std::this_thread::sleep_for(delay);
+      ++m_answered;
+      response.set_content("{}", "application/json");
+    });
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    if (m_port <= 0) throw std::runtime_error("slow receiver: cannot bind 127.0.0.1");
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~SlowReceiver() {
+    m_server.stop();
+    m_thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/hook"; }
+  std::int64_t answered() const { return m_answered; }
+
+ private:
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+  std::atomic<std::int64_t> m_answered{0};
+};
+
+json mixed_command(const Args& args) {
+  std::string binary = args.get("binary");
+  Target target = target_of(args);
+  std::string log_dir = args.get("log-dir", ".");
+  const std::int64_t count = args.number("count", 50000);
+  const std::int64_t slow_percent = args.number("slow-percent", 10);
+  if (slow_percent < 0 || slow_percent >= 100) throw std::invalid_argument("--slow-percent is 0 to 99");
+  SlowReceiver receiver(std::chrono::milliseconds(args.number("delay-ms", 200)));
+  create_database(target);
+  std::int64_t webhooks = 0;
+  {
+    // Spread evenly: each slow job lands among the noop jobs, so a claim in
+    // claim order meets both types, as a real mixed queue would.
+    QueueSession session(target);
+    pw::queue::NewJob noop;
+    noop.type = "noop";
+    pw::queue::NewJob webhook;
+    webhook.type = "webhook.deliver";
+    webhook.payload = json{{"url", receiver.url()}, {"body", {{"bench", true}}}}.dump();
+    std::vector<pw::queue::NewJob> batch;
+    std::int64_t noops = 0;
+    double owed = 0;  // slow jobs due so far, by the share
+    const double per_noop = static_cast<double>(slow_percent) / static_cast<double>(100 - slow_percent);
+    while (noops < count) {
+      batch.push_back(noop);
+      ++noops;
+      for (owed += per_noop; owed >= 1; owed -= 1) {
+        batch.push_back(webhook);
+        ++webhooks;
+      }
+      if (batch.size() >= 1000 || noops == count) {
+        session.queue().enqueue_many(batch);
+        batch.clear();
+      }
+    }
+    session.settle();
+  }
+
+  Watch watch(target);
+  std::vector<std::string> flags = {"--allow-private-webhooks"};
+  flags.insert(flags.end(), args.passthrough.begin(), args.passthrough.end());
+  const std::string log = log_dir + "/worker-mixed.log";
+  // The clock stops at the last noop job's finish as the worker recorded
+  // it: the watch polls slowly, so that its reads cost the worker little.
+  const std::int64_t start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+  Child worker(binary, worker_args(target, flags), log);
+  while (watch.busy_type("noop")) {
+    if (worker.exited()) throw std::runtime_error("worker exited early; see " + log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double seconds = static_cast<double>(watch.last_finished_ms("noop") - start_ms) / 1000.0;
+  const std::int64_t answered = receiver.answered();
+  int exit_code = worker.stop();
+  return {{"impl", "personaworlds"}, {"driver", target.driver()}, {"metric", "mixed"},
+          {"slow_percent", slow_percent}, {"flags", joined(args.passthrough)}, {"count", count},
+          {"webhooks", webhooks}, {"webhooks_answered", answered}, {"seconds", seconds}, {"value", count / seconds},
+          {"exit_code", exit_code}};
 }
 
 double percentile(std::vector<double> values, double p) {
@@ -1067,7 +1205,7 @@ json report_command(const Args& args) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: pw_queue_bench enqueue|process|latency|soak|report [--option value...] [-- worker flags]\n";
+    std::cerr << "usage: pw_queue_bench enqueue|process|mixed|latency|soak|report [--option value...] [-- worker flags]\n";
     return 2;
   }
   try {
@@ -1078,6 +1216,8 @@ int main(int argc, char** argv) {
       result = enqueue_command(args);
     } else if (command == "process") {
       result = process_command(args);
+    } else if (command == "mixed") {
+      result = mixed_command(args);
     } else if (command == "latency") {
       result = latency_command(args);
     } else if (command == "soak") {

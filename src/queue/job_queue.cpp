@@ -119,7 +119,8 @@ struct JobQueue::Statements {
   }
 
   db::Connection& connection;
-  std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, claim_skipping, renew, complete, fail_read,
+  std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, ready_types, ready_of_type,
+      claim_ids, renew, complete, fail_read,
       fail_write, release, data_version, next_run, next_lease, find, cancel, retry, prune;
 };
 
@@ -329,24 +330,7 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     limit -= static_cast<int>(result.jobs.size());
   }
   if (limit > 0 && !skip->empty()) {
-    // The skipped types' rows are walked past in jobs_ready (a type column
-    // read each), so this costs more the more of them wait ahead.
-    InUse claim(m_statements->get(
-        m_statements->claim_skipping,
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
-        " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
-        "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND run_at <= ?3"
-        "             AND type NOT IN (SELECT value FROM json_each(?5))"
-        "             ORDER BY priority, run_at, id LIMIT ?4) "
-        "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
-        " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
-        " updated_at, started_at, finished_at, claim"));
-    claim->bind_unowned(1, owner);
-    claim->bind(2, now + lease_ms);
-    claim->bind(3, now);
-    claim->bind(4, limit);
-    claim->bind(5, nlohmann::json(*skip).dump());
-    while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
+    claim_passing_over(owner, limit, lease_ms, now, *skip, result);
   } else if (limit > 0) {
     InUse claim(m_statements->get(
         m_statements->claim,
@@ -363,6 +347,70 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     claim->bind(4, limit);
     while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
   }
+}
+
+// Claim order over the types not passed over, without walking the rows of
+// those that are (migration 0013): the ready types are found by seeking
+// from one to the next in jobs_ready_by_type, each type's first `limit`
+// due jobs read in claim order, and the first `limit` of them all taken.
+// A type whose jobs are all scheduled later costs a walk of its rows.
+void JobQueue::claim_passing_over(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
+                                  const std::vector<std::string>& skip, ClaimResult& result) {
+  std::vector<std::string> types;
+  {
+    InUse ready_types(m_statements->get(
+        m_statements->ready_types,
+        "WITH RECURSIVE t(type) AS ("
+        " SELECT (SELECT type FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued' ORDER BY type LIMIT 1)"
+        " UNION ALL"
+        " SELECT (SELECT type FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued' AND type > t.type"
+        "         ORDER BY type LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
+        "SELECT type FROM t WHERE type IS NOT NULL"));
+    while (ready_types->step()) {
+      std::string type = ready_types->text(0);
+      if (std::find(skip.begin(), skip.end(), type) == skip.end()) types.push_back(std::move(type));
+    }
+  }
+  struct Candidate {
+    std::int64_t priority, run_at, id;
+    auto operator<=>(const Candidate&) const = default;
+  };
+  std::vector<Candidate> candidates;
+  for (const auto& type : types) {
+    InUse of_type(m_statements->get(
+        m_statements->ready_of_type,
+        "SELECT priority, run_at, id FROM jobs INDEXED BY jobs_ready_by_type"
+        " WHERE state = 'queued' AND type = ?1 AND run_at <= ?2 ORDER BY priority, run_at, id LIMIT ?3"));
+    of_type->bind_unowned(1, type);
+    of_type->bind(2, now);
+    of_type->bind(3, limit);
+    while (of_type->step()) candidates.push_back({of_type->int64(0), of_type->int64(1), of_type->int64(2)});
+  }
+  if (candidates.empty()) return;
+  std::sort(candidates.begin(), candidates.end());
+  if (static_cast<int>(candidates.size()) > limit) candidates.resize(static_cast<std::size_t>(limit));
+  std::string ids = "[";
+  for (std::size_t i = 0; i < candidates.size(); ++i) ids += (i ? "," : "") + std::to_string(candidates[i].id);
+  ids += ']';
+  InUse claim(m_statements->get(
+      m_statements->claim_ids,
+      "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
+      " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
+      "WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'queued' "
+      "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
+      " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
+      " updated_at, started_at, finished_at, claim"));
+  claim->bind_unowned(1, owner);
+  claim->bind(2, now + lease_ms);
+  claim->bind(3, now);
+  claim->bind(4, ids);
+  const std::size_t first = result.jobs.size();
+  while (claim->step()) result.jobs.push_back(ClaimedJob{read_job(*claim)});
+  // Handed out in claim order, as the single-statement claim hands them.
+  std::sort(result.jobs.begin() + static_cast<std::ptrdiff_t>(first), result.jobs.end(),
+            [](const ClaimedJob& a, const ClaimedJob& b) {
+              return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) < std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
+            });
 }
 
 std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vector<ClaimToken>& claims,

@@ -157,6 +157,9 @@ class JobQueue final : public JobTable {
   void settle_in_transaction(const std::string& owner, const std::vector<Completion>& completions,
                              const std::vector<Failure>& failures, const std::vector<ClaimToken>& releases,
                              const Refill& refill, LockWaits::Instant asked_for_lock_at, Outcomes& outcomes);
+  // The claim when some types are passed over (job_queue.cpp).
+  void claim_passing_over(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,
+                          const std::vector<std::string>& skip, ClaimResult& result);
   // Claims the rate-limited types' jobs their buckets allow and spends the
   // tokens; false (and nothing done) when no type has a control. Otherwise
   // `skip` is what the rest of the claim passes over (see ClaimPlan).

@@ -106,15 +106,13 @@ bool JobQueue::claim_controlled(const std::string& owner, int limit, std::int64_
     const int want = std::min(limited.allowance, room);
     int taken = 0;
     if (want > 0) {
-      // jobs_ready walked in claim order, the type read from each row: as
-      // claim()'s skipping statement, costly only behind a long line of
-      // other types' ready jobs.
+      // The type's own ready jobs in claim order (jobs_ready_by_type).
       db::Statement claim(
           m_connection,
           "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_owner = ?1,"
           " lease_expires_at = ?2, started_at = ?3, updated_at = ?3 "
-          "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND run_at <= ?3"
-          "             AND type = ?5 ORDER BY priority, run_at, id LIMIT ?4) "
+          "WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued' AND type = ?5"
+          "             AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?4) "
           "RETURNING id, type, payload, trace_id, user_id, priority, state, attempts, max_attempts,"
           " run_at, lease_owner, lease_expires_at, last_error, result, idempotency_key, created_at,"
           " updated_at, started_at, finished_at, claim");
@@ -133,8 +131,8 @@ bool JobQueue::claim_controlled(const std::string& owner, int limit, std::int64_
     bool held = false;
     if (taken == limited.allowance && want == limited.allowance) {
       db::Statement ready(m_connection,
-                          "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due"
-                          " WHERE state = 'queued' AND run_at <= ?1 AND type = ?2)");
+                          "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready_by_type"
+                          " WHERE state = 'queued' AND type = ?2 AND run_at <= ?1)");
       ready.bind(1, now);
       ready.bind(2, limited.type);
       held = ready.step() && ready.int64(0) != 0;

@@ -391,13 +391,31 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
   if (limit <= 0) return;
   const std::vector<std::string>& skip = controlled ? controlled_skip : skip_types;
   if (!skip.empty()) {
-    // As below, passing over the types the caller has no room for.
+    // Passing over the types the caller has no room for, without walking
+    // their rows (they collect at the head of the line while a type stays
+    // full): the ready types found by seeking from one to the next in
+    // jobs_ready_by_type (migration 0013), each other type's first $3 due
+    // jobs locked in claim order, and the first $3 of them all claimed. The
+    // few locked and not taken are free again at commit. The type is
+    // bounded rather than equated, and leads the ORDER BY: told it is one
+    // value, the planner drops it from the order and walks jobs_ready with
+    // the type as a filter, the very walk this statement is here to avoid.
+    // The seeks order by the whole key for the same reason: ordered by type
+    // alone, they may walk jobs_type past every finished row.
     auto claimed = m_connection.prepared(
-        "pw_claim_skipping",
-        sql({"WITH n AS (SELECT ", kNow, " AS now),"
-             " ready AS (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= (SELECT now FROM n)"
-             "           AND NOT (type = ANY($5::text[]))"
-             "           ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED) "
+        "pw_claim_passing_over",
+        sql({"WITH RECURSIVE n AS (SELECT ", kNow, " AS now),"
+             " types AS ((SELECT type FROM jobs WHERE state = 'queued' ORDER BY type, priority, run_at, id LIMIT 1)"
+             "   UNION ALL"
+             "   SELECT (SELECT q.type FROM jobs q WHERE q.state = 'queued' AND q.type > t.type"
+             "           ORDER BY q.type, q.priority, q.run_at, q.id LIMIT 1)"
+             "   FROM types t WHERE t.type IS NOT NULL),"
+             " candidates AS (SELECT c.id, c.priority, c.run_at FROM types t CROSS JOIN LATERAL"
+             "   (SELECT id, priority, run_at FROM jobs WHERE state = 'queued' AND type >= t.type AND type <= t.type"
+             "    AND run_at <= (SELECT now FROM n) ORDER BY type, priority, run_at, id LIMIT $3"
+             "    FOR UPDATE OF jobs SKIP LOCKED) c"
+             "   WHERE t.type IS NOT NULL AND NOT (t.type = ANY($5::text[]))),"
+             " ready AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) "
              "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, claim = j.claim + 1, lease_owner = $2,"
              " lease_expires_at = n.now + $4, started_at = n.now, updated_at = n.now "
              "FROM ready, n WHERE j.id = ready.id RETURNING ", kJobColumns}),

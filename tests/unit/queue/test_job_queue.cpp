@@ -371,7 +371,7 @@ TEST_CASE_TEMPLATE("JobQueue: settle with a refill claims the next jobs in the s
   auto high = f.add("noop", -5);
   auto later = f.add("noop", 0, f.clock.now_ms() + 60000);
   REQUIRE(f.queue->claim("w1", 1, kLease).jobs.front().job.id == high);
-  auto outcomes = f.queue->settle("w1", {{f.token(high), "null"}}, {}, {}, {.limit = 2, .lease_ms = kLease});
+  auto outcomes = f.queue->settle("w1", {{f.token(high), "null"}}, {}, {}, {.limit = 2, .lease_ms = kLease, .skip_types = {}});
   CHECK(outcomes.completed == std::vector<bool>{true});
   REQUIRE(outcomes.claimed.jobs.size() == 2);
   CHECK(outcomes.claimed.jobs[0].job.id == first);  // claim order: priority, run_at, id
@@ -386,12 +386,12 @@ TEST_CASE_TEMPLATE("JobQueue: settle with a refill claims the next jobs in the s
 
   // Lapsed leases are settled and reported first, exactly as by claim().
   f.clock.advance_ms(kLease);
-  auto again = f.queue->settle("w1", {}, {}, {}, {.limit = 4, .lease_ms = kLease});
+  auto again = f.queue->settle("w1", {}, {}, {}, {.limit = 4, .lease_ms = kLease, .skip_types = {}});
   CHECK(again.claimed.expired.size() == 2);
   REQUIRE(again.claimed.jobs.size() == 2);
   CHECK(again.claimed.jobs[0].job.id == first);
   CHECK(again.claimed.jobs[0].job.attempts == 2);
-  CHECK(f.queue->settle("w1", {}, {}, {}, {.limit = 0, .lease_ms = kLease}).claimed.jobs.empty());
+  CHECK(f.queue->settle("w1", {}, {}, {}, {.limit = 0, .lease_ms = kLease, .skip_types = {}}).claimed.jobs.empty());
 }
 
 TEST_CASE_TEMPLATE("JobQueue: renew extends held leases and names the ones lost", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
