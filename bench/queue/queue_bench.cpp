@@ -41,6 +41,7 @@
 //       its live and dead tuples and autovacuum runs (pg_stat_user_tables),
 //       and the queued backlog; then a summary line (metric soak).
 //   pw_queue_bench report --results F[,F...] --markdown OUT --machine TEXT [--machine-postgres TEXT]
+//                         [--baseline TEXT]
 //       medians over the runs in the files (JSON lines of the above plus the
 //       peers'), printed as one table per database and written as the
 //       "Queue" section of OUT: SQLite first, PostgreSQL under "### PostgreSQL".
@@ -856,6 +857,7 @@ struct Measurements {
   std::int64_t busy_lines = 0;
   int runs = 0;
   std::vector<double> loads;
+  std::int64_t mixed_count = 0;
 };
 
 // Every line of every file (comma-separated names), by driver ("sqlite" when
@@ -886,6 +888,9 @@ std::map<std::string, Measurements> read_results(const std::string& files) {
         if (r.contains("concurrency")) m.concurrency[key].insert(r["concurrency"].get<int>());
         m.count = r["count"];
         m.busy_lines += r.value("busy_log_lines", 0);
+      } else if (metric == "mixed") {
+        m.values["mixed_" + std::to_string(r["slow_percent"].get<int>())][impl].push_back(r["value"]);
+        m.mixed_count = r["count"];
       } else if (metric == "latency") {
         m.values["latency_p50"][impl].push_back(r["p50_ms"]);
         m.values["latency_p99"][impl].push_back(r["p99_ms"]);
@@ -977,8 +982,41 @@ std::string joined_set(const std::set<int>& values) {
   return out.empty() ? "?" : out;
 }
 
+// Issue 15's mixed workload: noop jobs/s with a tenth of the queue slow
+// webhook deliveries, against the noop-only rate of the same run.
+std::string mixed_text(Measurements& m) {
+  auto& alone = m.values["mixed_0"]["personaworlds"];
+  auto& mixed = m.values["mixed_10"]["personaworlds"];
+  if (alone.empty() || mixed.empty()) return "";
+  const double ratio = median(mixed) / median(alone);
+  return "Mixed workload (our worker at its defaults, " + thousands(static_cast<double>(m.mixed_count)) +
+         " noop jobs, and in the mixed runs one `webhook.deliver` job to a receiver that answers after 200 ms for "
+         "every nine of them, spread through the queue; noop jobs/s from the worker's start to the last noop "
+         "job's finish): noop only " + thousands(median(alone)) + ", mixed " + thousands(median(mixed)) + ", " +
+         fixed(ratio, 2) + "x: target >= 0.80x (issue 15) " + (ratio >= 0.8 ? "met" : "**not met**") + ".\n";
+}
+
+// This tree against the baseline revision, when the run measured one.
+std::string baseline_text(Measurements& m, const std::string& baseline) {
+  bool any = false;
+  for (auto& [key, by_impl] : m.values) any = any || by_impl.contains("baseline");
+  if (!any) return "";
+  const std::vector<Row> rows = {
+      {"enqueue_single", "enqueue_single", "Enqueue, 1 job per transaction (jobs/s)"},
+      {"enqueue_batch", "enqueue_batch", "Enqueue, 1,000 jobs per transaction (jobs/s)"},
+      {"process_1_default", "process_1_default", "Process noop, 1 worker process, defaults (jobs/s)"},
+      {"process_2_default", "process_2_default", "Process noop, 2 worker processes, defaults (jobs/s)"},
+      {"process_1", "process_1", "Process noop, 1 worker process, tuned flags (jobs/s)"},
+      {"process_2", "process_2", "Process noop, 2 worker processes, tuned flags (jobs/s)"},
+  };
+  return "Before and after, in the same run: this tree against the baseline " + baseline +
+         " (each measurement of ours followed by the same one of the baseline's; its defaults are its own):\n\n" +
+         table(m, rows, "baseline");
+}
+
 // The SQLite part: the section's head, ours against plainjob.
-std::string sqlite_part(Measurements& m, const std::string& machine, std::string& printed) {
+std::string sqlite_part(Measurements& m, const std::string& machine, const std::string& baseline,
+                        std::string& printed) {
   const std::vector<Row> rows = {
       {"enqueue_single", "enqueue_single", "Enqueue, 1 job per transaction (jobs/s)"},
       {"enqueue_batch", "enqueue_batch", "Enqueue, 1,000 jobs per transaction (jobs/s)"},
@@ -1013,7 +1051,8 @@ std::string sqlite_part(Measurements& m, const std::string& machine, std::string
                               target("Worker with no flags", {2, 3}, 5.0) +
                               target("Worker with the tuned flags", {4, 5}, 10.0) +
                               target("Single-job enqueue", {0}, 1.5);
-  printed += "\nSQLite\n" + results + "\n" + targets;
+  const std::string extra = mixed_text(m) + (baseline_text(m, baseline).empty() ? "" : "\n" + baseline_text(m, baseline));
+  printed += "\nSQLite\n" + results + "\n" + targets + "\n" + extra;
   std::ostringstream section;
   section << "## Queue\n\n"
           << "`make bench-queue` (bench/queue/), medians of " << m.runs << " runs, " << thousands(static_cast<double>(m.count))
@@ -1022,6 +1061,7 @@ std::string sqlite_part(Measurements& m, const std::string& machine, std::string
           << load_text(m.loads) << "\n\n"
           << results << "\n"
           << targets << "\n"
+          << (extra.empty() ? "" : extra + "\n")
           << "How it was measured:\n\n"
           << "- Enqueue: one process, `JobQueue::enqueue` (one transaction each) or `enqueue_many` "
              "(1,000 per transaction); plainjob `queue.add` / `queue.addMany` with the same batches.\n"
@@ -1045,7 +1085,8 @@ std::string sqlite_part(Measurements& m, const std::string& machine, std::string
 }
 
 // The PostgreSQL part: ours against graphile-worker on one server.
-std::string postgres_part(Measurements& m, const std::string& machine, std::string& printed) {
+std::string postgres_part(Measurements& m, const std::string& machine, const std::string& baseline,
+                          std::string& printed) {
   const std::string peer = "graphile-worker";
   const std::vector<Row> rows = {
       {"enqueue_single", "enqueue_single", "Enqueue, 1 job per transaction (jobs/s)"},
@@ -1058,7 +1099,8 @@ std::string postgres_part(Measurements& m, const std::string& machine, std::stri
       {"latency_p99", "latency_p99", "Enqueue-to-start p99 at 1,000 jobs/s (ms)", true},
   };
   std::string results = table(m, rows, peer);
-  printed += "\nPostgreSQL\n" + results;
+  const std::string extra = mixed_text(m) + (baseline_text(m, baseline).empty() ? "" : "\n" + baseline_text(m, baseline));
+  printed += "\nPostgreSQL\n" + results + extra;
 
   // The issue's goal, judged on this run's medians.
   Compared tuned1 = compare(m, rows[2], peer), tuned2 = compare(m, rows[3], peer);
@@ -1116,6 +1158,7 @@ std::string postgres_part(Measurements& m, const std::string& machine, std::stri
           << load_text(m.loads) << "\n\n"
           << results << "\n"
           << goal.str() << "\n\n"
+          << (extra.empty() ? "" : extra + "\n")
           << "How it was measured:\n\n"
           << "- Every measurement starts from fresh tables: our public schema dropped and migrated again, "
              "graphile-worker's schema dropped and installed again (`runMigrations`). After an untimed bulk "
@@ -1160,9 +1203,13 @@ json report_command(const Args& args) {
   auto by_driver = read_results(args.get("results"));
   std::string printed;
   std::string sqlite_new, postgres_new;
-  if (by_driver.contains("sqlite")) sqlite_new = sqlite_part(by_driver["sqlite"], args.get("machine"), printed);
+  const std::string baseline = args.get("baseline");
+  if (by_driver.contains("sqlite")) {
+    sqlite_new = sqlite_part(by_driver["sqlite"], args.get("machine"), baseline, printed);
+  }
   if (by_driver.contains("postgres")) {
-    postgres_new = postgres_part(by_driver["postgres"], args.get("machine-postgres", args.get("machine")), printed);
+    postgres_new =
+        postgres_part(by_driver["postgres"], args.get("machine-postgres", args.get("machine")), baseline, printed);
   }
   std::cout << printed << std::endl;
   std::string out_path = args.get("markdown");

@@ -9,6 +9,10 @@
 #   default), "sqlite" or "postgres"; the part of the section of a database
 #   not measured is kept as it was.
 # BENCH_QUEUE_MARKDOWN: the file the tables go to (default BENCHMARKS.md).
+# BENCH_QUEUE_BASELINE: a git revision to measure beside this tree, in the
+#   same run (before/after): its worker and benchmark driver are built from
+#   `git archive` of it in .bench/baseline/REV and run right after ours in
+#   every enqueue and processing measurement.
 # BENCH_GRAPHILE_CONCURRENCY: graphile-worker's concurrency; unset, a
 #   pre-run picks the best of BENCH_GRAPHILE_PROBE (default "1 4 10 32") for
 #   each process count, on JOBS/4 jobs (at least 2,000).
@@ -53,6 +57,32 @@ mkdir -p "$scratch"
 results_files=()
 ours() { local command="$1"; shift; "$driver" "$command" "$@" | tee -a "$results"; }
 
+# The baseline's lines say "baseline" where ours say "personaworlds".
+baseline="${BENCH_QUEUE_BASELINE:-}"
+baseline_label=""
+baseline_binary=""
+baseline_driver=""
+if [[ -n "$baseline" ]]; then
+  baseline_rev="$(git -C "$root" rev-parse --short=9 "$baseline^{commit}")"
+  baseline_label="$baseline_rev ($(git -C "$root" log -1 --format=%s "$baseline_rev" | cut -c1-80))"
+  baseline_dir="$root/.bench/baseline/$baseline_rev"
+  if [[ ! -x "$baseline_dir/build/personaworlds" || ! -x "$baseline_dir/build/bench/queue/pw_queue_bench" ]]; then
+    echo "== building the baseline $baseline_label in $baseline_dir"
+    rm -rf "$baseline_dir"
+    mkdir -p "$baseline_dir"
+    git -C "$root" archive "$baseline_rev" | tar -x -C "$baseline_dir"
+    cmake -S "$baseline_dir" -B "$baseline_dir/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$baseline_dir/build" -j2 --target personaworlds pw_queue_bench
+  fi
+  baseline_binary="$baseline_dir/build/personaworlds"
+  baseline_driver="$baseline_dir/build/bench/queue/pw_queue_bench"
+fi
+base() {
+  [[ -n "$baseline" ]] || return 0
+  local command="$1"; shift
+  "$baseline_driver" "$command" "$@" | sed 's/"impl":"personaworlds"/"impl":"baseline"/' | tee -a "$results"
+}
+
 # ---- SQLite: plainjob ---------------------------------------------------------
 
 if wants sqlite; then
@@ -76,15 +106,27 @@ if wants sqlite; then
   for run in $(seq 1 "$runs"); do
     echo "== SQLite: run $run of $runs"
     ours enqueue --db "$work/pw.db" --count "$jobs" --batch 1 --run "$run"
+    base enqueue --db "$work/base.db" --count "$jobs" --batch 1 --run "$run"
     theirs enqueue --db "$work/pj.db" --count "$jobs" --batch 1 --run "$run"
     ours enqueue --db "$work/pw.db" --count "$jobs" --batch 1000 --run "$run"
+    base enqueue --db "$work/base.db" --count "$jobs" --batch 1000 --run "$run"
     theirs enqueue --db "$work/pj.db" --count "$jobs" --batch 1000 --run "$run"
     # Our worker as a user starts it (no flags at all: the headline rows),
     # then with the tuned flags, each beside plainjob's run.
     for workers in 1 2; do
       ours_process --count "$jobs" --workers "$workers" --run "$run" --variant default
+      base process --log-dir "$work/logs" --binary "$baseline_binary" --db "$work/base.db" --count "$jobs" \
+        --workers "$workers" --run "$run" --variant default
       theirs_process --db "$work/pj.db" --count "$jobs" --workers "$workers" --run "$run"
       ours_process --count "$jobs" --workers "$workers" --run "$run" -- "${worker_flags[@]}"
+      base process --log-dir "$work/logs" --binary "$baseline_binary" --db "$work/base.db" --count "$jobs" \
+        --workers "$workers" --run "$run" -- "${worker_flags[@]}"
+    done
+    # A mixed queue at our defaults: the noop rate alone, then with a tenth
+    # of the queue slow webhook deliveries among them.
+    for percent in 0 10; do
+      ours mixed --log-dir "$work/logs" --binary "$binary" --db "$work/pw.db" --count "$jobs" \
+        --slow-percent "$percent" --run "$run"
     done
     theirs_process --db "$work/pj.db" --count "$jobs" --workers 2 --run "$run" --logger console --variant console
     ours_process --count "$jobs" --workers 2 --run "$run" --variant nolog -- "${worker_flags[@]}" --log-level warn
@@ -122,6 +164,7 @@ if wants postgres; then
   theirs() { (cd "$graphile_dir" && node graphile_bench.mjs "$@" --database-url "$gw_url" --log-dir "$work/logs") |
                tee -a "$results"; }
   ours_pg() { local command="$1"; shift; ours "$command" --log-dir "$work/logs" --database-url "$pw_url" "$@"; }
+  base_pg() { local command="$1"; shift; base "$command" --log-dir "$work/logs" --database-url "$pw_url" "$@"; }
 
   # graphile-worker's best concurrency per process count, from a short pre-run.
   declare -A concurrency
@@ -147,13 +190,22 @@ if wants postgres; then
   for run in $(seq 1 "$runs"); do
     echo "== PostgreSQL: run $run of $runs"
     ours_pg enqueue --count "$jobs" --batch 1 --run "$run"
+    base_pg enqueue --count "$jobs" --batch 1 --run "$run"
     theirs enqueue --count "$jobs" --batch 1 --run "$run"
     ours_pg enqueue --count "$jobs" --batch 1000 --run "$run"
+    base_pg enqueue --count "$jobs" --batch 1000 --run "$run"
     theirs enqueue --count "$jobs" --batch 1000 --run "$run"
     for workers in 1 2; do
       ours_pg process --binary "$binary" --count "$jobs" --workers "$workers" --run "$run" -- "${worker_flags[@]}"
+      base_pg process --binary "$baseline_binary" --count "$jobs" --workers "$workers" --run "$run" \
+        -- "${worker_flags[@]}"
       theirs process --count "$jobs" --workers "$workers" --concurrency "${concurrency[$workers]}" --run "$run"
       ours_pg process --binary "$binary" --count "$jobs" --workers "$workers" --run "$run" --variant default
+      base_pg process --binary "$baseline_binary" --count "$jobs" --workers "$workers" --run "$run" \
+        --variant default
+    done
+    for percent in 0 10; do
+      ours_pg mixed --binary "$binary" --count "$jobs" --slow-percent "$percent" --run "$run"
     done
     # Four enqueuers each: the schedule holds even when an enqueue takes
     # longer than the 1 ms between jobs (graphile-worker's add_job does here).
@@ -174,5 +226,5 @@ if wants postgres; then
   machine_postgres="$host, PostgreSQL $server_version (both), graphile-worker $(cd "$graphile_dir" && node -p "require('graphile-worker/package.json').version") with pg $(cd "$graphile_dir" && node -p "require('pg/package.json').version"), Node $(node --version), $today"
 fi
 "$driver" report --results "$(IFS=,; echo "${results_files[*]}")" --markdown "$markdown" \
-  --machine "$machine" --machine-postgres "$machine_postgres"
+  --machine "$machine" --machine-postgres "$machine_postgres" --baseline "$baseline_label"
 echo "bench-queue: results in ${results_files[*]}; tables written to $markdown (section Queue)"
