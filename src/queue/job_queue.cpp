@@ -675,7 +675,7 @@ std::vector<std::int64_t> JobQueue::cancel_matching(const JobFilter& filter, int
   return update_matching(
       m_connection,
       "UPDATE jobs SET state = 'canceled', lease_expires_at = NULL, updated_at = ?10, finished_at = ?10 "
-      "WHERE id IN (SELECT id FROM (SELECT id FROM jobs INDEXED BY jobs_due WHERE state = 'queued'" + terms +
+      "WHERE id IN (SELECT id FROM (SELECT id FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued'" + terms +
           " UNION ALL SELECT id FROM jobs INDEXED BY jobs_leases WHERE state = 'running'" + terms +
           ") ORDER BY id DESC LIMIT ?5) RETURNING id",
       filter, max, m_clock.now_ms());
@@ -726,7 +726,7 @@ namespace {
 // Queued and running jobs by type, each half from its partial index alone;
 // counts() adds the finished ones to it in the same statement.
 constexpr const char* kActiveCounts =
-    "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_due WHERE state = 'queued' GROUP BY type "
+    "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued' GROUP BY type "
     "UNION ALL SELECT type, 'running', count(*) FROM jobs INDEXED BY jobs_leases WHERE state = 'running' GROUP BY type";
 
 std::map<std::string, std::map<std::string, std::int64_t>> read_counts(db::Statement& query) {
@@ -740,7 +740,7 @@ std::map<std::string, std::map<std::string, std::int64_t>> read_counts(db::State
 std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::counts() {
   auto timer = m_connection.time_query();
   // Never reads finished rows: they are counted from jobs_finished_counts
-  // (migration 0006) alone, queued ones from jobs_due; running ones are few.
+  // (migration 0006) alone, queued ones from jobs_ready_by_type; running ones are few.
   db::Statement query(m_connection, std::string("SELECT type, state, count(*) FROM jobs INDEXED BY jobs_finished_counts"
                                                 " WHERE finished_at IS NOT NULL GROUP BY type, state UNION ALL ") +
                                         kActiveCounts);
@@ -756,7 +756,7 @@ std::map<std::string, std::map<std::string, std::int64_t>> JobQueue::active_coun
 std::map<std::string, std::int64_t> JobQueue::ready_counts() {
   auto timer = m_connection.time_query();
   db::Statement query(m_connection,
-                          "SELECT type, count(*) FROM jobs INDEXED BY jobs_due"
+                          "SELECT type, count(*) FROM jobs INDEXED BY jobs_ready_by_type"
                           " WHERE state = 'queued' AND run_at <= ?1 GROUP BY type");
   query.bind(1, m_clock.now_ms());
   std::map<std::string, std::int64_t> out;
@@ -768,7 +768,7 @@ std::map<std::string, double> JobQueue::oldest_ready_age_seconds() {
   auto timer = m_connection.time_query();
   std::int64_t now = m_clock.now_ms();
   db::Statement query(m_connection,
-                          "SELECT type, min(run_at) FROM jobs INDEXED BY jobs_due"
+                          "SELECT type, min(run_at) FROM jobs INDEXED BY jobs_ready_by_type"
                           " WHERE state = 'queued' AND run_at <= ?1 GROUP BY type");
   query.bind(1, now);
   std::map<std::string, double> out;
@@ -792,8 +792,18 @@ std::optional<std::int64_t> JobQueue::next_due_ms() {
   };
   // No "after now" filter: a moment that passed between the caller's claim
   // and this query must still be named, or nothing would wake the caller for
-  // it. Both are answered from the first entry of a partial index.
-  consider(m_statements->next_run, "SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'");
+  // it. The lease from the first entry of jobs_leases; the run from the
+  // first entry of each priority's run in jobs_ready, the priorities found
+  // by seeking from one to the next (migration 0013 dropped the index
+  // ordered by run_at alone: one index fewer for every enqueue and claim).
+  consider(m_statements->next_run,
+           "WITH RECURSIVE p(priority) AS ("
+           " SELECT (SELECT priority FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' ORDER BY priority LIMIT 1)"
+           " UNION ALL"
+           " SELECT (SELECT priority FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND priority > p.priority"
+           "         ORDER BY priority LIMIT 1) FROM p WHERE p.priority IS NOT NULL) "
+           "SELECT min((SELECT run_at FROM jobs INDEXED BY jobs_ready WHERE state = 'queued' AND priority = p.priority"
+           "            ORDER BY run_at LIMIT 1)) FROM p WHERE p.priority IS NOT NULL");
   consider(m_statements->next_lease,
            "SELECT min(lease_expires_at) FROM jobs INDEXED BY jobs_leases WHERE state = 'running'");
   return next;

@@ -160,10 +160,21 @@ std::optional<std::int64_t> JobQueue::next_due_controlled(const std::vector<Type
       if (!next || at < *next) next = at;
     }
   };
-  // The excluded types' rows are walked past in jobs_due (type is in it).
+  // The types seeked one to the next in jobs_ready_by_type; the excluded
+  // ones are passed over without reading their rows, each other type's
+  // rows read for their earliest run_at (a type is ordered by priority
+  // first). Asked only when a claim came back short, so those rows are
+  // mostly not yet due.
   db::Statement run(m_connection,
-                    "SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'"
-                    " AND type NOT IN (SELECT value FROM json_each(?1))");
+                    "WITH RECURSIVE t(type) AS ("
+                    " SELECT (SELECT type FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued'"
+                    "         ORDER BY type LIMIT 1)"
+                    " UNION ALL"
+                    " SELECT (SELECT type FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued'"
+                    "         AND type > t.type ORDER BY type LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
+                    "SELECT min((SELECT min(run_at) FROM jobs INDEXED BY jobs_ready_by_type WHERE state = 'queued'"
+                    "            AND type = t.type)) FROM t"
+                    " WHERE t.type IS NOT NULL AND t.type NOT IN (SELECT value FROM json_each(?1))");
   run.bind(1, nlohmann::json(excluded.types).dump());
   consider(run);
   // A paused type's running jobs still lapse, and a lapse is settled by a claim.

@@ -162,7 +162,8 @@ class JobTable {
   virtual std::vector<Job> list(const JobFilter& filter) = 0;
   virtual std::map<std::string, std::map<std::string, std::int64_t>> counts() = 0;
   // counts() for the active states only (queued, running), type -> state ->
-  // count: read from the partial indexes jobs_due and jobs_leases, so its
+  // count: read from the partial indexes of queued (jobs_ready_by_type on SQLite,
+  // jobs_due on PostgreSQL) and running jobs (jobs_leases), so its
   // cost follows the backlog, not the table (finished rows are never read).
   virtual std::map<std::string, std::map<std::string, std::int64_t>> active_counts() = 0;
   virtual std::map<std::string, std::int64_t> ready_counts() = 0;

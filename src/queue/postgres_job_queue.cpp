@@ -440,13 +440,20 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
 std::vector<ClaimToken> PostgresJobQueue::renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                                 std::int64_t lease_ms) {
   if (claims.empty()) return {};
+  // The fenced statements below (renew, complete, fail, release) write
+  // "(j.state = 'running') IS TRUE", the same test, so that the planner
+  // cannot answer it from jobs_leases: with statistics taken while few jobs
+  // ran (a fresh table, a quiet hour) it would walk every running row of
+  // this worker once per claim named, hundreds times hundreds, instead of
+  // looking each claim up by id (measured: 9.7 ms against 5.3 ms for 99
+  // completions with 256 held).
   auto held = transact([&] {
     return m_connection.prepared(
         "pw_renew",
         sql({"WITH n AS (SELECT ", kNow, " AS now) "
              "UPDATE jobs j SET lease_expires_at = n.now + $4, updated_at = n.now "
              "FROM unnest($2::bigint[], $3::bigint[]) AS held(id, claim), n "
-             "WHERE j.id = held.id AND j.claim = held.claim AND j.state = 'running' AND j.lease_owner = $5 "
+             "WHERE j.id = held.id AND j.claim = held.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $5 "
              "RETURNING j.id, j.claim"}),
         Params()
             .add(fixed_now())
@@ -522,7 +529,7 @@ JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std:
                "UPDATE jobs j SET state = 'succeeded', result = done.result, lease_expires_at = NULL,"
                " updated_at = n.now, finished_at = n.now "
                "FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS done(id, claim, result), n "
-               "WHERE j.id = done.id AND j.claim = done.claim AND j.state = 'running' AND j.lease_owner = $5 "
+               "WHERE j.id = done.id AND j.claim = done.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $5 "
                "RETURNING j.id, j.claim"}),
           Params()
               .add(fixed_now())
@@ -549,14 +556,14 @@ JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std:
                " f AS (SELECT u.id, u.claim, u.error, (u.permanent OR j.attempts >= j.max_attempts) AS dead"
                "       FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[])"
                "            AS u(id, claim, error, permanent) JOIN jobs j ON j.id = u.id"
-               "       WHERE j.claim = u.claim AND j.state = 'running' AND j.lease_owner = $8) "
+               "       WHERE j.claim = u.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $8) "
                "UPDATE jobs j SET state = CASE WHEN f.dead THEN 'dead' ELSE 'queued' END, last_error = f.error,"
                " run_at = CASE WHEN f.dead THEN n.now ELSE n.now + floor(random() * least($6::float8,"
                "   $7::float8 * power(2::float8, least(greatest(j.attempts - 1, 0), 62))))::bigint END,"
                " updated_at = n.now,"
                " lease_owner = CASE WHEN f.dead THEN j.lease_owner ELSE NULL END, lease_expires_at = NULL,"
                " finished_at = CASE WHEN f.dead THEN n.now ELSE NULL END "
-               "FROM f, n WHERE j.id = f.id AND j.claim = f.claim AND j.state = 'running' AND j.lease_owner = $8 "
+               "FROM f, n WHERE j.id = f.id AND j.claim = f.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $8 "
                "RETURNING j.id, j.claim, f.dead"}),
           Params()
               .add(fixed_now())
@@ -584,7 +591,7 @@ JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std:
                "UPDATE jobs j SET state = 'queued', attempts = j.attempts - 1, lease_owner = NULL,"
                " lease_expires_at = NULL, updated_at = n.now "
                "FROM unnest($2::bigint[], $3::bigint[]) AS r(id, claim), n "
-               "WHERE j.id = r.id AND j.claim = r.claim AND j.state = 'running' AND j.lease_owner = $4 "
+               "WHERE j.id = r.id AND j.claim = r.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $4 "
                "RETURNING j.id, j.claim"}),
           Params()
               .add(fixed_now())
