@@ -409,20 +409,31 @@ void JobQueue::claim_passing_over(const std::string& owner, int limit, std::int6
   // Handed out in claim order, as the single-statement claim hands them.
   std::sort(result.jobs.begin() + static_cast<std::ptrdiff_t>(first), result.jobs.end(),
             [](const ClaimedJob& a, const ClaimedJob& b) {
-              return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) < std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
+              return std::tie(a.job.priority, a.job.run_at_ms, a.job.id) <
+                     std::tie(b.job.priority, b.job.run_at_ms, b.job.id);
             });
 }
+
+namespace {
+
+// [[id, claim], ...], for json_each in the statements that take a worker's claims.
+std::string claims_json(const std::vector<ClaimToken>& claims) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (i) out += ',';
+    out += '[' + std::to_string(claims[i].job_id) + ',' + std::to_string(claims[i].claim) + ']';
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace
 
 std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vector<ClaimToken>& claims,
                                         std::int64_t lease_ms) {
   if (claims.empty()) return {};
-  // [[id, claim], ...]: one statement renews every claim still held.
-  std::string held_json = "[";
-  for (std::size_t i = 0; i < claims.size(); ++i) {
-    if (i) held_json += ',';
-    held_json += '[' + std::to_string(claims[i].job_id) + ',' + std::to_string(claims[i].claim) + ']';
-  }
-  held_json += ']';
+  // One statement renews every claim still held.
+  const std::string held_json = claims_json(claims);
   std::vector<ClaimToken> held;
   held.reserve(claims.size());
   auto timer = m_connection.time_query();
@@ -451,12 +462,7 @@ std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vec
 
 std::vector<ClaimToken> JobQueue::canceled_claims(const std::vector<ClaimToken>& claims) {
   if (claims.empty()) return {};
-  std::string held_json = "[";
-  for (std::size_t i = 0; i < claims.size(); ++i) {
-    if (i) held_json += ',';
-    held_json += '[' + std::to_string(claims[i].job_id) + ',' + std::to_string(claims[i].claim) + ']';
-  }
-  held_json += ']';
+  const std::string held_json = claims_json(claims);
   auto timer = m_connection.time_query();
   // Prepared per call: the worker asks a few times a second, not per job.
   db::Statement read(m_connection,

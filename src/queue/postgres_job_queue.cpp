@@ -563,7 +563,8 @@ JobTable::Outcomes PostgresJobQueue::settle(const std::string& owner, const std:
                " updated_at = n.now,"
                " lease_owner = CASE WHEN f.dead THEN j.lease_owner ELSE NULL END, lease_expires_at = NULL,"
                " finished_at = CASE WHEN f.dead THEN n.now ELSE NULL END "
-               "FROM f, n WHERE j.id = f.id AND j.claim = f.claim AND (j.state = 'running') IS TRUE AND j.lease_owner = $8 "
+               "FROM f, n WHERE j.id = f.id AND j.claim = f.claim AND (j.state = 'running') IS TRUE"
+               " AND j.lease_owner = $8 "
                "RETURNING j.id, j.claim, f.dead"}),
           Params()
               .add(fixed_now())
