@@ -720,7 +720,7 @@ std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
 namespace {
 
 // Queued and running jobs by type: the predicates of the partial indexes
-// jobs_due and jobs_leases, so the planner can answer each half from its
+// jobs_ready_by_type and jobs_leases, so the planner can answer each half from its
 // index alone. counts() adds the finished ones to it in the same statement.
 constexpr const char* kActiveCounts =
     "SELECT type, 'queued', count(*) FROM jobs WHERE state = 'queued' GROUP BY type "
@@ -736,7 +736,7 @@ std::map<std::string, std::map<std::string, std::int64_t>> read_counts(const Row
 }  // namespace
 
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::counts() {
-  // Queued jobs are counted from jobs_due, running ones (few) through
+  // Queued jobs are counted from jobs_ready_by_type, running ones (few) through
   // jobs_leases; finished ones by a (parallel) scan (see migration 0006).
   auto rows = reading().prepared(
       "pw_counts", std::string("SELECT type, state, count(*) FROM jobs WHERE finished_at IS NOT NULL"
@@ -746,7 +746,7 @@ std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::cou
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> PostgresJobQueue::active_counts() {
-  // The predicates of the partial indexes jobs_due and jobs_leases, so the
+  // The predicates of the partial indexes jobs_ready_by_type and jobs_leases, so the
   // planner can answer each half from its index alone.
   auto rows = reading().prepared("pw_active_counts", kActiveCounts);
   return read_counts(rows);
@@ -777,11 +777,20 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_ms() {
   // A paused type's queued jobs are due at no time; a held-back limited
   // type's, when its next token arrives (postgres_job_queue_controls.cpp).
   if (m_controls_seen) return next_due_controlled();
-  // Each answered from the first entry of a partial index; no "after now"
-  // filter, for the reason given in job_queue.hpp.
+  // No "after now" filter, for the reason given in job_queue.hpp. The lease
+  // from the first entry of jobs_leases; the run from the first entry of
+  // each priority's run in jobs_ready, the priorities found by seeking from
+  // one to the next (migration 0013 dropped the index ordered by run_at
+  // alone: one index fewer for every enqueue and claim).
   auto rows = reading().prepared(
       "pw_next_due",
-      "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued'),"
+      "WITH RECURSIVE p AS ("
+      " (SELECT priority FROM jobs WHERE state = 'queued' ORDER BY priority, run_at, id LIMIT 1)"
+      " UNION ALL"
+      " SELECT (SELECT q.priority FROM jobs q WHERE q.state = 'queued' AND q.priority > p.priority"
+      "         ORDER BY q.priority, q.run_at, q.id LIMIT 1) FROM p WHERE p.priority IS NOT NULL) "
+      "SELECT least((SELECT min((SELECT q.run_at FROM jobs q WHERE q.state = 'queued' AND q.priority = p.priority"
+      "                          ORDER BY q.priority, q.run_at, q.id LIMIT 1)) FROM p WHERE p.priority IS NOT NULL),"
       " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))");
   return rows.optional_int64(0, 0);
 }

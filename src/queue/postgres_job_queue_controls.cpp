@@ -177,9 +177,20 @@ std::optional<std::int64_t> PostgresJobQueue::next_due_controlled() {
   m_controls_seen = !controls.empty();
   DueExclusions excluded = due_exclusions(controls, now);
   // A paused type's running jobs still lapse, and a lapse is settled by a claim.
+  // The types seeked one to the next in jobs_ready_by_type; the excluded
+  // ones are passed over without reading their rows, each other type's read
+  // for its earliest run_at (a type is ordered by priority first). Asked
+  // only when a claim came back short, so those rows are mostly not yet due.
   auto rows = reading().prepared(
       "pw_next_due_controlled",
-      "SELECT least((SELECT min(run_at) FROM jobs WHERE state = 'queued' AND NOT (type = ANY($1::text[]))),"
+      "WITH RECURSIVE t AS ("
+      " (SELECT type FROM jobs WHERE state = 'queued' ORDER BY type, priority, run_at, id LIMIT 1)"
+      " UNION ALL"
+      " SELECT (SELECT q.type FROM jobs q WHERE q.state = 'queued' AND q.type > t.type"
+      "         ORDER BY q.type, q.priority, q.run_at, q.id LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
+      "SELECT least((SELECT min((SELECT min(q.run_at) FROM jobs q WHERE q.state = 'queued'"
+      "                          AND q.type >= t.type AND q.type <= t.type))"
+      "              FROM t WHERE t.type IS NOT NULL AND NOT (t.type = ANY($1::text[]))),"
       " (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'))",
       Params().add_array(excluded.types));
   std::optional<std::int64_t> next = rows.optional_int64(0, 0);
