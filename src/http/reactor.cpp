@@ -19,9 +19,14 @@ char kWakeTag;
 // Bytes read from one connection per wake-up, so one fast sender cannot
 // keep the others waiting.
 constexpr std::size_t kReadBudget = 256 * 1024;
-// A refused connection is drained for at most this long or this much.
+// A refused connection is drained for at most this long or this much. A
+// client that writes its whole request before it reads (most do) must be
+// able to finish writing, or closing on its unread bytes resets the
+// connection and its write fails before it sees the answer: 8 MiB covers a
+// body several times the largest accepted (1 MiB by default) on top of what
+// the kernel buffers hold. More, and the client gets the reset.
 constexpr auto kDrainTime = std::chrono::seconds(1);
-constexpr std::size_t kDrainBytes = 1 << 20;
+constexpr std::size_t kDrainBytes = 8 << 20;
 // How often deadlines are checked: timeouts are whole seconds, so this is
 // precise enough and costs nothing with thousands of connections.
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
