@@ -71,7 +71,6 @@ http::Response Api::with_session(const Work& work) {
 http::Response Api::run_post(const http::Request& request, const nlohmann::json& body,
                              std::optional<std::int64_t> user_id, storage::Session& session,
                              const Effect& effect) {
-  auto& store = session.store();
   auto key = idempotency_key(request);
   const std::int64_t now = now_ms();
   const std::int64_t not_before = now - idempotency_ttl_ms;
@@ -80,7 +79,8 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  return session.write([&] {
+  return m_deps.storage.write(session, [&](storage::Session& writer) {
+    auto& store = writer.store();
     if (key) {
       if (auto record = store.find_idempotency(scope, not_before)) {
         if (record->request_hash != request_hash) {
@@ -92,7 +92,7 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
         return replay;
       }
     }
-    Created created = effect();
+    Created created = effect(writer);
     auto response = http::Response::json(created.status, created.body);
     if (key) {
       store::IdempotencyRecord record;
@@ -124,8 +124,8 @@ http::Response Api::create_user(const http::Request& request) {
   reader.refuse_unknown_fields();
   if (!is_valid_handle(handle)) refuse_field("handle", "must be 3 to 32 characters of a-z, 0-9 and _");
   return with_session([&](storage::Session& session) {
-    auto& store = session.store();
-    return run_post(request, body, std::nullopt, session, [&] {
+    return run_post(request, body, std::nullopt, session, [&](storage::Session& writer) {
+      auto& store = writer.store();
       if (store.handle_exists(handle)) throw Refusal(409, "handle_taken", "handle '" + handle + "' is taken");
       const std::string token = new_token();
       auto user = store.create_user(handle, token_hash(token), now_ms());
@@ -147,7 +147,6 @@ http::Response Api::get_me(const http::Request& request) {
 
 http::Response Api::create_world(const http::Request& request) {
   return with_session([&](storage::Session& session) {
-    auto& store = session.store();
     auto user = authenticate(request, session, now_ms());
     auto body = parse_json_object(request);
     ObjectReader reader(body);
@@ -157,7 +156,8 @@ http::Response Api::create_world(const http::Request& request) {
     auto seed = reader.optional_integer("seed", 0, max_seed);
     reader.refuse_unknown_fields();
     world.seed = seed ? static_cast<std::uint64_t>(*seed) : random_seed();
-    return run_post(request, body, user.id, session, [&] {
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      auto& store = writer.store();
       admit_world(m_deps.config.limits, store, user.id);
       auto created = store.create_world(user.id, world, now_ms());
       return Created{201, render(created), std::nullopt};
@@ -186,16 +186,15 @@ http::Response Api::get_world(const http::Request& request) {
 
 http::Response Api::delete_world(const http::Request& request) {
   return with_session([&](storage::Session& session) {
-    auto& store = session.store();
     auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     // The world is marked deleted at once, so it vanishes from every read
     // and route, and a world.purge job deletes its rows in short batches:
     // deleting them here would hold the write lock for as long as the world
     // is large, and every other user's writes would wait.
-    session.write([&] {
-      if (!store.mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
-      auto& queue = session.jobs();
+    m_deps.storage.write(session, [&](storage::Session& writer) {
+      if (!writer.store().mark_world_deleted(user.id, world_id, now_ms())) refuse_not_found("world");
+      auto& queue = writer.jobs();
       auto job = jobs::new_job(jobs::PurgeWorldArgs{world_id});
       job.trace_id = request.request_id;
       job.user_id = user.id;
@@ -209,7 +208,6 @@ http::Response Api::delete_world(const http::Request& request) {
 
 http::Response Api::create_persona(const http::Request& request) {
   return with_session([&](storage::Session& session) {
-    auto& store = session.store();
     auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
@@ -219,7 +217,8 @@ http::Response Api::create_persona(const http::Request& request) {
     if (auto problem = domain::validate_persona_name(persona.name)) refuse_field("name", *problem);
     persona.traits = read_traits(reader.optional_object("traits"));
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, session, [&] {
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      auto& store = writer.store();
       owned_world(store, user.id, world_id);
       admit_personas(store, world_id, 1);
       auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
@@ -230,18 +229,18 @@ http::Response Api::create_persona(const http::Request& request) {
 
 http::Response Api::generate_personas(const http::Request& request) {
   return with_session([&](storage::Session& session) {
-    auto& store = session.store();
     auto user = authenticate(request, session, now_ms());
     const auto world_id = path_id(request, "id", "world");
     auto body = parse_json_object(request);
     ObjectReader reader(body);
     const auto count = reader.required_integer("count", 1, max_generate_per_request);
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, session, [&] {
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      auto& store = writer.store();
       owned_world(store, user.id, world_id);
       // Generations accepted but not yet run count against the cap too, so
       // a request past it is refused here rather than left to go dead.
-      auto& queue = session.jobs();
+      auto& queue = writer.jobs();
       admit_personas(store, world_id, count);
       const std::int64_t generation = store.next_generation(world_id);
       auto job = jobs::new_job(jobs::GeneratePersonasArgs{world_id, generation, static_cast<int>(count)});
@@ -311,13 +310,13 @@ http::Response Api::create_simulation(const http::Request& request) {
       owned_world(store, user.id, world_id);
       check_callback(*simulation.callback_url);
     }
-    return run_post(request, body, user.id, session, [&] {
-      auto world = owned_world(store, user.id, world_id);
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      auto world = owned_world(writer.store(), user.id, world_id);
       const jobs::SimulationRequest wanted{simulation.ticks, simulation.callback_url, request.request_id, std::nullopt};
-      auto started = jobs::start_simulation(session, m_deps.config.limits, world, user.id, wanted, now_ms());
+      auto started = jobs::start_simulation(writer, m_deps.config.limits, world, user.id, wanted, now_ms());
       if (started.breach) refuse_limit(*started.breach);
       auto& created = *started.simulation;
-      return Created{202, {{"simulation", render(created)}, {"job", job_json(session.jobs(), *created.job_id)}},
+      return Created{202, {{"simulation", render(created)}, {"job", job_json(writer.jobs(), *created.job_id)}},
                      std::nullopt};
     });
   });

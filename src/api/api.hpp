@@ -66,7 +66,9 @@ class Api {
     nlohmann::json body;
     std::optional<nlohmann::json> stored;
   };
-  using Effect = std::function<Created()>;
+  // Reads and writes through the session it is given, the writer's (see
+  // storage::Storage::write), never the caller's.
+  using Effect = std::function<Created(storage::Session&)>;
 
   // Runs `work` on a pooled session. A session that met an unavailable
   // database is dropped, not returned to the pool.
@@ -76,6 +78,7 @@ class Api {
   // One write transaction around `effect`, with Idempotency-Key handling:
   // a key seen before with the same request replays the stored response; with
   // a different request it is 422. The record commits with the effect.
+  // `session` is the caller's, for the reads before the write.
   http::Response run_post(const http::Request& request, const nlohmann::json& body,
                           std::optional<std::int64_t> user_id, storage::Session& session, const Effect& effect);
 

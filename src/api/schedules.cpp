@@ -51,14 +51,14 @@ http::Response Api::create_schedule(const http::Request& request) {
     if (!zone.zone) refuse_field("time_zone", zone.error);
     auto parsed = schedule::Cron::parse(wanted.cron, *zone.zone);
     if (!parsed.cron) refuse_field("cron", parsed.error);
-    return run_post(request, body, user.id, session, [&] {
-      owned_world(session.store(), user.id, world_id);
-      admit_schedule(m_deps.config.limits, session.schedules(), user.id);
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      owned_world(writer.store(), user.id, world_id);
+      admit_schedule(m_deps.config.limits, writer.schedules(), user.id);
       wanted.created_at_ms = now_ms();
       wanted.next_tick_at_ms = schedule::first_tick_after(*parsed.cron, wanted.created_at_ms);
       if (!wanted.next_tick_at_ms) refuse_field("cron", "has no tick in the next " +
                                                             std::to_string(schedule::cron_horizon.count()) + " days");
-      return Created{201, render(session.schedules().create(wanted)), std::nullopt};
+      return Created{201, render(writer.schedules().create(wanted)), std::nullopt};
     });
   });
 }

@@ -35,8 +35,8 @@ http::Response Api::create_token(const http::Request& request) {
     token.name = reader.optional_text("name", kTokenNameRule).value_or("");
     auto lifetime_s = reader.optional_integer("expires_in_seconds", 1, max_token_lifetime_s);
     reader.refuse_unknown_fields();
-    return run_post(request, body, user.id, session, [&] {
-      auto& tokens = session.tokens();
+    return run_post(request, body, user.id, session, [&](storage::Session& writer) {
+      auto& tokens = writer.tokens();
       if (tokens.count(user.id) >= max_tokens_per_user) {
         throw Refusal(409, "too_many_tokens",
                       "a user holds at most " + std::to_string(max_tokens_per_user) +

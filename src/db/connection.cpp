@@ -89,6 +89,8 @@ std::int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_
 
 int Connection::changes() const { return sqlite3_changes(m_native->db.getHandle()); }
 
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(m_native->db.getHandle()) == 0; }
+
 bool Connection::table_exists(std::string_view name) {
   return native::translate([&] { return m_native->db.tableExists(std::string(name)); });
 }
@@ -185,6 +187,31 @@ WriteTransaction::~WriteTransaction() {
 
 void WriteTransaction::commit() {
   Statement(m_connection, "COMMIT").exec();
+  m_done = true;
+}
+
+Savepoint::Savepoint(Connection& connection) : m_connection(connection) {
+  Statement(m_connection, "SAVEPOINT pw_item").exec();
+}
+
+Savepoint::~Savepoint() {
+  if (m_done || !m_connection.in_transaction()) return;
+  try {
+    Statement(m_connection, "ROLLBACK TO pw_item").exec();
+    Statement(m_connection, "RELEASE pw_item").exec();
+  } catch (...) {
+    // What the savepoint covered must not reach a COMMIT: the whole
+    // transaction goes, and the caller sees it end (in_transaction()).
+    try {
+      Statement(m_connection, "ROLLBACK").exec();
+    } catch (...) {
+      // Already gone with the connection's failure.
+    }
+  }
+}
+
+void Savepoint::release() {
+  Statement(m_connection, "RELEASE pw_item").exec();
   m_done = true;
 }
 

@@ -48,6 +48,9 @@ class Connection {
   std::int64_t last_insert_rowid() const;
   // Rows changed by this connection's last INSERT, UPDATE or DELETE.
   int changes() const;
+  // False outside a transaction, and after an error (an I/O error, a full
+  // disk) that made SQLite roll the whole open transaction back by itself.
+  bool in_transaction() const;
   bool table_exists(std::string_view name);
   // How long a writer waits for the lock before it gives up with busy.
   int busy_timeout_ms() const { return m_busy_timeout_ms; }
@@ -111,6 +114,7 @@ class Connection {
   static int busy_wait(void* self, int count);
   friend class Statement;
   friend class WriteTransaction;
+  friend class Savepoint;
 
   // Prepared statements kept for reuse, by SQL text. Preparing is most of
   // the cost of a short query (parsing, planning, schema locks), and request
@@ -165,6 +169,22 @@ class WriteTransaction {
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
   void commit();
+
+ private:
+  Connection& m_connection;
+  bool m_done = false;
+};
+
+// A savepoint inside an open transaction: release() keeps what was done
+// since it was set; otherwise its destruction rolls back to it (and only to
+// it: the transaction goes on). Not nested: one at a time per connection.
+class Savepoint {
+ public:
+  explicit Savepoint(Connection& connection);
+  ~Savepoint();
+  Savepoint(const Savepoint&) = delete;
+  Savepoint& operator=(const Savepoint&) = delete;
+  void release();
 
  private:
   Connection& m_connection;

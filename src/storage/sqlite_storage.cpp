@@ -11,6 +11,7 @@
 #include "queue/job_queue.hpp"
 #include "schedule/sqlite_schedule_store.hpp"
 #include "storage/drivers.hpp"
+#include "storage/group_commit.hpp"
 #include "storage/write_gate.hpp"
 #include "store/sqlite/admin_tokens.hpp"
 #include "store/sqlite/store.hpp"
@@ -65,6 +66,8 @@ class SqliteSession final : public Session {
   // it, and what it writes then is lost: such a session never serves again.
   bool reusable() override { return m_connection.refers_to_current_file(); }
 
+  db::Connection& connection() { return m_connection; }
+
  private:
   class Scope final : public WriteScope {
    public:
@@ -97,7 +100,14 @@ class SqliteStorage final : public Storage {
       // one is in use, as long as a writer would wait for the lock.
       : Storage(max_sessions, std::chrono::milliseconds(config.busy_timeout_ms)),
         m_config(config),
-        m_settings(settings) {}
+        m_settings(settings),
+        m_group_commit(
+            [this] {
+              auto session = std::make_unique<SqliteSession>(m_config, m_settings, m_gate);
+              auto* connection = &session->connection();
+              return GroupCommit::Writer{std::move(session), connection};
+            },
+            std::chrono::milliseconds(config.busy_timeout_ms), kMaxBatch) {}
 
   std::string location() const override { return m_config.path; }
   bool is_postgres() const override { return false; }
@@ -105,6 +115,10 @@ class SqliteStorage final : public Storage {
  protected:
   std::unique_ptr<Session> open_session() override {
     return std::make_unique<SqliteSession>(m_config, m_settings, m_gate);
+  }
+
+  void run_write(Session& /*caller*/, const std::function<void(Session&)>& work) override {
+    m_group_commit.run(work);
   }
 
   // A session opened now would create an empty file, or (already open) keep
@@ -122,6 +136,11 @@ class SqliteStorage final : public Storage {
   // Idle sessions (in the base class) outlive it, but only a write
   // scope uses it, and none is open once the storage is destroyed.
   WriteGate m_gate;
+  // Writes per transaction at most: a batch holds the write lock for a few
+  // milliseconds at most, so a worker's claim is not held up for long.
+  static constexpr std::size_t kMaxBatch = 32;
+  // After the gate: its writer goes (and its thread stops) first.
+  GroupCommit m_group_commit;
 };
 
 }  // namespace

@@ -12,6 +12,10 @@ Storage::Storage(std::size_t max_sessions, std::chrono::milliseconds wait)
 
 Storage::~Storage() = default;
 
+void Storage::run_write(Session& caller, const std::function<void(Session&)>& work) {
+  caller.write([&] { work(caller); });
+}
+
 Storage::Lease::~Lease() {
   if (m_storage != nullptr) m_storage->release(std::move(m_session));
 }

@@ -134,6 +134,24 @@ class Storage {
     }
   }
 
+  // Runs `work(session)` in a write transaction and returns once it has
+  // committed; an exception from `work` rolls its writes back and goes on
+  // up. `caller` is the session the caller holds; the session `work` gets
+  // may be another one (SQLite: one writer connection commits the
+  // concurrent writes of many callers together, see group_commit.hpp), so
+  // `work` reads and writes only through the session it is given.
+  template <class Work>
+  auto write(Session& caller, Work&& work) {
+    using Result = std::invoke_result_t<Work&, Session&>;
+    if constexpr (std::is_void_v<Result>) {
+      run_write(caller, [&](Session& session) { work(session); });
+    } else {
+      std::optional<Result> result;
+      run_write(caller, [&](Session& session) { result.emplace(work(session)); });
+      return std::move(*result);
+    }
+  }
+
   // Where the data is, fit for a log line: the file's path, or the URL with
   // its password masked.
   virtual std::string location() const = 0;
@@ -144,6 +162,8 @@ class Storage {
   // Called before every lease: a driver may refuse to hand out sessions
   // (SQLite: the file is gone) by throwing db::Error.
   virtual void check_available() {}
+  // By default, `work` runs in its own transaction on the caller's session.
+  virtual void run_write(Session& caller, const std::function<void(Session&)>& work);
 
  private:
   void release(std::unique_ptr<Session> session);
