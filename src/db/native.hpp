@@ -12,13 +12,28 @@
 
 namespace pw::db {
 
+// Once per process, before SQLite's first use: no memory statistics. With
+// them on (Debian's default), every allocation and free inside SQLite takes
+// one process-wide mutex, and the threads of a process (a worker's claimer,
+// completer and handlers, the API's request threads) each allocate on every
+// statement. Nothing here reads those statistics.
+inline void configure_sqlite_once() {
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_initialize() == SQLITE_OK;
+  }();
+  (void)configured;
+}
+
 struct Connection::Native {
   explicit Native(const config::DatabaseConfig& config)
-      : db(config.path,
+      : configured((configure_sqlite_once(), true)),
+        db(config.path,
            config.read_only ? SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX
                             : SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX |
                                   (config.create_if_missing ? SQLite::OPEN_CREATE : 0),
            config.busy_timeout_ms) {}
+  bool configured;
   SQLite::Database db;
 };
 
