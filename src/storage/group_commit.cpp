@@ -8,8 +8,12 @@
 
 namespace pw::storage {
 
-GroupCommit::GroupCommit(OpenWriter open, std::chrono::milliseconds wait, std::size_t max_batch)
-    : m_open(std::move(open)), m_wait(wait), m_max_batch(std::max<std::size_t>(1, max_batch)) {}
+GroupCommit::GroupCommit(OpenWriter open, std::chrono::milliseconds wait, std::size_t max_batch,
+                         std::function<void(double)> gave_up)
+    : m_open(std::move(open)),
+      m_wait(wait),
+      m_max_batch(std::max<std::size_t>(1, max_batch)),
+      m_gave_up(std::move(gave_up)) {}
 
 GroupCommit::~GroupCommit() {
   {
@@ -28,9 +32,11 @@ void GroupCommit::run(const Work& work) {
   if (!m_thread.joinable()) m_thread = std::thread([this] { loop(); });
   m_queue.push_back(&item);
   m_wake.notify_one();
-  const auto deadline = std::chrono::steady_clock::now() + m_wait;
-  if (!item.finished.wait_until(lock, deadline, [&] { return item.taken; })) {
+  const auto queued_at = std::chrono::steady_clock::now();
+  if (!item.finished.wait_until(lock, queued_at + m_wait, [&] { return item.taken; })) {
     m_queue.erase(std::find(m_queue.begin(), m_queue.end(), &item));
+    lock.unlock();
+    if (m_gave_up) m_gave_up(std::chrono::duration<double>(std::chrono::steady_clock::now() - queued_at).count());
     throw db::Error(db::Fault::busy, "busy",
                     "waited " + std::to_string(m_wait.count()) + " ms for the other writers of this process");
   }

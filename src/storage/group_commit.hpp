@@ -44,7 +44,10 @@ class GroupCommit {
   // as long as a writer waits at the write gate. `max_batch`: writes per
   // transaction at most, so the lock is not held for long while another
   // process (a worker) waits for it.
-  GroupCommit(OpenWriter open, std::chrono::milliseconds wait, std::size_t max_batch);
+  // `gave_up` hears how long a refused write waited, in seconds (the
+  // storage's lock observer: it counts as a lock wait that timed out).
+  GroupCommit(OpenWriter open, std::chrono::milliseconds wait, std::size_t max_batch,
+              std::function<void(double)> gave_up = {});
   // Runs what is queued, then stops.
   ~GroupCommit();
   GroupCommit(const GroupCommit&) = delete;
@@ -83,6 +86,7 @@ class GroupCommit {
   OpenWriter m_open;
   std::chrono::milliseconds m_wait;
   std::size_t m_max_batch;
+  std::function<void(double)> m_gave_up;
   Writer m_writer;  // only the writer thread touches it
 
   std::mutex m_mutex;

@@ -107,7 +107,10 @@ class SqliteStorage final : public Storage {
               auto* connection = &session->connection();
               return GroupCommit::Writer{std::move(session), connection};
             },
-            std::chrono::milliseconds(config.busy_timeout_ms), kMaxBatch) {}
+            std::chrono::milliseconds(config.busy_timeout_ms), kMaxBatch,
+            [this](double waited) {
+              if (m_settings.observers.lock) m_settings.observers.lock(waited, false);
+            }) {}
 
   std::string location() const override { return m_config.path; }
   bool is_postgres() const override { return false; }

@@ -34,6 +34,7 @@ struct GroupStorage {
   pw::config::DatabaseConfig config;
   pw::queue::ManualClock clock;
   std::atomic<int> begins{0};
+  std::atomic<int> gave_up{0};  // lock waits reported as timed out
   std::unique_ptr<pw::storage::Storage> storage;
 
   explicit GroupStorage(int busy_timeout_ms = 5000) {
@@ -42,7 +43,10 @@ struct GroupStorage {
     pw::db::Connection connection(config);
     pw::migrations::Migrator(connection, pw::migrations::embedded()).apply_pending();
     pw::storage::Observers observers;
-    observers.lock = [this](double, bool) { ++begins; };
+    observers.lock = [this](double, bool acquired) {
+      ++begins;
+      if (!acquired) ++gave_up;
+    };
     storage = pw::storage::open_sqlite_storage(config, 32, {clock, {}, observers});
   }
 
@@ -191,9 +195,37 @@ TEST_CASE("Storage::write on SQLite: a write queued past the busy timeout is ref
   }
   REQUIRE(error);
   CHECK(error->fault() == pw::db::Fault::busy);
+  // Counted as a lock wait that timed out (db_busy_timeouts_total).
+  CHECK(f.gave_up.load() >= 1);
   CHECK_FALSE(f.user_exists("late"));
   CHECK_NOTHROW(f.storage->with_session([&](Session& caller) {
     f.storage->write(caller, [&](Session& writer) { writer.store().create_user("after", "h", 1); });
   }));
   CHECK(f.user_exists("after"));
+}
+
+TEST_CASE("Storage::write on SQLite: a write still queued behind a long batch at the busy timeout is refused and counted") {
+  GroupStorage f(150);
+  std::thread slow([&] {
+    f.storage->with_session([&](Session& caller) {
+      f.storage->write(caller, [&](Session& writer) {
+        writer.store().create_user("slow", "h", 1);
+        std::this_thread::sleep_for(500ms);
+      });
+    });
+  });
+  // The slow write is under way (no lock wait: the gate and the lock were
+  // free) before this one queues.
+  std::this_thread::sleep_for(100ms);
+  auto error = pw::test::error_from([&] {
+    f.storage->with_session([&](Session& caller) {
+      f.storage->write(caller, [&](Session& writer) { writer.store().create_user("queued", "h", 1); });
+    });
+  });
+  slow.join();
+  REQUIRE(error);
+  CHECK(error->fault() == pw::db::Fault::busy);
+  CHECK(f.gave_up.load() == 1);
+  CHECK(f.user_exists("slow"));
+  CHECK_FALSE(f.user_exists("queued"));
 }
