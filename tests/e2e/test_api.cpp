@@ -453,3 +453,94 @@ TEST_CASE("API e2e: the same simulation of the same world yields identical event
   auto other = normalized(run_world(78));
   CHECK(other.dump() != first.dump());
 }
+
+// Writes of concurrent requests share transactions (on SQLite, the group
+// commit): one request's refusal or replay must not undo, double or leak
+// into the others' writes in the same commit, and each answer must match
+// what was committed.
+TEST_CASE("API e2e: many clients at once: successes, limit refusals and key replays committed side by side") {
+  Stack stack(/*allow_private=*/false, /*with_worker=*/false);
+  INFO(stack.output());
+  auto token = stack.sign_up("alice");
+  const auto before = stack.table_counts();
+
+  // 12 clients x 10 worlds each, against the default cap of 100 worlds per
+  // user; and 12 clients sending the same keyed request at the same time.
+  constexpr int kClients = 12;
+  constexpr int kEach = 10;
+  std::mutex mutex;
+  std::vector<int> statuses;
+  std::vector<std::string> refusals;
+  std::vector<std::int64_t> created_ids;
+  std::vector<std::string> keyed_bodies;
+  std::vector<int> keyed_statuses;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto keyed = stack.post("/v1/worlds", {{"name", "Keyed"}, {"seed", 7}}, token, {{"Idempotency-Key", "same-key"}});
+      {
+        std::lock_guard lock(mutex);
+        keyed_statuses.push_back(keyed.status);
+        keyed_bodies.push_back(keyed.body);
+      }
+      for (int i = 0; i < kEach; ++i) {
+        auto response = stack.post("/v1/worlds", {{"name", "W" + std::to_string(c) + "-" + std::to_string(i)}}, token);
+        std::lock_guard lock(mutex);
+        statuses.push_back(response.status);
+        if (response.status == 201) created_ids.push_back(json::parse(response.body)["id"].get<std::int64_t>());
+        if (response.status == 409) refusals.push_back(json::parse(response.body)["error"]["code"]);
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+
+  // The keyed request made one world; every client got its body.
+  REQUIRE(keyed_statuses.size() == kClients);
+  for (std::size_t i = 0; i < keyed_statuses.size(); ++i) {
+    CHECK(keyed_statuses[i] == 201);
+    CHECK(keyed_bodies[i] == keyed_bodies.front());
+  }
+  // With it, the others filled the cap exactly; the rest were refused.
+  const auto total = static_cast<std::int64_t>(statuses.size());
+  REQUIRE(total == kClients * kEach);
+  CHECK(static_cast<std::int64_t>(created_ids.size()) == 99);
+  CHECK(static_cast<std::int64_t>(refusals.size()) == total - 99);
+  for (const auto& code : refusals) CHECK(code == "too_many_worlds");
+  std::sort(created_ids.begin(), created_ids.end());
+  CHECK(std::adjacent_find(created_ids.begin(), created_ids.end()) == created_ids.end());
+  // What was acknowledged is what is stored: no refused world, no lost one.
+  auto after = stack.table_counts();
+  CHECK(after.at("worlds") == before.at("worlds") + 100);
+  CHECK(after.at("idempotency_keys") == before.at("idempotency_keys") + 1);
+  for (auto id : created_ids) CHECK(stack.get("/v1/worlds/" + std::to_string(id), token).status == 200);
+}
+
+TEST_CASE("API e2e: a world one persona short of full, added to by many clients at once, takes exactly one") {
+  Stack stack(/*allow_private=*/false, /*with_worker=*/false);
+  INFO(stack.output());
+  auto token = stack.sign_up("alice");
+  auto world = stack.post("/v1/worlds", {{"name", "Crowded"}}, token);
+  REQUIRE(world.status == 201);
+  const std::string personas = "/v1/worlds/" + std::to_string(json::parse(world.body)["id"].get<std::int64_t>()) +
+                               "/personas";
+  constexpr int kCap = 1000;  // personas per world
+  for (int i = 0; i < kCap - 1; ++i) {
+    auto added = stack.post(personas, {{"name", "P" + std::to_string(i)}}, token);
+    REQUIRE_MESSAGE(added.status == 201, added.body);
+  }
+  constexpr int kClients = 12;
+  std::mutex mutex;
+  std::vector<int> statuses;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto added = stack.post(personas, {{"name", "Late" + std::to_string(c)}}, token);
+      std::lock_guard lock(mutex);
+      statuses.push_back(added.status);
+    });
+  }
+  for (auto& client : clients) client.join();
+  CHECK(std::count(statuses.begin(), statuses.end(), 201) == 1);
+  CHECK(std::count(statuses.begin(), statuses.end(), 409) == kClients - 1);
+  CHECK(stack.table_counts().at("personas") == kCap);
+}

@@ -60,6 +60,12 @@ std::int64_t PostgresStore::pending_simulation_count(std::int64_t user_id) {
 }
 
 PendingTotal PostgresStore::pending_generation_total(std::int64_t world_id) {
+  // Read to admit personas, before they are counted: the world's row lock
+  // orders concurrent additions to one world, so the second counts once the
+  // first has committed and the cap holds. (add_persona's share lock alone
+  // lets two additions count the same 999 and both go in.)
+  m_connection.prepared("store_lock_world_for_admission", "SELECT 1 FROM worlds WHERE id = $1 FOR NO KEY UPDATE",
+                        Params().add(world_id));
   return read_total(m_connection.prepared(
       "store_pending_generation_total",
       "SELECT COUNT(*), COALESCE(SUM(g.count), 0)::bigint "
@@ -93,7 +99,12 @@ std::int64_t PostgresStore::world_events(std::int64_t world_id) {
 
 // Kept by create_world and mark_world_deleted (migration 0009).
 std::int64_t PostgresStore::count_worlds(std::int64_t user_id) {
-  auto rows = m_connection.prepared("store_count_worlds", "SELECT live_worlds FROM users WHERE id = $1",
+  // The row lock orders concurrent creates of one user: the second reads
+  // the count once the first has committed (READ COMMITTED reads a row it
+  // waited for as committed), so the cap holds. Unlocked, two could both
+  // read 99 of 100 and both create.
+  auto rows = m_connection.prepared("store_count_worlds",
+                                    "SELECT live_worlds FROM users WHERE id = $1 FOR NO KEY UPDATE",
                                     Params().add(user_id));
   return rows.size() == 0 ? 0 : rows.int64(0, 0);
 }

@@ -9,6 +9,13 @@
 #include "store/postgres/read_page.hpp"
 
 namespace pw::store {
+namespace {
+
+// The advisory lock class of Idempotency-Keys (pg_advisory_xact_lock's
+// two-int4 form; the job table's uniqueness windows have a class of their own).
+constexpr std::int32_t kIdempotencyLockClass = 0x50570049;  // "PW", "I"
+
+}  // namespace
 
 using db::postgres::Params;
 using db::postgres::Rows;
@@ -237,6 +244,15 @@ std::vector<domain::Persona> PostgresStore::personas_up_to(std::int64_t world_id
 
 std::optional<IdempotencyRecord> PostgresStore::find_idempotency(const IdempotencyScope& scope,
                                                                  std::int64_t not_before_ms) {
+  // Requests with one key at once: the first holds this lock until it
+  // commits its record; the others wait, then find that record and replay
+  // it. Without the lock each finds nothing, does the work again and fails
+  // on the key's unique index. The read is a statement of its own, after
+  // the lock, so it sees the commit it waited for (READ COMMITTED). A hash
+  // collision only makes two keys wait for each other.
+  m_connection.prepared("store_lock_idempotency",
+                        "SELECT pg_advisory_xact_lock($1::integer, hashtext($2::text || chr(31) || $3::text))",
+                        Params().add(kIdempotencyLockClass).add(scope.user_id.value_or(0)).add(scope.key));
   auto rows = m_connection.prepared("store_find_idempotency",
                                     "SELECT method, route, request_hash, status, response, created_at "
                                     "FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at >= $3",
