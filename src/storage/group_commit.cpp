@@ -44,11 +44,6 @@ void GroupCommit::run(const Work& work) {
   if (item.error) std::rethrow_exception(item.error);
 }
 
-GroupCommit::Counts GroupCommit::counts() {
-  std::lock_guard lock(m_mutex);
-  return m_counts;
-}
-
 void GroupCommit::loop() {
   std::unique_lock lock(m_mutex);
   for (;;) {
@@ -88,7 +83,6 @@ GroupCommit::Writer& GroupCommit::writer() {
 
 std::vector<GroupCommit::Item*> GroupCommit::attempt(const std::vector<Item*>& items) {
   for (auto* item : items) item->error = nullptr;
-  std::size_t committed = 0;
   try {
     auto& current = writer();
     auto transaction = current.session->begin_write();
@@ -117,7 +111,6 @@ std::vector<GroupCommit::Item*> GroupCommit::attempt(const std::vector<Item*>& i
       }
     }
     transaction->commit();
-    committed = items.size();
   } catch (...) {
     // BEGIN or COMMIT failed (or the writer could not be opened): nothing
     // of the batch was kept. A write that failed on its own keeps its own
@@ -126,11 +119,6 @@ std::vector<GroupCommit::Item*> GroupCommit::attempt(const std::vector<Item*>& i
     for (auto* item : items) {
       if (!item->error) item->error = error;
     }
-  }
-  if (committed > 0) {
-    std::lock_guard lock(m_mutex);
-    ++m_counts.transactions;
-    m_counts.writes += committed;
   }
   return {};
 }

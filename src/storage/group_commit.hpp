@@ -58,13 +58,6 @@ class GroupCommit {
   // back) or what failed the batch (db::Error: nothing of it was kept).
   void run(const Work& work);
 
-  // Transactions committed and writes in them, for tests.
-  struct Counts {
-    std::size_t transactions = 0;
-    std::size_t writes = 0;
-  };
-  Counts counts();
-
  private:
   // On the caller's stack while it waits.
   struct Item {
@@ -93,7 +86,6 @@ class GroupCommit {
   std::condition_variable m_wake;
   std::deque<Item*> m_queue;
   bool m_stopping = false;
-  Counts m_counts;
   // Started at the first write: a role that never writes through it (the
   // worker, a CLI command) has no idle thread for it.
   std::thread m_thread;
