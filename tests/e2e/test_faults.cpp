@@ -58,17 +58,24 @@ TEST_CASE("delivery (binary): cancel + retry of a running job: the canceled run 
   REQUIRE(worker->wait_exit(30s) == 0);
 
   // Two runs; the canceled one stopped and was dropped before the retried one finished.
+  // Which line drops it depends on what reached the worker first: the cancel
+  // (the lease keeper reads canceled claims every 250 ms: job_stopped_after_cancel)
+  // or the retry's new claim (job_lost). Either way its outcome was not recorded.
   std::vector<std::string> outcomes;
   int started = 0;
   for (const auto& line : worker->json_lines()) {
     if (!line.contains("job_id") || line["job_id"] != 1) continue;
     if (line["msg"] == "job_started") ++started;
-    if (line["msg"] == "job_succeeded" || line["msg"] == "job_lost" || line["msg"] == "job_failed") {
+    if (line["msg"] == "job_succeeded" || line["msg"] == "job_lost" || line["msg"] == "job_failed" ||
+        line["msg"] == "job_stopped_after_cancel") {
       outcomes.push_back(line["msg"]);
     }
   }
   CHECK(started == 2);
-  CHECK(outcomes == std::vector<std::string>{"job_lost", "job_succeeded"});
+  INFO(worker->output());
+  REQUIRE(outcomes.size() == 2);
+  CHECK((outcomes[0] == "job_lost" || outcomes[0] == "job_stopped_after_cancel"));
+  CHECK(outcomes[1] == "job_succeeded");
   pw::test::faults::check_outcomes_belong_to_their_claims(scene, {worker.get()});
 }
 
