@@ -187,11 +187,13 @@ http::Response AdminApi::overview(const http::Request& request) {
     authenticate(request, session);
     m_finished_counts->note_use();
     auto& jobs = session.jobs();
-    const std::int64_t now = m_deps.clock.now_ms();
     // Finished jobs (nearly every row) from the last full count, which says
     // how old it is; queued and running ones, which move, counted now from
     // their small partial indexes.
     const auto finished = m_finished_counts->snapshot([&] { return jobs.counts(); });
+    // Read after the snapshot: the first overview takes its count in this
+    // request, and the count it dates must not be later than the "now" it shows.
+    const std::int64_t now = m_deps.clock.now_ms();
     const auto active = jobs.active_counts();
     nlohmann::json counts = nlohmann::json::object();
     nlohmann::json totals = nlohmann::json::object();
