@@ -24,6 +24,10 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
       m_busy_timeout_ms(config.busy_timeout_ms),
       m_path(config.path) {
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
+  // A new file gets pages of kPageSize bytes; on a file that has pages
+  // already, SQLite ignores this (and in WAL mode a VACUUM cannot change
+  // them either), so older databases keep theirs.
+  if (!config.read_only) exec("PRAGMA page_size=" + std::to_string(kPageSize));
   // Switching to WAL needs a moment of exclusive access; when several
   // processes open a fresh file at once, one of them may briefly see BUSY.
   for (int attempt = 0; !config.read_only; ++attempt) {
@@ -139,6 +143,14 @@ Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode) {
   result.wal_frames = std::max(0, result.wal_frames);
   result.copied_frames = std::max(0, result.copied_frames);
   return result;
+}
+
+int Connection::page_size() {
+  return native::translate([&] {
+    SQLite::Statement query(m_native->db, "PRAGMA page_size");
+    query.executeStep();
+    return query.getColumn(0).getInt();
+  });
 }
 
 std::int64_t Connection::data_version() {

@@ -7,10 +7,13 @@ namespace pw::worker {
 void WalCheckpoints::run_once() {
   using Mode = db::Connection::Checkpoint;
   auto copied = m_connection->try_checkpoint(Mode::passive);
-  // Past 64 MiB (4 KiB pages), reset the WAL once nothing in it is still
-  // needed by a reader: nothing is left to copy, so the TRUNCATE holds the
-  // write lock for a moment only.
-  if (copied.wal_frames >= 16384 && !copied.busy && copied.copied_frames == copied.wal_frames) {
+  // Past 64 MiB, reset the WAL once nothing in it is still needed by a
+  // reader: nothing is left to copy, so the TRUNCATE holds the write lock
+  // for a moment only. Counted in frames, one page each: older files have
+  // 4 KiB pages, new ones 1 KiB.
+  constexpr std::int64_t reset_above_bytes = std::int64_t{64} << 20;
+  if (copied.wal_frames >= reset_above_bytes / m_connection->page_size() && !copied.busy &&
+      copied.copied_frames == copied.wal_frames) {
     m_connection->try_checkpoint(Mode::truncate);
   }
 }

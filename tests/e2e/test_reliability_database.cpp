@@ -206,7 +206,8 @@ TEST_CASE("database faults (binary): a full disk gives 503s, not corruption, and
     return;
   }
   Scene scene(disk.path());
-  scene.start_api({"--http-threads", "4"});
+  // No cap on worlds: the disk, not the per-user limit, must be what stops them.
+  scene.start_api({"--http-threads", "4", "--max-worlds-per-user", "100000"});
   INFO(scene.output());
   const auto token = scene.sign_up("diskfull");
 

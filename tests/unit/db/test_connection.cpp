@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include <SQLiteCpp/Database.h>
+
 #include "db/connection.hpp"
 #include "db/statement.hpp"
 #include "support/temp_dir.hpp"
@@ -30,6 +32,33 @@ TEST_CASE("db: connections open with WAL, foreign keys and the chosen synchronou
   config.synchronous = "full";
   Connection full(config);
   CHECK(pragma(full, "synchronous") == "2");
+}
+
+TEST_CASE("db: a new file gets small pages, and a file made with other pages keeps them and works") {
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("new.db");
+  {
+    Connection fresh(config);
+    fresh.exec("CREATE TABLE t (x)");
+    CHECK(pragma(fresh, "page_size") == std::to_string(pw::db::kPageSize));
+  }
+  CHECK(std::filesystem::file_size(config.path) % pw::db::kPageSize == 0);
+
+  // As a release before this default made it: 4096-byte pages, WAL on.
+  config.path = dir.file("old.db");
+  {
+    SQLite::Database made(config.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    made.exec("PRAGMA page_size=4096");
+    made.exec("PRAGMA journal_mode=WAL");
+    made.exec("CREATE TABLE t (x)");
+  }
+  Connection reopened(config);
+  CHECK(pragma(reopened, "page_size") == "4096");
+  reopened.exec("INSERT INTO t VALUES (1)");
+  pw::db::Statement count(reopened, "SELECT count(*) FROM t");
+  REQUIRE(count.step());
+  CHECK(count.int64(0) == 1);
 }
 
 TEST_CASE("db: a read-only connection reads, writes nothing and creates no file, and tells each value's type") {
