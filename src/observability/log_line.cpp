@@ -1,5 +1,8 @@
 #include "observability/log_line.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 
@@ -50,14 +53,16 @@ void append_value_json(std::string& out, const LogValue& value) {
         } else if constexpr (std::is_same_v<T, bool>) {
           out += v ? "true" : "false";
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          out += std::to_string(v);
+          char buffer[24];
+          out.append(buffer, std::to_chars(buffer, buffer + sizeof buffer, v).ptr);
         } else if constexpr (std::is_same_v<T, double>) {
           if (!std::isfinite(v)) {
             out += "null";
           } else {
-            char buffer[32];
-            std::snprintf(buffer, sizeof buffer, "%.3f", v);
-            out += buffer;
+            // Room for the largest double written out in full (309 digits).
+            char buffer[330];
+            auto written = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::fixed, 3);
+            out.append(buffer, written.ptr);
           }
         } else {
           append_json_string(out, v);
@@ -106,6 +111,18 @@ void append_json_string(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   for (std::size_t i = 0; i < text.size();) {
+    // Runs that need no escaping (most of any line) are copied whole.
+    std::size_t plain = i;
+    while (plain < text.size()) {
+      auto c = static_cast<unsigned char>(text[plain]);
+      if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') break;
+      ++plain;
+    }
+    if (plain > i) {
+      out.append(text.data() + i, plain - i);
+      i = plain;
+      continue;
+    }
     auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       std::size_t length = valid_utf8_length(text, i);
@@ -150,18 +167,17 @@ std::string encode_json_line(std::string_view ts, LogLevel level, std::string_vi
   append_json_string(out, msg);
   out += ",\"service\":";
   append_json_string(out, service);
-  // Small field lists: a linear scan beats a set.
-  std::vector<std::string_view> seen = {"ts", "level", "msg", "service"};
-  for (const auto& field : fields) {
-    bool duplicate = false;
-    for (auto key : seen) {
-      if (key == field.key) {
-        duplicate = true;
-        break;
-      }
+  // The first of each key is written; the four above come first. Small
+  // field lists: a scan of the earlier fields beats building a set.
+  static constexpr std::string_view reserved[] = {"ts", "level", "msg", "service"};
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto& field = fields[i];
+    auto same_key = [&](std::string_view key) { return key == field.key; };
+    if (std::any_of(std::begin(reserved), std::end(reserved), same_key) ||
+        std::any_of(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(i),
+                    [&](const LogField& earlier) { return same_key(earlier.key); })) {
+      continue;
     }
-    if (duplicate) continue;
-    seen.push_back(field.key);
     out += ',';
     append_json_string(out, field.key);
     out += ':';
@@ -218,18 +234,34 @@ std::string encode_text_line(std::string_view ts, LogLevel level, std::string_vi
 }
 
 std::string format_rfc3339_ms(std::int64_t unix_ms) {
-  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  int millis = static_cast<int>(unix_ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    --seconds;
-  }
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buffer;
+  // Calendar arithmetic, not gmtime_r: glibc's takes a process-wide lock
+  // (the time zone's) on every call, and every log line asks.
+  using namespace std::chrono;
+  const sys_time<milliseconds> at{milliseconds(unix_ms)};
+  const auto day = floor<days>(at);
+  const year_month_day date{day};
+  const hh_mm_ss<milliseconds> time{at - day};
+  char buffer[32];
+  auto put = [&buffer](int position, int value, int width) {
+    for (int k = width - 1; k >= 0; --k, value /= 10) buffer[position + k] = static_cast<char>('0' + value % 10);
+  };
+  const int year = static_cast<int>(date.year());
+  if (year < 0 || year > 9999) return "0000-01-01T00:00:00.000Z";
+  put(0, year, 4);
+  buffer[4] = '-';
+  put(5, static_cast<int>(static_cast<unsigned>(date.month())), 2);
+  buffer[7] = '-';
+  put(8, static_cast<int>(static_cast<unsigned>(date.day())), 2);
+  buffer[10] = 'T';
+  put(11, static_cast<int>(time.hours().count()), 2);
+  buffer[13] = ':';
+  put(14, static_cast<int>(time.minutes().count()), 2);
+  buffer[16] = ':';
+  put(17, static_cast<int>(time.seconds().count()), 2);
+  buffer[19] = '.';
+  put(20, static_cast<int>(time.subseconds().count()), 3);
+  buffer[23] = 'Z';
+  return std::string(buffer, 24);
 }
 
 }  // namespace pw::observability

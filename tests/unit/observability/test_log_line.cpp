@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "observability/log_line.hpp"
@@ -65,6 +68,33 @@ TEST_CASE("log line: text format is one readable line") {
 TEST_CASE("log line: timestamps are RFC 3339 UTC with milliseconds") {
   CHECK(format_rfc3339_ms(0) == "1970-01-01T00:00:00.000Z");
   CHECK(format_rfc3339_ms(1764362417123) == "2025-11-28T20:40:17.123Z");
+  CHECK(format_rfc3339_ms(951825599999) == "2000-02-29T11:59:59.999Z");  // a leap day
+  CHECK(format_rfc3339_ms(4102444799000) == "2099-12-31T23:59:59.000Z");
+  CHECK(format_rfc3339_ms(-1) == "1969-12-31T23:59:59.999Z");
+}
+
+TEST_CASE("log line: numbers are written in full, doubles with three decimals") {
+  auto line = encode_json_line("t", LogLevel::info, "m", "s",
+                               {{"small", 0.0005}, {"ms", 12.3456}, {"huge", 1e300}, {"negative", -2.5},
+                                {"count", static_cast<long long>(-9223372036854775807LL - 1)}, {"nan", std::nan("")}});
+  auto json = nlohmann::json::parse(line);
+  CHECK(line.find("\"ms\":12.346") != std::string::npos);
+  CHECK(line.find("\"negative\":-2.500") != std::string::npos);
+  CHECK(json["huge"].get<double>() == doctest::Approx(1e300));
+  CHECK(json["count"].get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+  CHECK(json["nan"].is_null());
+}
+
+TEST_CASE("log line: a key given twice, or one of the four the line always has, is written once") {
+  auto line = encode_json_line("t", LogLevel::info, "m", "s",
+                               {{"msg", "not this"}, {"a", 1}, {"b", 2}, {"a", 3}, {"service", "x"}, {"c", "plain \"quoted\""}});
+  auto json = nlohmann::json::parse(line);
+  CHECK(json["msg"] == "m");
+  CHECK(json["service"] == "s");
+  CHECK(json["a"] == 1);
+  CHECK(json["b"] == 2);
+  CHECK(json["c"] == "plain \"quoted\"");
+  CHECK(json.size() == 7);
 }
 
 TEST_CASE("logger: lines below the level are dropped") {
