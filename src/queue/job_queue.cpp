@@ -121,7 +121,7 @@ struct JobQueue::Statements {
   db::Connection& connection;
   std::unique_ptr<db::Statement> insert, find_by_key, expired, expire, claim, ready_types, ready_of_type,
       claim_ids, renew, complete, fail_read,
-      fail_write, release, data_version, next_run, next_lease, find, cancel, retry, prune;
+      fail_write, release, data_version, next_run, next_lease, find, cancel, retry, finished_types, prune;
 };
 
 JobQueue::JobQueue(db::Connection& connection, const Clock& clock, config::RetryConfig retry)
@@ -829,16 +829,43 @@ std::vector<LeaseHolder> JobQueue::lease_holders() {
   return out;
 }
 
+// The types that have finished jobs, found by seeking from one to the next
+// in jobs_finished_counts (type, state, finished_at): a handful of seeks.
+// The finished jobs of a type are then read one (type, state) range at a
+// time, by finished_at. Migration 0015 dropped the index ordered by
+// finished_at alone, one index fewer for every job that finishes.
+std::vector<std::string> JobQueue::finished_types() {
+  InUse types(m_statements->get(
+      m_statements->finished_types,
+      "WITH RECURSIVE t(type) AS ("
+      " SELECT (SELECT type FROM jobs INDEXED BY jobs_finished_counts WHERE finished_at IS NOT NULL"
+      "         ORDER BY type LIMIT 1)"
+      " UNION ALL"
+      " SELECT (SELECT type FROM jobs INDEXED BY jobs_finished_counts WHERE finished_at IS NOT NULL AND type > t.type"
+      "         ORDER BY type LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
+      "SELECT type FROM t WHERE type IS NOT NULL"));
+  std::vector<std::string> out;
+  while (types->step()) out.push_back(types->text(0));
+  return out;
+}
+
 std::vector<FinishedMinute> JobQueue::finished_per_minute(std::int64_t since_ms) {
   auto timer = m_connection.time_query();
-  // A range of jobs_finished (finished_at, state): no table row is read.
-  db::Statement query(m_connection,
-                      "SELECT finished_at / 60000 * 60000 AS minute, state, count(*)"
-                      " FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ?1"
-                      " GROUP BY minute, state ORDER BY minute, state");
-  query.bind(1, since_ms);
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> minutes;
+  for (const auto& type : finished_types()) {
+    // finished_at is set exactly for these three states.
+    db::Statement query(m_connection,
+                        "SELECT finished_at / 60000 * 60000 AS minute, state, count(*)"
+                        " FROM jobs INDEXED BY jobs_finished_counts WHERE type = ?1"
+                        " AND state IN ('canceled', 'dead', 'succeeded') AND finished_at IS NOT NULL"
+                        " AND finished_at >= ?2 GROUP BY minute, state");
+    query.bind_unowned(1, type);
+    query.bind(2, since_ms);
+    while (query.step()) minutes[{query.int64(0), query.text(1)}] += query.int64(2);
+  }
   std::vector<FinishedMinute> out;
-  while (query.step()) out.push_back(FinishedMinute{query.int64(0), query.text(1), query.int64(2)});
+  out.reserve(minutes.size());
+  for (const auto& [key, count] : minutes) out.push_back(FinishedMinute{key.first, key.second, count});
   return out;
 }
 
@@ -851,24 +878,34 @@ std::int64_t JobQueue::data_version() {
 // ---- housekeeping --------------------------------------------------------
 
 std::int64_t JobQueue::prune(std::int64_t retention_ms, int batch) {
-  std::int64_t total = 0;
-  for (;;) {
+  batch = std::max(1, batch);
+  std::vector<std::string> types;
+  {
     auto timer = m_connection.time_query();
-    WriteStretch stretch(*this);
-    const int deleted = db::write(m_connection, [&] {
-      // finished_at is set exactly for succeeded, dead and canceled jobs; the
-      // state test says so again for the reader.
-      InUse prune(m_statements->get(
-          m_statements->prune,
-          "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished WHERE finished_at < ?1"
-          " AND state IN ('succeeded', 'dead', 'canceled') LIMIT ?2)"));
-      prune->bind(1, m_clock.now_ms() - retention_ms);
-      prune->bind(2, std::max(1, batch));
-      return prune->exec();
-    });
-    total += deleted;
-    if (deleted < std::max(1, batch)) return total;
+    types = finished_types();
   }
+  std::int64_t total = 0;
+  for (const auto& type : types) {
+    for (;;) {
+      auto timer = m_connection.time_query();
+      WriteStretch stretch(*this);
+      const int deleted = db::write(m_connection, [&] {
+        // finished_at is set exactly for succeeded, dead and canceled jobs.
+        InUse prune(m_statements->get(
+            m_statements->prune,
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished_counts WHERE type = ?3"
+            " AND state IN ('canceled', 'dead', 'succeeded') AND finished_at IS NOT NULL AND finished_at < ?1"
+            " LIMIT ?2)"));
+        prune->bind(1, m_clock.now_ms() - retention_ms);
+        prune->bind(2, batch);
+        prune->bind_unowned(3, type);
+        return prune->exec();
+      });
+      total += deleted;
+      if (deleted < batch) break;
+    }
+  }
+  return total;
 }
 
 }  // namespace pw::queue

@@ -149,6 +149,7 @@ class JobQueue final : public JobTable {
   static std::int64_t backoff_ms(const config::RetryConfig& retry, int attempts, double random01);
 
  private:
+  std::vector<std::string> finished_types();
   struct Statements;
   FailureOutcome fail_in_transaction(const std::string& owner, const Failure& failure, std::int64_t now);
   void claim_in_transaction(const std::string& owner, int limit, std::int64_t lease_ms, std::int64_t now,

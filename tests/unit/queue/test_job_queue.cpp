@@ -546,6 +546,39 @@ TEST_CASE_TEMPLATE("JobQueue: prune deletes only finished jobs older than the re
   CHECK(f.queue->list({}).size() == 2);
 }
 
+TEST_CASE_TEMPLATE("JobQueue: pruning and the per-minute counts cover the finished jobs of every type", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
+  F f;
+  const std::int64_t m0 = 1'700'000'040'000;  // a minute boundary
+  f.clock.set_ms(m0);
+  const std::int64_t long_lease = 10LL * 24 * 3600 * 1000;
+  auto alpha = f.add("alpha");
+  auto beta = f.add("beta", 0, {}, 1);
+  auto gamma = f.add("gamma");
+  auto queued = f.add("alpha", 0, m0 + long_lease);
+  REQUIRE(f.queue->claim("w1", 2, long_lease).jobs.size() == 2);
+  REQUIRE(f.queue->complete("w1", {f.token(alpha), "null"}));
+  REQUIRE(f.queue->fail("w1", {f.token(beta), "x"}) == FailureOutcome::dead);
+  REQUIRE(f.queue->cancel(gamma));
+  f.clock.advance_ms(2 * 3600 * 1000);
+  auto recent = f.add("gamma");
+  REQUIRE(f.queue->claim("w1", 1, long_lease).jobs.size() == 1);
+  REQUIRE(f.queue->complete("w1", {f.token(recent), "null"}));
+
+  using Row = std::tuple<std::int64_t, std::string, std::int64_t>;
+  std::vector<Row> minutes;
+  for (const auto& m : f.queue->finished_per_minute(m0)) minutes.emplace_back(m.minute_ms, m.state, m.count);
+  CHECK(minutes == std::vector<Row>{{m0, "canceled", 1}, {m0, "dead", 1}, {m0, "succeeded", 1},
+                                    {m0 + 2 * 3600 * 1000, "succeeded", 1}});
+
+  CHECK(f.queue->prune(3600 * 1000, 1) == 3);  // one per batch, through every type
+  CHECK_FALSE(f.queue->find(alpha));
+  CHECK_FALSE(f.queue->find(beta));
+  CHECK_FALSE(f.queue->find(gamma));
+  CHECK(f.get(queued).state == JobState::queued);
+  CHECK(f.get(recent).state == JobState::succeeded);
+  CHECK(f.queue->finished_per_minute(m0).size() == 1);
+}
+
 TEST_CASE_TEMPLATE("JobQueue: the id of a pruned job is never handed out again", F, pw::test::QueueFixture, pw::test::PostgresQueueFixture) {
   F f;
   auto first = f.add();
