@@ -130,13 +130,19 @@ int Connection::checkpoint(Checkpoint mode) {
   return std::max(0, log_frames);
 }
 
-Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode) {
+Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode, std::chrono::milliseconds wait) {
   CheckpointResult result;
-  sqlite3_busy_handler(m_native->db.getHandle(), nullptr, nullptr);
+  const int busy_timeout_ms = m_busy_timeout_ms;
+  if (wait.count() > 0) {
+    m_busy_timeout_ms = static_cast<int>(wait.count());
+  } else {
+    sqlite3_busy_handler(m_native->db.getHandle(), nullptr, nullptr);
+  }
   int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
                                      mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
                                                                   : SQLITE_CHECKPOINT_PASSIVE,
                                      &result.wal_frames, &result.copied_frames);
+  m_busy_timeout_ms = busy_timeout_ms;
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
   result.busy = rc == SQLITE_BUSY;

@@ -86,15 +86,17 @@ class Connection {
   enum class Checkpoint { passive, truncate };
   int checkpoint(Checkpoint mode = Checkpoint::passive);
 
-  // A checkpoint that never waits for anyone: the busy handler is off for
-  // the call, so a TRUNCATE that would have to wait for a reader or a writer
-  // gives up at once (busy) instead of holding off new writers meanwhile.
+  // A checkpoint that waits for no one longer than `wait`: with no wait the
+  // busy handler is off for the call, so a TRUNCATE that would have to wait
+  // for a reader or a writer gives up at once (busy); with one, it gives up
+  // after `wait` instead of the connection's busy timeout. (A TRUNCATE
+  // holds off new writers while it waits for readers.)
   struct CheckpointResult {
     int wal_frames = 0;     // the WAL's size in frames before the call
     int copied_frames = 0;  // frames now copied back into the database
     bool busy = false;      // it could not do all it was asked without waiting
   };
-  CheckpointResult try_checkpoint(Checkpoint mode);
+  CheckpointResult try_checkpoint(Checkpoint mode, std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // The file's page size in bytes (one WAL frame holds one page).
   int page_size();
 

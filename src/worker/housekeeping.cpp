@@ -1,5 +1,7 @@
 #include "worker/housekeeping.hpp"
 
+#include <algorithm>
+
 #include "queue/job_table.hpp"
 
 namespace pw::worker {
@@ -7,14 +9,17 @@ namespace pw::worker {
 void WalCheckpoints::run_once() {
   using Mode = db::Connection::Checkpoint;
   auto copied = m_connection->try_checkpoint(Mode::passive);
-  // Past 64 MiB, reset the WAL once nothing in it is still needed by a
-  // reader: nothing is left to copy, so the TRUNCATE holds the write lock
-  // for a moment only. Counted in frames, one page each: older files have
-  // 4 KiB pages, new ones 1 KiB.
-  constexpr std::int64_t reset_above_bytes = std::int64_t{64} << 20;
-  if (copied.wal_frames >= reset_above_bytes / m_connection->page_size() && !copied.busy &&
-      copied.copied_frames == copied.wal_frames) {
-    m_connection->try_checkpoint(Mode::truncate);
+  // Counted in frames, one page each: older files have 4 KiB pages, new ones 1 KiB.
+  if (copied.wal_frames < kResetAboveBytes / m_connection->page_size()) return;
+  if (m_rounds_to_skip > 0) {
+    --m_rounds_to_skip;
+    return;
+  }
+  if (m_connection->try_checkpoint(Mode::truncate, kReaderWait).busy) {
+    m_backoff = std::min(kMostRoundsSkipped, std::max(1, m_backoff * 2));
+    m_rounds_to_skip = m_backoff;
+  } else {
+    m_backoff = 0;
   }
 }
 
