@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
 #include "db/native.hpp"
@@ -118,12 +119,24 @@ void Connection::set_autocheckpoint(int pages) {
   exec("PRAGMA wal_autocheckpoint=" + std::to_string(std::max(0, pages)));
 }
 
+namespace {
+
+int sqlite_mode(Connection::Checkpoint mode) {
+  switch (mode) {
+    case Connection::Checkpoint::passive: return SQLITE_CHECKPOINT_PASSIVE;
+    case Connection::Checkpoint::restart: return SQLITE_CHECKPOINT_RESTART;
+    case Connection::Checkpoint::truncate: return SQLITE_CHECKPOINT_TRUNCATE;
+  }
+  return SQLITE_CHECKPOINT_PASSIVE;
+}
+
+}  // namespace
+
 int Connection::checkpoint(Checkpoint mode) {
   int log_frames = 0;
   int copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
-                                     mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
-                                                                  : SQLITE_CHECKPOINT_PASSIVE,
+                                     sqlite_mode(mode),
                                      &log_frames, &copied);
   // BUSY: someone else is checkpointing, or the wait timed out; next time.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
@@ -139,8 +152,7 @@ Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode, std::ch
     sqlite3_busy_handler(m_native->db.getHandle(), nullptr, nullptr);
   }
   int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
-                                     mode == Checkpoint::truncate ? SQLITE_CHECKPOINT_TRUNCATE
-                                                                  : SQLITE_CHECKPOINT_PASSIVE,
+                                     sqlite_mode(mode),
                                      &result.wal_frames, &result.copied_frames);
   m_busy_timeout_ms = busy_timeout_ms;
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
@@ -149,6 +161,12 @@ Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode, std::ch
   result.wal_frames = std::max(0, result.wal_frames);
   result.copied_frames = std::max(0, result.copied_frames);
   return result;
+}
+
+std::uintmax_t Connection::wal_file_bytes() const {
+  std::error_code error;
+  auto bytes = std::filesystem::file_size(m_path + "-wal", error);
+  return error ? 0 : bytes;
 }
 
 int Connection::page_size() {

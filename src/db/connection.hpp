@@ -83,7 +83,9 @@ class Connection {
   // then empties the WAL: under a constant stream of overlapping
   // transactions the WAL is otherwise never reset and grows without bound.
   // Returns the WAL's size in frames (pages) before the call reset it.
-  enum class Checkpoint { passive, truncate };
+  // RESTART also makes the next writer start the WAL over from its first
+  // frame (the file keeps its size); TRUNCATE also empties the file.
+  enum class Checkpoint { passive, restart, truncate };
   int checkpoint(Checkpoint mode = Checkpoint::passive);
 
   // A checkpoint that waits for no one longer than `wait`: with no wait the
@@ -99,6 +101,8 @@ class Connection {
   CheckpointResult try_checkpoint(Checkpoint mode, std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // The file's page size in bytes (one WAL frame holds one page).
   int page_size();
+  // The size of the WAL file in bytes (0 if there is none).
+  std::uintmax_t wal_file_bytes() const;
 
   // RAII: reports the elapsed time of one query (or one transaction) to the
   // observer when it goes out of scope.

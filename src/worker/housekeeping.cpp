@@ -15,7 +15,10 @@ void WalCheckpoints::run_once() {
     --m_rounds_to_skip;
     return;
   }
-  if (m_connection->try_checkpoint(Mode::truncate, kReaderWait).busy) {
+  // Restarting leaves the file as large as it grew; it is emptied too when
+  // readers held off the restarts long enough for it to grow past its bound.
+  const Mode mode = m_connection->wal_file_bytes() > kShrinkAboveBytes ? Mode::truncate : Mode::restart;
+  if (m_connection->try_checkpoint(mode, kReaderWait).busy) {
     m_backoff = std::min(kMostRoundsSkipped, std::max(1, m_backoff * 2));
     m_rounds_to_skip = m_backoff;
   } else {

@@ -43,26 +43,38 @@ constexpr std::int64_t kThreshold = WalCheckpoints::kResetAboveBytes;
 
 }  // namespace
 
-TEST_CASE("WalCheckpoints: copies the WAL back each round and empties it past its threshold, whatever the page size") {
+// The WAL's length in frames now (a PASSIVE checkpoint reports it).
+int wal_frames(pw::db::Connection& connection) {
+  return connection.try_checkpoint(pw::db::Connection::Checkpoint::passive).wal_frames;
+}
+
+TEST_CASE("WalCheckpoints: past its threshold the WAL starts over, and a file grown past its bound is emptied too") {
   WalScene scene;
   REQUIRE(scene.writer.page_size() == pw::db::kPageSize);
-  REQUIRE(pw::db::kPageSize < 4096);
+  constexpr std::int64_t kShrink = static_cast<std::int64_t>(WalCheckpoints::kShrinkAboveBytes);
 
-  // Half the threshold in bytes, but more frames of 1 KiB than the
-  // threshold holds 4 KiB pages: counted in bytes, it stays.
-  write_bytes(scene.writer, kThreshold / 2 + (1 << 20));
-  REQUIRE((kThreshold / 2) / pw::db::kPageSize > kThreshold / 4096);
-  scene.checkpoints.run_once();
-  CHECK(scene.wal_size() >= static_cast<std::uintmax_t>(kThreshold / 2));
-
-  // Copied back all the same, so the WAL starts over at the next commit and
-  // must hold the threshold's bytes of its own before it is emptied.
+  // Past the threshold, short of the bound: started over, the file kept.
   write_bytes(scene.writer, kThreshold + (1 << 20));
   scene.checkpoints.run_once();
+  write_bytes(scene.writer, 1 << 20);
+  CHECK(wal_frames(scene.writer) < (2 << 20) / pw::db::kPageSize);
+  CHECK(scene.wal_size() > static_cast<std::uintmax_t>(kThreshold));
+
+  // A file past the bound (restarts held off while it grew) is emptied.
+  pw::db::Connection reader(scene.config);
+  reader.exec("BEGIN");
+  pw::db::Statement count(reader, "SELECT count(*) FROM filler");
+  REQUIRE(count.step());
+  count.reset();
+  write_bytes(scene.writer, kShrink + (1 << 20));
+  reader.exec("COMMIT");
+  for (int round = 0; round <= WalCheckpoints::kMostRoundsSkipped && scene.wal_size() > 0; ++round) {
+    scene.checkpoints.run_once();
+  }
   CHECK(scene.wal_size() == 0);
 }
 
-TEST_CASE("WalCheckpoints: a reader of an old snapshot holds off the emptying only while it reads") {
+TEST_CASE("WalCheckpoints: a reader of an old snapshot holds off the restart only while it reads") {
   WalScene scene;
   write_bytes(scene.writer, 1 << 20);
   pw::db::Connection reader(scene.config);
@@ -76,18 +88,17 @@ TEST_CASE("WalCheckpoints: a reader of an old snapshot holds off the emptying on
   // Each round gives up after a short wait (the connection's busy timeout
   // is 10 s: a round that waited it out would stall writers that long).
   for (int round = 0; round < 3; ++round) scene.checkpoints.run_once();
-  CHECK(scene.wal_size() > static_cast<std::uintmax_t>(kThreshold));
+  CHECK(wal_frames(scene.writer) > kThreshold / pw::db::kPageSize);
   REQUIRE(count.step());
   CHECK(count.int64(0) == 1);  // the reader still sees its snapshot
   count.reset();
 
   reader.exec("COMMIT");
-  // After the rounds it skips (at most kMostRoundsSkipped), it empties the WAL.
-  for (int round = 0; round <= WalCheckpoints::kMostRoundsSkipped && scene.wal_size() > 0; ++round) {
-    scene.checkpoints.run_once();
-  }
-  CHECK(scene.wal_size() == 0);
+  // After the rounds it skips (at most kMostRoundsSkipped), it starts the WAL over.
+  for (int round = 0; round <= WalCheckpoints::kMostRoundsSkipped; ++round) scene.checkpoints.run_once();
+  write_bytes(scene.writer, 1 << 20);
+  CHECK(wal_frames(scene.writer) < (2 << 20) / pw::db::kPageSize);
   pw::db::Statement after(scene.writer, "SELECT count(*) FROM filler");
   REQUIRE(after.step());
-  CHECK(after.int64(0) == 2 + kThreshold / (1 << 20));
+  CHECK(after.int64(0) == 3 + kThreshold / (1 << 20));
 }
