@@ -852,16 +852,17 @@ std::vector<std::string> JobQueue::finished_types() {
 std::vector<FinishedMinute> JobQueue::finished_per_minute(std::int64_t since_ms) {
   auto timer = m_connection.time_query();
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> minutes;
+  // finished_at is set exactly for these three states.
+  db::Statement query(m_connection,
+                      "SELECT finished_at / 60000 * 60000 AS minute, state, count(*)"
+                      " FROM jobs INDEXED BY jobs_finished_counts WHERE type = ?1"
+                      " AND state IN ('canceled', 'dead', 'succeeded') AND finished_at IS NOT NULL"
+                      " AND finished_at >= ?2 GROUP BY minute, state");
+  query.bind(2, since_ms);
   for (const auto& type : finished_types()) {
-    // finished_at is set exactly for these three states.
-    db::Statement query(m_connection,
-                        "SELECT finished_at / 60000 * 60000 AS minute, state, count(*)"
-                        " FROM jobs INDEXED BY jobs_finished_counts WHERE type = ?1"
-                        " AND state IN ('canceled', 'dead', 'succeeded') AND finished_at IS NOT NULL"
-                        " AND finished_at >= ?2 GROUP BY minute, state");
     query.bind_unowned(1, type);
-    query.bind(2, since_ms);
     while (query.step()) minutes[{query.int64(0), query.text(1)}] += query.int64(2);
+    query.reset();
   }
   std::vector<FinishedMinute> out;
   out.reserve(minutes.size());
