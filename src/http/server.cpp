@@ -187,19 +187,20 @@ struct Server::Impl {
   // ---- the reactor's side ------------------------------------------------
 
   // A whole request is in: to a handler thread, or answered 503 at once.
+  // Also while stop() runs: until the reactor has stopped, the pools still
+  // take work and serve what they queued before their threads end, so a
+  // request read whole is one the server took and answers (with close).
   void on_request(std::unique_ptr<Connection> connection) {
     const std::string_view path = path_of(connection->framer.target());
-    if (!stopping) {
-      if (is_always_served(path)) {
-        // Health and metrics take a free handler thread if there is one,
-        // else one of their own: they never wait behind user requests.
-        connection = pool->submit(std::move(connection), true);
-        if (connection) connection = priority->submit(std::move(connection));
-      } else {
-        connection = pool->submit(std::move(connection));
-      }
-      if (!connection) return;
+    if (is_always_served(path)) {
+      // Health and metrics take a free handler thread if there is one,
+      // else one of their own: they never wait behind user requests.
+      connection = pool->submit(std::move(connection), true);
+      if (connection) connection = priority->submit(std::move(connection));
+    } else {
+      connection = pool->submit(std::move(connection));
     }
+    if (!connection) return;
     // Shed: counted under its route, so shedding shows on the route's 503
     // rate rather than among unknown paths; matching costs no I/O.
     const std::string method(connection->framer.method());
