@@ -132,3 +132,52 @@ TEST_CASE("line writer: a reader that stalls holds appends back at the bound, an
   CHECK(lines.size() == static_cast<std::size_t>(kLines));
   for (const auto& line : lines) CHECK(line == body);
 }
+
+TEST_CASE("line writer: a steady stream of lines goes out in a few writes, not one per line") {
+  Pipe pipe;
+  std::string received;
+  std::thread reader([&] { received = pipe.read_all(); });
+  constexpr int kLines = 400;
+  std::uint64_t batches = 0;
+  {
+    LineWriter writer(pipe.write_end);
+    // One line every 20 us or so: each would find the writer idle, and wake
+    // it, if it did not gather after a write.
+    for (int i = 0; i < kLines; ++i) {
+      writer.append("line " + std::to_string(i));
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    writer.flush();
+    batches = writer.batches();
+  }
+  ::close(pipe.write_end);
+  pipe.write_end = -1;
+  reader.join();
+  CHECK(lines_of(received).size() == static_cast<std::size_t>(kLines));
+  MESSAGE(kLines, " lines in ", batches, " writes");
+  CHECK(batches < kLines / 4);
+}
+
+TEST_CASE("line writer: flush does not wait out the gathering pause, and a lone line still goes out by itself") {
+  Pipe pipe;
+  REQUIRE(::fcntl(pipe.read_end, F_SETFL, O_NONBLOCK) == 0);
+  LineWriter writer(pipe.write_end);
+  writer.append("alone");
+  // No flush: the idle writer is woken by the line and writes it.
+  std::string got;
+  for (int i = 0; i < 2000 && got.empty(); ++i) {
+    char buffer[64];
+    const auto n = ::read(pipe.read_end, buffer, sizeof buffer);
+    if (n > 0) got.assign(buffer, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  CHECK(got == "alone\n");
+  // Now the writer is gathering or idle; either way a flush gets the next
+  // lines out before it returns.
+  writer.append("next");
+  writer.flush();
+  char buffer[64];
+  const auto n = ::read(pipe.read_end, buffer, sizeof buffer);
+  REQUIRE(n > 0);
+  CHECK(std::string(buffer, static_cast<std::size_t>(n)) == "next\n");
+}
