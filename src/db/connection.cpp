@@ -44,11 +44,7 @@ Connection::Connection(const config::DatabaseConfig& config, QueryObserver obser
   if (!config.read_only) exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
   exec("PRAGMA temp_store=MEMORY");
-  struct stat info {};
-  if (::stat(config.path.c_str(), &info) == 0) {
-    m_device = info.st_dev;
-    m_inode = info.st_ino;
-  }
+  if (auto file = identity_of(config.path)) m_file = *file;
 }
 
 Connection::~Connection() = default;
@@ -100,11 +96,13 @@ bool Connection::table_exists(std::string_view name) {
   return native::translate([&] { return m_native->db.tableExists(std::string(name)); });
 }
 
-bool Connection::refers_to_current_file() const {
+std::optional<Connection::FileIdentity> Connection::identity_of(const std::string& path) {
   struct stat info {};
-  if (::stat(m_path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
-  return info.st_dev == m_device && info.st_ino == m_inode;
+  if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+  return FileIdentity{info.st_dev, info.st_ino};
 }
+
+bool Connection::refers_to_current_file() const { return identity_of(m_path) == m_file; }
 
 int Connection::busy_wait(void* self, int count) {
   auto& connection = *static_cast<Connection*>(self);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -69,6 +70,16 @@ class Connection {
   // than the one this connection opened (deleted, replaced, restored from a
   // backup): the connection would read and write a file nobody else sees.
   bool refers_to_current_file() const;
+  // Which file this is (device and inode), to compare with identity_of(path)
+  // taken elsewhere without a stat(2) per connection.
+  struct FileIdentity {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool operator==(const FileIdentity&) const = default;
+  };
+  FileIdentity file_identity() const { return m_file; }
+  // The regular file at `path` now, or nothing when there is none.
+  static std::optional<FileIdentity> identity_of(const std::string& path);
 
   // Cheap "did any connection commit since I last asked?" counter.
   std::int64_t data_version();
@@ -167,8 +178,7 @@ class Connection {
   LockObserver m_lock_observer;
   int m_busy_timeout_ms;
   std::string m_path;
-  dev_t m_device = 0;
-  ino_t m_inode = 0;
+  FileIdentity m_file;
   std::chrono::steady_clock::time_point m_busy_since;
 };
 

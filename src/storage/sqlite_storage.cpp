@@ -1,7 +1,8 @@
 // Sessions on the SQLite file: one db::Connection each, with the store, the
 // tokens and the job table on it, writes under BEGIN IMMEDIATE, taken by one
 // session of the process at a time through the storage's write gate.
-#include <filesystem>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -19,10 +20,46 @@
 namespace pw::storage {
 namespace {
 
+// The database file as the last request found it. Every acquire looks at
+// the path once (a file deleted or replaced under the running process must
+// turn requests away or reopen it); sessions compare their connection's file
+// with that finding instead of each looking again.
+class DatabaseFile {
+ public:
+  explicit DatabaseFile(std::string path) : m_path(std::move(path)) {}
+
+  // A session opened now would create an empty file, or (already open) keep
+  // writing to a deleted one: refuse while the file is gone.
+  void check() {
+    auto found = db::Connection::identity_of(m_path);
+    {
+      std::lock_guard lock(m_mutex);
+      m_found = found;
+    }
+    if (!found) throw db::Error(db::Fault::unavailable, "missing", "the database file " + m_path + " is missing");
+  }
+
+  bool holds(const db::Connection& connection) const {
+    std::optional<db::Connection::FileIdentity> found;
+    {
+      std::lock_guard lock(m_mutex);
+      found = m_found;
+    }
+    return found == connection.file_identity();
+  }
+
+ private:
+  const std::string m_path;
+  mutable std::mutex m_mutex;
+  std::optional<db::Connection::FileIdentity> m_found;
+};
+
 class SqliteSession final : public Session {
  public:
-  SqliteSession(const config::DatabaseConfig& config, const SessionSettings& settings, WriteGate& gate)
+  SqliteSession(const config::DatabaseConfig& config, const SessionSettings& settings, WriteGate& gate,
+                const DatabaseFile& file)
       : m_gate(gate),
+        m_file(file),
         m_lock_observer(settings.observers.lock),
         // A write's wait for the lock is its wait at the gate plus BEGIN's.
         m_connection(config, settings.observers.query,
@@ -64,7 +101,7 @@ class SqliteSession final : public Session {
 
   // A connection keeps working on a file that was deleted or replaced under
   // it, and what it writes then is lost: such a session never serves again.
-  bool reusable() override { return m_connection.refers_to_current_file(); }
+  bool reusable() override { return m_file.holds(m_connection); }
 
   db::Connection& connection() { return m_connection; }
 
@@ -82,6 +119,7 @@ class SqliteSession final : public Session {
   };
 
   WriteGate& m_gate;
+  const DatabaseFile& m_file;
   db::LockObserver m_lock_observer;
   // Set between the gate and BEGIN, read by the connection's lock observer.
   double m_gate_wait = 0.0;
@@ -101,9 +139,10 @@ class SqliteStorage final : public Storage {
       : Storage(max_sessions, std::chrono::milliseconds(config.busy_timeout_ms)),
         m_config(config),
         m_settings(settings),
+        m_file(config.path),
         m_group_commit(
             [this] {
-              auto session = std::make_unique<SqliteSession>(m_config, m_settings, m_gate);
+              auto session = std::make_unique<SqliteSession>(m_config, m_settings, m_gate, m_file);
               auto* connection = &session->connection();
               return GroupCommit::Writer{std::move(session), connection};
             },
@@ -117,25 +156,21 @@ class SqliteStorage final : public Storage {
 
  protected:
   std::unique_ptr<Session> open_session() override {
-    return std::make_unique<SqliteSession>(m_config, m_settings, m_gate);
+    return std::make_unique<SqliteSession>(m_config, m_settings, m_gate, m_file);
   }
 
   void run_write(Session& /*caller*/, const std::function<void(Session&)>& work) override {
     m_group_commit.run(work);
   }
 
-  // A session opened now would create an empty file, or (already open) keep
-  // writing to a deleted one: refuse while the file is gone.
-  void check_available() override {
-    std::error_code error;
-    if (!std::filesystem::exists(m_config.path, error)) {
-      throw db::Error(db::Fault::unavailable, "missing", "the database file " + m_config.path + " is missing");
-    }
-  }
+  void check_available() override { m_file.check(); }
 
  private:
   config::DatabaseConfig m_config;
   SessionSettings m_settings;
+  // Idle sessions (in the base class) outlive it, as they do the gate, but
+  // only reusable() reads it, and nothing asks that during destruction.
+  DatabaseFile m_file;
   // Idle sessions (in the base class) outlive it, but only a write
   // scope uses it, and none is open once the storage is destroyed.
   WriteGate m_gate;

@@ -1,6 +1,7 @@
 #include "storage/storage.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "db/error.hpp"
 #include "storage/drivers.hpp"
@@ -23,13 +24,21 @@ Storage::Lease::~Lease() {
 Storage::Lease Storage::acquire() {
   using std::chrono::steady_clock;
   check_available();
+  // Idle sessions found unusable close after the lock is let go (closing
+  // may talk to a server): declared before it, destroyed after it.
+  std::vector<std::unique_ptr<Session>> stale;
   std::unique_lock lock(m_mutex);
   const auto deadline = steady_clock::now() + m_wait;
   for (;;) {
-    if (!m_idle.empty()) {
+    while (!m_idle.empty()) {
       auto session = std::move(m_idle.back());
       m_idle.pop_back();
-      return Lease(*this, std::move(session));
+      // Asked again on the way out: on SQLite, the file may have been
+      // replaced since the session went idle, which check_available() has
+      // just looked at.
+      if (session->reusable()) return Lease(*this, std::move(session));
+      stale.push_back(std::move(session));
+      --m_open;
     }
     const auto refused = last_failure();
     if (m_open < m_max_sessions && !refused) break;

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "jobs/contract.hpp"
 #include "queue/clock.hpp"
 #include "storage/drivers.hpp"
+#include "store/sqlite/store.hpp"
 #include "support/db_errors.hpp"
 #include "support/postgres_server.hpp"
 #include "support/test_database.hpp"
@@ -170,4 +172,41 @@ TEST_CASE_TEMPLATE("Storage: every session reports its statements for db_query_d
   auto storage = pw::storage::open_storage(f.config, 1, {f.clock, {}, {[&](double) { ++timed; }, {}}});
   storage->with_session([](Session& session) { (void)session.store().find_user(1); });
   CHECK(timed >= 1);
+}
+
+TEST_CASE("Storage on SQLite: sessions left idle on a file that was then replaced serve the file now at the path") {
+  SqliteStorage f(2);
+  {
+    // Both sessions open on the original file, then go idle.
+    auto first = f.storage->acquire();
+    auto second = f.storage->acquire();
+    first->store().create_user("original", "hash-1", 1);
+    CHECK(second->store().find_user("original").has_value());
+  }
+  // The original is moved away and another database restored in its place
+  // while the sessions are idle: nobody asked whether they are reusable.
+  std::filesystem::rename(f.config.path, f.dir.file("moved.db"));
+  std::filesystem::remove(f.config.path + "-wal");
+  std::filesystem::remove(f.config.path + "-shm");
+  CHECK(error_from([&] { (void)f.storage->acquire(); })->fault() == Fault::unavailable);
+  {
+    pw::db::Connection connection(f.config);
+    pw::migrations::Migrator(connection, pw::migrations::embedded()).apply_pending();
+    pw::store::SqliteStore(connection).create_user("restored", "hash-2", 2);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto session = f.storage->acquire();
+    CHECK(session->store().find_user("restored").has_value());
+    CHECK_FALSE(session->store().find_user("original").has_value());
+  }
+  // Writes land in the file at the path too, through the group commit's
+  // writer as through a session's own transaction.
+  {
+    auto session = f.storage->acquire();
+    f.storage->write(*session, [&](Session& writer) { writer.store().create_user("after", "hash-3", 3); });
+    session->write([&] { session->store().create_user("after-2", "hash-4", 4); });
+  }
+  pw::db::Connection reader(f.config);
+  CHECK(pw::store::SqliteStore(reader).find_user("after").has_value());
+  CHECK(pw::store::SqliteStore(reader).find_user("after-2").has_value());
 }
