@@ -29,6 +29,10 @@ int run_api(const config::ApiConfig& config) {
          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}};
     auto storage =
         storage::open_storage(config.db, request_sessions(config.db, config.http.threads), session_settings);
+    // Requests' commits never stop to checkpoint the WAL: a thread does.
+    storage->start_upkeep([&logger](const std::exception& e, int consecutive) {
+      logger.warn("db_upkeep_failed", {{"error", e.what()}, {"consecutive", consecutive}});
+    });
     // One session for the console's background count of every job
     // (api/admin_counts.hpp). Declared before the server: the server's
     // routes own that count's thread, which must stop before this goes.

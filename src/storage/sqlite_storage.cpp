@@ -1,13 +1,20 @@
 // Sessions on the SQLite file: one db::Connection each, with the store, the
 // tokens and the job table on it, writes under BEGIN IMMEDIATE, taken by one
 // session of the process at a time through the storage's write gate.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "db/connection.hpp"
 #include "db/error.hpp"
+#include "db/wal_care.hpp"
 #include "migrations/migration.hpp"
 #include "queue/job_queue.hpp"
 #include "schedule/sqlite_schedule_store.hpp"
@@ -142,7 +149,7 @@ class SqliteStorage final : public Storage {
         m_file(config.path),
         m_group_commit(
             [this] {
-              auto session = std::make_unique<SqliteSession>(m_config, m_settings, m_gate, m_file);
+              auto session = new_session();
               auto* connection = &session->connection();
               return GroupCommit::Writer{std::move(session), connection};
             },
@@ -154,10 +161,15 @@ class SqliteStorage final : public Storage {
   std::string location() const override { return m_config.path; }
   bool is_postgres() const override { return false; }
 
- protected:
-  std::unique_ptr<Session> open_session() override {
-    return std::make_unique<SqliteSession>(m_config, m_settings, m_gate, m_file);
+  void start_upkeep(UpkeepFailed on_failure) override {
+    m_wal_cared = true;
+    m_upkeep = std::jthread([this, on_failure = std::move(on_failure)](std::stop_token stop) {
+      care_for_wal(stop, on_failure);
+    });
   }
+
+ protected:
+  std::unique_ptr<Session> open_session() override { return new_session(); }
 
   void run_write(Session& /*caller*/, const std::function<void(Session&)>& work) override {
     m_group_commit.run(work);
@@ -166,6 +178,47 @@ class SqliteStorage final : public Storage {
   void check_available() override { m_file.check(); }
 
  private:
+  std::unique_ptr<SqliteSession> new_session() {
+    auto session = std::make_unique<SqliteSession>(m_config, m_settings, m_gate, m_file);
+    if (m_wal_cared) session->connection().set_autocheckpoint(0);
+    return session;
+  }
+
+  // Rounds of db::WalCare on a connection of its own, reopened after a
+  // failure (the file may have been replaced) and when the file at the path
+  // is another one; failures back off up to 5 s.
+  void care_for_wal(std::stop_token stop, const UpkeepFailed& on_failure) {
+    auto config = m_config;
+    config.create_if_missing = false;  // a deleted file is not brought back empty
+    std::optional<db::WalCare> care;
+    const db::Connection* cared_for = nullptr;
+    int failures = 0;
+    auto pause = std::chrono::milliseconds(db::WalCare::kPeriod);
+    for (;;) {
+      {
+        std::unique_lock lock(m_upkeep_mutex);
+        m_upkeep_wake.wait_for(lock, stop, pause, [] { return false; });
+      }
+      if (stop.stop_requested()) return;
+      try {
+        if (care && !cared_for->refers_to_current_file()) care.reset();
+        if (!care) {
+          auto connection = std::make_unique<db::Connection>(config);
+          cared_for = connection.get();
+          care.emplace(std::move(connection));
+        }
+        care->run_once();
+        failures = 0;
+        pause = db::WalCare::kPeriod;
+      } catch (const std::exception& e) {
+        care.reset();
+        ++failures;
+        if (on_failure) on_failure(e, failures);
+        pause = std::min(std::chrono::milliseconds(5000), db::WalCare::kPeriod * failures);
+      }
+    }
+  }
+
   config::DatabaseConfig m_config;
   SessionSettings m_settings;
   // Idle sessions (in the base class) outlive it, as they do the gate, but
@@ -179,6 +232,11 @@ class SqliteStorage final : public Storage {
   static constexpr std::size_t kMaxBatch = 32;
   // After the gate: its writer goes (and its thread stops) first.
   GroupCommit m_group_commit;
+  // Set before the first session opens (start_upkeep's contract).
+  std::atomic<bool> m_wal_cared{false};
+  std::mutex m_upkeep_mutex;
+  std::condition_variable_any m_upkeep_wake;  // only its stop token wakes it early
+  std::jthread m_upkeep;  // last: stops before the members it uses go
 };
 
 }  // namespace

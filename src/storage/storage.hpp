@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -156,6 +157,16 @@ class Storage {
   // its password masked.
   virtual std::string location() const = 0;
   virtual bool is_postgres() const = 0;
+
+  // Called with each failed round of the storage's own upkeep, and how many
+  // failed in a row (the rounds back off meanwhile).
+  using UpkeepFailed = std::function<void(const std::exception&, int consecutive)>;
+  // Upkeep of the database on a thread of the storage's own, for a process
+  // whose sessions write all the time: on SQLite, the WAL's checkpoints
+  // (db::WalCare), which its sessions then leave alone, so that no commit
+  // stops to copy the WAL back. Call before the first lease. Nothing to do
+  // for a server database, which does its own.
+  virtual void start_upkeep(UpkeepFailed /*on_failure*/) {}
 
  protected:
   virtual std::unique_ptr<Session> open_session() = 0;

@@ -5,11 +5,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "db/error.hpp"
+#include "db/wal_care.hpp"
 #include "jobs/contract.hpp"
 #include "queue/clock.hpp"
 #include "storage/drivers.hpp"
@@ -209,4 +212,71 @@ TEST_CASE("Storage on SQLite: sessions left idle on a file that was then replace
   pw::db::Connection reader(f.config);
   CHECK(pw::store::SqliteStore(reader).find_user("after").has_value());
   CHECK(pw::store::SqliteStore(reader).find_user("after-2").has_value());
+}
+
+namespace {
+
+// The WAL's length in frames now (a PASSIVE checkpoint reports it).
+int wal_frames(const pw::config::DatabaseConfig& config) {
+  pw::db::Connection probe(config);
+  return probe.try_checkpoint(pw::db::Connection::Checkpoint::passive).wal_frames;
+}
+
+}  // namespace
+
+TEST_CASE("Storage on SQLite: with its upkeep started, a thread of its own keeps the WAL bounded under writes") {
+  SqliteStorage f(2);
+  f.storage->start_upkeep([](const std::exception& e, int) { FAIL("upkeep failed: ", e.what()); });
+  auto session = f.storage->acquire();
+  const auto user = session->store().create_user("writer", "hash", 1);
+  // 24 MiB in 100 KB worlds, one commit each: past the WAL's 16 MiB bound.
+  const std::string description(100 * 1000, 'x');
+  for (int i = 0; i < 240; ++i) {
+    f.storage->write(*session, [&](Session& writer) {
+      writer.store().create_world(user.id, {"World " + std::to_string(i), description, 1}, 2);
+    });
+  }
+  const int bound = static_cast<int>(pw::db::WalCare::kResetAboveBytes / pw::db::kPageSize);
+  // The writes go on while the WAL starts over, one small commit a round.
+  int frames = wal_frames(f.config);
+  for (int round = 0; round < 100 && frames >= bound; ++round) {
+    std::this_thread::sleep_for(pw::db::WalCare::kPeriod);
+    session->store().create_user("after-" + std::to_string(round), "hash-" + std::to_string(round), 3);
+    frames = wal_frames(f.config);
+  }
+  CHECK(frames < bound);
+  CHECK(session->store().count_worlds(user.id) == 240);
+}
+
+TEST_CASE("Storage on SQLite: a failing upkeep round is reported, counted and retried, and upkeep resumes after") {
+  SqliteStorage f(1);
+  std::mutex mutex;
+  std::vector<int> reported;
+  f.storage->start_upkeep([&](const std::exception&, int consecutive) {
+    std::lock_guard lock(mutex);
+    reported.push_back(consecutive);
+  });
+  auto failures = [&] {
+    std::lock_guard lock(mutex);
+    return reported;
+  };
+  const auto moved = f.dir.file("moved.db");
+  // No session is open, so there is no WAL file to carry along.
+  std::filesystem::rename(f.config.path, moved);
+  std::filesystem::remove(f.config.path + "-shm");
+  for (int i = 0; i < 100 && failures().size() < 2; ++i) std::this_thread::sleep_for(50ms);
+  const auto seen = failures();
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen[0] == 1);
+  CHECK(seen[1] == 2);
+  CHECK_FALSE(std::filesystem::exists(f.config.path));  // not brought back as an empty file
+
+  std::filesystem::rename(moved, f.config.path);
+  // Back-off is at most 5 s; give it a round past that, then no new failure.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto settled = failures().size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK(failures().size() == settled);
+  auto session = f.storage->acquire();
+  CHECK(session->schema_status().up_to_date());
 }

@@ -5,10 +5,10 @@
 
 #include "db/connection.hpp"
 #include "db/statement.hpp"
+#include "db/wal_care.hpp"
 #include "support/temp_dir.hpp"
-#include "worker/housekeeping.hpp"
 
-using pw::worker::WalCheckpoints;
+using pw::db::WalCare;
 
 namespace {
 
@@ -29,17 +29,17 @@ struct WalScene {
     return c;
   }();
   pw::db::Connection writer{config};
-  WalCheckpoints checkpoints{std::make_unique<pw::db::Connection>(config)};
+  WalCare checkpoints{std::make_unique<pw::db::Connection>(config)};
   std::string wal = config.path + "-wal";
 
   WalScene() {
-    writer.set_autocheckpoint(0);  // as the worker's other threads run
+    writer.set_autocheckpoint(0);  // as the worker's threads and the API's sessions run
     writer.exec("CREATE TABLE filler (data BLOB)");
   }
   std::uintmax_t wal_size() const { return std::filesystem::file_size(wal); }
 };
 
-constexpr std::int64_t kThreshold = WalCheckpoints::kResetAboveBytes;
+constexpr std::int64_t kThreshold = WalCare::kResetAboveBytes;
 
 }  // namespace
 
@@ -48,10 +48,10 @@ int wal_frames(pw::db::Connection& connection) {
   return connection.try_checkpoint(pw::db::Connection::Checkpoint::passive).wal_frames;
 }
 
-TEST_CASE("WalCheckpoints: past its threshold the WAL starts over, and a file grown past its bound is emptied too") {
+TEST_CASE("WalCare: past its threshold the WAL starts over, and a file grown past its bound is emptied too") {
   WalScene scene;
   REQUIRE(scene.writer.page_size() == pw::db::kPageSize);
-  constexpr std::int64_t kShrink = static_cast<std::int64_t>(WalCheckpoints::kShrinkAboveBytes);
+  constexpr std::int64_t kShrink = static_cast<std::int64_t>(WalCare::kShrinkAboveBytes);
 
   // Past the threshold, short of the bound: started over, the file kept.
   write_bytes(scene.writer, kThreshold + (1 << 20));
@@ -68,13 +68,13 @@ TEST_CASE("WalCheckpoints: past its threshold the WAL starts over, and a file gr
   count.reset();
   write_bytes(scene.writer, kShrink + (1 << 20));
   reader.exec("COMMIT");
-  for (int round = 0; round <= WalCheckpoints::kMostRoundsSkipped && scene.wal_size() > 0; ++round) {
+  for (int round = 0; round <= WalCare::kMostRoundsSkipped && scene.wal_size() > 0; ++round) {
     scene.checkpoints.run_once();
   }
   CHECK(scene.wal_size() == 0);
 }
 
-TEST_CASE("WalCheckpoints: a reader of an old snapshot holds off the restart only while it reads") {
+TEST_CASE("WalCare: a reader of an old snapshot holds off the restart only while it reads") {
   WalScene scene;
   write_bytes(scene.writer, 1 << 20);
   pw::db::Connection reader(scene.config);
@@ -95,7 +95,7 @@ TEST_CASE("WalCheckpoints: a reader of an old snapshot holds off the restart onl
 
   reader.exec("COMMIT");
   // After the rounds it skips (at most kMostRoundsSkipped), it starts the WAL over.
-  for (int round = 0; round <= WalCheckpoints::kMostRoundsSkipped; ++round) scene.checkpoints.run_once();
+  for (int round = 0; round <= WalCare::kMostRoundsSkipped; ++round) scene.checkpoints.run_once();
   write_bytes(scene.writer, 1 << 20);
   CHECK(wal_frames(scene.writer) < (2 << 20) / pw::db::kPageSize);
   pw::db::Statement after(scene.writer, "SELECT count(*) FROM filler");
