@@ -28,10 +28,11 @@ const TextRule kDescriptionRule{0, 2000, false, false};
 const TextRule kPersonaNameRule{1, domain::max_persona_name_bytes, true, true};
 const TextRule kCallbackRule{1, webhook::max_url_bytes, true, true};
 
-nlohmann::json job_json(queue::JobTable& queue, std::int64_t job_id) {
+// The job as stored, read back in the transaction that enqueued it.
+queue::Job enqueued_job(queue::JobTable& queue, std::int64_t job_id) {
   auto job = queue.find(job_id);
   if (!job) throw std::runtime_error("job " + std::to_string(job_id) + " vanished after enqueue");
-  return render(*job);
+  return std::move(*job);
 }
 
 // A random world seed when the caller gives none.
@@ -79,7 +80,10 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
   const std::string request_hash = crypto::sha256_hex(request.method + "\n" + request.path + "\n" + body.dump());
   store::IdempotencyScope scope{user_id, key.value_or("")};
 
-  return m_deps.storage.write(session, [&](storage::Session& writer) {
+  // Without a key nothing of the response is stored: it is rendered after
+  // the commit, here, off the writer's thread.
+  std::optional<Created> created;
+  auto answered = m_deps.storage.write(session, [&](storage::Session& writer) -> std::optional<http::Response> {
     auto& store = writer.store();
     if (key) {
       if (auto record = store.find_idempotency(scope, not_before)) {
@@ -92,21 +96,21 @@ http::Response Api::run_post(const http::Request& request, const nlohmann::json&
         return replay;
       }
     }
-    Created created = effect(writer);
-    auto response = http::Response::json(created.status, created.body);
-    if (key) {
-      store::IdempotencyRecord record;
-      record.method = request.method;
-      record.route = request.route;
-      record.request_hash = request_hash;
-      record.status = created.status;
-      record.response =
-          created.stored ? http::Response::json(created.status, *created.stored).body : response.body;
-      record.created_at_ms = now;
-      store.save_idempotency(scope, record, not_before);
-    }
+    created = effect(writer);
+    if (!key) return std::nullopt;
+    auto response = http::Response::json(created->status, created->body());
+    store::IdempotencyRecord record;
+    record.method = request.method;
+    record.route = request.route;
+    record.request_hash = request_hash;
+    record.status = created->status;
+    record.response = created->stored ? http::Response::json(created->status, created->stored()).body : response.body;
+    record.created_at_ms = now;
+    store.save_idempotency(scope, record, not_before);
     return response;
   });
+  if (answered) return std::move(*answered);
+  return http::Response::json(created->status, created->body());
 }
 
 store::World Api::owned_world(store::Store& store, std::int64_t user_id, std::int64_t world_id) {
@@ -131,8 +135,8 @@ http::Response Api::create_user(const http::Request& request) {
       auto user = store.create_user(handle, token_hash(token), now_ms());
       // The token is shown once: a replay of this request returns the user
       // with "token": null, because the token itself is never stored.
-      return Created{201, {{"user", render(user)}, {"token", token}},
-                     nlohmann::json{{"user", render(user)}, {"token", nullptr}}};
+      return Created{201, [user, token] { return nlohmann::json{{"user", render(user)}, {"token", token}}; },
+                     [user] { return nlohmann::json{{"user", render(user)}, {"token", nullptr}}; }};
     });
   });
 }
@@ -160,7 +164,7 @@ http::Response Api::create_world(const http::Request& request) {
       auto& store = writer.store();
       admit_world(m_deps.config.limits, store, user.id);
       auto created = store.create_world(user.id, world, now_ms());
-      return Created{201, render(created), std::nullopt};
+      return Created{201, [created] { return render(created); }, {}};
     });
   });
 }
@@ -222,7 +226,7 @@ http::Response Api::create_persona(const http::Request& request) {
       owned_world(store, user.id, world_id);
       admit_personas(store, world_id, 1);
       auto created = store.add_persona(world_id, persona, store::PersonaOrigin{}, now_ms());
-      return Created{201, render(created), std::nullopt};
+      return Created{201, [created] { return render(created); }, {}};
     });
   });
 }
@@ -248,7 +252,8 @@ http::Response Api::generate_personas(const http::Request& request) {
       job.user_id = user.id;
       auto enqueued = queue.enqueue_in_transaction(job);
       store.record_generation(world_id, generation, count, enqueued.id, now_ms());
-      return Created{202, {{"job", job_json(queue, enqueued.id)}}, std::nullopt};
+      return Created{202, [job = enqueued_job(queue, enqueued.id)] { return nlohmann::json{{"job", render(job)}}; },
+                     {}};
     });
   });
 }
@@ -315,9 +320,12 @@ http::Response Api::create_simulation(const http::Request& request) {
       const jobs::SimulationRequest wanted{simulation.ticks, simulation.callback_url, request.request_id, std::nullopt};
       auto started = jobs::start_simulation(writer, m_deps.config.limits, world, user.id, wanted, now_ms());
       if (started.breach) refuse_limit(*started.breach);
-      auto& created = *started.simulation;
-      return Created{202, {{"simulation", render(created)}, {"job", job_json(writer.jobs(), *created.job_id)}},
-                     std::nullopt};
+      auto job = enqueued_job(writer.jobs(), *started.simulation->job_id);
+      return Created{202,
+                     [simulation = std::move(*started.simulation), job = std::move(job)] {
+                       return nlohmann::json{{"simulation", render(simulation)}, {"job", render(job)}};
+                     },
+                     {}};
     });
   });
 }

@@ -59,12 +59,18 @@ class Api {
   http::Response delete_token(const http::Request& request);
 
  private:
-  // What a POST's effect produced. `stored` is what an idempotent replay
-  // returns instead of `body`, when the two must differ (a secret shown once).
+  // What a POST's effect produced, as renderers of the response's body: the
+  // effect runs on the group commit's writer thread, which every write of
+  // the process waits for, so what it read is rendered after the commit on
+  // the request's own thread (inside the transaction only when an
+  // Idempotency-Key stores the response with the writes). `stored` renders
+  // what an idempotent replay returns instead of `body`, when the two must
+  // differ (a secret shown once); empty, the replay returns `body`.
+  using Render = std::function<nlohmann::json()>;
   struct Created {
     int status = 201;
-    nlohmann::json body;
-    std::optional<nlohmann::json> stored;
+    Render body;
+    Render stored;
   };
   // Reads and writes through the session it is given, the writer's (see
   // storage::Storage::write), never the caller's.

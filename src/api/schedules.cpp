@@ -58,7 +58,7 @@ http::Response Api::create_schedule(const http::Request& request) {
       wanted.next_tick_at_ms = schedule::first_tick_after(*parsed.cron, wanted.created_at_ms);
       if (!wanted.next_tick_at_ms) refuse_field("cron", "has no tick in the next " +
                                                             std::to_string(schedule::cron_horizon.count()) + " days");
-      return Created{201, render(writer.schedules().create(wanted)), std::nullopt};
+      return Created{201, [schedule = writer.schedules().create(wanted)] { return render(schedule); }, {}};
     });
   });
 }

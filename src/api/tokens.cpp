@@ -52,7 +52,7 @@ http::Response Api::create_token(const http::Request& request) {
       auto replay = created;
       created["token"] = secret;
       replay["token"] = nullptr;
-      return Created{201, created, replay};
+      return Created{201, [created] { return created; }, [replay] { return replay; }};
     });
   });
 }
