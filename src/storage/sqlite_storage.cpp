@@ -197,12 +197,17 @@ class SqliteStorage final : public Storage {
   // file at the path is another one; failures back off up to 5 s.
   static constexpr std::chrono::milliseconds kCopyPeriod{5};
   static constexpr std::chrono::milliseconds kGateWait{5};
+  // The gated copy waits until the WAL holds this much, as SQLite's own
+  // automatic checkpoint does (1,000 pages of 1 KiB): holding writers every
+  // 5 ms for a few pages cost POST /v1/worlds 13% of its rate.
+  static constexpr std::int64_t kStartOverBytes = std::int64_t{1} << 20;
 
   void care_for_wal(std::stop_token stop, const UpkeepFailed& on_failure) {
     auto config = m_config;
     config.create_if_missing = false;  // a deleted file is not brought back empty
     std::optional<db::WalCare> care;
     db::Connection* cared_for = nullptr;
+    int start_over_frames = 0;
     constexpr int kCopiesPerCare = static_cast<int>(db::WalCare::kPeriod / kCopyPeriod);
     int round = 0;
     int failures = 0;
@@ -218,14 +223,15 @@ class SqliteStorage final : public Storage {
         if (!care) {
           auto connection = std::make_unique<db::Connection>(config);
           cared_for = connection.get();
+          start_over_frames = static_cast<int>(kStartOverBytes / connection->page_size());
           care.emplace(std::move(connection));
         }
-        if (round++ % kCopiesPerCare == 0) {
-          care->run_once();
-        } else {
-          cared_for->try_checkpoint(db::Connection::Checkpoint::passive);
-        }
-        if (m_gate.enter(std::chrono::steady_clock::now() + kGateWait)) {
+        // WalCare's round copies too, and may have started the WAL over.
+        const bool cared = round++ % kCopiesPerCare == 0;
+        if (cared) care->run_once();
+        const int frames = cared ? start_over_frames
+                                 : cared_for->try_checkpoint(db::Connection::Checkpoint::passive).wal_frames;
+        if (frames >= start_over_frames && m_gate.enter(std::chrono::steady_clock::now() + kGateWait)) {
           WriteGate::Pass held(m_gate);
           cared_for->try_checkpoint(db::Connection::Checkpoint::passive);
         }
