@@ -184,9 +184,10 @@ class SqliteStorage final : public Storage {
     return session;
   }
 
-  // Every kCopyPeriod the WAL is copied back into the database twice: once
-  // while this process's writers go on, then once more, for what they added
-  // meanwhile, with them held at the gate for that moment. The next writer
+  // Every kCopyPeriod the WAL is copied back into the database while this
+  // process's writers go on, and once it holds kStartOverBytes, once more,
+  // for what they added meanwhile, with them held at the gate for that
+  // moment. The next writer
   // then finds the WAL copied whole, and SQLite starts it over from its
   // beginning only then: without the second copy, commits always came in
   // between, the WAL grew to the 64 MiB bound under API load alone, and
