@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -21,6 +20,7 @@
 #include "storage/drivers.hpp"
 #include "storage/group_commit.hpp"
 #include "storage/write_gate.hpp"
+#include "threads/pause.hpp"
 #include "store/sqlite/admin_tokens.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -214,11 +214,7 @@ class SqliteStorage final : public Storage {
     int failures = 0;
     std::chrono::milliseconds pause = kCopyPeriod;
     for (;;) {
-      {
-        std::unique_lock lock(m_upkeep_mutex);
-        m_upkeep_wake.wait_for(lock, stop, pause, [] { return false; });
-      }
-      if (stop.stop_requested()) return;
+      if (!threads::pause_unless_stopped(stop, pause)) return;
       try {
         if (care && !cared_for->refers_to_current_file()) care.reset();
         if (!care) {
@@ -262,8 +258,6 @@ class SqliteStorage final : public Storage {
   GroupCommit m_group_commit;
   // Set before the first session opens (start_upkeep's contract).
   std::atomic<bool> m_wal_cared{false};
-  std::mutex m_upkeep_mutex;
-  std::condition_variable_any m_upkeep_wake;  // only its stop token wakes it early
   std::jthread m_upkeep;  // last: stops before the members it uses go
 };
 

@@ -1,20 +1,10 @@
 #include "worker/context.hpp"
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 
 #include "db/error.hpp"
 
 namespace pw::worker {
-
-bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_for(lock, stop, pause, [] { return false; });
-  return !stop.stop_requested();
-}
 
 bool run_guarded(WorkerContext& context, const char* loop, const std::function<void()>& body,
                  const std::function<bool()>& give_up, std::stop_token stop) {

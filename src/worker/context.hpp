@@ -19,6 +19,7 @@
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
 #include "queue/lock_waits.hpp"
+#include "threads/pause.hpp"
 #include "worker/driver_seams.hpp"
 #include "worker/handler.hpp"
 #include "worker/reporter.hpp"
@@ -79,8 +80,7 @@ struct WorkerContext {
   }
 };
 
-// Sleeps for `pause` unless `stop` is requested first; false if it was.
-bool pause_unless_stopped(std::stop_token stop, std::chrono::milliseconds pause);
+using threads::pause_unless_stopped;
 
 // Runs `body` until it returns; logs and backs off on exceptions, so a
 // database hiccup never kills a thread. SQLITE_BUSY that outlived the busy
