@@ -26,7 +26,8 @@ int run_api(const config::ApiConfig& config) {
     const storage::SessionSettings session_settings{
         clock, config.retry,
         {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
-         [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}};
+         [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); },
+         {}}};
     auto storage =
         storage::open_storage(config.db, request_sessions(config.db, config.http.threads), session_settings);
     // Requests' commits never stop to checkpoint the WAL: a thread does.

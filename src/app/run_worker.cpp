@@ -41,7 +41,8 @@ int run_worker(const config::WorkerConfig& config) {
         config.db, 3,
         {clock, config.retry,
          {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
-          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); }}});
+          [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); },
+          {}}});
     if (!schema_allows_start(*storage, logger)) return 1;
     std::atomic<bool> shutting_down{false};
 

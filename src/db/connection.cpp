@@ -133,9 +133,11 @@ int sqlite_mode(Connection::Checkpoint mode) {
 int Connection::checkpoint(Checkpoint mode) {
   int log_frames = 0;
   int copied = 0;
+  const auto start = std::chrono::steady_clock::now();
   int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
                                      sqlite_mode(mode),
                                      &log_frames, &copied);
+  if (mode != Checkpoint::passive) report_hold(start);
   // BUSY: someone else is checkpointing, or the wait timed out; next time.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
   return std::max(0, log_frames);
@@ -149,9 +151,12 @@ Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode, std::ch
   } else {
     sqlite3_busy_handler(m_native->db.getHandle(), nullptr, nullptr);
   }
+  const auto start = std::chrono::steady_clock::now();
   int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
                                      sqlite_mode(mode),
                                      &result.wal_frames, &result.copied_frames);
+  // Only PASSIVE lets writers go on meanwhile.
+  if (mode != Checkpoint::passive) report_hold(start);
   m_busy_timeout_ms = busy_timeout_ms;
   sqlite3_busy_handler(m_native->db.getHandle(), &Connection::busy_wait, this);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
@@ -183,12 +188,12 @@ std::int64_t Connection::data_version() {
   });
 }
 
-WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connection) {
+WriteTransaction::WriteTransaction(Connection& connection)
+    : m_connection(connection), m_start(std::chrono::steady_clock::now()) {
   // Timed here: while another connection or process holds the write lock,
   // this is where a write waits, up to the busy timeout.
-  const auto start = std::chrono::steady_clock::now();
-  auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  const auto deadline = start + std::chrono::milliseconds(m_connection.busy_timeout_ms());
+  auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count(); };
+  const auto deadline = m_start + std::chrono::milliseconds(m_connection.busy_timeout_ms());
   for (int attempt = 0;; ++attempt) {
     try {
       // Cached statements, not exec(): these three run on every write, and
@@ -201,6 +206,7 @@ WriteTransaction::WriteTransaction(Connection& connection) : m_connection(connec
       const auto pause = std::chrono::milliseconds(std::min(100, 1 + attempt * 5));
       if (std::chrono::steady_clock::now() + pause >= deadline) {
         m_connection.report_lock_wait(waited(), false);
+        m_connection.report_hold(m_start);
         throw;
       }
       std::this_thread::sleep_for(pause);
@@ -216,12 +222,16 @@ WriteTransaction::~WriteTransaction() {
       // Nothing sensible to do in a destructor: SQLite has already rolled back
       // if the connection itself failed.
     }
+    m_connection.report_hold(m_start);
   }
 }
 
 void WriteTransaction::commit() {
+  // A COMMIT that throws leaves the rest to the destructor's ROLLBACK,
+  // which reports the stretch.
   Statement(m_connection, "COMMIT").exec();
   m_done = true;
+  m_connection.report_hold(m_start);
 }
 
 Savepoint::Savepoint(Connection& connection) : m_connection(connection) {

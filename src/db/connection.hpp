@@ -34,6 +34,15 @@ using QueryObserver = std::function<void(double)>;
 // busy timeout ran out). The wait happens before any statement runs, so no
 // query timer sees it.
 using LockObserver = std::function<void(double seconds, bool acquired)>;
+// Called with each stretch in which a connection waited for SQLite's write
+// lock or held it, on the monotonic clock: a write transaction from asking
+// for the lock to its end, a write statement outside a transaction
+// (Statement::exec), and a checkpoint that holds writers off (RESTART,
+// TRUNCATE). A worker judges others' leases net of such
+// stretches of its own (queue::LockWaits): while it held the lock, or was
+// stopped holding it, nobody else could renew.
+using HoldObserver = std::function<void(std::chrono::steady_clock::time_point from,
+                                        std::chrono::steady_clock::time_point to)>;
 
 // The page size of a new database file. Every commit writes each page it
 // touched whole to the WAL (and later back to the file), and a write here
@@ -131,6 +140,13 @@ class Connection {
   };
   Timer time_query() const { return Timer(m_observer); }
 
+  // Off unless set; see HoldObserver.
+  void observe_holds(HoldObserver observer) { m_hold_observer = std::move(observer); }
+  bool observes_holds() const { return static_cast<bool>(m_hold_observer); }
+  void report_hold(std::chrono::steady_clock::time_point from) const {
+    if (m_hold_observer) m_hold_observer(from, std::chrono::steady_clock::now());
+  }
+
   void report_lock_wait(double seconds, bool acquired) const {
     if (m_lock_observer) m_lock_observer(seconds, acquired);
   }
@@ -176,6 +192,7 @@ class Connection {
   StatementCache m_statements;
   QueryObserver m_observer;
   LockObserver m_lock_observer;
+  HoldObserver m_hold_observer;
   int m_busy_timeout_ms;
   std::string m_path;
   FileIdentity m_file;
@@ -200,6 +217,7 @@ class WriteTransaction {
 
  private:
   Connection& m_connection;
+  const std::chrono::steady_clock::time_point m_start;
   bool m_done = false;
 };
 

@@ -77,9 +77,25 @@ bool Statement::step() {
 }
 
 int Statement::exec() {
+  sqlite3* handle = m_connection.m_native->db.getHandle();
+  // A write outside a transaction takes and holds the write lock for its
+  // own length, as a write transaction does (see HoldObserver). Not BEGIN
+  // IMMEDIATE, which SQLite counts as a write: WriteTransaction reports the
+  // whole of its wait and of the transaction.
+  if (m_connection.observes_holds() && sqlite3_get_autocommit(handle) != 0 && sqlite3_stmt_readonly(m_statement) == 0 &&
+      !std::string_view(sqlite3_sql(m_statement)).starts_with("BEGIN")) {
+    struct Reported {
+      const Connection& connection;
+      std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+      ~Reported() { connection.report_hold(start); }
+    } reported{m_connection};
+    while (step()) {
+    }
+    return sqlite3_changes(handle);
+  }
   while (step()) {
   }
-  return sqlite3_changes(m_connection.m_native->db.getHandle());
+  return sqlite3_changes(handle);
 }
 
 // Neither fails in a way that matters here: sqlite3_reset only repeats the

@@ -288,7 +288,8 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
     // then settle, both under the write lock.
     InUse expired(m_statements->get(
         m_statements->expired,
-        "SELECT id, type, trace_id, attempts, max_attempts, lease_owner, claim FROM jobs INDEXED BY jobs_leases "
+        "SELECT id, type, trace_id, attempts, max_attempts, lease_owner, claim, lease_expires_at"
+        " FROM jobs INDEXED BY jobs_leases "
         "WHERE state = 'running' AND lease_expires_at <= ?1"));
     expired->bind(1, lapsed_before);
     while (expired->step()) {
@@ -301,6 +302,8 @@ void JobQueue::claim_in_transaction(const std::string& owner, int limit, std::in
       lapsed.dead = lapsed.attempts >= lapsed.max_attempts;
       lapsed.previous_owner = expired->text(5);
       lapsed.claim = expired->int64(6);
+      lapsed.overdue_ms = now - expired->int64(7);
+      lapsed.grace_ms = now - lapsed_before;
       result.expired.push_back(std::move(lapsed));
     }
   }

@@ -31,6 +31,10 @@ struct ExpiredLease {
   int attempts = 0;
   int max_attempts = 0;
   bool dead = false;  // out of attempts; otherwise queued again
+  std::int64_t overdue_ms = 0;  // how long ago the lease ran out
+  // How long past its end the lease was still taken as held: the time the
+  // judging worker could not write lately (SQLite; 0 on PostgreSQL).
+  std::int64_t grace_ms = 0;
 };
 
 struct ClaimResult {

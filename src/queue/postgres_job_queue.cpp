@@ -357,7 +357,7 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
   auto lapsed = m_connection.prepared(
       "pw_expire",
       sql({"WITH n AS (SELECT ", kNow, " AS now),"
-           " lapsed AS (SELECT id, lease_owner AS previous_owner FROM jobs"
+           " lapsed AS (SELECT id, lease_owner AS previous_owner, lease_expires_at AS expired_at FROM jobs"
            "            WHERE state = 'running' AND lease_expires_at <= (SELECT now FROM n)"
            "            ORDER BY id FOR UPDATE OF jobs SKIP LOCKED) "
            "UPDATE jobs j SET"
@@ -367,7 +367,8 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
            " lease_expires_at = NULL, updated_at = n.now,"
            " finished_at = CASE WHEN j.attempts >= j.max_attempts THEN n.now ELSE NULL END "
            "FROM lapsed, n WHERE j.id = lapsed.id "
-           "RETURNING j.id, j.type, j.trace_id, j.attempts, j.max_attempts, lapsed.previous_owner, j.claim"}),
+           "RETURNING j.id, j.type, j.trace_id, j.attempts, j.max_attempts, lapsed.previous_owner, j.claim,"
+           " n.now - lapsed.expired_at"}),
       Params().add(fixed_now()).add(kLeaseExpiredError));
   for (int i = 0; i < lapsed.size(); ++i) {
     ExpiredLease expired;
@@ -379,6 +380,7 @@ void PostgresJobQueue::claim_in_transaction(const std::string& owner, int limit,
     expired.dead = expired.attempts >= expired.max_attempts;
     expired.previous_owner = lapsed.optional_text(i, 5).value_or("");
     expired.claim = lapsed.int64(i, 6);
+    expired.overdue_ms = lapsed.int64(i, 7);
     result.expired.push_back(std::move(expired));
   }
   if (limit <= 0) return;

@@ -77,7 +77,9 @@ class SqliteSession final : public Session {
         m_tokens(m_connection),
         m_admin_tokens(m_connection),
         m_jobs(m_connection, settings.clock, settings.retry),
-        m_schedules(m_connection) {}
+        m_schedules(m_connection) {
+    m_connection.observe_holds(settings.observers.held);
+  }
 
   store::Store& store() override { return m_store; }
   store::Tokens& tokens() override { return m_tokens; }

@@ -80,11 +80,13 @@ class Session {
   virtual bool reusable() = 0;
 };
 
-// Called with the duration of each query, in seconds, and with each wait
-// for SQLite's write lock (see db::LockObserver).
+// Called with the duration of each query, in seconds, with each wait for
+// SQLite's write lock (see db::LockObserver), and with each stretch a
+// session waited for that lock or held it (db::HoldObserver; SQLite only).
 struct Observers {
   db::QueryObserver query;
   db::LockObserver lock;
+  db::HoldObserver held;
 };
 
 class Storage {

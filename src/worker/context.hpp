@@ -74,9 +74,16 @@ struct WorkerContext {
   db::LockObserver lock_observer() {
     return [this](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); };
   }
+  // The stretches this process held SQLite's write lock outside the job
+  // table's own transactions (which JobQueue records itself): handlers'
+  // writes, checkpoints that hold writers off.
+  db::HoldObserver hold_observer() {
+    return [this](queue::LockWaits::Instant from, queue::LockWaits::Instant to) { lock_waits.record(from, to); };
+  }
   // What the handlers' sessions are built with.
   storage::SessionSettings session_settings() {
-    return storage::SessionSettings{clock, config.retry, storage::Observers{observer(), lock_observer()}};
+    return storage::SessionSettings{clock, config.retry,
+                                    storage::Observers{observer(), lock_observer(), hold_observer()}};
   }
 };
 

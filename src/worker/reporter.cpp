@@ -92,6 +92,8 @@ void Reporter::expired(const queue::ExpiredLease& lapsed) const {
   }
   fields.emplace_back("claim", static_cast<long long>(lapsed.claim));
   fields.emplace_back("previous_owner", lapsed.previous_owner);
+  fields.emplace_back("overdue_ms", static_cast<long long>(lapsed.overdue_ms));
+  fields.emplace_back("grace_ms", static_cast<long long>(lapsed.grace_ms));
   fields.emplace_back("error", queue::kLeaseExpiredError);
   if (lapsed.dead) {
     fields.emplace_back("max_attempts", lapsed.max_attempts);

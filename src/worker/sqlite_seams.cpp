@@ -54,7 +54,9 @@ DriverSeams sqlite_seams() {
     return std::make_unique<DataVersionWakeSource>(*queue);
   };
   seams.storage_care = [](WorkerContext& context) -> std::unique_ptr<StorageCare> {
-    return std::make_unique<WalCheckpoints>(open_connection(context, true));
+    auto connection = open_connection(context, true);
+    connection->observe_holds(context.hold_observer());
+    return std::make_unique<WalCheckpoints>(std::move(connection));
   };
   return seams;
 }

@@ -158,6 +158,22 @@ inline std::map<std::string, int> lapses_by_owner(const std::vector<Process*>& w
   return out;
 }
 
+// The first few lapse lines of `owner`'s leases, for a failure's message:
+// who judged them, how late they were and what grace they got.
+inline std::string lapse_lines(const std::vector<Process*>& workers, const std::string& owner) {
+  std::string out;
+  int shown = 0;
+  for (std::size_t judge = 0; judge < workers.size(); ++judge) {
+    for (const auto& line : workers[judge]->json_lines()) {
+      if (shown == 3) return out;
+      if (line.value("previous_owner", "") != owner) continue;
+      out += "\n  judged by worker " + std::to_string(judge) + ": " + line.dump();
+      ++shown;
+    }
+  }
+  return out;
+}
+
 inline int count_lines(const std::vector<Process*>& workers, const std::string& msg) {
   int n = 0;
   for (auto* worker : workers) {

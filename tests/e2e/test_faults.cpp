@@ -194,7 +194,8 @@ TEST_CASE("delivery (binary): SIGSTOP/SIGCONT at random points of a busy drain: 
   }
   pw::test::faults::check_outcomes_belong_to_their_claims(scene, {victim.get(), steady.get()});
   for (const auto& [owner, lapses] : pw::test::faults::lapses_by_owner({victim.get(), steady.get()})) {
-    CHECK_MESSAGE(owner == victim_id, lapses << " leases of a live worker (" << owner << ") lapsed");
+    CHECK_MESSAGE(owner == victim_id, lapses << " leases of a live worker (" << owner << ") lapsed:"
+                                             << pw::test::faults::lapse_lines({victim.get(), steady.get()}, owner));
   }
 }
 

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -225,6 +226,65 @@ TEST_CASE("db: the pool reopens when the file at the path was replaced, and neve
   auto lease = pool.acquire();
   CHECK(lease->table_exists("replacement"));
   CHECK_FALSE(lease->table_exists("original"));
+}
+
+TEST_CASE("db: a connection reports each stretch it waited for or held the write lock, and checkpoints that hold writers off") {
+  using Clock = std::chrono::steady_clock;
+  pw::test::TempDir dir;
+  pw::config::DatabaseConfig config;
+  config.path = dir.file("h.db");
+  config.busy_timeout_ms = 100;
+  Connection holder(config);
+  holder.set_autocheckpoint(0);
+  holder.exec("CREATE TABLE t (v INTEGER)");
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> held;
+  Connection observed(config);
+  observed.observe_holds([&](Clock::time_point from, Clock::time_point to) { held.emplace_back(from, to); });
+  auto length = [&](std::size_t i) { return std::chrono::duration<double>(held.at(i).second - held.at(i).first).count(); };
+
+  auto before = Clock::now();
+  {
+    WriteTransaction committed(observed);
+    observed.exec("INSERT INTO t VALUES (1)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    committed.commit();
+  }
+  REQUIRE(held.size() == 1);
+  CHECK(held[0].first >= before);
+  CHECK(length(0) >= 0.03);
+  {
+    WriteTransaction rolled_back(observed);
+    observed.exec("INSERT INTO t VALUES (2)");
+  }
+  CHECK(held.size() == 2);
+  {
+    WriteTransaction other(holder);
+    CHECK_THROWS_AS(WriteTransaction{observed}, pw::db::Error);  // waited out the busy timeout
+    REQUIRE(held.size() == 3);
+    CHECK(length(2) >= 0.09);
+    other.commit();
+  }
+  // Reads hold nothing; PASSIVE lets writers go on; RESTART and TRUNCATE hold them off.
+  pw::db::Statement read(observed, "SELECT count(*) FROM t");
+  REQUIRE(read.step());
+  read.reset();
+  observed.try_checkpoint(Connection::Checkpoint::passive);
+  observed.checkpoint(Connection::Checkpoint::passive);
+  CHECK(held.size() == 3);
+  observed.try_checkpoint(Connection::Checkpoint::restart);
+  CHECK(held.size() == 4);
+  observed.checkpoint(Connection::Checkpoint::truncate);
+  CHECK(held.size() == 5);
+  // A write outside a transaction holds the lock for its own length.
+  pw::db::Statement insert(observed, "INSERT INTO t VALUES (3)");
+  insert.exec();
+  CHECK(held.size() == 6);
+  // Connections that were not asked report nothing.
+  {
+    WriteTransaction unobserved(holder);
+    unobserved.commit();
+  }
+  CHECK(held.size() == 6);
 }
 
 TEST_CASE("db: a passive checkpoint reports the WAL's size and a truncating one empties it") {

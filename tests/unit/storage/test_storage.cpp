@@ -177,6 +177,28 @@ TEST_CASE_TEMPLATE("Storage: every session reports its statements for db_query_d
   CHECK(timed >= 1);
 }
 
+TEST_CASE("Storage on SQLite: a session reports each write it held the lock for, and reads not at all") {
+  SqliteStorage f;
+  int held = 0;
+  pw::storage::Observers observers;
+  observers.held = [&](auto, auto) { ++held; };
+  auto storage = pw::storage::open_storage(f.config, 1, {f.clock, {}, observers});
+  auto session = storage->acquire();
+  pw::store::User user;
+  session->write([&] { user = session->store().create_user("alice", "hash", 1); });  // two statements, one hold
+  CHECK(held == 1);
+  (void)session->store().find_user(user.id);
+  CHECK(held == 1);
+  CHECK_THROWS_AS(session->write([&] {
+    session->store().create_world(user.id, {"Eden", "", 1}, 1);
+    throw std::runtime_error("rolled back");
+  }),
+                  std::runtime_error);
+  CHECK(held == 2);
+  (void)session->store().create_user("bob", "hash2", 1);  // no transaction: each statement holds the lock
+  CHECK(held == 4);
+}
+
 TEST_CASE("Storage on SQLite: sessions left idle on a file that was then replaced serve the file now at the path") {
   SqliteStorage f(2);
   {

@@ -15,6 +15,9 @@
 #include "observability/metrics.hpp"
 #include "unit/queue/queue_fixture.hpp"
 #include "jobs/builtin.hpp"
+#include "db/wal_care.hpp"
+#include "worker/context.hpp"
+#include "worker/housekeeping.hpp"
 #include "worker/postgres_seams.hpp"
 #include "worker/worker.hpp"
 
@@ -484,7 +487,7 @@ TEST_CASE_TEMPLATE("Worker: a job whose worker died is reclaimed once its lease 
   REQUIRE(f.queue->claim("ghost", 1, 5000).jobs.size() == 1);
   Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
   worker.start();
-  f.clock.advance_ms(5000);
+  f.clock.advance_ms(6500);
   REQUIRE(eventually([&] { return f.get(id).state == JobState::succeeded; }));
   worker.shutdown();
   auto job = f.get(id);
@@ -495,7 +498,47 @@ TEST_CASE_TEMPLATE("Worker: a job whose worker died is reclaimed once its lease 
   CHECK(lapsed[0]["previous_owner"] == "ghost");
   CHECK(lapsed[0]["job_id"] == id);
   CHECK(lapsed[0]["request_id"] == "req-9");
+  CHECK(lapsed[0]["overdue_ms"] == 1500);  // on the manual clock
+  CHECK(lapsed[0]["grace_ms"] == 0);       // the database was never out of reach
   CHECK(f.metrics.scrape().find(R"(job_retries_total{type="noop"} 1)") != std::string::npos);
+}
+
+TEST_CASE("Worker on SQLite: a checkpoint that held writers off, and a handler's write, count as time this worker could not write") {
+  SqliteWorker f;
+  f.config.lease_ms = 50;  // stretches from 5 ms count
+  pw::worker::WorkerContext context(f.config, f.handlers, f.logger, f.metrics, f.clock, "w", f.seams());
+  REQUIRE(context.lock_waits.total_within(std::chrono::hours(1)) == 0);
+
+  // Past WalCare's threshold, with a reader on an old snapshot: the RESTART
+  // holds writers off while it waits for the reader (WalCare::kReaderWait).
+  auto writer = f.open();
+  writer->set_autocheckpoint(0);
+  writer->exec("CREATE TABLE filler (data BLOB)");
+  auto reader = f.open();
+  reader->exec("BEGIN");
+  pw::db::Statement pin(*reader, "SELECT count(*) FROM filler");
+  REQUIRE(pin.step());
+  pin.reset();
+  pw::db::Statement fill(*writer, "INSERT INTO filler (data) VALUES (zeroblob(1048576))");
+  for (std::int64_t written = 0; written <= pw::db::WalCare::kResetAboveBytes; written += 1 << 20) {
+    fill.exec();
+    fill.reset();
+  }
+  auto care = context.seams.storage_care(context);
+  care->run_once();
+  const auto after_care = context.lock_waits.total_within(std::chrono::hours(1));
+  CHECK(after_care >= pw::db::WalCare::kReaderWait.count());
+  reader->exec("COMMIT");
+
+  // A handler's session, its write held long (as a worker frozen mid-write would).
+  auto storage = context.seams.handler_storage(context);
+  storage->with_session([&](pw::storage::Session& session) {
+    session.write([&] {
+      (void)session.store().create_user("alice", "hash", 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    });
+  });
+  CHECK(context.lock_waits.total_within(std::chrono::hours(1)) >= after_care + 30);
 }
 
 TEST_CASE_TEMPLATE("Worker: an idle worker picks up a newly enqueued job", F, SqliteWorker, PostgresWorker) {
