@@ -139,14 +139,16 @@ run_checks() {
   done
 
   # The Prometheus config of this stack: valid, with its rules beside it.
+  # Removed here, not by the exit trap: the self-tests run this function
+  # in a subshell, whose additions to PW_SCRATCH the trap never sees.
   dir=$(mktemp -d "${TMPDIR:-/tmp}/pw-compose-pg.XXXXXX")
-  PW_SCRATCH+=("$dir")
   cp "$root/deploy/prometheus/prometheus.postgres.yml" "$dir/prometheus.yml" 2>/dev/null
   cp "$root/deploy/prometheus/alerts.yml" "$dir/alerts.yml" 2>/dev/null
   check "promtool check config prometheus.postgres.yml (and the rule files it names)" promtool check config "$dir/prometheus.yml"
   report_lines < <(python3 -c 'import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)' \
                      "$dir/prometheus.yml" 2>/dev/null | jq -r "$PROMETHEUS_CHECKS" 2>&1 \
                    || echo $'FAIL\tcould not read prometheus.postgres.yml')
+  rm -rf "$dir"
   stop && return 1
 
   check_config "$root" "$DEFAULT_PASSWORD"
