@@ -46,6 +46,7 @@ nlohmann::json without_payloads(const queue::Job& job) {
       {"trace_id", optional_text(job.trace_id)},
       {"user_id", job.user_id ? nlohmann::json(*job.user_id) : nlohmann::json(nullptr)},
       {"idempotency_key", optional_text(job.idempotency_key)},
+      {"unique_key", optional_text(job.unique_key)},
       {"lease_owner", optional_text(job.lease_owner)},
       {"lease_expires_at", optional_time(job.lease_expires_at_ms)},
       {"run_at", observability::format_rfc3339_ms(job.run_at_ms)},

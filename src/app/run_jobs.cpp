@@ -90,6 +90,7 @@ void print_job(const queue::Job& job) {
   line("trace_id", cell(job.trace_id.value_or("-"), 200));
   line("user_id", job.user_id ? std::to_string(*job.user_id) : "-");
   line("idempotency_key", cell(job.idempotency_key.value_or("-"), 200));
+  line("unique_key", cell(job.unique_key.value_or("-"), 200));
   line("last_error", cell(queue::errors_of(job).last_error.value_or("-"), 2000));
   line("earlier_error", cell(queue::errors_of(job).earlier_error.value_or("-"), 2000));
   line("payload", cell(job.payload, 2000));

@@ -59,6 +59,9 @@ struct Job {
   std::optional<std::string> last_error;
   std::optional<std::string> result;  // JSON text
   std::optional<std::string> idempotency_key;
+  // The key of its uniqueness window (NewJob::unique), if it was enqueued
+  // with one. Read by find() and list(), for operators; claims leave it out.
+  std::optional<std::string> unique_key;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::optional<std::int64_t> started_at_ms;  // when the latest attempt was claimed

@@ -106,6 +106,19 @@ double random01() {
 // For the controlled claims of job_queue_controls.cpp.
 Job read_claimed_job(const db::Statement& row) { return read_job(row); }
 
+namespace {
+
+// What find() and list() read: kJobColumns, then the uniqueness key.
+constexpr const char* kUniqueKeyColumn = ", unique_key";
+
+Job read_job_and_key(const db::Statement& row) {
+  Job job = read_job(row);
+  job.unique_key = row.optional_text(20);
+  return job;
+}
+
+}  // namespace
+
 // Every statement the queue runs often, prepared once per JobQueue.
 // Hot statements name their index (INDEXED BY): without ANALYZE statistics
 // the planner prefers jobs_state_type's equality on state and then sorts every
@@ -711,22 +724,23 @@ std::vector<std::int64_t> JobQueue::retry_matching(const JobFilter& filter, int 
 std::optional<Job> JobQueue::find(std::int64_t job_id) {
   auto timer = m_connection.time_query();
   InUse find(m_statements->get(m_statements->find,
-                               (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1").c_str()));
+                               (std::string("SELECT ") + kJobColumns + kUniqueKeyColumn + " FROM jobs WHERE id = ?1")
+                                   .c_str()));
   find->bind(1, job_id);
   if (!find->step()) return std::nullopt;
-  return read_job(*find);
+  return read_job_and_key(*find);
 }
 
 std::vector<Job> JobQueue::list(const JobFilter& filter) {
   std::string sql =
-      std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1" + filter_terms(filter, true) +
+      std::string("SELECT ") + kJobColumns + kUniqueKeyColumn + " FROM jobs WHERE 1" + filter_terms(filter, true) +
       " ORDER BY id DESC LIMIT ?5";
   auto timer = m_connection.time_query();
   db::Statement query(m_connection, sql);
   bind_filter(query, filter, true);
   query.bind(5, std::max(0, filter.limit));
   std::vector<Job> jobs;
-  while (query.step()) jobs.push_back(read_job(query));
+  while (query.step()) jobs.push_back(read_job_and_key(query));
   return jobs;
 }
 

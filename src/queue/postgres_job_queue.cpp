@@ -122,6 +122,19 @@ std::string filter_terms(const JobFilter& filter, bool paged, Params& params) {
 // For the controlled claims of postgres_job_queue_controls.cpp.
 Job read_claimed_job(const Rows& rows, int row) { return read_job(rows, row); }
 
+namespace {
+
+// What find() and list() read: kJobColumns, then the uniqueness key.
+constexpr const char* kUniqueKeyColumn = ", j.unique_key";
+
+Job read_job_and_key(const Rows& rows, int row) {
+  Job job = read_job(rows, row);
+  job.unique_key = rows.optional_text(row, 20);
+  return job;
+}
+
+}  // namespace
+
 bool NotifyLimiter::admit() {
   auto now = std::chrono::steady_clock::now().time_since_epoch().count();
   auto last = m_last.load(std::memory_order_relaxed);
@@ -702,10 +715,10 @@ db::postgres::Connection& PostgresJobQueue::reading() {
 }
 
 std::optional<Job> PostgresJobQueue::find(std::int64_t job_id) {
-  auto rows = reading().prepared("pw_find", sql({"SELECT ", kJobColumns, " FROM jobs j WHERE j.id = $1"}),
+  auto rows = reading().prepared("pw_find", sql({"SELECT ", kJobColumns, kUniqueKeyColumn, " FROM jobs j WHERE j.id = $1"}),
                                     Params().add(job_id));
   if (rows.empty()) return std::nullopt;
-  return read_job(rows, 0);
+  return read_job_and_key(rows, 0);
 }
 
 std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
@@ -713,9 +726,10 @@ std::vector<Job> PostgresJobQueue::list(const JobFilter& filter) {
   params.add(std::max(0, filter.limit));
   const std::string terms = filter_terms(filter, true, params);
   auto rows = reading().query(
-      sql({"SELECT ", kJobColumns, " FROM jobs j WHERE true", terms, " ORDER BY j.id DESC LIMIT $1"}), params);
+      sql({"SELECT ", kJobColumns, kUniqueKeyColumn, " FROM jobs j WHERE true", terms, " ORDER BY j.id DESC LIMIT $1"}),
+      params);
   std::vector<Job> jobs;
-  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job(rows, i));
+  for (int i = 0; i < rows.size(); ++i) jobs.push_back(read_job_and_key(rows, i));
   return jobs;
 }
 

@@ -49,6 +49,16 @@ TEST_CASE("jobs (binary): enqueue with a unique key twice makes one job, and a b
   CHECK(again_out["existing_id"] == first_out["first_id"]);
   CHECK(scene.count("world.simulate") == 1);
 
+  // An operator sees which key holds the job: `jobs show`, in text and JSON.
+  const std::string first_id = std::to_string(first_out["first_id"].get<std::int64_t>());
+  auto shown = scene.jobs({"show", first_id, "--json"});
+  REQUIRE_MESSAGE(shown.exit_code == 0, shown.err);
+  CHECK(nlohmann::json::parse(shown.out)["unique_key"] == "world:42");
+  auto shown_text = scene.jobs({"show", first_id});
+  REQUIRE(shown_text.exit_code == 0);
+  CHECK(shown_text.out.find("unique_key") != std::string::npos);
+  CHECK(shown_text.out.find("world:42") != std::string::npos);
+
   // The text form names the job that holds the key.
   auto text = scene.jobs({"enqueue", "--type", "world.simulate", "--unique-key", "world:42", "--unique-states",
                           "queued"});

@@ -433,6 +433,7 @@
     addField(fields, "Updated", shortTime(job.updated_at));
     addField(fields, "User", job.user_id);
     addField(fields, "Idempotency key", job.idempotency_key, "mono");
+    addField(fields, "Unique key", job.unique_key, "mono");
     addField(fields, "Trace id", job.trace_id, "mono");
 
     const hint = $("trace-hint");

@@ -825,13 +825,25 @@ TEST_CASE("JobQueue: migration 0003 keeps every row, the id sequence and every i
   pw::migrations::Migrator(connection, through_claims).apply_pending();
   pw::queue::ManualClock clock;
   pw::queue::JobQueue queue(connection, clock, {});
-  CHECK(queue.find(1)->run_at_ms == 5);
-  CHECK(queue.find(2)->run_at_ms == 0);  // not an integer: due at once
-  auto running = queue.find(3);
-  CHECK(running->state == JobState::running);
+  // Read with SQL of this schema's time: find() reads columns of later migrations.
+  struct Row {
+    std::int64_t run_at = 0;
+    std::string state;
+    std::int64_t claim = 0;
+  };
+  auto row = [&](std::int64_t id) -> std::optional<Row> {
+    pw::db::Statement read(db, "SELECT run_at, state, claim FROM jobs WHERE id = ?1");
+    read.bind(1, id);
+    if (!read.step()) return std::nullopt;
+    return Row{read.int64(0), read.text(1), read.int64(2)};
+  };
+  CHECK(row(1)->run_at == 5);
+  CHECK(row(2)->run_at == 0);  // not an integer: due at once
+  auto running = row(3);
+  CHECK(running->state == "running");
   CHECK(running->claim == 1);
-  CHECK(queue.renew("w1", {pw::queue::token_of(*running)}, 1000).empty());  // its holder keeps it
-  CHECK_FALSE(queue.find(4));
+  CHECK(queue.renew("w1", {pw::queue::ClaimToken{3, running->claim}}, 1000).empty());  // its holder keeps it
+  CHECK_FALSE(row(4));
   pw::queue::NewJob job;
   job.type = "noop";
   CHECK(queue.enqueue(job).id == 5);  // never 4 again

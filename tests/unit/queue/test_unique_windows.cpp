@@ -45,6 +45,21 @@ TEST_CASE_TEMPLATE("JobQueue unique: within the duration an enqueue returns the 
   auto job = unique_job("world:42", 60000, {});
   auto first = f.queue->enqueue(job);
   CHECK(first.created);
+  // Operators read the key back (find, list); a job without a window has none.
+  CHECK(f.queue->find(first.id)->unique_key == "world:42");
+  auto plain = unique_job("", std::nullopt, {}, "noop");
+  plain.unique.reset();
+  auto without = f.queue->enqueue(plain);
+  CHECK_FALSE(f.queue->find(without.id)->unique_key);
+  {
+    pw::queue::JobFilter filter;
+    filter.limit = 10;
+    auto listed = f.queue->list(filter);
+    REQUIRE(listed.size() == 2);
+    CHECK_FALSE(listed[0].unique_key);  // newest first
+    CHECK(listed[1].unique_key == "world:42");
+  }
+  REQUIRE(f.queue->cancel(without.id));
   f.clock.advance_ms(59999);
   auto again = f.queue->enqueue(job);
   CHECK_FALSE(again.created);
