@@ -35,6 +35,12 @@ int run_worker(const config::WorkerConfig& config) {
 
     observability::Metrics metrics("worker", jobs::job_kinds());
     queue::SystemClock clock;
+    // Not started until the schema is checked; made first so that the
+    // scheduler's writes below count toward its lapse grace as its own do.
+    worker::Worker runner(config, handlers, logger, metrics, clock,
+                          config::uses_postgres(config.db)
+                              ? worker::postgres_seams(storage::postgres_settings(config.db), logger)
+                              : worker::sqlite_seams());
     // For the health checks, the backlog gauges and the scheduler loop; the
     // worker's own threads and handlers have theirs (see worker/driver_seams.hpp).
     auto storage = storage::open_storage(
@@ -42,16 +48,12 @@ int run_worker(const config::WorkerConfig& config) {
         {clock, config.retry,
          {[&metrics](double seconds) { metrics.observe_db_query(seconds); },
           [&metrics](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); },
-          {}}});
+          runner.hold_observer()}});
     if (!schema_allows_start(*storage, logger)) return 1;
     std::atomic<bool> shutting_down{false};
 
     export_backlog(metrics, *storage, logger);
 
-    worker::Worker runner(config, handlers, logger, metrics, clock,
-                          config::uses_postgres(config.db)
-                              ? worker::postgres_seams(storage::postgres_settings(config.db), logger)
-                              : worker::sqlite_seams());
     http::Server server(config.observability, logger, metrics);
     register_health_routes(server,
                            {config.db, *storage, metrics, shutting_down, [&runner] { return runner.healthy(); }});

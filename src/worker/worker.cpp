@@ -140,6 +140,8 @@ Worker::~Worker() {
 
 int Worker::abandoned() const { return m_parts->abandoned_runs; }
 
+db::HoldObserver Worker::hold_observer() { return m_parts->context.hold_observer(); }
+
 void Worker::start() { m_parts->start(); }
 
 void Worker::shutdown() { m_parts->shutdown(); }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "db/connection.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
 #include "queue/clock.hpp"
@@ -46,6 +47,9 @@ class Worker {
   // False once a worker thread died unexpectedly (for /healthz).
   bool healthy() const;
   const std::string& id() const;
+  // For the process's other SQLite sessions (the scheduler's): the time
+  // they hold the write lock counts toward this worker's lapse grace.
+  db::HoldObserver hold_observer();
 
  private:
   struct Parts;

@@ -503,6 +503,31 @@ TEST_CASE_TEMPLATE("Worker: a job whose worker died is reclaimed once its lease 
   CHECK(f.metrics.scrape().find(R"(job_retries_total{type="noop"} 1)") != std::string::npos);
 }
 
+TEST_CASE("Worker on SQLite: time the process's other sessions held the write lock (hold_observer) is grace for others' leases") {
+  SqliteWorker f;
+  auto ghost = f.enqueue("noop");
+  REQUIRE(f.queue->claim("ghost", 1, 5000).jobs.size() == 1);
+  Worker worker(f.config, f.handlers, f.logger, f.metrics, f.clock, f.seams());
+  // As if the scheduler's session had just held the lock for 5 s (the
+  // worker frozen inside its transaction): nobody could renew meanwhile.
+  const auto now = std::chrono::steady_clock::now();
+  worker.hold_observer()(now - std::chrono::seconds(5), now);
+  f.clock.advance_ms(5001);  // the ghost's lease ran out 1 ms ago
+  worker.start();
+  auto next = f.enqueue("noop");
+  REQUIRE(eventually([&] { return f.get(next).state == JobState::succeeded; }));
+  // The claim that took `next` judged the ghost's lease within the grace.
+  CHECK(f.get(ghost).state == JobState::running);
+  CHECK(f.get(ghost).lease_owner == "ghost");
+  // Past the grace (the stretch, plus a renewal period) it lapses.
+  f.clock.advance_ms(5000 + f.config.lease_ms / 3);
+  REQUIRE(eventually([&] { return f.get(ghost).state == JobState::succeeded; }));
+  worker.shutdown();
+  auto lapsed = f.logs.with_msg("job_lease_expired");
+  REQUIRE(lapsed.size() == 1);
+  CHECK(lapsed[0]["grace_ms"].get<std::int64_t>() >= 5000);
+}
+
 TEST_CASE("Worker on SQLite: a checkpoint that held writers off, and a handler's write, count as time this worker could not write") {
   SqliteWorker f;
   f.config.lease_ms = 50;  // stretches from 5 ms count
