@@ -1,5 +1,9 @@
 #include "db/statement.hpp"
 
+#include <chrono>
+#include <optional>
+#include <string_view>
+
 #include "db/native.hpp"
 
 namespace pw::db {
@@ -82,16 +86,15 @@ int Statement::exec() {
   // own length, as a write transaction does (see HoldObserver). Not BEGIN
   // IMMEDIATE, which SQLite counts as a write: WriteTransaction reports the
   // whole of its wait and of the transaction.
+  struct Reported {
+    const Connection& connection;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~Reported() { connection.report_hold(start); }
+  };
+  std::optional<Reported> reported;
   if (m_connection.observes_holds() && sqlite3_get_autocommit(handle) != 0 && sqlite3_stmt_readonly(m_statement) == 0 &&
       !std::string_view(sqlite3_sql(m_statement)).starts_with("BEGIN")) {
-    struct Reported {
-      const Connection& connection;
-      std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-      ~Reported() { connection.report_hold(start); }
-    } reported{m_connection};
-    while (step()) {
-    }
-    return sqlite3_changes(handle);
+    reported.emplace(m_connection);
   }
   while (step()) {
   }

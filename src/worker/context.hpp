@@ -75,8 +75,8 @@ struct WorkerContext {
     return [this](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); };
   }
   // The stretches this process held SQLite's write lock outside the job
-  // table's own transactions (which JobQueue records itself): handlers'
-  // writes, checkpoints that hold writers off.
+  // table's own transactions (which JobQueue records itself): handlers' and
+  // the scheduler's writes, checkpoints that hold writers off.
   db::HoldObserver hold_observer() {
     return [this](queue::LockWaits::Instant from, queue::LockWaits::Instant to) { lock_waits.record(from, to); };
   }
