@@ -87,9 +87,12 @@ int Statement::exec() {
   // IMMEDIATE, which SQLite counts as a write: WriteTransaction reports the
   // whole of its wait and of the transaction.
   struct Reported {
-    const Connection& connection;
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    explicit Reported(const Connection& connection) : connection(connection) {}
     ~Reported() { connection.report_hold(start); }
+    Reported(const Reported&) = delete;
+    Reported& operator=(const Reported&) = delete;
+    const Connection& connection;
+    const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   };
   std::optional<Reported> reported;
   if (m_connection.observes_holds() && sqlite3_get_autocommit(handle) != 0 && sqlite3_stmt_readonly(m_statement) == 0 &&
