@@ -131,16 +131,8 @@ int sqlite_mode(Connection::Checkpoint mode) {
 }  // namespace
 
 int Connection::checkpoint(Checkpoint mode) {
-  int log_frames = 0;
-  int copied = 0;
-  const auto start = std::chrono::steady_clock::now();
-  int rc = sqlite3_wal_checkpoint_v2(m_native->db.getHandle(), nullptr,
-                                     sqlite_mode(mode),
-                                     &log_frames, &copied);
-  if (mode != Checkpoint::passive) report_hold(start);
   // BUSY: someone else is checkpointing, or the wait timed out; next time.
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) native::raise(m_native->db.getHandle(), rc);
-  return std::max(0, log_frames);
+  return try_checkpoint(mode, std::chrono::milliseconds(m_busy_timeout_ms)).wal_frames;
 }
 
 Connection::CheckpointResult Connection::try_checkpoint(Checkpoint mode, std::chrono::milliseconds wait) {

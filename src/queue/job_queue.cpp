@@ -245,22 +245,10 @@ std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& job
 
 // ---- claim and lease -----------------------------------------------------
 
-// Records one write transaction, from asking for the lock to its end
-// (commit, or an exception), in the queue's LockWaits.
-class JobQueue::WriteStretch {
- public:
-  explicit WriteStretch(const JobQueue& queue) : m_queue(queue), m_start(std::chrono::steady_clock::now()) {}
-  ~WriteStretch() {
-    if (m_queue.m_lock_waits) m_queue.m_lock_waits->record(m_start, std::chrono::steady_clock::now());
-  }
-  WriteStretch(const WriteStretch&) = delete;
-  WriteStretch& operator=(const WriteStretch&) = delete;
-  LockWaits::Instant start() const { return m_start; }
-
- private:
-  const JobQueue& m_queue;
-  LockWaits::Instant m_start;
-};
+void JobQueue::observe_lock_waits(LockWaits& waits) {
+  m_lock_waits = &waits;
+  m_connection.observe_holds([&waits](LockWaits::Instant from, LockWaits::Instant to) { waits.record(from, to); });
+}
 
 std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const {
   if (!m_lock_waits) return 0;
@@ -282,10 +270,10 @@ ClaimResult JobQueue::claim(const std::string& owner, int limit, std::int64_t le
                             const std::vector<std::string>& skip_types) {
   ClaimResult result;
   auto timer = m_connection.time_query();
-  WriteStretch stretch(*this);
+  const auto asked_for_lock_at = std::chrono::steady_clock::now();
   // BEGIN IMMEDIATE: take the write lock up front so two workers never claim one row.
   db::write(m_connection, [&] {
-    claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), stretch.start(), result, skip_types);
+    claim_in_transaction(owner, limit, lease_ms, m_clock.now_ms(), asked_for_lock_at, result, skip_types);
   });
   sort_in_claim_order(result);
   return result;
@@ -453,7 +441,6 @@ std::vector<ClaimToken> JobQueue::renew(const std::string& owner, const std::vec
   std::vector<ClaimToken> held;
   held.reserve(claims.size());
   auto timer = m_connection.time_query();
-  WriteStretch stretch(*this);
   db::write(m_connection, [&] {
     std::int64_t now = m_clock.now_ms();
     InUse renew(m_statements->get(
@@ -523,9 +510,9 @@ JobQueue::Outcomes JobQueue::settle(const std::string& owner, const std::vector<
   outcomes.failed.reserve(failures.size());
   outcomes.released.reserve(releases.size());
   auto timer = m_connection.time_query();
-  WriteStretch stretch(*this);
+  const auto asked_for_lock_at = std::chrono::steady_clock::now();
   db::write(m_connection, [&] {
-    settle_in_transaction(owner, completions, failures, releases, refill, stretch.start(), outcomes);
+    settle_in_transaction(owner, completions, failures, releases, refill, asked_for_lock_at, outcomes);
   });
   sort_in_claim_order(outcomes.claimed);
   return outcomes;
@@ -906,7 +893,6 @@ std::int64_t JobQueue::prune(std::int64_t retention_ms, int batch) {
   for (const auto& type : types) {
     for (;;) {
       auto timer = m_connection.time_query();
-      WriteStretch stretch(*this);
       const int deleted = db::write(m_connection, [&] {
         // finished_at is set exactly for succeeded, dead and canceled jobs.
         InUse prune(m_statements->get(

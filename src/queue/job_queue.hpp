@@ -59,9 +59,11 @@ class JobQueue final : public JobTable {
   ClaimResult claim(const std::string& owner, int limit, std::int64_t lease_ms,
                     const std::vector<std::string>& skip_types) override;
 
-  // Every write transaction of this queue is then recorded in `waits`, and
-  // lapses are judged with its grace (see claim()). Without it, the grace is 0.
-  void observe_lock_waits(LockWaits& waits) { m_lock_waits = &waits; }
+  // Lapses are then judged with the grace `waits` holds (see claim()), and
+  // the queue's connection reports each stretch it waited for the write lock
+  // or held it there (db::HoldObserver), as the process's other connections
+  // do. Without it, the grace is 0.
+  void observe_lock_waits(LockWaits& waits);
 
   // Extends the leases of the claims `owner` still holds among `claims` to
   // now + lease_ms, in one statement; returns the claims no longer held
@@ -171,7 +173,6 @@ class JobQueue final : public JobTable {
   // next_due_ms() when some type has a control (see controls.hpp).
   std::optional<std::int64_t> next_due_controlled(const std::vector<TypeControl>& controls);
   std::int64_t lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const;
-  class WriteStretch;
 
   std::unique_ptr<db::Connection> m_owned;  // before m_connection, which may refer to it
   db::Connection& m_connection;

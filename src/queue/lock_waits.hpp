@@ -1,7 +1,7 @@
-// How long this process could not write lately: the stretches its write
-// transactions spent waiting for SQLite's write lock or holding it (a
-// transaction that takes long was held up: the process was frozen or
-// starved of CPU). While the lock is unavailable, no live owner can renew a
+// How long this process could not write lately: the stretches its
+// connections spent waiting for SQLite's write lock or holding it, as each
+// connection reports them (db::HoldObserver). A transaction that takes long
+// was held up: the process was frozen or starved of CPU. While the lock is unavailable, no live owner can renew a
 // lease either, so the time a lease's expiry is judged on must not count
 // these stretches against the owner (see JobQueue::claim and
 // docs/job-queue.md, "What lapsed means").
@@ -27,7 +27,8 @@ class LockWaits {
   // test's manual clock) is not time anyone waited.
   using Instant = std::chrono::steady_clock::time_point;
 
-  // One write transaction (from asking for the lock to commit or rollback).
+  // One stretch: a write transaction from asking for the lock to its end, a
+  // write statement outside one, or a checkpoint that held writers off.
   void record(Instant start, Instant end);
 
   // The recorded stretches that ended within `window` before `now`, added up, in ms.

@@ -74,9 +74,9 @@ struct WorkerContext {
   db::LockObserver lock_observer() {
     return [this](double seconds, bool acquired) { metrics.observe_lock_wait(seconds, acquired); };
   }
-  // The stretches this process held SQLite's write lock outside the job
-  // table's own transactions (which JobQueue records itself): handlers' and
-  // the scheduler's writes, checkpoints that hold writers off.
+  // For connections outside the job table (whose JobQueue observes
+  // lock_waits itself): the stretches handlers' and the scheduler's writes,
+  // and checkpoints that hold writers off, waited for the write lock or held it.
   db::HoldObserver hold_observer() {
     return [this](queue::LockWaits::Instant from, queue::LockWaits::Instant to) { lock_waits.record(from, to); };
   }

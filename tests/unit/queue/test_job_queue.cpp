@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "db/statement.hpp"
 #include "migrations/migration.hpp"
@@ -890,6 +892,47 @@ TEST_CASE("JobQueue: a lease does not lapse for the time this process could not 
   auto later = claimer.claim("w2", 1, lease);
   REQUIRE(later.expired.size() == 1);
   CHECK(later.expired[0].job_id == id);
+}
+
+TEST_CASE("JobQueue: with lock waits observed, its own write transactions are recorded once each, wait included") {
+  QueueFixture f;
+  f.add();
+  auto claimer_connection = f.open();
+  pw::queue::JobQueue claimer(*claimer_connection, f.clock, f.retry);
+  pw::queue::LockWaits waits(10);
+  claimer.observe_lock_waits(waits);
+
+  // Another connection holds the write lock for 300 ms: the claim waits for it.
+  auto blocker = f.open();
+  auto locked = std::make_shared<pw::db::WriteTransaction>(*blocker);
+  std::thread release([locked]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    locked->commit();
+    locked.reset();
+  });
+  locked.reset();
+  const auto before = std::chrono::steady_clock::now();
+  auto claimed = claimer.claim("w1", 1, kLease);
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - before).count();
+  release.join();
+  REQUIRE(claimed.jobs.size() == 1);
+  const auto recorded = waits.total_within(std::chrono::hours(1));
+  CHECK(recorded >= 290);
+  // Once: the stretch lies within the call, so counted twice it would not fit.
+  CHECK(recorded <= took);
+
+  // Writes outside a transaction on the queue's connection count too.
+  auto after_claim = waits.total_within(std::chrono::hours(1));
+  auto second = std::make_shared<pw::db::WriteTransaction>(*blocker);
+  std::thread again([second]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    second->commit();
+  });
+  second.reset();
+  pw::db::Statement(*claimer_connection, "UPDATE jobs SET priority = priority").exec();
+  again.join();
+  CHECK(waits.total_within(std::chrono::hours(1)) >= after_claim + 90);
 }
 
 // ---- the operator console's questions (admin API) ---------------------------
