@@ -1,10 +1,10 @@
 // How long this process could not write lately: the stretches its
 // connections spent waiting for SQLite's write lock or holding it, as each
 // connection reports them (db::HoldObserver). A transaction that takes long
-// was held up: the process was frozen or starved of CPU. While the lock is unavailable, no live owner can renew a
-// lease either, so the time a lease's expiry is judged on must not count
-// these stretches against the owner (see JobQueue::claim and
-// docs/job-queue.md, "What lapsed means").
+// was held up: the process was frozen or starved of CPU. While the lock is
+// unavailable, no live owner can renew a lease either, so the time a lease's
+// expiry is judged on must not count these stretches against the owner (see
+// JobQueue::claim and docs/job-queue.md, "What lapsed means").
 #pragma once
 
 #include <chrono>
