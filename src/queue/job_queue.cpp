@@ -247,7 +247,7 @@ std::vector<EnqueueResult> JobQueue::enqueue_many(const std::vector<NewJob>& job
 
 void JobQueue::observe_lock_waits(LockWaits& waits) {
   m_lock_waits = &waits;
-  m_connection.observe_holds([&waits](LockWaits::Instant from, LockWaits::Instant to) { waits.record(from, to); });
+  m_connection.observe_holds(waits.recorder());
 }
 
 std::int64_t JobQueue::lapse_grace_ms(std::int64_t lease_ms, LockWaits::Instant asked_for_lock_at) const {

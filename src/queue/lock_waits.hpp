@@ -30,6 +30,11 @@ class LockWaits {
   // One stretch: a write transaction from asking for the lock to its end, a
   // write statement outside one, or a checkpoint that held writers off.
   void record(Instant start, Instant end);
+  // Records here each stretch a connection reports: what it is given to
+  // observe its holds with (db::Connection::observe_holds).
+  auto recorder() {
+    return [this](Instant start, Instant end) { record(start, end); };
+  }
 
   // The recorded stretches that ended within `window` before `now`, added up, in ms.
   std::int64_t total_within(std::chrono::milliseconds window, Instant now = std::chrono::steady_clock::now()) const;

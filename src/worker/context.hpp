@@ -77,9 +77,7 @@ struct WorkerContext {
   // For connections outside the job table (whose JobQueue observes
   // lock_waits itself): the stretches handlers' and the scheduler's writes,
   // and checkpoints that hold writers off, waited for the write lock or held it.
-  db::HoldObserver hold_observer() {
-    return [this](queue::LockWaits::Instant from, queue::LockWaits::Instant to) { lock_waits.record(from, to); };
-  }
+  db::HoldObserver hold_observer() { return lock_waits.recorder(); }
   // What the handlers' sessions are built with.
   storage::SessionSettings session_settings() {
     return storage::SessionSettings{clock, config.retry,
